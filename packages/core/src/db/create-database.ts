@@ -1,0 +1,138 @@
+import type { Pool } from 'pg';
+import { AikbError } from '../errors';
+import { noopLogger } from '../logger';
+import type { Database, DatabaseOptions, EmbeddedDatabaseOptions, PostgresDatabaseOptions } from './database';
+import { lockDataDir } from './internal/data-dir-lock';
+import { checkPostgresUrl, redactUrl } from './internal/url';
+
+const EMBEDDED_IN_MEMORY = 'memory://';
+
+/**
+ * Gets a `pg.Pool`: connected to a PostgreSQL server when `url` is given, otherwise to an
+ * embedded PostgreSQL (PGlite) in memory or in a data directory.
+ *
+ * Nothing connects at creation for a server URL: a database that is down now is reached as soon
+ * as it comes back, and idle-connection errors are logged instead of crashing the process.
+ *
+ * @throws {TypeError} when an option is invalid (the message names it)
+ * @throws {AikbError} `FAILED_PRECONDITION` when the PGlite packages are missing or the data directory is in use
+ *
+ * @example
+ * ```ts
+ * const db = await createDatabase({ url: process.env.DATABASE_URL })   // real Postgres
+ * const dev = await createDatabase({ dataDir: './data' })             // embedded, survives restarts
+ * await db.pool.query('SELECT 1')
+ * await db.close()
+ * ```
+ */
+export async function createDatabase(options: DatabaseOptions = {}): Promise<Database> {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('createDatabase: options must be an object');
+  }
+  return options.url === undefined ? createEmbedded(options) : createPostgres(options);
+}
+
+function positiveInteger(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new TypeError(`createDatabase: ${name} must be a positive integer (got ${String(value)})`);
+  }
+  return value;
+}
+
+async function createPostgres(options: PostgresDatabaseOptions): Promise<Database> {
+  if (typeof options.url !== 'string') throw new TypeError('createDatabase: url must be a string');
+  const checked = checkPostgresUrl(options.url);
+  if (!checked.ok) throw new TypeError(`createDatabase: url ${checked.problem}`);
+  const max = positiveInteger('max', options.max, 10);
+  const connectionTimeoutMillis = positiveInteger('connectionTimeoutMillis', options.connectionTimeoutMillis, 5000);
+  const logger = options.logger ?? noopLogger;
+  const target = redactUrl(checked.url);
+
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max,
+    connectionTimeoutMillis,
+    ...options.poolConfig,
+  });
+  // An idle client whose server went away emits 'error' on the pool; unhandled, it would crash the process.
+  pool.on('error', (error) => logger.warn({ err: error, database: target }, 'idle database connection failed'));
+  let closed = false;
+  return {
+    pool,
+    kind: 'postgres',
+    target,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}
+
+async function createEmbedded(options: EmbeddedDatabaseOptions): Promise<Database> {
+  const dataDir = options.dataDir ?? EMBEDDED_IN_MEMORY;
+  if (typeof dataDir !== 'string' || dataDir.length === 0) {
+    throw new TypeError('createDatabase: dataDir must be a non-empty path or "memory://"');
+  }
+  const vector = options.vector ?? true;
+  if (typeof vector !== 'boolean') throw new TypeError('createDatabase: vector must be a boolean');
+  const logger = options.logger ?? noopLogger;
+
+  const [pglite, adapter, pg, pgvector] = await Promise.all([
+    importOptional('@electric-sql/pglite', () => import('@electric-sql/pglite')),
+    importOptional('@electric-sql/pglite', () => import('@electric-sql/pglite/node-postgres')),
+    import('pg'),
+    vector ? importOptional('@electric-sql/pglite-pgvector', () => import('@electric-sql/pglite-pgvector')) : undefined,
+  ]);
+
+  const inMemory = dataDir.startsWith(EMBEDDED_IN_MEMORY);
+  const unlock = inMemory ? () => {} : lockDataDir(dataDir);
+  let db: Awaited<ReturnType<typeof pglite.PGlite.create>>;
+  try {
+    db = await pglite.PGlite.create({
+      dataDir,
+      ...(pgvector ? { extensions: { vector: pgvector.vector } } : {}),
+    });
+  } catch (error) {
+    unlock();
+    throw new AikbError('FAILED_PRECONDITION', `could not open embedded database at ${dataDir}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  // PGlite is one single-user backend: the adapter serves exactly one connection.
+  const pool: Pool = new pg.default.Pool({ ...adapter.createPgConfig(db), max: 1 });
+  pool.on('error', (error) => logger.warn({ err: error, database: dataDir }, 'embedded database connection failed'));
+  let closed = false;
+  return {
+    pool,
+    kind: 'pglite',
+    target: inMemory ? EMBEDDED_IN_MEMORY : dataDir,
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        await pool.end();
+        await db.close();
+      } finally {
+        unlock();
+      }
+    },
+  };
+}
+
+async function importOptional<T>(name: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' || (error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') {
+      throw new AikbError(
+        'FAILED_PRECONDITION',
+        `the embedded database needs the optional dependency ${name}: npm install ${name}, or pass a url to use a PostgreSQL server`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * `@aikb/core`: production-safety primitives for Node.js services.
+ *
+ * Each primitive is also its own entry point (`@aikb/core/db`, `@aikb/core/health`, ...): import
+ * from there to load only that primitive's code and drivers.
+ */
+
+// errors
+export type { AikbErrorCode, AikbErrorOptions } from './errors';
+export { AikbError, UnavailableError, ValidationError, isAikbError } from './errors';
+
+// logging
+export type { Logger } from './logger';
+export { noopLogger } from './logger';
+
+// db
+export type { Database, DatabaseOptions, Migration, MigrateResult, Queryable, VectorSupport } from './db';
+export { checkDatabase, createDatabase, ensureVectorExtension, migrate } from './db';
+
+// health
+export type { ComponentHealth, ComponentStatus, HealthCheck, HealthRegistry, HealthReport } from './health';
+export { createHealthRegistry } from './health';

@@ -1,0 +1,13 @@
+/** Test helpers shared by every package's suites (imported as `@aikb/test-support`). */
+export { servicesRequired, testDatabaseUrl, testRedisUrl } from './services';
+export { createIsolatedPostgres, createTemporaryDatabase, describeEachDatabase, testBackends, type TestBackend } from './databases';
+export { describeWithRedis } from './redis';
+export {
+  createThrowawayPostgres,
+  createThrowawayRedis,
+  freePort,
+  hasPostgresBinaries,
+  hasRedisServer,
+  type ThrowawayPostgres,
+  type ThrowawayRedis,
+} from './throwaway';

@@ -1,0 +1,133 @@
+/**
+ * Throw-away Redis and PostgreSQL servers on spare loopback ports, for tests that kill or restart
+ * a service. They never touch the shared services of the machine.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function waitFor(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} did not come up within ${timeoutMs} ms`);
+}
+
+/** A Redis server this test owns. */
+export interface ThrowawayRedis {
+  readonly port: number;
+  readonly url: string;
+  /** Starts (or restarts) the server on the same port. */
+  start(): Promise<void>;
+  /** Kills the server (SIGKILL: no goodbye to clients). */
+  kill(): Promise<void>;
+}
+
+export function hasRedisServer(): boolean {
+  return spawnSync('redis-server', ['--version']).status === 0;
+}
+
+export async function createThrowawayRedis(): Promise<ThrowawayRedis> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const ping = () => spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().trim() === 'PONG';
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async start() {
+      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+        stdio: 'ignore',
+      });
+      await waitFor(ping, `redis-server on port ${port}`);
+    },
+    async kill() {
+      if (!child || child.exitCode !== null) return;
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+const PG_BIN = process.env.AIKB_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+
+export function hasPostgresBinaries(): boolean {
+  return existsSync(path.join(PG_BIN, 'initdb')) && existsSync(path.join(PG_BIN, 'pg_ctl'));
+}
+
+/** A PostgreSQL cluster this test owns, in a temp directory. */
+export interface ThrowawayPostgres {
+  readonly port: number;
+  readonly url: string;
+  start(): Promise<void>;
+  /** Immediate shutdown: connections are cut. */
+  stop(): Promise<void>;
+  /** Stops the server and deletes its directory. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * initdb and pg_ctl refuse to run as root: as root they run as the `postgres` user, which must
+ * own the cluster directory.
+ */
+export async function createThrowawayPostgres(): Promise<ThrowawayPostgres> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(tmpdir(), 'aikb-pg-'));
+  chmodSync(dir, 0o777);
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) {
+    const id = spawnSync('id', ['-u', 'postgres']).stdout.toString().trim();
+    const gid = spawnSync('id', ['-g', 'postgres']).stdout.toString().trim();
+    chownSync(dir, Number(id), Number(gid));
+  }
+  const run = (cmd: string, args: string[]) => {
+    const full = path.join(PG_BIN, cmd);
+    const result = asRoot
+      ? spawnSync('runuser', ['-u', 'postgres', '--', full, ...args], { encoding: 'utf8' })
+      : spawnSync(full, args, { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`${cmd} failed: ${result.stderr || result.stdout}`);
+  };
+  const data = path.join(dir, 'data');
+  run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+  const ready = () => spawnSync(path.join(PG_BIN, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port)]).status === 0;
+  return {
+    port,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    async start() {
+      run('pg_ctl', [
+        '-D', data, '-l', path.join(dir, 'log'), '-w', '-o',
+        `-p ${port} -h 127.0.0.1 -k ${dir} -c fsync=off -c full_page_writes=off`, 'start',
+      ]);
+      await waitFor(ready, `postgres on port ${port}`);
+    },
+    async stop() {
+      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    },
+    async destroy() {
+      try {
+        run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      } catch {
+        // not running
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+
