@@ -1,0 +1,45 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { AikbError, noopLogger, type Logger } from '@aikb/core';
+import { problemFromError, sendProblem } from './problem';
+
+/** {@link errorHandler} options. */
+export interface ErrorHandlerOptions {
+  /**
+   * Where unexpected (5xx) errors are logged with their stack.
+   * @default noopLogger
+   */
+  logger?: Logger;
+}
+
+/**
+ * The last middleware of an app: answers every error as `application/problem+json` (RFC 9457).
+ * 5xx errors are logged with their cause; their internal messages never reach the client.
+ */
+export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHandler {
+  const logger = options.logger ?? noopLogger;
+  return (error, req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const problem = problemFromError(error, req.originalUrl.split('?')[0]);
+    if (problem.status >= 500) {
+      logger.error(
+        {
+          err: error,
+          endpoint: req.route?.path ? `${req.baseUrl}${req.route.path}` : req.originalUrl.split('?')[0],
+          errorType: error instanceof Error ? error.name : typeof error,
+        },
+        error instanceof Error ? error.message : 'request failed',
+      );
+    }
+    sendProblem(res, problem);
+  };
+}
+
+/** Answers any request no route matched with a 404 problem. Mount it after every router. */
+export function notFound(): RequestHandler {
+  return (req, _res, next) => {
+    next(new AikbError('NOT_FOUND', `no route for ${req.method} ${req.originalUrl.split('?')[0]}`));
+  };
+}
