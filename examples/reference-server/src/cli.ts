@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { isAikbError } from '@aikb/core';
+import { createDatabase, migrate } from '@aikb/core/db';
+import { ConfigError, loadConfig } from './config';
+import { createLogger } from './logger';
+import { serverMigrations } from './migrations';
+import { startServer, StartupError } from './server';
+import { version } from './version';
+
+const USAGE = `aikb-server ${version}
+
+Usage:
+  aikb-server [serve]     start the HTTP server (the default)
+  aikb-server migrate     apply database migrations and exit
+  aikb-server --version   print the version
+  aikb-server --help      print this help
+
+Configuration comes from environment variables: PORT, HOST, DATABASE_URL, AIKB_DATA_DIR,
+DATABASE_POOL_SIZE, REDIS_URL, LOG_LEVEL, LOG_FILE, NODE_ENV (see the README).`;
+
+/** One line on stderr, exit code 1: what an operator sees instead of a stack trace. */
+function fail(message: string): never {
+  process.stderr.write(`aikb-server: ${message}\n`);
+  process.exit(1);
+}
+
+function explain(error: unknown): string {
+  if (error instanceof ConfigError) return `invalid configuration: ${error.message}`;
+  if (error instanceof StartupError) return error.message;
+  if (isAikbError(error)) return error.message;
+  const code = (error as NodeJS.ErrnoException)?.code;
+  const message = (error as Error)?.message ?? String(error);
+  return code ? `${message} (${code})` : message;
+}
+
+async function serve(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config);
+  const server = await startServer(config, logger);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+async function runMigrations(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config);
+  const db = config.databaseUrl
+    ? await createDatabase({ url: config.databaseUrl, max: 1, logger })
+    : await createDatabase({ dataDir: config.dataDir, logger });
+  try {
+    const result = await migrate(db.pool, serverMigrations, { logger });
+    logger.info({ applied: result.applied, skipped: result.skipped.length }, `migrations: ${result.applied.length} applied, ${result.skipped.length} already up to date`);
+  } finally {
+    await db.close();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(`${version}\n`);
+    return;
+  }
+  const [command = 'serve'] = positionals;
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'migrate':
+      return runMigrations();
+    default:
+      fail(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') console.error(error);
+  fail(explain(error));
+});

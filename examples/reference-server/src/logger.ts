@@ -1,0 +1,31 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import pino, { type Logger as PinoLogger } from 'pino';
+import pretty from 'pino-pretty';
+import type { ServerConfig } from './config';
+
+export type { PinoLogger };
+
+/**
+ * Structured JSON logs on stdout (pretty when stdout is a terminal), and also to `LOG_FILE` when
+ * set, so `tail /var/log/aikb/server.log | grep ...` works as the runbook expects.
+ */
+export function createLogger(config: Pick<ServerConfig, 'logLevel' | 'logFile'>): PinoLogger {
+  const streams: pino.StreamEntry[] = [
+    { level: config.logLevel === 'silent' ? 'fatal' : config.logLevel, stream: process.stdout.isTTY ? pretty({ colorize: true, sync: true }) : pino.destination({ fd: 1, sync: true }) },
+  ];
+  if (config.logFile) {
+    mkdirSync(path.dirname(config.logFile), { recursive: true });
+    streams.push({ level: config.logLevel === 'silent' ? 'fatal' : config.logLevel, stream: pino.destination({ dest: config.logFile, sync: true, mkdir: true }) });
+  }
+  return pino(
+    {
+      level: config.logLevel,
+      base: { service: 'aikb-server' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      serializers: { err: pino.stdSerializers.err },
+      redact: { paths: ['password', '*.password', 'req.headers.authorization', 'token'], censor: '[redacted]' },
+    },
+    pino.multistream(streams),
+  );
+}

@@ -1,0 +1,4 @@
+import type { Migration } from '@aikb/core/db';
+
+/** Every migration the server applies, in order. Each subsystem appends its store's migrations. */
+export const serverMigrations: readonly Migration[] = [];

@@ -1,0 +1,57 @@
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app';
+import type { ServerConfig } from './config';
+import { openInfrastructure, type Infrastructure } from './infrastructure';
+import type { PinoLogger } from './logger';
+import { serverMigrations } from './migrations';
+
+/** A running server. */
+export interface RunningServer {
+  readonly port: number;
+  readonly infra: Infrastructure;
+  /** Stops accepting connections, finishes in-flight requests and closes every connection. */
+  close(): Promise<void>;
+}
+
+/** A start-up failure with a one-line explanation for the operator. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+/** Opens the infrastructure, builds the app and listens. */
+export async function startServer(config: ServerConfig, logger: PinoLogger): Promise<RunningServer> {
+  const infra = await openInfrastructure(config, logger, serverMigrations);
+  // Embedded mode has no outage to wait out: start serving on a migrated schema. A server database
+  // gets one attempt; if it is down, serve degraded while migrations retry in the background.
+  if (!config.databaseUrl) await infra.migrated;
+  else await infra.firstMigrationAttempt;
+
+  const app = createApp({ config, logger, infra });
+  const http: Server = app.listen(config.port, config.host);
+  try {
+    await once(http, 'listening');
+  } catch (error) {
+    await infra.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new StartupError(`port ${config.port} on ${config.host} is already in use (set PORT to a free port)`);
+    if (code === 'EACCES') throw new StartupError(`not allowed to listen on port ${config.port} (set PORT to a port above 1023)`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new StartupError(`HOST ${config.host} is not an address of this machine`);
+    throw error;
+  }
+  const port = (http.address() as AddressInfo).port;
+  logger.info({ port, host: config.host }, `aikb-server listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
+
+  return {
+    port,
+    infra,
+    async close() {
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeIdleConnections();
+      });
+      await infra.close();
+    },
+  };
+}

@@ -1,0 +1,129 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const serverDir = fileURLToPath(new URL('..', import.meta.url));
+const cli = path.join(serverDir, 'dist/cli.js');
+
+/** A log line of the server (pino JSON). */
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** The reference server running as a real child process. */
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly port: number;
+  readonly logs: LogLine[];
+  readonly stderr: () => string;
+  /** Sends SIGTERM (or `signal`) and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** The result of a server process that exited on its own (bad configuration, ...). */
+export interface ExitedProcess {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function baseEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const clean: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    // The server under test reads only what the test gives it.
+    if (/^(DATABASE_URL|REDIS_URL|PORT|HOST|AIKB_DATA_DIR|LOG_FILE|LOG_LEVEL|NODE_ENV|ADMIN_TOKEN|INIT_CWD|SUPABASE_POOL_SIZE|DATABASE_POOL_SIZE)$/.test(key)) continue;
+    clean[key] = value;
+  }
+  return { ...clean, PORT: '0', LOG_LEVEL: 'info', ...env };
+}
+
+/** A fresh temporary data directory, removed by `cleanup`. */
+export function tempDataDir(): { dir: string; cleanup(): void } {
+  const root = mkdtempSync(path.join(tmpdir(), 'aikb-e2e-'));
+  return { dir: path.join(root, 'data'), cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/**
+ * Starts `aikb-server serve` with the given environment (PORT=0: a free port) and resolves once
+ * it logs that it listens.
+ */
+export async function startServerProcess(
+  env: Record<string, string | undefined> = {},
+  { timeoutMs = 20_000, args = ['serve'] }: { timeoutMs?: number; args?: string[] } = {},
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [cli, ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: LogLine[] = [];
+  let stderr = '';
+  let buffer = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const listening = new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not listen within ${timeoutMs} ms\n${stderr}`)), timeoutMs);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let newline: number;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        try {
+          const parsed = JSON.parse(line) as LogLine;
+          logs.push(parsed);
+          if (typeof parsed.msg === 'string' && parsed.msg.startsWith('aikb-server listening on')) {
+            clearTimeout(timer);
+            resolve(parsed.port as number);
+          }
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening\n${stderr}`));
+    });
+  });
+  const port = await listening;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    logs,
+    stderr: () => stderr,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Runs `aikb-server <args>` to completion (for commands and start-up failures). */
+export async function runServerCommand(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  timeoutMs = 30_000,
+): Promise<ExitedProcess> {
+  const child = spawn(process.execPath, [cli, ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** Polls `probe` until it returns true. */
+export async function eventually(probe: () => Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} not reached within ${timeoutMs} ms`);
+}
