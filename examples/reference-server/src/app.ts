@@ -1,26 +1,30 @@
 import express, { type Express } from 'express';
 import { errorHandler, healthRouter, notFound } from '@aikb/express';
-import type { ServerConfig } from './config';
-import type { Infrastructure } from './infrastructure';
-import type { PinoLogger } from './logger';
+import type { ServerContext } from './context';
 import { version } from './version';
 
-/** Everything a route needs, created once at start-up. */
-export interface ServerContext {
-  readonly config: ServerConfig;
-  readonly logger: PinoLogger;
-  readonly infra: Infrastructure;
-}
-
-/** Builds the Express app: the runbook's endpoints over the shared infrastructure. */
+/**
+ * Builds the Express app: the runbook's endpoints over the shared context. Order matters:
+ * request-scoped middleware first, then public routes, admin routes (guarded), user routes, and
+ * the 404 and problem+json error handlers last.
+ */
 export function createApp(ctx: ServerContext): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
+
+  // 1. request-scoped middleware (tracing, request logs, HTTP metrics)
+
   app.use(express.json({ limit: '1mb', strict: false }));
 
+  // 2. public routes
   app.use('/api/health', healthRouter({ registry: ctx.infra.health, version }));
 
+  // 3. admin routes under /api/admin
+
+  // 4. user routes
+
+  // 5. nothing matched; every error as problem+json
   app.use(notFound());
   app.use(errorHandler({ logger: ctx.logger }));
   return app;

@@ -1,7 +1,10 @@
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Registry } from 'prom-client';
+import { createStatusRegistry } from '@aikb/core/health';
 import { createApp } from './app';
+import type { ServerContext } from './context';
 import type { ServerConfig } from './config';
 import { openInfrastructure, type Infrastructure } from './infrastructure';
 import type { PinoLogger } from './logger';
@@ -28,7 +31,8 @@ export async function startServer(config: ServerConfig, logger: PinoLogger): Pro
   if (!config.databaseUrl) await infra.migrated;
   else await infra.firstMigrationAttempt;
 
-  const app = createApp({ config, logger, infra });
+  const ctx: ServerContext = { config, logger, infra, status: createStatusRegistry(), metrics: new Registry() };
+  const app = createApp(ctx);
   const http: Server = app.listen(config.port, config.host);
   try {
     await once(http, 'listening');

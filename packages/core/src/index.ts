@@ -18,5 +18,5 @@ export type { Database, DatabaseOptions, Migration, MigrateResult, Queryable, Ve
 export { checkDatabase, createDatabase, ensureVectorExtension, migrate } from './db';
 
 // health
-export type { ComponentHealth, ComponentStatus, HealthCheck, HealthRegistry, HealthReport } from './health';
-export { createHealthRegistry } from './health';
+export type { ComponentHealth, ComponentStatus, HealthCheck, HealthRegistry, HealthReport, StatusRegistry, SubsystemStatus } from './health';
+export { createHealthRegistry, createStatusRegistry } from './health';

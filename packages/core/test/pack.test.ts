@@ -33,7 +33,7 @@ beforeAll(() => {
   // In dependency order: each package's type build reads the previous one's output.
   for (const { dir, manifest } of packages) {
     const out = execFileSync('npm', ['pack', '--json', '--pack-destination', project], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const [{ filename }] = JSON.parse(out.slice(out.indexOf('['))) as Array<{ filename: string }>;
+    const [{ filename }] = JSON.parse(out.slice(out.indexOf('['))) as [{ filename: string }];
     const target = path.join(project, 'node_modules', manifest.name);
     mkdirSync(target, { recursive: true });
     execFileSync('tar', ['-xzf', path.join(project, filename), '-C', target, '--strip-components=1']);

@@ -1,4 +1,7 @@
-/** `@aikb/core/health`: named, measured health checks that each subsystem registers itself. */
+/**
+ * `@aikb/core/health`: named, measured health checks and operator-facing status, each registered
+ * by the subsystem it describes.
+ */
 export type {
   ComponentHealth,
   ComponentStatus,
@@ -9,3 +12,5 @@ export type {
   MeasuredComponentHealth,
 } from './health';
 export { createHealthRegistry } from './create-health-registry';
+export type { StatusProvider, StatusRegistry, SubsystemStatus } from './status';
+export { createStatusRegistry } from './status';

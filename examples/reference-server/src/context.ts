@@ -1,0 +1,20 @@
+import type { Registry } from 'prom-client';
+import type { StatusRegistry } from '@aikb/core/health';
+import type { ServerConfig } from './config';
+import type { Infrastructure } from './infrastructure';
+import type { PinoLogger } from './logger';
+
+/**
+ * Everything the server's subsystems share, created once at start-up. A subsystem
+ * (`src/subsystems/<name>.ts`) registers its health checks on `infra.health`, its operator status
+ * on `status`, and its Prometheus metrics on `metrics`.
+ */
+export interface ServerContext {
+  readonly config: ServerConfig;
+  readonly logger: PinoLogger;
+  readonly infra: Infrastructure;
+  /** Subsystem status for `GET /api/admin/system/status`. */
+  readonly status: StatusRegistry;
+  /** The one Prometheus registry every subsystem adds its metrics to (served at `GET /metrics`). */
+  readonly metrics: Registry;
+}

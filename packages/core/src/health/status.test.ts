@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { createStatusRegistry } from './index';
+
+describe('createStatusRegistry', () => {
+  it('lists every registered subsystem in registration order', async () => {
+    const status = createStatusRegistry();
+    status.register('auth', () => ({ floorMs: 500 }));
+    status.register('flags', async () => ({ cached: 3 }));
+    const snapshot = await status.snapshot();
+    expect(snapshot).toEqual({ auth: { floorMs: 500 }, flags: { cached: 3 } });
+    expect(Object.keys(snapshot)).toEqual(['auth', 'flags']);
+  });
+
+  it('reports a failing provider as an error instead of throwing', async () => {
+    const status = createStatusRegistry();
+    status.register('broken', () => {
+      throw new Error('store unreachable');
+    });
+    expect(await status.snapshot()).toEqual({ broken: { error: 'store unreachable' } });
+  });
+
+  it('refuses a duplicate name and lets a provider be removed', async () => {
+    const status = createStatusRegistry();
+    const remove = status.register('a', () => ({}));
+    expect(() => status.register('a', () => ({}))).toThrow(/already registered/);
+    remove();
+    expect(await status.snapshot()).toEqual({});
+  });
+});
