@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
 import { errorHandler, healthRouter, notFound } from '@aikb/express';
+import { createAdminGuard } from './admin-guard';
 import type { ServerContext } from './context';
 import { version } from './version';
 
@@ -20,7 +21,10 @@ export function createApp(ctx: ServerContext): Express {
   // 2. public routes
   app.use('/api/health', healthRouter({ registry: ctx.infra.health, version }));
 
-  // 3. admin routes under /api/admin
+  // 3. admin routes under /api/admin, all behind the admin guard
+  const admin = express.Router();
+  admin.use(createAdminGuard(ctx));
+  app.use('/api/admin', admin);
 
   // 4. user routes
 

@@ -34,6 +34,8 @@ export interface ServerConfig {
   readonly logFile: string | undefined;
   /** `NODE_ENV === 'production'`. */
   readonly production: boolean;
+  /** `ADMIN_TOKEN`: the bearer token that opens `/api/admin`. */
+  readonly adminToken: string | undefined;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -60,6 +62,13 @@ function url(env: Env, name: string, protocols: readonly string[], example: stri
     throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')} (expected something like ${example})`);
   }
   if (!parsed.hostname) throw new ConfigError(name, `has no host (expected something like ${example})`);
+  return raw;
+}
+
+function adminToken(env: Env): string | undefined {
+  const raw = env.ADMIN_TOKEN;
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length < 16 || /\s/.test(raw)) throw new ConfigError('ADMIN_TOKEN', 'must be at least 16 characters with no spaces');
   return raw;
 }
 
@@ -90,5 +99,6 @@ export function loadConfig(env: Env = process.env, cwd: string = env.INIT_CWD ??
     logLevel: logLevel as LogLevel,
     logFile: env.LOG_FILE ? path.resolve(cwd, env.LOG_FILE) : undefined,
     production: env.NODE_ENV === 'production',
+    adminToken: adminToken(env),
   };
 }
