@@ -15,7 +15,8 @@ const alias = [
 export default defineConfig({
   resolve: { alias },
   test: {
-    reporters: process.env.CI ? ['verbose'] : ['default'],
+    // In CI: every test by name (suite titles say [pglite] / [postgres]) and a JSON summary for .ci/run.
+    reporters: process.env.CI ? ['verbose', ['json', { outputFile: '.tmp/vitest-results.json' }]] : ['default'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     globalSetup: [src('./packages/core/test/support/global-setup.ts')],
