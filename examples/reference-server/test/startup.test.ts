@@ -27,14 +27,13 @@ async function health(server: ServerProcess): Promise<{ status: number; body: an
 }
 
 describe('aikb-server start-up', () => {
-  it('starts with no configuration on embedded PGlite and serves /api/health within 10 s', async () => {
+  // How fast it starts is measured by `npm run bench:startup`, not asserted here.
+  it('starts with no configuration on embedded PGlite and serves /api/health', async () => {
     const data = tempDataDir();
     cleanups.push(data.cleanup);
-    const started = Date.now();
     const server = await startServerProcess({ AIKB_DATA_DIR: data.dir });
     running.push(server);
     const { status, body } = await health(server);
-    expect(Date.now() - started).toBeLessThan(10_000);
     expect(status).toBe(200);
     expect(body).toMatchObject({
       status: 'ok',
