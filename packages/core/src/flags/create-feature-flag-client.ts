@@ -314,7 +314,10 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
 
     async getFlag(name) {
       checkName(name);
-      return storeCall('read the flag', () => store.get(name));
+      const flag = await storeCall('read the flag', () => store.get(name));
+      // A fresh read is as good as a reload: keep it (never over a newer cached version).
+      if (flag && install(name, flag)) emitChange([name]);
+      return flag;
     },
 
     async listFlags() {

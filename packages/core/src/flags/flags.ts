@@ -171,7 +171,7 @@ export interface FeatureFlagClient {
   isEnabled(name: string, context?: EvaluationContext, defaultValue?: boolean): boolean;
   /** Like `isEnabled`, with the reason, bucket and cache age. Never throws. */
   evaluate(name: string, context?: EvaluationContext, defaultValue?: boolean): FlagEvaluation;
-  /** The flag as the store has it now. */
+  /** The flag as the store has it now (also refreshing this instance's cached copy). */
   getFlag(name: string): Promise<Flag | undefined>;
   /** Every flag as the store has it now. */
   listFlags(): Promise<Flag[]>;
