@@ -44,6 +44,11 @@ export interface TtlCacheOptions {
    * @default Date.now
    */
   clock?: () => number;
+  /**
+   * Called with the key of every entry evicted to stay within `maxEntries`.
+   * @default undefined
+   */
+  onEvict?: (key: string) => void;
 }
 
 /**

@@ -33,6 +33,8 @@ export function createTtlCache<V>(options: TtlCacheOptions = {}): TtlCache<V> {
   }
   const clock = options.clock ?? Date.now;
   if (typeof clock !== 'function') throw new TypeError('createTtlCache: clock must be a function returning milliseconds');
+  const onEvict = options.onEvict;
+  if (onEvict !== undefined && typeof onEvict !== 'function') throw new TypeError('createTtlCache: onEvict must be a function');
   const ttlMs = ttlSeconds * 1000;
 
   // lru-cache bounds the size and runs the TTL on the same clock; stale entries are kept (and
@@ -45,6 +47,7 @@ export function createTtlCache<V>(options: TtlCacheOptions = {}): TtlCache<V> {
     updateAgeOnGet: false,
     ttlAutopurge: false,
     perf: { now: clock },
+    ...(onEvict ? { dispose: (_value: MutableEntry<V>, key: string, reason: string) => void (reason === 'evict' && onEvict(key)) } : {}),
   });
 
   const age = (entry: MutableEntry<V>, now: number): CacheAge => ({

@@ -60,3 +60,15 @@ describe('rolloutBucket', () => {
     for (let b = 1; b <= 100; b++) expect(counts[b]).toBeGreaterThan(800);
   });
 });
+
+describe('bucketsFor', () => {
+  it('equals rolloutBucket for every flag-name and user-id length, ASCII or not', async () => {
+    const { bucketsFor } = await import('./bucket');
+    const users = ['', 'a', 'ab', 'abc', 'abcd', 'user-12345', 'ünïcödé', '用户', 'x'.repeat(37)];
+    for (let length = 1; length < 12; length++) {
+      const name = 'flag_name_x'.slice(0, length);
+      const bucket = bucketsFor(name);
+      for (const user of users) expect(bucket(user)).toBe(rolloutBucket(name, user));
+    }
+  });
+});

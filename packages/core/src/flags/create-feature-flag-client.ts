@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { InvalidationMessage, TtlCache } from '../cache/cache';
+import type { CacheEntry, InvalidationMessage, TtlCache } from '../cache/cache';
 import { createTtlCache } from '../cache/create-ttl-cache';
 import { isGlob } from '../cache/internal/glob';
 import { AikbError, UnavailableError, ValidationError, isAikbError } from '../errors';
 import { noopLogger } from '../logger';
-import { rolloutBucket } from './bucket';
+import { bucketsFor } from './bucket';
 import type {
   EvaluationContext,
   FeatureFlagClient,
@@ -25,15 +25,17 @@ export const FLAG_KEY_PREFIX = 'feature_flags:';
 /** After a failed background load, the same flag is not retried for this long. */
 const RETRY_AFTER_MS = 1000;
 
-interface Counter {
+/** Per flag name, for as long as the client lives: evaluation counts and the bucket function. */
+interface Slot {
   enabled: number;
   disabled: number;
+  readonly bucket: (userId: string) => number;
 }
 
-/** What the cache holds per flag: the flag (`null` when the store has none) and its counters. */
+/** What the cache holds per flag: the flag (`null` when the store has none) and its slot. */
 interface Cached {
   readonly flag: Flag | null;
-  readonly counter: Counter;
+  readonly slot: Slot;
 }
 
 function resolveOptions(options: FeatureFlagClientOptions) {
@@ -73,8 +75,15 @@ function resolveOptions(options: FeatureFlagClientOptions) {
 export function createFeatureFlagClient(options: FeatureFlagClientOptions): FeatureFlagClient {
   const { store, bus, cacheTtlSeconds, clock, random, logger } = resolveOptions(options);
   const origin = randomUUID();
-  const cache: TtlCache<Cached> = createTtlCache<Cached>({ ttlSeconds: cacheTtlSeconds, clock });
-  const counters = new Map<string, Counter>();
+  const cache: TtlCache<Cached> = createTtlCache<Cached>({
+    ttlSeconds: cacheTtlSeconds,
+    clock,
+    onEvict: (key) => entries.delete(key.slice(FLAG_KEY_PREFIX.length)),
+  });
+  // The hot path looks flags up by name here (the same entry objects the cache holds, so expiry and
+  // invalidation show through), sparing a key concatenation and an LRU reorder per evaluation.
+  const entries = new Map<string, CacheEntry<Cached>>();
+  const slots = new Map<string, Slot>();
   const loading = new Map<string, Promise<void>>();
   const retryAt = new Map<string, number>();
   const changeListeners = new Set<(names: readonly string[]) => void>();
@@ -90,10 +99,10 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
 
   const keyOf = (name: string) => FLAG_KEY_PREFIX + name;
 
-  function counterFor(name: string): Counter {
-    let counter = counters.get(name);
-    if (!counter) counters.set(name, (counter = { enabled: 0, disabled: 0 }));
-    return counter;
+  function slotFor(name: string): Slot {
+    let slot = slots.get(name);
+    if (!slot) slots.set(name, (slot = { enabled: 0, disabled: 0, bucket: bucketsFor(name) }));
+    return slot;
   }
 
   function emitChange(names: string[]): void {
@@ -116,7 +125,7 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
     const key = keyOf(name);
     const current = cache.peek(key)?.value.flag;
     if (current && (flag === null || flag.version < current.version)) return false;
-    cache.set(key, { flag, counter: counterFor(name) });
+    entries.set(name, cache.set(key, { flag, slot: slotFor(name) }));
     return current?.version !== flag?.version || (current === undefined) !== (flag === null);
   }
 
@@ -151,7 +160,7 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
   }
 
   function decide(flag: Flag, userId: string | undefined): { value: boolean; reason: FlagReason; bucket: number | undefined } {
-    const bucket = userId === undefined ? undefined : rolloutBucket(flag.name, userId);
+    const bucket = userId === undefined ? undefined : slotFor(flag.name).bucket(userId);
     if (!flag.enabled) return { value: false, reason: 'DISABLED', bucket };
     const percentage = flag.rolloutPercentage;
     if (percentage >= 100) return { value: true, reason: 'STATIC', bucket };
@@ -226,13 +235,13 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
 
   function evaluate(name: string, context?: EvaluationContext, defaultValue = false): FlagEvaluation {
     try {
-      const entry = cache.peek(keyOf(name));
+      const entry = entries.get(name);
       if (entry === undefined) {
         misses++;
         loadInBackground(name);
         return unknown(name, defaultValue, true);
       }
-      const fresh = cache.isFresh(entry);
+      const fresh = clock() < entry.expiresAt;
       if (fresh) hits++;
       else {
         misses++;
@@ -243,8 +252,8 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
       if (flag === null) return { ...unknown(name, defaultValue, !fresh || busDown), cacheAgeSeconds };
       const userId = typeof context?.userId === 'string' ? context.userId : undefined;
       const { value, reason, bucket } = decide(flag, userId);
-      if (value) entry.value.counter.enabled++;
-      else entry.value.counter.disabled++;
+      if (value) entry.value.slot.enabled++;
+      else entry.value.slot.disabled++;
       return { name, value, reason, bucket, rolloutPercentage: flag.rolloutPercentage, version: flag.version, stale: !fresh || busDown, cacheAgeSeconds };
     } catch (error) {
       logger.error({ err: error, flag: name }, 'feature flag evaluation failed; returning the default');
@@ -278,15 +287,15 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
     },
 
     isEnabled(name, context, defaultValue = false) {
-      // The hot path: one cache lookup, one clock read, at most one hash; no I/O, no promise.
+      // The hot path: one map lookup, one clock read, at most one hash; no I/O, no promise.
       try {
-        const entry = cache.peek(keyOf(name));
+        const entry = entries.get(name);
         if (entry === undefined) {
           misses++;
           loadInBackground(name);
           return defaultValue;
         }
-        if (cache.isFresh(entry)) hits++;
+        if (clock() < entry.expiresAt) hits++;
         else {
           misses++;
           loadInBackground(name);
@@ -299,10 +308,10 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
         else if (flag.rolloutPercentage <= 0) value = false;
         else {
           const userId = context?.userId;
-          value = typeof userId === 'string' ? rolloutBucket(name, userId) <= flag.rolloutPercentage : random() * 100 < flag.rolloutPercentage;
+          value = typeof userId === 'string' ? entry.value.slot.bucket(userId) <= flag.rolloutPercentage : random() * 100 < flag.rolloutPercentage;
         }
-        if (value) entry.value.counter.enabled++;
-        else entry.value.counter.disabled++;
+        if (value) entry.value.slot.enabled++;
+        else entry.value.slot.disabled++;
         return value;
       } catch (error) {
         logger.error({ err: error, flag: name }, 'feature flag evaluation failed; returning the default');
@@ -423,8 +432,8 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
   };
 
   function stats(): FlagClientStats {
-    const evaluations: Record<string, Counter> = {};
-    for (const [name, counter] of counters) evaluations[name] = { ...counter };
+    const evaluations: Record<string, { enabled: number; disabled: number }> = {};
+    for (const [name, slot] of slots) if (slot.enabled + slot.disabled > 0) evaluations[name] = { enabled: slot.enabled, disabled: slot.disabled };
     return { evaluations, cache: { hits, misses } };
   }
 }

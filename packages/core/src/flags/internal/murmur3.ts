@@ -68,3 +68,38 @@ function finish(h: number, length: number): number {
   h ^= h >>> 16;
   return h >>> 0;
 }
+
+/**
+ * A hasher for keys that all start with the same ASCII `prefix` (`${flag}:`): the prefix's blocks
+ * are mixed once, so each call hashes only the rest, without building the joined string.
+ * `hasher(rest) === murmur3x86_32(prefix + rest, 0)` for every `rest`.
+ */
+export function prefixedMurmur3(prefix: string): (rest: string) => number {
+  const length = prefix.length;
+  const blocks = length & ~3;
+  let h = 0;
+  for (let i = 0; i < blocks; i += 4) {
+    h = mixBlock(h, prefix.charCodeAt(i) | (prefix.charCodeAt(i + 1) << 8) | (prefix.charCodeAt(i + 2) << 16) | (prefix.charCodeAt(i + 3) << 24));
+  }
+  const carried = length - blocks;
+  let carry = 0;
+  for (let j = 0; j < carried; j++) carry |= prefix.charCodeAt(blocks + j) << (8 * j);
+  return (rest) => {
+    let h1 = h;
+    let k1 = carry;
+    let filled = carried;
+    const restLength = rest.length;
+    for (let i = 0; i < restLength; i++) {
+      const code = rest.charCodeAt(i);
+      if (code > 0x7f) return murmur3x86_32(prefix + rest, 0);
+      k1 |= code << (filled << 3);
+      if (++filled === 4) {
+        h1 = mixBlock(h1, k1);
+        k1 = 0;
+        filled = 0;
+      }
+    }
+    if (filled > 0) h1 ^= mixTail(k1);
+    return finish(h1, length + restLength);
+  };
+}
