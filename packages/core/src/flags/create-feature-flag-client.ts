@@ -123,10 +123,11 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
    */
   function install(name: string, flag: Flag | null): boolean {
     const key = keyOf(name);
-    const current = cache.peek(key)?.value.flag;
+    const existing = cache.peek(key);
+    const current = existing?.value.flag;
     if (current && (flag === null || flag.version < current.version)) return false;
     entries.set(name, cache.set(key, { flag, slot: slotFor(name) }));
-    return current?.version !== flag?.version || (current === undefined) !== (flag === null);
+    return existing === undefined ? flag !== null : current?.version !== flag?.version;
   }
 
   function load(name: string): Promise<void> {

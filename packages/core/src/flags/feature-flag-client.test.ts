@@ -259,6 +259,12 @@ describe('FeatureFlagClient', () => {
       await settle();
       expect(b.isEnabled('shared', { userId: 'u' })).toBe(false);
       expect(changed).toEqual([['shared']]);
+      // Reloads that change nothing, and unknown flags, are not changes.
+      await b.refresh();
+      b.isEnabled('never_created');
+      await settle();
+      await b.refresh();
+      expect(changed).toEqual([['shared']]);
     });
 
     it('never rolls a flag back on an out-of-order message', async () => {

@@ -166,6 +166,10 @@ export interface FeatureFlagClient {
   /**
    * `enabled && bucket <= rolloutPercentage`, from memory, with no I/O. An expired flag is served
    * while it is reloaded in the background. Never throws.
+   *
+   * Without a `userId`, 0% and 100% are exact, and a partial rollout is a random draw per call
+   * (`random() * 100 < rolloutPercentage`): pass a `userId` wherever a user should get the same
+   * answer every time. A flag not loaded yet gives `defaultValue` and is loaded in the background.
    * @param defaultValue what an unknown flag gives (default `false`)
    */
   isEnabled(name: string, context?: EvaluationContext, defaultValue?: boolean): boolean;
