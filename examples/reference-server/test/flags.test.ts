@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { startServerProcess, tempDataDir, type ServerProcess } from './harness';
+import { createTemporaryDatabase, testDatabaseUrl, testRedisUrl } from '@aikb/test-support';
+import { eventually, startServerProcess, tempDataDir, type ServerProcess } from './harness';
 
 const run = promisify(execFile);
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
@@ -104,5 +105,25 @@ describe('aikb-server feature flags, with the runbook commands', () => {
     expect(after).toMatchObject({ status: 200, body: { rolloutPercentage: 10, enabled: true } });
     const health = await fetch(`${again.url}/api/health`);
     expect(health.status).toBe(200);
+  });
+});
+
+describe.runIf(testDatabaseUrl && testRedisUrl)('aikb-server feature flags across two instances on PostgreSQL and Redis', () => {
+  it('shows a change made through instance A on instance B at once, without invalidating anything', async () => {
+    const database = await createTemporaryDatabase(testDatabaseUrl!);
+    cleanups.push(database.drop);
+    const env = { DATABASE_URL: database.url, REDIS_URL: testRedisUrl!, ADMIN_TOKEN };
+    const a = await startServerProcess(env);
+    running.push(a);
+    const b = await startServerProcess(env);
+    running.push(b);
+    const statusOnB = () => curl(b, ['http://localhost:3000/api/admin/feature-flags/priority_2_2_rbac_api_filtering/status?userId=test-user']);
+    expect((await statusOnB()).body).toMatchObject({ enabled: true, rolloutPercentage: 100 });
+
+    const changed = await curl(a, ['-X', 'POST', 'http://localhost:3000/api/admin/feature-flags/priority_2_2_rbac_api_filtering', '-d', '{"rolloutPercentage": 0}']);
+    expect(changed.status).toBe(200);
+    // B's status endpoint answers from its cache: no reload, no TTL wait.
+    await eventually(async () => (await statusOnB()).body.rolloutPercentage === 0, 2000, 'B sees the change');
+    expect((await statusOnB()).body).toMatchObject({ enabled: false, reason: 'STATIC', stale: false });
   });
 });

@@ -158,6 +158,13 @@ describe('featureFlagsRouter', () => {
     expect((await request(app).get(`${path('nope')}/status?userId=x`)).status).toBe(404);
   });
 
+  it('GET /:name/status shows what this instance serves from its cache, so a change that has not reached it shows', async () => {
+    await store.update('priority_2_1_saga_pattern', { enabled: false }, 'behind its back');
+    expect((await request(app).get(`${path()}/status?userId=u`)).body).toMatchObject({ enabled: true, reason: 'STATIC' });
+    await request(app).post('/api/admin/cache/invalidate').send({ keys: ['feature_flags:priority_2_1_saga_pattern'] });
+    expect((await request(app).get(`${path()}/status?userId=u`)).body).toMatchObject({ enabled: false, reason: 'DISABLED' });
+  });
+
   it('GET /:name/history gives the audit trail, newest first; 404 for an unknown flag', async () => {
     await request(app).post(path()).send({ enabled: false });
     const res = await request(app).get(`${path()}/history`);

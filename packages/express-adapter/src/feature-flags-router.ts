@@ -75,19 +75,24 @@ export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
   router.get('/:name/status', async (req, res) => {
     const userId = req.query.userId;
     if (userId !== undefined && (typeof userId !== 'string' || userId.length === 0)) throw new ValidationError('userId', 'userId must be a single non-empty value');
-    const flag = await flags.getFlag(name(req));
-    if (!flag) throw await notFound(flags, name(req));
-    const decision = flags.evaluate(flag.name, userId === undefined ? {} : { userId });
+    const context = userId === undefined ? {} : { userId };
+    // What this instance serves now, from its cache: the point of the check is to see whether a
+    // change has reached it. Only a flag it does not hold yet is read from the store.
+    let decision = flags.evaluate(name(req), context);
+    if (decision.reason === 'DEFAULT') {
+      if (!(await flags.getFlag(name(req)))) throw await notFound(flags, name(req));
+      decision = flags.evaluate(name(req), context);
+    }
     res.json({
-      name: flag.name,
+      name: decision.name,
       userId: userId ?? null,
       enabled: decision.value,
       bucket: decision.bucket ?? null,
-      rolloutPercentage: decision.rolloutPercentage ?? flag.rolloutPercentage,
+      rolloutPercentage: decision.rolloutPercentage ?? null,
       reason: decision.reason,
       cacheAgeSeconds: decision.cacheAgeSeconds ?? 0,
       stale: decision.stale,
-      version: decision.version ?? flag.version,
+      version: decision.version ?? null,
     });
   });
 
