@@ -1,5 +1,5 @@
 import type { Migration } from '@aikb/core/db';
-import { flagMigrations } from './subsystems/flags';
+import { flagStoreMigrations } from '@aikb/core/flags';
 
 /** Every migration the server applies, in order. Each subsystem appends its store's migrations. */
-export const serverMigrations: readonly Migration[] = [...flagMigrations];
+export const serverMigrations: readonly Migration[] = [...flagStoreMigrations];

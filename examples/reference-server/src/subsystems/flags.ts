@@ -5,12 +5,9 @@ import {
   createRedisInvalidationBus,
   type InvalidationBus,
 } from '@aikb/core/cache';
-import { createFeatureFlagClient, createPostgresFlagStore, flagStoreMigrations, type FeatureFlagClient, type FlagDefinition } from '@aikb/core/flags';
+import { createFeatureFlagClient, createPostgresFlagStore, type FeatureFlagClient, type FlagDefinition } from '@aikb/core/flags';
 import { cacheRouter, featureFlagsRouter, registerFeatureFlagMetrics } from '@aikb/express';
 import type { ServerContext } from '../context';
-
-/** The flag tables, applied with the server's other migrations. */
-export const flagMigrations = flagStoreMigrations;
 
 /**
  * The flags this server gates, created at start-up when missing (enabled at 100%, as the

@@ -52,13 +52,18 @@ describe('TtlCache', () => {
     expect(info.keys).toEqual({ a: { secondsSinceUpdate: 65, ttl: 60, stale: true }, b: { secondsSinceUpdate: 20, ttl: 60, stale: false } });
   });
 
-  it('evicts the least recently used entry beyond maxEntries', () => {
-    const cache = createTtlCache<number>({ maxEntries: 2 });
+  it('evicts the least recently used entry beyond maxEntries, telling onEvict', () => {
+    const evicted: string[] = [];
+    const cache = createTtlCache<number>({ maxEntries: 2, onEvict: (key) => evicted.push(key) });
     cache.set('a', 1);
     cache.set('b', 2);
     cache.peek('a');
     cache.set('c', 3);
     expect(cache.keys().sort()).toEqual(['a', 'c']);
+    expect(evicted).toEqual(['b']);
+    cache.set('a', 4);
+    cache.delete('c');
+    expect(evicted).toEqual(['b']);
   });
 
   it.each([

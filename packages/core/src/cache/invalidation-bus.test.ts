@@ -1,8 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIsolatedPostgres, createThrowawayRedis, describeWithRedis, hasRedisServer, testDatabaseUrl, type ThrowawayRedis } from '@aikb/test-support';
-import type { Database } from '../db';
+import {
+  createIsolatedPostgres,
+  createThrowawayPostgres,
+  createThrowawayRedis,
+  describeWithRedis,
+  hasPostgresBinaries,
+  hasRedisServer,
+  testDatabaseUrl,
+  type ThrowawayPostgres,
+  type ThrowawayRedis,
+} from '@aikb/test-support';
+import { createDatabase, type Database } from '../db';
 import { createInProcessInvalidationBus, createPostgresInvalidationBus, createRedisInvalidationBus, type InvalidationBusState, type InvalidationMessage } from './index';
 import { describeInvalidationBusContract, until } from './invalidation-bus.contract';
 
@@ -89,5 +99,41 @@ describe.runIf(testDatabaseUrl)('PostgresInvalidationBus [postgres]', () => {
 
   it('rejects a channel that is not an identifier', () => {
     expect(() => createPostgresInvalidationBus({ pool: db.pool, channel: 'bad channel' })).toThrow(/channel must match/);
+  });
+});
+
+describe.runIf(hasPostgresBinaries())('PostgresInvalidationBus when Postgres restarts', () => {
+  let server: ThrowawayPostgres;
+  beforeAll(async () => {
+    server = await createThrowawayPostgres();
+    await server.start();
+  });
+  afterAll(async () => {
+    await server?.destroy();
+  });
+
+  it('reports disconnected while Postgres is down and listens again when it is back', async () => {
+    const db = await createDatabase({ url: server.url, max: 4, connectionTimeoutMillis: 1000 });
+    const listener = createPostgresInvalidationBus({ pool: db.pool, reconnectDelayMs: 50 });
+    const publisher = createPostgresInvalidationBus({ pool: db.pool, reconnectDelayMs: 50 });
+    try {
+      const states: InvalidationBusState[] = [];
+      const seen: InvalidationMessage[] = [];
+      listener.onStateChange((s) => states.push(s));
+      listener.subscribe((m) => seen.push(m));
+      await until(() => listener.state === 'connected', 'listening');
+      await server.stop();
+      await until(() => listener.state === 'disconnected', 'disconnected');
+      await expect(publisher.publish({ key: 'feature_flags:a', version: 1 })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+      await server.start();
+      await until(() => listener.state === 'connected', 'listening again', 15_000);
+      await publisher.publish({ key: 'feature_flags:a', version: 2 });
+      await until(() => seen.some((m) => m.version === 2), 'delivery after restart');
+      expect(states).toEqual(['connected', 'disconnected', 'connected']);
+    } finally {
+      await listener.close();
+      await publisher.close();
+      await db.close();
+    }
   });
 });

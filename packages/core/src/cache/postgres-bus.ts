@@ -65,10 +65,18 @@ export function createPostgresInvalidationBus(options: PostgresInvalidationBusOp
     else logger.warn({ channel }, 'invalidation bus: ignored a malformed notification');
   };
 
+  const detach = (listening: PoolClient) => {
+    listening.removeListener('notification', onNotification);
+    listening.removeAllListeners('error');
+    listening.removeAllListeners('end');
+  };
+
   const dropped = (listening: PoolClient, error: Error) => {
     if (client !== listening) return;
     client = undefined;
-    listening.removeListener('notification', onNotification);
+    detach(listening);
+    // pg needs an 'error' listener on a broken client until it is gone.
+    listening.on('error', () => {});
     listening.release(error);
     if (listeners.state === 'closed') return;
     listeners.setState('disconnected');
@@ -93,6 +101,7 @@ export function createPostgresInvalidationBus(options: PostgresInvalidationBusOp
       listening.on('end', () => dropped(listening!, new Error('connection ended')));
       await listening.query(`LISTEN ${channel}`);
       if (listeners.state === 'closed') {
+        detach(listening);
         listening.release();
         return;
       }
@@ -101,7 +110,8 @@ export function createPostgresInvalidationBus(options: PostgresInvalidationBusOp
       listeners.setState('connected');
     } catch (error) {
       if (listening) {
-        listening.removeListener('notification', onNotification);
+        detach(listening);
+        listening.on('error', () => {});
         listening.release(error as Error);
       }
       if (!reported) logger.warn({ err: error, channel }, `invalidation bus: cannot listen on postgres (${(error as Error).message}); retrying`);
@@ -135,7 +145,7 @@ export function createPostgresInvalidationBus(options: PostgresInvalidationBusOp
       const listening = client;
       client = undefined;
       if (listening) {
-        listening.removeListener('notification', onNotification);
+        detach(listening);
         await listening.query(`UNLISTEN ${channel}`).catch(() => {});
         listening.release();
       }
