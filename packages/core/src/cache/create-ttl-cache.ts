@@ -76,6 +76,7 @@ export function createTtlCache<V>(options: TtlCacheOptions = {}): TtlCache<V> {
       return lru.delete(key);
     },
     invalidate(pattern) {
+      if (typeof pattern !== 'string' || pattern.length === 0) throw new TypeError('TtlCache.invalidate: pattern must be a non-empty string');
       const matches = globMatcher(pattern);
       const matched: string[] = [];
       const now = clock();

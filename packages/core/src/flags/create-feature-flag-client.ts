@@ -201,8 +201,8 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
     const name = message.key.slice(FLAG_KEY_PREFIX.length);
     const current = cache.peek(message.key)?.value.flag;
     if (message.version > 0 && current && message.version <= current.version) return; // old news
-    const carried = message.value as Flag | undefined;
-    if (message.version > 0 && carried && carried.name === name && carried.version === message.version) {
+    const carried = message.value;
+    if (message.version > 0 && isFlag(carried) && carried.name === name && carried.version === message.version) {
       if (install(name, carried)) emitChange([name]);
       return;
     }
@@ -441,6 +441,23 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
 
 function unknown(name: string, value: boolean, stale: boolean): FlagEvaluation {
   return { name, value, reason: 'DEFAULT', bucket: undefined, rolloutPercentage: undefined, version: undefined, stale, cacheAgeSeconds: undefined };
+}
+
+/** A flag carried by a bus message is installed only if it has the shape of one. */
+function isFlag(value: unknown): value is Flag {
+  const flag = value as Flag | null | undefined;
+  return (
+    typeof flag === 'object' &&
+    flag !== null &&
+    typeof flag.name === 'string' &&
+    typeof flag.enabled === 'boolean' &&
+    Number.isInteger(flag.rolloutPercentage) &&
+    flag.rolloutPercentage >= 0 &&
+    flag.rolloutPercentage <= 100 &&
+    typeof flag.description === 'string' &&
+    typeof flag.lastUpdated === 'string' &&
+    Number.isSafeInteger(flag.version)
+  );
 }
 
 function checkNameQuietly(name: string): boolean {

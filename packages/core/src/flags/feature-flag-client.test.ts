@@ -279,6 +279,17 @@ describe('FeatureFlagClient', () => {
       expect(flags.evaluate('ordered')).toMatchObject({ rolloutPercentage: 90, version: v2.version });
     });
 
+    it('reloads from the store instead of installing a malformed flag carried by a message', async () => {
+      const store = createMemoryFlagStore();
+      const bus = createInProcessInvalidationBus();
+      const flags = await client({ store, bus });
+      await store.put('guarded', { enabled: true, rolloutPercentage: 10 }, 't');
+      const v2 = (await store.update('guarded', { rolloutPercentage: 20 }, 't'))!;
+      await bus.publish({ key: 'feature_flags:guarded', version: v2.version, value: { ...v2, rolloutPercentage: 'all' } });
+      await until(() => flags.evaluate('guarded').version === v2.version, 'reloaded from the store');
+      expect(flags.evaluate('guarded').rolloutPercentage).toBe(20);
+    });
+
     it('reports itself stale while the bus is disconnected and reloads everything when it is back', async () => {
       // A scripted bus, to drive the state machine exactly; the Redis kill test exercises the real one.
       const handlers = new Set<(m: InvalidationMessage) => void>();
