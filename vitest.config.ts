@@ -23,6 +23,7 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'core', root: src('./packages/core'), include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } },
       { extends: true, test: { name: 'express', root: src('./packages/express-adapter'), include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'openfeature', root: src('./packages/openfeature-provider'), include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } },
       {
         extends: true,
         test: {

@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import { errorHandler, healthRouter, notFound } from '@aikb/express';
 import { createAdminGuard } from './admin-guard';
 import type { ServerContext } from './context';
+import { flagAdminRoutes } from './subsystems/flags';
 import { version } from './version';
 
 /**
@@ -24,6 +25,7 @@ export function createApp(ctx: ServerContext): Express {
   // 3. admin routes under /api/admin, all behind the admin guard
   const admin = express.Router();
   admin.use(createAdminGuard(ctx));
+  admin.use(flagAdminRoutes(ctx));
   app.use('/api/admin', admin);
 
   // 4. user routes

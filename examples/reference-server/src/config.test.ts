@@ -45,6 +45,11 @@ describe('loadConfig', () => {
     });
   });
 
+  it('serves feature flags from memory for CACHE_TTL_SECONDS (default 300, the runbook\'s 5 minutes)', () => {
+    expect(loadConfig({}, '/').cacheTtlSeconds).toBe(300);
+    expect(loadConfig({ CACHE_TTL_SECONDS: '30' }, '/').cacheTtlSeconds).toBe(30);
+  });
+
   it('accepts the runbook\'s SUPABASE_POOL_SIZE as the pool size', () => {
     expect(loadConfig({ SUPABASE_POOL_SIZE: '15' }, '/').poolSize).toBe(15);
   });
@@ -58,6 +63,8 @@ describe('loadConfig', () => {
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL', /must start with redis:\/\//],
     [{ SUPABASE_POOL_SIZE: '0' }, 'SUPABASE_POOL_SIZE', /whole number from 1/],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /must be one of/],
+    [{ CACHE_TTL_SECONDS: '0' }, 'CACHE_TTL_SECONDS', /whole number from 1 to 86400/],
+    [{ CACHE_TTL_SECONDS: '5m' }, 'CACHE_TTL_SECONDS', /whole number/],
   ])('rejects %j naming the variable', (env, variable, message) => {
     let error: unknown;
     try {

@@ -36,6 +36,8 @@ export interface ServerConfig {
   readonly production: boolean;
   /** `ADMIN_TOKEN`: the bearer token that opens `/api/admin`. */
   readonly adminToken: string | undefined;
+  /** `CACHE_TTL_SECONDS` (default 300): how long a feature flag is served from memory without a reload. */
+  readonly cacheTtlSeconds: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -100,5 +102,6 @@ export function loadConfig(env: Env = process.env, cwd: string = env.INIT_CWD ??
     logFile: env.LOG_FILE ? path.resolve(cwd, env.LOG_FILE) : undefined,
     production: env.NODE_ENV === 'production',
     adminToken: adminToken(env),
+    cacheTtlSeconds: integer(env, 'CACHE_TTL_SECONDS', 300, 1, 86_400),
   };
 }

@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import type { FeatureFlagClient } from '@aikb/core/flags';
 import type { StatusRegistry } from '@aikb/core/health';
 import type { ServerConfig } from './config';
 import type { Infrastructure } from './infrastructure';
@@ -17,4 +18,6 @@ export interface ServerContext {
   readonly status: StatusRegistry;
   /** The one Prometheus registry every subsystem adds its metrics to (served at `GET /metrics`). */
   readonly metrics: Registry;
+  /** Feature flags (`src/subsystems/flags.ts`): `ctx.flags.isEnabled('priority_1_3_constant_time_auth', { userId })`. */
+  readonly flags: FeatureFlagClient;
 }

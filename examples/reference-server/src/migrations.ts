@@ -1,4 +1,5 @@
 import type { Migration } from '@aikb/core/db';
+import { flagStoreMigrations } from '@aikb/core/flags';
 
 /** Every migration the server applies, in order. Each subsystem appends its store's migrations. */
-export const serverMigrations: readonly Migration[] = [];
+export const serverMigrations: readonly Migration[] = [...flagStoreMigrations];

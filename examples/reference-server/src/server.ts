@@ -9,6 +9,7 @@ import type { ServerConfig } from './config';
 import { openInfrastructure, type Infrastructure } from './infrastructure';
 import type { PinoLogger } from './logger';
 import { serverMigrations } from './migrations';
+import { startFlags } from './subsystems/flags';
 
 /** A running server. */
 export interface RunningServer {
@@ -31,12 +32,15 @@ export async function startServer(config: ServerConfig, logger: PinoLogger): Pro
   if (!config.databaseUrl) await infra.migrated;
   else await infra.firstMigrationAttempt;
 
-  const ctx: ServerContext = { config, logger, infra, status: createStatusRegistry(), metrics: new Registry() };
+  const base = { config, logger, infra, status: createStatusRegistry(), metrics: new Registry() };
+  const flags = await startFlags(base);
+  const ctx: ServerContext = { ...base, flags: flags.client };
   const app = createApp(ctx);
   const http: Server = app.listen(config.port, config.host);
   try {
     await once(http, 'listening');
   } catch (error) {
+    await flags.close();
     await infra.close();
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new StartupError(`port ${config.port} on ${config.host} is already in use (set PORT to a free port)`);
@@ -55,6 +59,7 @@ export async function startServer(config: ServerConfig, logger: PinoLogger): Pro
         http.close(() => resolve());
         http.closeIdleConnections();
       });
+      await flags.close();
       await infra.close();
     },
   };

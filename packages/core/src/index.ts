@@ -20,3 +20,25 @@ export { checkDatabase, createDatabase, ensureVectorExtension, migrate } from '.
 // health
 export type { ComponentHealth, ComponentStatus, HealthCheck, HealthRegistry, HealthReport, StatusRegistry, SubsystemStatus } from './health';
 export { createHealthRegistry, createStatusRegistry } from './health';
+
+// cache
+export type { CacheAge, CacheInfo, InvalidationBus, InvalidationBusState, InvalidationMessage, TtlCache, TtlCacheOptions } from './cache';
+export { createInProcessInvalidationBus, createPostgresInvalidationBus, createRedisInvalidationBus, createTtlCache } from './cache';
+
+// feature flags
+export type {
+  EvaluationContext,
+  FeatureFlagClient,
+  FeatureFlagClientOptions,
+  Flag,
+  FlagCacheInfo,
+  FlagChange,
+  FlagClientStats,
+  FlagClientStatus,
+  FlagDefinition,
+  FlagEvaluation,
+  FlagPatch,
+  FlagReason,
+  FlagStore,
+} from './flags';
+export { createFeatureFlagClient, createMemoryFlagStore, createPostgresFlagStore, flagStoreMigrations, rolloutBucket } from './flags';

@@ -1,0 +1,76 @@
+import { Router } from 'express';
+import {
+  createInProcessInvalidationBus,
+  createPostgresInvalidationBus,
+  createRedisInvalidationBus,
+  type InvalidationBus,
+} from '@aikb/core/cache';
+import { createFeatureFlagClient, createPostgresFlagStore, type FeatureFlagClient, type FlagDefinition } from '@aikb/core/flags';
+import { cacheRouter, featureFlagsRouter, registerFeatureFlagMetrics } from '@aikb/express';
+import type { ServerContext } from '../context';
+
+/**
+ * The flags this server gates, created at start-up when missing (enabled at 100%, as the
+ * runbook's pre-deployment checklist asks). An existing flag is never overwritten.
+ */
+export const SEEDED_FLAGS: Readonly<Record<string, FlagDefinition>> = {
+  priority_1_1_vector_validation: { enabled: true, rolloutPercentage: 100, description: 'Validates query vectors before search' },
+  priority_1_3_constant_time_auth: { enabled: true, rolloutPercentage: 100, description: 'Prevents timing attacks on auth' },
+  priority_2_1_saga_pattern: { enabled: true, rolloutPercentage: 100, description: 'Saga with compensation for document uploads' },
+  priority_2_2_rbac_api_filtering: { enabled: true, rolloutPercentage: 100, description: 'Filters search results by role' },
+};
+
+/** The running flags subsystem. */
+export interface FlagsSubsystem {
+  readonly client: FeatureFlagClient;
+  readonly bus: InvalidationBus;
+  close(): Promise<void>;
+}
+
+type BaseContext = Omit<ServerContext, 'flags'>;
+
+function createBus(ctx: BaseContext): InvalidationBus {
+  const { infra, logger } = ctx;
+  // Redis when there is one; otherwise Postgres LISTEN/NOTIFY on a server database; embedded
+  // PGlite is one process with one connection, so in-process is all there is to fan out to.
+  if (infra.redis) return createRedisInvalidationBus({ redis: infra.redis, logger });
+  if (infra.db.kind === 'postgres') return createPostgresInvalidationBus({ pool: infra.db.pool, logger });
+  return createInProcessInvalidationBus({ logger });
+}
+
+/**
+ * Starts feature flags on the server database: Postgres store, invalidation bus, seeding, status
+ * (`flags` in the system status) and Prometheus metrics. With the database still down, it starts
+ * empty (every flag gives its default) and loads and seeds once migrations have run.
+ */
+export async function startFlags(ctx: BaseContext): Promise<FlagsSubsystem> {
+  const { config, infra, logger } = ctx;
+  const bus = createBus(ctx);
+  const client = createFeatureFlagClient({ store: createPostgresFlagStore(infra.db.pool), bus, cacheTtlSeconds: config.cacheTtlSeconds, logger });
+  ctx.status.register('flags', () => ({ ...client.status() }));
+  registerFeatureFlagMetrics({ flags: client, registry: ctx.metrics });
+
+  const seeded = infra.migrated
+    .then(async () => {
+      for (const [name, definition] of Object.entries(SEEDED_FLAGS)) await client.ensureFlag(name, definition);
+      await client.start();
+      logger.info({ bus: bus.kind, ttlSeconds: config.cacheTtlSeconds }, `feature flags: ${client.status().flags} loaded, invalidation over ${bus.kind}`);
+    })
+    .catch((error: unknown) => logger.error({ err: error }, `feature flags: could not seed or load (${(error as Error).message})`));
+  // Migrated already (embedded, or a server database that was up): serve with every flag loaded.
+  if (infra.vector() !== undefined) await seeded;
+
+  return {
+    client,
+    bus,
+    async close() {
+      await client.close();
+      await bus.close();
+    },
+  };
+}
+
+/** The admin routes: `/feature-flags` and `/cache/invalidate`, for the guarded `/api/admin` router. */
+export function flagAdminRoutes(ctx: Pick<ServerContext, 'flags'>): Router {
+  return Router().use('/feature-flags', featureFlagsRouter({ flags: ctx.flags })).use('/cache', cacheRouter({ flags: ctx.flags }));
+}

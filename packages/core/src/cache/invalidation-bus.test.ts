@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createIsolatedPostgres,
+  createThrowawayPostgres,
+  createThrowawayRedis,
+  describeWithRedis,
+  hasPostgresBinaries,
+  hasRedisServer,
+  testDatabaseUrl,
+  type ThrowawayPostgres,
+  type ThrowawayRedis,
+} from '@aikb/test-support';
+import { createDatabase, type Database } from '../db';
+import { createInProcessInvalidationBus, createPostgresInvalidationBus, createRedisInvalidationBus, type InvalidationBusState, type InvalidationMessage } from './index';
+import { describeInvalidationBusContract, until } from './invalidation-bus.contract';
+
+describe('InProcessInvalidationBus', () => {
+  describeInvalidationBusContract(async () => {
+    const bus = createInProcessInvalidationBus();
+    return [bus, bus];
+  });
+});
+
+describeWithRedis('RedisInvalidationBus', (url) => {
+  const clients: Redis[] = [];
+  afterAll(() => clients.forEach((c) => c.disconnect()));
+  describeInvalidationBusContract(async () => {
+    // Two instances: separate connections, a channel of their own so parallel runs never mix.
+    const channel = `aikb:test:${randomBytes(6).toString('hex')}`;
+    const a = new Redis(url);
+    const b = new Redis(url);
+    clients.push(a, b);
+    return [createRedisInvalidationBus({ redis: a, channel }), createRedisInvalidationBus({ redis: b, channel })];
+  });
+
+  it('rejects options that are not a redis client or a channel, naming them', () => {
+    expect(() => createRedisInvalidationBus({ redis: {} as Redis })).toThrow(/redis must be an ioredis client/);
+    const redis = new Redis(url, { lazyConnect: true });
+    clients.push(redis);
+    expect(() => createRedisInvalidationBus({ redis, channel: '' })).toThrow(/channel/);
+  });
+});
+
+describe.runIf(hasRedisServer())('RedisInvalidationBus when Redis dies and comes back', () => {
+  let server: ThrowawayRedis;
+  beforeAll(async () => {
+    server = await createThrowawayRedis();
+    await server.start();
+  });
+  afterAll(async () => {
+    await server?.kill();
+  });
+
+  it('reports disconnected, rejects publish without throwing into subscribers, and delivers again after reconnecting', async () => {
+    const options = { retryStrategy: () => 50, maxRetriesPerRequest: 1 };
+    const a = new Redis(server.url, options).on('error', () => {});
+    const b = new Redis(server.url, options).on('error', () => {});
+    const busA = createRedisInvalidationBus({ redis: a, publishTimeoutMs: 300 });
+    const busB = createRedisInvalidationBus({ redis: b, publishTimeoutMs: 300 });
+    try {
+      const states: InvalidationBusState[] = [];
+      const seen: InvalidationMessage[] = [];
+      busB.onStateChange((s) => states.push(s));
+      busB.subscribe((m) => seen.push(m));
+      await until(() => busA.state === 'connected' && busB.state === 'connected', 'connected');
+
+      await server.kill();
+      await until(() => busB.state === 'disconnected', 'disconnected');
+      await expect(busA.publish({ key: 'feature_flags:a', version: 1 })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+
+      await server.start();
+      await until(() => busA.state === 'connected' && busB.state === 'connected', 'reconnected', 15_000);
+      await busA.publish({ key: 'feature_flags:a', version: 2 });
+      await until(() => seen.some((m) => m.version === 2), 'delivery after reconnect');
+      expect(states).toEqual(['connected', 'disconnected', 'connected']);
+    } finally {
+      await busA.close();
+      await busB.close();
+      a.disconnect();
+      b.disconnect();
+    }
+  });
+});
+
+describe.runIf(testDatabaseUrl)('PostgresInvalidationBus [postgres]', () => {
+  let db: Database;
+  beforeAll(async () => {
+    db = await createIsolatedPostgres(testDatabaseUrl!, { max: 6 });
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+  describeInvalidationBusContract(async () => {
+    const channel = `aikb_test_${randomBytes(6).toString('hex')}`;
+    return [createPostgresInvalidationBus({ pool: db.pool, channel }), createPostgresInvalidationBus({ pool: db.pool, channel })];
+  });
+
+  it('rejects a channel that is not an identifier', () => {
+    expect(() => createPostgresInvalidationBus({ pool: db.pool, channel: 'bad channel' })).toThrow(/channel must match/);
+  });
+});
+
+describe.runIf(hasPostgresBinaries())('PostgresInvalidationBus when Postgres restarts', () => {
+  let server: ThrowawayPostgres;
+  beforeAll(async () => {
+    server = await createThrowawayPostgres();
+    await server.start();
+  });
+  afterAll(async () => {
+    await server?.destroy();
+  });
+
+  it('reports disconnected while Postgres is down and listens again when it is back', async () => {
+    const db = await createDatabase({ url: server.url, max: 4, connectionTimeoutMillis: 1000 });
+    const listener = createPostgresInvalidationBus({ pool: db.pool, reconnectDelayMs: 50 });
+    const publisher = createPostgresInvalidationBus({ pool: db.pool, reconnectDelayMs: 50 });
+    try {
+      const states: InvalidationBusState[] = [];
+      const seen: InvalidationMessage[] = [];
+      listener.onStateChange((s) => states.push(s));
+      listener.subscribe((m) => seen.push(m));
+      await until(() => listener.state === 'connected', 'listening');
+      await server.stop();
+      await until(() => listener.state === 'disconnected', 'disconnected');
+      await expect(publisher.publish({ key: 'feature_flags:a', version: 1 })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+      await server.start();
+      await until(() => listener.state === 'connected', 'listening again', 15_000);
+      await publisher.publish({ key: 'feature_flags:a', version: 2 });
+      await until(() => seen.some((m) => m.version === 2), 'delivery after restart');
+      expect(states).toEqual(['connected', 'disconnected', 'connected']);
+    } finally {
+      await listener.close();
+      await publisher.close();
+      await db.close();
+    }
+  });
+});

@@ -1,0 +1,109 @@
+import type { Redis } from 'ioredis';
+import { UnavailableError } from '../errors';
+import { noopLogger, type Logger } from '../logger';
+import type { InvalidationBus } from './cache';
+import { BusListeners, checkMessage, parseMessage } from './internal/bus-state';
+
+/** {@link createRedisInvalidationBus} options. */
+export interface RedisInvalidationBusOptions {
+  /**
+   * Your ioredis client. It publishes; the bus subscribes on its own connection
+   * (`redis.duplicate()`), which it closes on `close()`. Yours stays open.
+   */
+  redis: Redis;
+  /**
+   * The pub/sub channel. Every instance that must see each other's changes uses the same one.
+   * @default 'aikb:invalidation'
+   */
+  channel?: string;
+  /**
+   * How long `publish` waits for Redis before rejecting with `UnavailableError`, in milliseconds.
+   * @default 1000
+   */
+  publishTimeoutMs?: number;
+  /** @default noopLogger */
+  logger?: Logger;
+}
+
+/**
+ * An {@link InvalidationBus} over Redis pub/sub. The subscribing connection reconnects by itself
+ * (ioredis); the bus is `disconnected` from the moment that connection drops until it has
+ * subscribed again, so subscribers know to resynchronise.
+ *
+ * @throws {TypeError} when an option is invalid (the message names it)
+ *
+ * @example
+ * ```ts
+ * const bus = createRedisInvalidationBus({ redis: new Redis(process.env.REDIS_URL) })
+ * ```
+ */
+export function createRedisInvalidationBus(options: RedisInvalidationBusOptions): InvalidationBus {
+  const redis = options?.redis;
+  if (!redis || typeof redis.publish !== 'function' || typeof redis.duplicate !== 'function') {
+    throw new TypeError('createRedisInvalidationBus: redis must be an ioredis client');
+  }
+  const channel = options.channel ?? 'aikb:invalidation';
+  if (typeof channel !== 'string' || channel.length === 0) throw new TypeError('createRedisInvalidationBus: channel must be a non-empty string');
+  const publishTimeoutMs = options.publishTimeoutMs ?? 1000;
+  if (typeof publishTimeoutMs !== 'number' || !(publishTimeoutMs > 0)) {
+    throw new TypeError(`createRedisInvalidationBus: publishTimeoutMs must be a positive number (got ${String(publishTimeoutMs)})`);
+  }
+  const logger = options.logger ?? noopLogger;
+  const listeners = new BusListeners('disconnected', logger);
+
+  // A connection in subscriber mode can do nothing else: it gets its own. We resubscribe ourselves
+  // on every 'ready' so the state turns `connected` only once the subscription is really back.
+  const subscriber = redis.duplicate({ autoResubscribe: false, lazyConnect: false, maxRetriesPerRequest: null });
+  let reported = false;
+  subscriber.on('error', (error: Error) => {
+    if (!reported) logger.warn({ err: error, channel }, `invalidation bus: redis unreachable (${error.message}); reconnecting`);
+    reported = true;
+  });
+  subscriber.on('ready', () => {
+    subscriber.subscribe(channel).then(
+      () => {
+        reported = false;
+        listeners.setState('connected');
+      },
+      (error: Error) => logger.warn({ err: error, channel }, 'invalidation bus: subscribe failed'),
+    );
+  });
+  subscriber.on('close', () => listeners.setState('disconnected'));
+  subscriber.on('message', (received: string, raw: string) => {
+    if (received !== channel) return;
+    const message = parseMessage(raw);
+    if (message) listeners.deliver(message);
+    else logger.warn({ channel }, 'invalidation bus: ignored a malformed message');
+  });
+
+  return {
+    kind: 'redis',
+    get state() {
+      return listeners.state;
+    },
+    async publish(message) {
+      const encoded = checkMessage('RedisInvalidationBus.publish', message);
+      if (listeners.state === 'closed') throw new UnavailableError('the invalidation bus is closed');
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          redis.publish(channel, encoded),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`no answer within ${publishTimeoutMs} ms`)), publishTimeoutMs);
+          }),
+        ]);
+      } catch (error) {
+        throw new UnavailableError(`could not publish the invalidation to redis: ${(error as Error).message}`, { cause: error });
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    subscribe: (handler) => listeners.subscribe(handler),
+    onStateChange: (listener) => listeners.onStateChange(listener),
+    async close() {
+      listeners.setState('closed');
+      listeners.clear();
+      subscriber.disconnect();
+    },
+  };
+}

@@ -1,0 +1,470 @@
+import { randomUUID } from 'node:crypto';
+import type { CacheEntry, InvalidationMessage, TtlCache } from '../cache/cache';
+import { createTtlCache } from '../cache/create-ttl-cache';
+import { isGlob } from '../cache/internal/glob';
+import { AikbError, UnavailableError, ValidationError, isAikbError } from '../errors';
+import { noopLogger } from '../logger';
+import { bucketsFor } from './bucket';
+import type {
+  EvaluationContext,
+  FeatureFlagClient,
+  FeatureFlagClientOptions,
+  Flag,
+  FlagCacheInfo,
+  FlagClientStats,
+  FlagClientStatus,
+  FlagDefinition,
+  FlagEvaluation,
+  FlagPatch,
+  FlagReason,
+} from './flags';
+import { checkDefinition, checkName, checkPatch } from './internal/validate';
+
+/** The cache-key prefix of every flag: `feature_flags:<name>`. */
+export const FLAG_KEY_PREFIX = 'feature_flags:';
+/** After a failed background load, the same flag is not retried for this long. */
+const RETRY_AFTER_MS = 1000;
+
+/** Per flag name, for as long as the client lives: evaluation counts and the bucket function. */
+interface Slot {
+  enabled: number;
+  disabled: number;
+  readonly bucket: (userId: string) => number;
+}
+
+/** What the cache holds per flag: the flag (`null` when the store has none) and its slot. */
+interface Cached {
+  readonly flag: Flag | null;
+  readonly slot: Slot;
+}
+
+function resolveOptions(options: FeatureFlagClientOptions) {
+  if (options === null || typeof options !== 'object') throw new TypeError('createFeatureFlagClient: options must be an object');
+  const { store, bus } = options;
+  if (!store || typeof store.get !== 'function' || typeof store.list !== 'function') {
+    throw new TypeError('createFeatureFlagClient: store must be a FlagStore');
+  }
+  if (bus !== undefined && (typeof bus.publish !== 'function' || typeof bus.subscribe !== 'function')) {
+    throw new TypeError('createFeatureFlagClient: bus must be an InvalidationBus');
+  }
+  const cacheTtlSeconds = options.cacheTtlSeconds ?? 300;
+  if (typeof cacheTtlSeconds !== 'number' || !Number.isFinite(cacheTtlSeconds) || cacheTtlSeconds <= 0) {
+    throw new TypeError(`createFeatureFlagClient: cacheTtlSeconds must be a positive number (got ${String(cacheTtlSeconds)})`);
+  }
+  const clock = options.clock ?? Date.now;
+  if (typeof clock !== 'function') throw new TypeError('createFeatureFlagClient: clock must be a function returning milliseconds');
+  const random = options.random ?? Math.random;
+  if (typeof random !== 'function') throw new TypeError('createFeatureFlagClient: random must be a function returning [0, 1)');
+  return Object.freeze({ store, bus, cacheTtlSeconds, clock, random, logger: options.logger ?? noopLogger });
+}
+
+/**
+ * Creates a {@link FeatureFlagClient}. Call `start()` before serving traffic, so that flags are
+ * in memory when the first request evaluates them.
+ *
+ * @throws {TypeError} when an option is invalid (the message names it)
+ *
+ * @example
+ * ```ts
+ * const flags = createFeatureFlagClient({ store: createPostgresFlagStore(db.pool), bus: createRedisInvalidationBus({ redis }) })
+ * await flags.start()
+ * if (flags.isEnabled('priority_2_1_saga_pattern', { userId })) { ... }
+ * await flags.updateFlag('priority_2_1_saga_pattern', { rolloutPercentage: 0 }, { actor: 'ops' })   // every instance, at once
+ * ```
+ */
+export function createFeatureFlagClient(options: FeatureFlagClientOptions): FeatureFlagClient {
+  const { store, bus, cacheTtlSeconds, clock, random, logger } = resolveOptions(options);
+  const origin = randomUUID();
+  const cache: TtlCache<Cached> = createTtlCache<Cached>({
+    ttlSeconds: cacheTtlSeconds,
+    clock,
+    onEvict: (key) => entries.delete(key.slice(FLAG_KEY_PREFIX.length)),
+  });
+  // The hot path looks flags up by name here (the same entry objects the cache holds, so expiry and
+  // invalidation show through), sparing a key concatenation and an LRU reorder per evaluation.
+  const entries = new Map<string, CacheEntry<Cached>>();
+  const slots = new Map<string, Slot>();
+  const loading = new Map<string, Promise<void>>();
+  const retryAt = new Map<string, number>();
+  const changeListeners = new Set<(names: readonly string[]) => void>();
+  let hits = 0;
+  let misses = 0;
+  let busDown = bus !== undefined && bus.state !== 'connected';
+  let wasDisconnected = false;
+  let lastRefresh: string | undefined;
+  let lastRefreshError: string | undefined;
+  let started = false;
+  let closed = false;
+  const unsubscribe: Array<() => void> = [];
+
+  const keyOf = (name: string) => FLAG_KEY_PREFIX + name;
+
+  function slotFor(name: string): Slot {
+    let slot = slots.get(name);
+    if (!slot) slots.set(name, (slot = { enabled: 0, disabled: 0, bucket: bucketsFor(name) }));
+    return slot;
+  }
+
+  function emitChange(names: string[]): void {
+    if (names.length === 0) return;
+    for (const listener of [...changeListeners]) {
+      try {
+        listener(names);
+      } catch (error) {
+        logger.error({ err: error }, 'feature flag change listener threw');
+      }
+    }
+  }
+
+  /**
+   * Puts what the store returned into the cache unless the cache already holds a newer version:
+   * a slow read or a late message can never roll a flag back.
+   * @returns true when the cached value changed
+   */
+  function install(name: string, flag: Flag | null): boolean {
+    const key = keyOf(name);
+    const existing = cache.peek(key);
+    const current = existing?.value.flag;
+    if (current && (flag === null || flag.version < current.version)) return false;
+    entries.set(name, cache.set(key, { flag, slot: slotFor(name) }));
+    return existing === undefined ? flag !== null : current?.version !== flag?.version;
+  }
+
+  function load(name: string): Promise<void> {
+    const pending = loading.get(name);
+    if (pending) return pending;
+    const promise = store
+      .get(name)
+      .then(
+        (flag) => {
+          retryAt.delete(name);
+          if (install(name, flag ?? null)) emitChange([name]);
+        },
+        (error: unknown) => {
+          retryAt.set(name, clock() + RETRY_AFTER_MS);
+          lastRefreshError = (error as Error)?.message ?? String(error);
+          logger.warn({ err: error, flag: name }, `feature flag ${name}: store unreachable, serving the last known value`);
+        },
+      )
+      .finally(() => loading.delete(name));
+    loading.set(name, promise);
+    return promise;
+  }
+
+  /** Starts a background load of `name` unless one is running or it failed a moment ago. */
+  function loadInBackground(name: string): void {
+    if (closed || loading.has(name)) return;
+    const at = retryAt.get(name);
+    if (at !== undefined && clock() < at) return;
+    if (!checkNameQuietly(name)) return;
+    void load(name);
+  }
+
+  function decide(flag: Flag, userId: string | undefined): { value: boolean; reason: FlagReason; bucket: number | undefined } {
+    const bucket = userId === undefined ? undefined : slotFor(flag.name).bucket(userId);
+    if (!flag.enabled) return { value: false, reason: 'DISABLED', bucket };
+    const percentage = flag.rolloutPercentage;
+    if (percentage >= 100) return { value: true, reason: 'STATIC', bucket };
+    if (percentage <= 0) return { value: false, reason: 'STATIC', bucket };
+    if (bucket === undefined) return { value: random() * 100 < percentage, reason: 'RANDOM', bucket };
+    return { value: bucket <= percentage, reason: 'SPLIT', bucket };
+  }
+
+  async function refresh(): Promise<void> {
+    let flags: Flag[];
+    try {
+      flags = await store.list();
+    } catch (error) {
+      lastRefreshError = (error as Error)?.message ?? String(error);
+      throw isAikbError(error) ? error : new UnavailableError(`could not load feature flags: ${lastRefreshError}`, { cause: error });
+    }
+    const changed: string[] = [];
+    for (const flag of flags) if (install(flag.name, flag)) changed.push(flag.name);
+    lastRefresh = new Date(clock()).toISOString();
+    lastRefreshError = undefined;
+    emitChange(changed);
+  }
+
+  function refreshQuietly(why: string): Promise<void> {
+    return refresh().catch((error: unknown) => {
+      logger.warn({ err: error }, `feature flags: refresh after ${why} failed; serving cached values until the store is back`);
+    });
+  }
+
+  function onMessage(message: InvalidationMessage): void {
+    if (closed || !message.key.startsWith(FLAG_KEY_PREFIX)) return;
+    if (isGlob(message.key)) {
+      cache.invalidate(message.key);
+      void refreshQuietly('an invalidation');
+      return;
+    }
+    const name = message.key.slice(FLAG_KEY_PREFIX.length);
+    const current = cache.peek(message.key)?.value.flag;
+    if (message.version > 0 && current && message.version <= current.version) return; // old news
+    const carried = message.value;
+    if (message.version > 0 && isFlag(carried) && carried.name === name && carried.version === message.version) {
+      if (install(name, carried)) emitChange([name]);
+      return;
+    }
+    cache.invalidate(message.key);
+    void load(name);
+  }
+
+  async function publish(key: string, version: number, value?: Flag): Promise<void> {
+    if (!bus) return;
+    try {
+      await bus.publish({ key, version, origin, ...(value ? { value } : {}) });
+    } catch (error) {
+      // The write is committed: other instances catch up when their copy expires or their bus reconnects.
+      logger.warn({ err: error, key }, `feature flags: could not publish the invalidation of ${key}; other instances catch up within the TTL`);
+    }
+  }
+
+  async function writeThrough(flag: Flag): Promise<void> {
+    if (install(flag.name, flag)) emitChange([flag.name]);
+    await publish(keyOf(flag.name), flag.version, flag);
+  }
+
+  async function storeCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (isAikbError(error)) throw error;
+      throw new UnavailableError(`could not ${what}: the flag store is unavailable (${(error as Error)?.message ?? String(error)})`, { cause: error });
+    }
+  }
+
+  function evaluate(name: string, context?: EvaluationContext, defaultValue = false): FlagEvaluation {
+    try {
+      const entry = entries.get(name);
+      if (entry === undefined) {
+        misses++;
+        loadInBackground(name);
+        return unknown(name, defaultValue, true);
+      }
+      const fresh = clock() < entry.expiresAt;
+      if (fresh) hits++;
+      else {
+        misses++;
+        loadInBackground(name);
+      }
+      const flag = entry.value.flag;
+      const cacheAgeSeconds = Math.max(0, Math.floor((clock() - entry.storedAt) / 1000));
+      if (flag === null) return { ...unknown(name, defaultValue, !fresh || busDown), cacheAgeSeconds };
+      const userId = typeof context?.userId === 'string' ? context.userId : undefined;
+      const { value, reason, bucket } = decide(flag, userId);
+      if (value) entry.value.slot.enabled++;
+      else entry.value.slot.disabled++;
+      return { name, value, reason, bucket, rolloutPercentage: flag.rolloutPercentage, version: flag.version, stale: !fresh || busDown, cacheAgeSeconds };
+    } catch (error) {
+      logger.error({ err: error, flag: name }, 'feature flag evaluation failed; returning the default');
+      return unknown(name, defaultValue, true);
+    }
+  }
+
+  return {
+    async start() {
+      if (started) return;
+      started = true;
+      if (bus) {
+        unsubscribe.push(bus.subscribe(onMessage));
+        unsubscribe.push(
+          bus.onStateChange((state) => {
+            if (state === 'connected') {
+              busDown = false;
+              // Messages sent while we were away are lost: assume we missed some.
+              if (wasDisconnected) void refreshQuietly('the invalidation bus reconnected');
+              wasDisconnected = false;
+            } else {
+              busDown = true;
+              wasDisconnected = true;
+            }
+          }),
+        );
+        busDown = bus.state !== 'connected';
+        wasDisconnected = busDown;
+      }
+      await refreshQuietly('start-up');
+    },
+
+    isEnabled(name, context, defaultValue = false) {
+      // The hot path: one map lookup, one clock read, at most one hash; no I/O, no promise.
+      try {
+        const entry = entries.get(name);
+        if (entry === undefined) {
+          misses++;
+          loadInBackground(name);
+          return defaultValue;
+        }
+        if (clock() < entry.expiresAt) hits++;
+        else {
+          misses++;
+          loadInBackground(name);
+        }
+        const flag = entry.value.flag;
+        if (flag === null) return defaultValue;
+        let value: boolean;
+        if (!flag.enabled) value = false;
+        else if (flag.rolloutPercentage >= 100) value = true;
+        else if (flag.rolloutPercentage <= 0) value = false;
+        else {
+          const userId = context?.userId;
+          value = typeof userId === 'string' ? entry.value.slot.bucket(userId) <= flag.rolloutPercentage : random() * 100 < flag.rolloutPercentage;
+        }
+        if (value) entry.value.slot.enabled++;
+        else entry.value.slot.disabled++;
+        return value;
+      } catch (error) {
+        logger.error({ err: error, flag: name }, 'feature flag evaluation failed; returning the default');
+        return defaultValue;
+      }
+    },
+
+    evaluate,
+
+    async getFlag(name) {
+      checkName(name);
+      const flag = await storeCall('read the flag', () => store.get(name));
+      // A fresh read is as good as a reload: keep it (never over a newer cached version).
+      if (flag && install(name, flag)) emitChange([name]);
+      return flag;
+    },
+
+    async listFlags() {
+      return storeCall('list flags', () => store.list());
+    },
+
+    async updateFlag(name, patch: FlagPatch, { actor = 'api' } = {}) {
+      checkName(name);
+      const checked = checkPatch(patch);
+      const flag = await storeCall('update the flag', () => store.update(name, checked, actor));
+      if (!flag) {
+        const similar = (await storeCall('list flags', () => store.list())).map((f) => f.name).filter((n) => n.startsWith(name));
+        throw new AikbError(
+          'NOT_FOUND',
+          similar.length === 0
+            ? `no feature flag named ${name}, and no flag name starts with "${name}"; nothing was changed (create one with PUT)`
+            : `no feature flag named ${name}; flags starting with "${name}": ${similar.join(', ')}. Nothing was changed`,
+          { details: { name, similar } },
+        );
+      }
+      await writeThrough(flag);
+      return flag;
+    },
+
+    async putFlag(name, definition: FlagDefinition, { actor = 'api' } = {}) {
+      checkName(name);
+      const checked = checkDefinition(definition);
+      const result = await storeCall('save the flag', () => store.put(name, checked, actor));
+      await writeThrough(result.flag);
+      return result;
+    },
+
+    async ensureFlag(name, definition) {
+      checkName(name);
+      const checked = checkDefinition(definition);
+      const flag = await storeCall('create the flag', () => store.ensure(name, checked, 'seed'));
+      if (install(flag.name, flag)) emitChange([flag.name]);
+      return flag;
+    },
+
+    async history(name, { limit = 100 } = {}) {
+      checkName(name);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationError('limit', 'limit must be an integer from 1 to 1000');
+      return storeCall('read the history', () => store.history(name, { limit }));
+    },
+
+    async invalidate(keys) {
+      if (!Array.isArray(keys) || keys.length === 0) throw new ValidationError('keys', 'keys must be a non-empty array of cache keys such as "feature_flags:name" or "feature_flags:*"');
+      keys.forEach((key, i) => {
+        if (typeof key !== 'string' || !key.startsWith(FLAG_KEY_PREFIX) || key.length === FLAG_KEY_PREFIX.length) {
+          throw new ValidationError(`keys[${i}]`, `keys[${i}] must be a cache key starting with "${FLAG_KEY_PREFIX}" (e.g. "feature_flags:*")`);
+        }
+        const rest = key.slice(FLAG_KEY_PREFIX.length);
+        if (!isGlob(rest) && !checkNameQuietly(rest)) throw new ValidationError(`keys[${i}]`, `keys[${i}] names no valid flag: ${rest}`);
+      });
+      const matched = new Set<string>();
+      for (const key of keys) for (const hit of cache.invalidate(key)) matched.add(hit);
+      await Promise.all(keys.map((key) => publish(key, 0)));
+      if (keys.some(isGlob)) await refreshQuietly('an invalidation');
+      else await Promise.all(keys.map((key) => load(key.slice(FLAG_KEY_PREFIX.length))));
+      return [...matched].sort();
+    },
+
+    refresh,
+
+    cacheInfo(): FlagCacheInfo {
+      const info = cache.info();
+      const flags: FlagCacheInfo['flags'] = {};
+      for (const [key, age] of Object.entries(info.keys)) {
+        if (cache.peek(key)?.value.flag) (flags as Record<string, typeof age>)[key.slice(FLAG_KEY_PREFIX.length)] = age;
+      }
+      return { secondsSinceUpdate: info.secondsSinceUpdate, ttl: info.ttl, flags };
+    },
+
+    status(): FlagClientStatus {
+      const info = cache.info();
+      const known = Object.keys(info.keys).filter((key) => cache.peek(key)?.value.flag).length;
+      return {
+        flags: known,
+        cache: { secondsSinceUpdate: info.secondsSinceUpdate, ttl: info.ttl, size: info.size, staleEntries: info.stale },
+        bus: { kind: bus?.kind ?? 'none', state: bus?.state ?? 'none' },
+        stale: busDown || lastRefreshError !== undefined,
+        lastRefresh,
+        lastRefreshError,
+        stats: stats(),
+      };
+    },
+
+    stats,
+
+    onChange(listener) {
+      if (typeof listener !== 'function') throw new TypeError('FeatureFlagClient.onChange: listener must be a function');
+      changeListeners.add(listener);
+      return () => void changeListeners.delete(listener);
+    },
+
+    async close() {
+      closed = true;
+      for (const stop of unsubscribe.splice(0)) stop();
+      changeListeners.clear();
+      await Promise.allSettled([...loading.values()]);
+    },
+  };
+
+  function stats(): FlagClientStats {
+    const evaluations: Record<string, { enabled: number; disabled: number }> = {};
+    for (const [name, slot] of slots) if (slot.enabled + slot.disabled > 0) evaluations[name] = { enabled: slot.enabled, disabled: slot.disabled };
+    return { evaluations, cache: { hits, misses } };
+  }
+}
+
+function unknown(name: string, value: boolean, stale: boolean): FlagEvaluation {
+  return { name, value, reason: 'DEFAULT', bucket: undefined, rolloutPercentage: undefined, version: undefined, stale, cacheAgeSeconds: undefined };
+}
+
+/** A flag carried by a bus message is installed only if it has the shape of one. */
+function isFlag(value: unknown): value is Flag {
+  const flag = value as Flag | null | undefined;
+  return (
+    typeof flag === 'object' &&
+    flag !== null &&
+    typeof flag.name === 'string' &&
+    typeof flag.enabled === 'boolean' &&
+    Number.isInteger(flag.rolloutPercentage) &&
+    flag.rolloutPercentage >= 0 &&
+    flag.rolloutPercentage <= 100 &&
+    typeof flag.description === 'string' &&
+    typeof flag.lastUpdated === 'string' &&
+    Number.isSafeInteger(flag.version)
+  );
+}
+
+function checkNameQuietly(name: string): boolean {
+  try {
+    checkName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}

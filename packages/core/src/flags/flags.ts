@@ -1,0 +1,220 @@
+import type { CacheAge, InvalidationBus, InvalidationBusState } from '../cache/cache';
+import type { Logger } from '../logger';
+
+/** A feature flag as stored. */
+export interface Flag {
+  /** Matches `^[a-z0-9][a-z0-9_.-]{0,127}$`. */
+  readonly name: string;
+  readonly enabled: boolean;
+  /** An integer from 0 to 100. */
+  readonly rolloutPercentage: number;
+  readonly description: string;
+  /** When the flag last changed, ISO 8601. */
+  readonly lastUpdated: string;
+  /** Increases with every change (strictly, across all flags of a store). */
+  readonly version: number;
+}
+
+/** The fields of a flag a change can set. */
+export interface FlagPatch {
+  readonly enabled?: boolean;
+  readonly rolloutPercentage?: number;
+  readonly description?: string;
+}
+
+/** A whole flag definition, for creating or replacing one. */
+export interface FlagDefinition {
+  readonly enabled: boolean;
+  readonly rolloutPercentage: number;
+  /** @default '' */
+  readonly description?: string;
+}
+
+/** The part of a flag an audit record shows before and after a change. */
+export type FlagState = Pick<Flag, 'enabled' | 'rolloutPercentage' | 'description'>;
+
+/** One audit record: who changed what, when. */
+export interface FlagChange {
+  readonly name: string;
+  /** The version the change produced. */
+  readonly version: number;
+  /** `undefined` when the change created the flag. */
+  readonly before: FlagState | undefined;
+  readonly after: FlagState;
+  /** Who made the change (`admin`, a user id, `seed`, ...). */
+  readonly actor: string;
+  /** ISO 8601. */
+  readonly at: string;
+}
+
+/**
+ * Where flags live. Implementations: {@link createMemoryFlagStore} and
+ * {@link createPostgresFlagStore}. Every write records a {@link FlagChange} in the same
+ * transaction. Inputs are validated by the client before they reach a store.
+ */
+export interface FlagStore {
+  get(name: string): Promise<Flag | undefined>;
+  /** Every flag, by name. */
+  list(): Promise<Flag[]>;
+  /** Creates the flag or replaces its definition. */
+  put(name: string, definition: FlagDefinition, actor: string): Promise<{ flag: Flag; created: boolean }>;
+  /** Applies `patch`; `undefined` when there is no such flag (nothing is written). */
+  update(name: string, patch: FlagPatch, actor: string): Promise<Flag | undefined>;
+  /** Creates the flag only if it does not exist; returns the flag as it is now. */
+  ensure(name: string, definition: FlagDefinition, actor: string): Promise<Flag>;
+  /** The audit trail of one flag, newest first. */
+  history(name: string, options?: { limit?: number }): Promise<FlagChange[]>;
+}
+
+/** What an evaluation was decided by. */
+export type FlagReason =
+  /** The flag is disabled. */
+  | 'DISABLED'
+  /** Rollout is 0% or 100%: the same answer for everyone. */
+  | 'STATIC'
+  /** The user's bucket decided. */
+  | 'SPLIT'
+  /** A partial rollout without a userId: a random draw. */
+  | 'RANDOM'
+  /** The flag is unknown (or not loaded yet): the caller's default. */
+  | 'DEFAULT';
+
+/** Who is asking: `userId` decides the rollout bucket. */
+export interface EvaluationContext {
+  readonly userId?: string;
+}
+
+/** A decision with its explanation (`FeatureFlagClient.evaluate`). */
+export interface FlagEvaluation {
+  readonly name: string;
+  readonly value: boolean;
+  readonly reason: FlagReason;
+  /** The user's bucket (1–100) when a userId was given and the flag is known. */
+  readonly bucket: number | undefined;
+  readonly rolloutPercentage: number | undefined;
+  /** The version of the flag the decision used. */
+  readonly version: number | undefined;
+  /** True when the cached flag is past its TTL, invalidated, or the bus is disconnected. */
+  readonly stale: boolean;
+  /** Seconds since the flag was loaded into this instance's cache. */
+  readonly cacheAgeSeconds: number | undefined;
+}
+
+/** Per-flag evaluation counts and cache hits/misses since the client started (for metrics). */
+export interface FlagClientStats {
+  readonly evaluations: Readonly<Record<string, { readonly enabled: number; readonly disabled: number }>>;
+  readonly cache: { readonly hits: number; readonly misses: number };
+}
+
+/** The client's own state, for status pages (`GET /api/admin/system/status`). */
+export interface FlagClientStatus {
+  readonly flags: number;
+  readonly cache: CacheAge & { readonly size: number; readonly staleEntries: number };
+  readonly bus: { readonly kind: string; readonly state: InvalidationBusState | 'none' };
+  /** True while the bus is disconnected or the last refresh failed. */
+  readonly stale: boolean;
+  readonly lastRefresh: string | undefined;
+  readonly lastRefreshError: string | undefined;
+  readonly stats: FlagClientStats;
+}
+
+/** {@link FeatureFlagClient.cacheInfo}: overall age and per flag. */
+export interface FlagCacheInfo extends CacheAge {
+  readonly flags: Readonly<Record<string, CacheAge & { readonly stale: boolean }>>;
+}
+
+/** {@link createFeatureFlagClient} options. */
+export interface FeatureFlagClientOptions {
+  /** Where flags live. */
+  store: FlagStore;
+  /**
+   * Fans changes out to other instances. Without one, other instances see a change when their
+   * cached copy expires (`cacheTtlSeconds`).
+   * @default undefined (no fan-out)
+   */
+  bus?: InvalidationBus;
+  /**
+   * How long a flag is served from memory before it is reloaded, in seconds.
+   * @default 300
+   */
+  cacheTtlSeconds?: number;
+  /**
+   * Time source in milliseconds, for cache ages and expiry.
+   * @default Date.now
+   */
+  clock?: () => number;
+  /**
+   * Random numbers in [0, 1), for partial rollouts evaluated without a userId.
+   * @default Math.random
+   */
+  random?: () => number;
+  /** @default noopLogger */
+  logger?: Logger;
+}
+
+/**
+ * Feature flags served from memory, kept in step with a {@link FlagStore} across instances.
+ *
+ * Failure policy: evaluation never throws and never waits. An unknown flag gives the caller's
+ * default; a flag whose store is down when it expires keeps its last known value (marked stale)
+ * instead of flipping users to the default. Writes go to the store first and fail with a typed
+ * error (`ValidationError`, `NOT_FOUND`, `UNAVAILABLE`) having changed nothing.
+ */
+export interface FeatureFlagClient {
+  /** Loads every flag and starts listening to the bus. Resolves even when the store is down (then: stale). */
+  start(): Promise<void>;
+  /**
+   * `enabled && bucket <= rolloutPercentage`, from memory, with no I/O. An expired flag is served
+   * while it is reloaded in the background. Never throws.
+   *
+   * Without a `userId`, 0% and 100% are exact, and a partial rollout is a random draw per call
+   * (`random() * 100 < rolloutPercentage`): pass a `userId` wherever a user should get the same
+   * answer every time. A flag not loaded yet gives `defaultValue` and is loaded in the background.
+   * @param defaultValue what an unknown flag gives (default `false`)
+   */
+  isEnabled(name: string, context?: EvaluationContext, defaultValue?: boolean): boolean;
+  /** Like `isEnabled`, with the reason, bucket and cache age. Never throws. */
+  evaluate(name: string, context?: EvaluationContext, defaultValue?: boolean): FlagEvaluation;
+  /** The flag as the store has it now (also refreshing this instance's cached copy). */
+  getFlag(name: string): Promise<Flag | undefined>;
+  /** Every flag as the store has it now. */
+  listFlags(): Promise<Flag[]>;
+  /**
+   * Changes a flag and publishes the change.
+   * @throws {ValidationError} naming the bad field; nothing changes
+   * @throws {AikbError} `NOT_FOUND` (with `details.similar`: flags whose names start with `name`)
+   */
+  updateFlag(name: string, patch: FlagPatch, options?: { actor?: string }): Promise<Flag>;
+  /**
+   * Creates or replaces a flag and publishes the change.
+   * @throws {ValidationError} naming the bad field; nothing changes
+   */
+  putFlag(name: string, definition: FlagDefinition, options?: { actor?: string }): Promise<{ flag: Flag; created: boolean }>;
+  /** Creates the flag if it does not exist yet (seeding); never overwrites. */
+  ensureFlag(name: string, definition: FlagDefinition): Promise<Flag>;
+  /** The audit trail, newest first. */
+  history(name: string, options?: { limit?: number }): Promise<FlagChange[]>;
+  /**
+   * Invalidates cache keys (`feature_flags:<name>`, or globs such as `feature_flags:*`) here and,
+   * through the bus, on every instance; the flags are reloaded at once.
+   * @throws {ValidationError} for a key outside `feature_flags:` (field `keys[i]`)
+   * @returns the keys that matched a cached flag on this instance
+   */
+  invalidate(keys: readonly string[]): Promise<string[]>;
+  /** Reloads every flag from the store. Rejects when the store is down (cached values stay). */
+  refresh(): Promise<void>;
+  /** Cache ages, overall and per flag. */
+  cacheInfo(): FlagCacheInfo;
+  /** Cache ages, bus state and counters. */
+  status(): FlagClientStatus;
+  /** Evaluation and cache counters. */
+  stats(): FlagClientStats;
+  /**
+   * Calls `listener` with the names of flags whose cached value changed (after a write, an
+   * invalidation or a refresh here or on another instance).
+   * @returns a function that removes it
+   */
+  onChange(listener: (names: readonly string[]) => void): () => void;
+  /** Stops listening to the bus (does not close the bus or the store). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,26 @@
+/**
+ * `@aikb/core/flags`: feature flags served from memory with no I/O on the hot path, kept in step
+ * across instances through an `InvalidationBus`, stored in Postgres (or memory) with an audit
+ * trail, and rolled out by Unleash-compatible murmur3 buckets.
+ */
+export type {
+  EvaluationContext,
+  FeatureFlagClient,
+  FeatureFlagClientOptions,
+  Flag,
+  FlagCacheInfo,
+  FlagChange,
+  FlagClientStats,
+  FlagClientStatus,
+  FlagDefinition,
+  FlagEvaluation,
+  FlagPatch,
+  FlagReason,
+  FlagState,
+  FlagStore,
+} from './flags';
+export { createFeatureFlagClient, FLAG_KEY_PREFIX } from './create-feature-flag-client';
+export { rolloutBucket, murmur3x86_32 } from './bucket';
+export type { MemoryFlagStoreOptions } from './memory-flag-store';
+export { createMemoryFlagStore } from './memory-flag-store';
+export { createPostgresFlagStore, flagStoreMigrations } from './postgres-flag-store';

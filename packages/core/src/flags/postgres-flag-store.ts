@@ -1,0 +1,173 @@
+import type { Queryable } from '../db/database';
+import type { Migration } from '../db/migrations';
+import type { Flag, FlagChange, FlagState, FlagStore } from './flags';
+
+/**
+ * The tables of {@link createPostgresFlagStore}: pass them to `migrate()` (ids start `flags.`).
+ *
+ * @example
+ * ```ts
+ * await migrate(db.pool, [...flagStoreMigrations])
+ * ```
+ */
+export const flagStoreMigrations: readonly Migration[] = [
+  {
+    id: 'flags.0001_create_tables',
+    up: `
+      CREATE SEQUENCE aikb_feature_flag_version;
+      CREATE TABLE aikb_feature_flags (
+        name text PRIMARY KEY,
+        enabled boolean NOT NULL,
+        rollout_percentage integer NOT NULL CHECK (rollout_percentage BETWEEN 0 AND 100),
+        description text NOT NULL DEFAULT '',
+        version bigint NOT NULL,
+        last_updated timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE TABLE aikb_feature_flag_history (
+        id bigserial PRIMARY KEY,
+        name text NOT NULL,
+        version bigint NOT NULL,
+        before jsonb,
+        after jsonb NOT NULL,
+        actor text NOT NULL,
+        at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX aikb_feature_flag_history_name ON aikb_feature_flag_history (name, version DESC);
+    `,
+  },
+];
+
+interface FlagRow {
+  name: string;
+  enabled: boolean;
+  rollout_percentage: number;
+  description: string;
+  version: string | number;
+  last_updated: Date | string;
+}
+
+interface HistoryRow {
+  name: string;
+  version: string | number;
+  before: FlagState | null;
+  after: FlagState;
+  actor: string;
+  at: Date | string;
+}
+
+const COLUMNS = 'name, enabled, rollout_percentage, description, version, last_updated';
+const STATE = (t: string) => `jsonb_build_object('enabled', ${t}.enabled, 'rolloutPercentage', ${t}.rollout_percentage, 'description', ${t}.description)`;
+
+function toFlag(row: FlagRow): Flag {
+  return {
+    name: row.name,
+    enabled: row.enabled,
+    rolloutPercentage: row.rollout_percentage,
+    description: row.description,
+    lastUpdated: new Date(row.last_updated).toISOString(),
+    version: Number(row.version),
+  };
+}
+
+/**
+ * A {@link FlagStore} in PostgreSQL (a real server or embedded PGlite). Each write and its audit
+ * record are one statement, so they commit together. Apply {@link flagStoreMigrations} first.
+ *
+ * @throws {TypeError} when `pool` is not a pg.Pool
+ *
+ * @example
+ * ```ts
+ * const store = createPostgresFlagStore(db.pool)
+ * ```
+ */
+export function createPostgresFlagStore(pool: Queryable): FlagStore {
+  if (!pool || typeof pool.query !== 'function') throw new TypeError('createPostgresFlagStore: pool must be a pg.Pool');
+  const query = async <R extends object>(sql: string, values: unknown[] = []) => (await pool.query<R>(sql, values)).rows;
+
+  return {
+    async get(name) {
+      const [row] = await query<FlagRow>(`SELECT ${COLUMNS} FROM aikb_feature_flags WHERE name = $1`, [name]);
+      return row && toFlag(row);
+    },
+    async list() {
+      return (await query<FlagRow>(`SELECT ${COLUMNS} FROM aikb_feature_flags ORDER BY name COLLATE "C"`)).map(toFlag);
+    },
+    async put(name, definition, actor) {
+      const [row] = await query<FlagRow & { created: boolean }>(
+        `WITH old AS (SELECT * FROM aikb_feature_flags WHERE name = $1 FOR UPDATE),
+         up AS (
+           -- Reading "old" first locks the row before the upsert touches it (and keeps its before-image).
+           INSERT INTO aikb_feature_flags (name, enabled, rollout_percentage, description, version, last_updated)
+           SELECT $1, $2::boolean, $3::integer, $4::text, nextval('aikb_feature_flag_version'), now() FROM (SELECT count(*) FROM old) AS locked
+           ON CONFLICT (name) DO UPDATE SET enabled = EXCLUDED.enabled, rollout_percentage = EXCLUDED.rollout_percentage,
+             description = EXCLUDED.description, version = EXCLUDED.version, last_updated = EXCLUDED.last_updated
+           RETURNING *
+         ),
+         audit AS (
+           INSERT INTO aikb_feature_flag_history (name, version, before, after, actor, at)
+           SELECT up.name, up.version, (SELECT ${STATE('old')} FROM old), ${STATE('up')}, $5, up.last_updated FROM up
+         )
+         SELECT ${COLUMNS}, NOT EXISTS (SELECT 1 FROM old) AS created FROM up`,
+        [name, definition.enabled, definition.rolloutPercentage, definition.description ?? '', actor],
+      );
+      return { flag: toFlag(row!), created: row!.created };
+    },
+    async update(name, patch, actor) {
+      const [row] = await query<FlagRow>(
+        `WITH old AS (SELECT * FROM aikb_feature_flags WHERE name = $1 FOR UPDATE),
+         up AS (
+           UPDATE aikb_feature_flags f SET
+             enabled = COALESCE($2, f.enabled),
+             rollout_percentage = COALESCE($3, f.rollout_percentage),
+             description = COALESCE($4, f.description),
+             version = nextval('aikb_feature_flag_version'),
+             last_updated = now()
+           FROM old WHERE f.name = old.name
+           RETURNING f.*
+         ),
+         audit AS (
+           INSERT INTO aikb_feature_flag_history (name, version, before, after, actor, at)
+           SELECT up.name, up.version, ${STATE('old')}, ${STATE('up')}, $5, up.last_updated FROM up, old
+         )
+         SELECT ${COLUMNS} FROM up`,
+        [name, patch.enabled ?? null, patch.rolloutPercentage ?? null, patch.description ?? null, actor],
+      );
+      return row && toFlag(row);
+    },
+    async ensure(name, definition, actor) {
+      const [row] = await query<FlagRow>(
+        `WITH ins AS (
+           INSERT INTO aikb_feature_flags (name, enabled, rollout_percentage, description, version, last_updated)
+           VALUES ($1, $2, $3, $4, nextval('aikb_feature_flag_version'), now())
+           ON CONFLICT (name) DO NOTHING
+           RETURNING *
+         ),
+         audit AS (
+           INSERT INTO aikb_feature_flag_history (name, version, before, after, actor, at)
+           SELECT ins.name, ins.version, NULL, ${STATE('ins')}, $5, ins.last_updated FROM ins
+         )
+         SELECT ${COLUMNS} FROM ins`,
+        [name, definition.enabled, definition.rolloutPercentage, definition.description ?? '', actor],
+      );
+      if (row) return toFlag(row);
+      const [existing] = await query<FlagRow>(`SELECT ${COLUMNS} FROM aikb_feature_flags WHERE name = $1`, [name]);
+      return toFlag(existing!);
+    },
+    async history(name, { limit = 100 } = {}) {
+      const rows = await query<HistoryRow>(
+        'SELECT name, version, before, after, actor, at FROM aikb_feature_flag_history WHERE name = $1 ORDER BY version DESC LIMIT $2',
+        [name, limit],
+      );
+      return rows.map(
+        (row): FlagChange => ({
+          name: row.name,
+          version: Number(row.version),
+          before: row.before ?? undefined,
+          after: row.after,
+          actor: row.actor,
+          at: new Date(row.at).toISOString(),
+        }),
+      );
+    },
+  };
+}

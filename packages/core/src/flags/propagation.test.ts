@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createThrowawayRedis, describeWithRedis, hasRedisServer, type ThrowawayRedis } from '@aikb/test-support';
+import { createPostgresInvalidationBus, createRedisInvalidationBus, type InvalidationBus } from '../cache';
+import { until } from '../cache/invalidation-bus.contract';
+import { createDatabase, migrate, type Database } from '../db';
+import { createFeatureFlagClient, createPostgresFlagStore, flagStoreMigrations, type FeatureFlagClient, type FlagStore } from './index';
+
+let db: Database;
+let store: FlagStore;
+beforeAll(async () => {
+  db = await createDatabase({ dataDir: 'memory://', vector: false });
+  await migrate(db.pool, flagStoreMigrations);
+  store = createPostgresFlagStore(db.pool);
+});
+afterAll(async () => {
+  await db?.close();
+});
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** One "instance": its own Redis connection, bus and client, sharing the database. */
+async function instance(url: string, channel: string, redisOptions: object = {}): Promise<{ flags: FeatureFlagClient; bus: InvalidationBus }> {
+  const redis = new Redis(url, redisOptions).on('error', () => {});
+  const bus = createRedisInvalidationBus({ redis, channel, publishTimeoutMs: 300 });
+  const flags = createFeatureFlagClient({ store, bus });
+  cleanups.push(() => redis.disconnect(), () => bus.close(), () => flags.close());
+  await flags.start();
+  await until(() => bus.state === 'connected', 'bus connected');
+  return { flags, bus };
+}
+
+describeWithRedis('FeatureFlagClient across instances', (url) => {
+  it('shows a change made through A on B within moments, over separate Redis connections', async () => {
+    const channel = `aikb:test:${randomBytes(6).toString('hex')}`;
+    await store.put('cross_instance', { enabled: true, rolloutPercentage: 100 }, 'test');
+    const a = await instance(url, channel);
+    const b = await instance(url, channel);
+    expect(b.flags.isEnabled('cross_instance', { userId: 'u1' })).toBe(true);
+    await a.flags.updateFlag('cross_instance', { rolloutPercentage: 0 }, { actor: 'ops' });
+    await until(() => !b.flags.isEnabled('cross_instance', { userId: 'u1' }), 'B sees the change');
+    await a.flags.updateFlag('cross_instance', { enabled: false, rolloutPercentage: 100 });
+    await until(() => b.flags.evaluate('cross_instance').reason === 'DISABLED', 'B sees the second change');
+    expect(b.flags.status()).toMatchObject({ stale: false, bus: { kind: 'redis', state: 'connected' } });
+  });
+
+  it('refreshes on B after an explicit invalidation on A of a change written behind both', async () => {
+    const channel = `aikb:test:${randomBytes(6).toString('hex')}`;
+    await store.put('behind_the_back', { enabled: true, rolloutPercentage: 100 }, 'test');
+    const a = await instance(url, channel);
+    const b = await instance(url, channel);
+    await store.update('behind_the_back', { enabled: false }, 'sql console');
+    expect(b.flags.isEnabled('behind_the_back')).toBe(true);
+    await a.flags.invalidate(['feature_flags:behind_*']);
+    await until(() => !b.flags.isEnabled('behind_the_back'), 'B refreshed');
+  });
+});
+
+describe.runIf(hasRedisServer())('FeatureFlagClient when Redis is killed and restarted', () => {
+  let server: ThrowawayRedis;
+  beforeAll(async () => {
+    server = await createThrowawayRedis();
+    await server.start();
+  });
+  afterAll(async () => {
+    await server?.kill();
+  });
+
+  it('keeps answering without throwing, reports stale, and resyncs after Redis is back', async () => {
+    const channel = 'aikb:invalidation';
+    const options = { retryStrategy: () => 50, maxRetriesPerRequest: 1 };
+    await store.put('through_outage', { enabled: true, rolloutPercentage: 100 }, 'test');
+    const a = await instance(server.url, channel, options);
+    const b = await instance(server.url, channel, options);
+
+    await server.kill();
+    await until(() => b.bus.state === 'disconnected' && a.bus.state === 'disconnected', 'both disconnected');
+    // The write commits; the lost publish is logged, not thrown.
+    const updated = await a.flags.updateFlag('through_outage', { enabled: false });
+    expect(updated.enabled).toBe(false);
+    expect(() => b.flags.isEnabled('through_outage')).not.toThrow();
+    expect(b.flags.isEnabled('through_outage')).toBe(true);
+    expect(b.flags.status().stale).toBe(true);
+    expect(b.flags.evaluate('through_outage').stale).toBe(true);
+
+    await server.start();
+    await until(() => !b.flags.isEnabled('through_outage'), 'B resynced after reconnect', 15_000);
+    expect(b.flags.status()).toMatchObject({ stale: false, bus: { state: 'connected' } });
+  });
+});
+
+describe('FeatureFlagClient over Postgres LISTEN/NOTIFY', () => {
+  it.runIf(process.env.AIKB_TEST_DATABASE_URL)('shows a change made through A on B [postgres]', async () => {
+    const { createIsolatedPostgres } = await import('@aikb/test-support');
+    const server = await createIsolatedPostgres(process.env.AIKB_TEST_DATABASE_URL!, { max: 6 });
+    cleanups.push(() => server.close());
+    await migrate(server.pool, flagStoreMigrations);
+    const pgStore = createPostgresFlagStore(server.pool);
+    await pgStore.put('over_notify', { enabled: true, rolloutPercentage: 100 }, 'test');
+    const channel = `aikb_test_${randomBytes(6).toString('hex')}`;
+    const make = async () => {
+      const bus = createPostgresInvalidationBus({ pool: server.pool, channel });
+      const flags = createFeatureFlagClient({ store: pgStore, bus });
+      cleanups.push(() => bus.close(), () => flags.close());
+      await flags.start();
+      await until(() => bus.state === 'connected', 'listening');
+      return flags;
+    };
+    const a = await make();
+    const b = await make();
+    await a.updateFlag('over_notify', { rolloutPercentage: 0 });
+    await until(() => !b.isEnabled('over_notify', { userId: 'x' }), 'B sees the change');
+  });
+});

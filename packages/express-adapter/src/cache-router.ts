@@ -1,0 +1,27 @@
+import { Router } from 'express';
+import { ValidationError, type FeatureFlagClient } from '@aikb/core';
+import { jsonBody } from './json-body';
+
+/** {@link cacheRouter} options. */
+export interface CacheRouterOptions {
+  flags: FeatureFlagClient;
+}
+
+/**
+ * `POST /invalidate` with `{ "keys": ["feature_flags:name", "feature_flags:*"] }` →
+ * `{ invalidated: [...] }`: the keys are reloaded here and, through the invalidation bus, on every
+ * instance. Mount it at `/api/admin/cache` behind your admin guard.
+ */
+export function cacheRouter(options: CacheRouterOptions): Router {
+  const router = Router();
+  router.use(jsonBody());
+  router.post('/invalidate', async (req, res) => {
+    const body: unknown = req.body;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body', 'the body must be a JSON object like {"keys": ["feature_flags:*"]}');
+    const unknown = Object.keys(body).find((key) => key !== 'keys');
+    if (unknown !== undefined) throw new ValidationError(unknown, `unknown field "${unknown}": the body has only keys`);
+    const invalidated = await options.flags.invalidate((body as { keys?: string[] }).keys as string[]);
+    res.json({ invalidated });
+  });
+  return router;
+}

@@ -1,0 +1,107 @@
+import { Router, type Request } from 'express';
+import { AikbError, ValidationError, type FeatureFlagClient, type Flag } from '@aikb/core';
+import { jsonBody } from './json-body';
+
+/** {@link featureFlagsRouter} options. */
+export interface FeatureFlagsRouterOptions {
+  flags: FeatureFlagClient;
+  /**
+   * Who the audit trail records for a change made through this request.
+   * @default () => 'admin'
+   */
+  actor?: (req: Request) => string;
+}
+
+function present(flag: Flag) {
+  const { name, enabled, rolloutPercentage, description, lastUpdated, version } = flag;
+  return { name, enabled, rolloutPercentage, description, lastUpdated, version };
+}
+
+function name(req: Request): string {
+  return String(req.params.name);
+}
+
+async function notFound(flags: FeatureFlagClient, flagName: string): Promise<AikbError> {
+  const similar = (await flags.listFlags()).map((f) => f.name).filter((n) => n.startsWith(flagName));
+  return new AikbError(
+    'NOT_FOUND',
+    similar.length === 0 ? `no feature flag named ${flagName}, and no flag name starts with "${flagName}"` : `no feature flag named ${flagName}; flags starting with "${flagName}": ${similar.join(', ')}`,
+    { details: { name: flagName, similar } },
+  );
+}
+
+/**
+ * The runbook's feature-flag admin API, to mount at `/api/admin/feature-flags` behind your admin
+ * guard: list (`?include=cache-info`), read, update (`POST`, strict), create or replace (`PUT`),
+ * per-user status with the bucket, and the audit history. Bodies are parsed as JSON whatever their
+ * Content-Type (see {@link jsonBody}); every error is a problem+json naming the field.
+ */
+export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
+  const { flags } = options;
+  const actor = options.actor ?? (() => 'admin');
+  const router = Router();
+  router.use(jsonBody());
+
+  router.get('/', async (req, res) => {
+    const include = req.query.include;
+    if (include !== undefined && include !== 'cache-info') throw new ValidationError('include', 'include accepts only "cache-info"');
+    const list = (await flags.listFlags()).map(present);
+    if (include !== 'cache-info') {
+      res.json({ flags: list });
+      return;
+    }
+    const info = flags.cacheInfo();
+    res.json({
+      flags: list.map((flag) => ({ ...flag, cacheAge: info.flags[flag.name] ?? null })),
+      cacheAge: { secondsSinceUpdate: info.secondsSinceUpdate, ttl: info.ttl },
+    });
+  });
+
+  router.get('/:name', async (req, res) => {
+    const flag = await flags.getFlag(name(req));
+    if (!flag) throw await notFound(flags, name(req));
+    res.json(present(flag));
+  });
+
+  router.post('/:name', async (req, res) => {
+    res.json(present(await flags.updateFlag(name(req), req.body, { actor: actor(req) })));
+  });
+
+  router.put('/:name', async (req, res) => {
+    const { flag, created } = await flags.putFlag(name(req), req.body, { actor: actor(req) });
+    res.status(created ? 201 : 200).json(present(flag));
+  });
+
+  router.get('/:name/status', async (req, res) => {
+    const userId = req.query.userId;
+    if (userId !== undefined && (typeof userId !== 'string' || userId.length === 0)) throw new ValidationError('userId', 'userId must be a single non-empty value');
+    const context = userId === undefined ? {} : { userId };
+    // What this instance serves now, from its cache: the point of the check is to see whether a
+    // change has reached it. Only a flag it does not hold yet is read from the store.
+    let decision = flags.evaluate(name(req), context);
+    if (decision.reason === 'DEFAULT') {
+      if (!(await flags.getFlag(name(req)))) throw await notFound(flags, name(req));
+      decision = flags.evaluate(name(req), context);
+    }
+    res.json({
+      name: decision.name,
+      userId: userId ?? null,
+      enabled: decision.value,
+      bucket: decision.bucket ?? null,
+      rolloutPercentage: decision.rolloutPercentage ?? null,
+      reason: decision.reason,
+      cacheAgeSeconds: decision.cacheAgeSeconds ?? 0,
+      stale: decision.stale,
+      version: decision.version ?? null,
+    });
+  });
+
+  router.get('/:name/history', async (req, res) => {
+    const limit = req.query.limit === undefined ? undefined : Number(req.query.limit);
+    const history = await flags.history(name(req), limit === undefined ? {} : { limit });
+    if (history.length === 0 && !(await flags.getFlag(name(req)))) throw await notFound(flags, name(req));
+    res.json({ name: name(req), history });
+  });
+
+  return router;
+}

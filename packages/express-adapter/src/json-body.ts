@@ -1,0 +1,61 @@
+import type { Request, RequestHandler } from 'express';
+import { ValidationError } from '@aikb/core';
+
+/** {@link jsonBody} options. */
+export interface JsonBodyOptions {
+  /**
+   * Largest body accepted, in bytes.
+   * @default 102400
+   */
+  limit?: number;
+}
+
+function hasBody(req: Request): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
+/**
+ * Parses the request body as JSON whatever its `Content-Type`, unless a body parser already did.
+ *
+ * The runbook's own commands (`curl -X POST ... -d '{"rolloutPercentage": 10}'` without
+ * `-H "Content-Type: application/json"`) send JSON labelled `application/x-www-form-urlencoded`;
+ * an operator in an emergency must not be told to fix a header. Anything that is not JSON is a 400
+ * problem naming `body`.
+ */
+export function jsonBody(options: JsonBodyOptions = {}): RequestHandler {
+  const limit = options.limit ?? 100 * 1024;
+  return (req, _res, next) => {
+    if (req.body !== undefined || !hasBody(req) || req.readableEnded) {
+      next();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit && !failed) {
+        failed = true;
+        next(new ValidationError('body', `the request body is larger than ${limit} bytes`));
+        return;
+      }
+      if (!failed) chunks.push(chunk);
+    });
+    req.on('error', (error) => {
+      if (!failed) next(error);
+      failed = true;
+    });
+    req.on('end', () => {
+      if (failed) return;
+      const text = Buffer.concat(chunks).toString('utf8');
+      try {
+        req.body = JSON.parse(text);
+      } catch {
+        const type = req.headers['content-type'] ?? 'no Content-Type';
+        next(new ValidationError('body', `the request body is not valid JSON (it was sent as ${type})`));
+        return;
+      }
+      next();
+    });
+  };
+}
