@@ -20,3 +20,15 @@ export { checkDatabase, createDatabase, ensureVectorExtension, migrate } from '.
 // health
 export type { ComponentHealth, ComponentStatus, HealthCheck, HealthRegistry, HealthReport, StatusRegistry, SubsystemStatus } from './health';
 export { createHealthRegistry, createStatusRegistry } from './health';
+
+// pool
+export type { ConnectionLeak, LatencySummary, PoolListener, PoolMonitor, PoolMonitorOptions, PoolSnapshot, PoolStats } from './pool';
+export { createPoolMonitor } from './pool';
+
+// tracing
+export type { FinishedSpan, SpanQuery, SpanRecord, SpanRecorder, SpanStore, SpanStoreOptions, WithSpanOptions } from './tracing';
+export { createSpanStore, currentTraceId, currentTraceparent, errorType, parseTraceparent, recordError, withSpan } from './tracing';
+
+// metrics
+export type { EndpointErrors, ErrorMetrics, ErrorMetricsOptions, ErrorReport, ErrorWindow } from './metrics';
+export { createErrorMetrics } from './metrics';
