@@ -55,7 +55,7 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
   it('reports a connection held past the threshold once, with the stack where it was acquired', async () => {
     let now = 0;
     const { logger, lines } = recordingLogger();
-    monitor = createPoolMonitor(db().pool, { leakDetectionThresholdMs: 1000, leakCheckIntervalMs: 0, clock: () => now, logger });
+    monitor = createPoolMonitor(db().pool, { leakDetectionThresholdMs: 1000, leakCheckIntervalMs: 0, captureStacks: true, clock: () => now, logger });
     async function forgetfulHandler() {
       return db().pool.connect();
     }

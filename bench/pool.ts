@@ -1,0 +1,86 @@
+/**
+ * `npm run bench:pool`: what PoolMonitor costs on `pool.query`, side by side with the bare pool.
+ *
+ * Three identical pools per backend: bare, monitored with the defaults (leak detection on, no
+ * acquire stacks) and monitored with acquire stacks captured, queried in rotating rounds of
+ * SELECT 1 so that machine noise hits all alike. Prints the median time per query and the ratios.
+ *
+ * Backends: PostgreSQL at AIKB_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres;
+ * set it to "" to skip) and embedded PGlite.
+ */
+import os from 'node:os';
+import { createDatabase, type Database } from '../packages/core/src/db';
+import { createPoolMonitor } from '../packages/core/src/pool';
+
+const ROUNDS = Number(process.env.AIKB_BENCH_ROUNDS ?? 61);
+const QUERIES = Number(process.env.AIKB_BENCH_QUERIES ?? 300);
+const url = process.env.AIKB_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Microseconds per query over one round of `QUERIES` queries, `concurrency` at a time. */
+async function round(db: Database, concurrency: number): Promise<number> {
+  let left = QUERIES;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (left-- > 0) await db.pool.query('SELECT 1');
+    }),
+  );
+  return ((performance.now() - started) * 1000) / QUERIES;
+}
+
+interface Row {
+  backend: string;
+  /** Median µs per query: bare pool, monitored (defaults), monitored with acquire stacks. */
+  times: [number, number, number];
+  /** Median over rounds of each monitored variant's time divided by the bare pool's in the same round. */
+  ratios: [number, number];
+}
+
+async function compare(backend: string, open: () => Promise<Database>, concurrency: number): Promise<Row> {
+  const dbs = [await open(), await open(), await open()] as const;
+  const monitors = [
+    createPoolMonitor(dbs[1].pool),
+    createPoolMonitor(dbs[2].pool, { captureStacks: true }),
+  ];
+  try {
+    // Warm-up: open every connection and let the JIT settle.
+    for (const db of dbs) await round(db, concurrency);
+    const times: [number[], number[], number[]] = [[], [], []];
+    for (let i = 0; i < ROUNDS; i++) {
+      // Rotate which goes first, so no variant always runs on a warmer (or busier) machine.
+      for (let k = 0; k < 3; k++) {
+        const v = (i + k) % 3;
+        times[v]!.push(await round(dbs[v]!, concurrency));
+      }
+    }
+    for (const monitor of monitors) if (monitor.snapshot().holdTime.count < ROUNDS * QUERIES) throw new Error('a monitor missed queries');
+    const paired = (v: 1 | 2) => median(times[v].map((t, i) => t / times[0][i]!));
+    return { backend, times: [median(times[0]), median(times[1]), median(times[2])], ratios: [paired(1), paired(2)] };
+  } finally {
+    for (const monitor of monitors) monitor.close();
+    for (const db of dbs) await db.close();
+  }
+}
+
+const rows: Row[] = [];
+if (url) {
+  rows.push(await compare('postgres, 1 caller', () => createDatabase({ url, max: 1 }), 1));
+  rows.push(await compare('postgres, 4 connections, 4 callers', () => createDatabase({ url, max: 4 }), 4));
+}
+rows.push(await compare('pglite (embedded), 1 connection', () => createDatabase({ dataDir: 'memory://', vector: false }), 1));
+
+const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+console.log(`PoolMonitor overhead on pool.query('SELECT 1') — ${os.cpus().length} × ${cpu}, Node.js ${process.version}`);
+console.log(`medians of ${ROUNDS} rotating rounds of ${QUERIES} queries; overhead = median of the per-round ratios to the bare pool\n`);
+const pct = (ratio: number) => `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)}%`;
+console.log('| backend | bare pool | monitored (defaults) | overhead | monitored + acquire stacks | overhead |');
+console.log('| --- | --- | --- | --- | --- | --- |');
+for (const { backend, times: [bare, monitored, stacks], ratios: [plain, withStacks] } of rows) {
+  console.log(`| ${backend} | ${bare.toFixed(1)} µs | ${monitored.toFixed(1)} µs | ${pct(plain)} | ${stacks.toFixed(1)} µs | ${pct(withStacks)} |`);
+}
