@@ -12,3 +12,15 @@ export { errorHandler, notFound } from './error-handler';
 // health
 export type { HealthRouterOptions } from './health';
 export { healthRouter } from './health';
+
+// tracing, request logs, metrics
+export type { TracingOptions } from './tracing';
+export { tracing } from './tracing';
+export type { ChildLoggerFactory, RequestLoggingOptions } from './request-logging';
+export { requestId, requestLogger, requestLogging } from './request-logging';
+export type { HttpMetricsOptions } from './http-metrics';
+export { httpMetrics, UNMATCHED_ROUTE } from './http-metrics';
+export { poolStatsRouter, registerPoolMetrics } from './pool-metrics';
+
+// admin and monitoring endpoints
+export { errorMetricsRouter, prometheusMetrics, systemStatusRouter, tracesRouter } from './admin-routers';

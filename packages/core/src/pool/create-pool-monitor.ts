@@ -165,6 +165,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
       if (thresholdMs > 0) for (const checkout of outstanding()) if (now - checkout.acquiredAt >= thresholdMs) overdue++;
       return {
         ...stats(),
+        idleConnections: pool.idleCount,
         waitTime: waitTime.summary(),
         holdTime: holdTime.summary(),
         leaks: { detected: leaksDetected, outstanding: overdue, thresholdMs },

@@ -24,6 +24,8 @@ export interface PoolStats {
 
 /** {@link PoolStats} plus distributions and leak counters since the monitor started. */
 export interface PoolSnapshot extends PoolStats {
+  /** Open connections waiting in the pool, unused. */
+  readonly idleConnections: number;
   /** How long callers waited for a connection, in milliseconds. */
   readonly waitTime: LatencySummary;
   /** How long connections were held before release, in milliseconds. */
