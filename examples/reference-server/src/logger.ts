@@ -12,7 +12,7 @@ export type { PinoLogger };
  */
 export function createLogger(config: Pick<ServerConfig, 'logLevel' | 'logFile'>): PinoLogger {
   const streams: pino.StreamEntry[] = [
-    { level: config.logLevel === 'silent' ? 'fatal' : config.logLevel, stream: process.stdout.isTTY ? pretty({ colorize: true, sync: true }) : pino.destination({ fd: 1, sync: true }) },
+    { level: config.logLevel === 'silent' ? 'fatal' : config.logLevel, stream: process.stdout.isTTY ? pretty({ colorize: true, sync: true, ignore: 'pid,hostname,severity' }) : pino.destination({ fd: 1, sync: true }) },
   ];
   if (config.logFile) {
     mkdirSync(path.dirname(config.logFile), { recursive: true });
@@ -23,6 +23,8 @@ export function createLogger(config: Pick<ServerConfig, 'logLevel' | 'logFile'>)
       level: config.logLevel,
       base: { service: 'aikb-server' },
       timestamp: pino.stdTimeFunctions.isoTime,
+      // `severity: "ERROR"` beside the numeric level, so the runbook's `grep ERROR` finds error lines.
+      formatters: { level: (label, level) => ({ level, severity: label.toUpperCase() }) },
       serializers: { err: pino.stdSerializers.err },
       redact: { paths: ['password', '*.password', 'req.headers.authorization', 'token'], censor: '[redacted]' },
     },
