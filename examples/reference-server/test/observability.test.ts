@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startServerProcess, tempDataDir, type ServerProcess } from './harness';
@@ -130,5 +131,19 @@ describe('aikb-server observability (the runbook, end to end)', () => {
     expect(mine.length).toBeGreaterThan(0);
     for (const line of mine) expect(line).toMatchObject({ traceId, endpoint: '/api/health/pool-stats', status: 200 });
     expect(server.logs.some((l) => l.msg === '✓ Request tracing initialized')).toBe(true);
+  });
+
+  it("the Grafana dashboards query only metrics the server exports (or the agreed names of subsystems still to come)", async () => {
+    const exported = new Set(parsePrometheusTextFormat((await get('/metrics')).text).map((f) => f.name));
+    const upcoming = ['aikb_auth_login_duration_seconds', 'aikb_cache_requests_total', 'aikb_vector_search_requests_total', 'aikb_saga_compensations_total', 'aikb_saga_runs_total'];
+    const ops = fileURLToPath(new URL('../ops/grafana/', import.meta.url));
+    for (const file of ['aikb-connection-pool.json', 'aikb-overview.json']) {
+      const dashboard = JSON.parse(readFileSync(path.join(ops, file), 'utf8')) as { title: string; panels: Array<{ targets: Array<{ expr: string }> }> };
+      const used = dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/\b(?:aikb|db_client|http_server)_[a-z_]+/g) ?? []));
+      expect(used.length).toBeGreaterThan(0);
+      for (const name of used.map((n) => n.replace(/_(bucket|count|sum)$/, ''))) {
+        expect(exported.has(name) || upcoming.includes(name), `${file}: ${name}`).toBe(true);
+      }
+    }
   });
 });
