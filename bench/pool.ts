@@ -22,24 +22,34 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Microseconds per query over one round of `QUERIES` queries, `concurrency` at a time. */
-async function round(db: Database, concurrency: number): Promise<number> {
+interface Sample {
+  /** Wall-clock µs per query. */
+  wall: number;
+  /** This process's CPU µs (user + system) per query: the monitor's cost without the server's noise. */
+  cpu: number;
+}
+
+/** One round of `QUERIES` queries, `concurrency` at a time. */
+async function round(db: Database, concurrency: number): Promise<Sample> {
   let left = QUERIES;
+  const cpu = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (left-- > 0) await db.pool.query('SELECT 1');
     }),
   );
-  return ((performance.now() - started) * 1000) / QUERIES;
+  const wall = ((performance.now() - started) * 1000) / QUERIES;
+  const used = process.cpuUsage(cpu);
+  return { wall, cpu: (used.user + used.system) / QUERIES };
 }
 
 interface Row {
   backend: string;
-  /** Median µs per query: bare pool, monitored (defaults), monitored with acquire stacks. */
-  times: [number, number, number];
-  /** Median over rounds of each monitored variant's time divided by the bare pool's in the same round. */
-  ratios: [number, number];
+  /** Median µs per query (wall clock and CPU): bare pool, monitored (defaults), monitored with acquire stacks. */
+  times: [Sample, Sample, Sample];
+  /** Median over rounds of each monitored variant's figure divided by the bare pool's in the same round. */
+  ratios: [Sample, Sample];
 }
 
 async function compare(backend: string, open: () => Promise<Database>, concurrency: number): Promise<Row> {
@@ -51,7 +61,7 @@ async function compare(backend: string, open: () => Promise<Database>, concurren
   try {
     // Warm-up: open every connection and let the JIT settle.
     for (const db of dbs) await round(db, concurrency);
-    const times: [number[], number[], number[]] = [[], [], []];
+    const times: [Sample[], Sample[], Sample[]] = [[], [], []];
     for (let i = 0; i < ROUNDS; i++) {
       // Rotate which goes first, so no variant always runs on a warmer (or busier) machine.
       for (let k = 0; k < 3; k++) {
@@ -60,8 +70,12 @@ async function compare(backend: string, open: () => Promise<Database>, concurren
       }
     }
     for (const monitor of monitors) if (monitor.snapshot().holdTime.count < ROUNDS * QUERIES) throw new Error('a monitor missed queries');
-    const paired = (v: 1 | 2) => median(times[v].map((t, i) => t / times[0][i]!));
-    return { backend, times: [median(times[0]), median(times[1]), median(times[2])], ratios: [paired(1), paired(2)] };
+    const medians = (v: 0 | 1 | 2): Sample => ({ wall: median(times[v].map((t) => t.wall)), cpu: median(times[v].map((t) => t.cpu)) });
+    const paired = (v: 1 | 2): Sample => ({
+      wall: median(times[v].map((t, i) => t.wall / times[0][i]!.wall)),
+      cpu: median(times[v].map((t, i) => t.cpu / times[0][i]!.cpu)),
+    });
+    return { backend, times: [medians(0), medians(1), medians(2)], ratios: [paired(1), paired(2)] };
   } finally {
     for (const monitor of monitors) monitor.close();
     for (const db of dbs) await db.close();
@@ -79,8 +93,11 @@ const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 console.log(`PoolMonitor overhead on pool.query('SELECT 1') — ${os.cpus().length} × ${cpu}, Node.js ${process.version}`);
 console.log(`medians of ${ROUNDS} rotating rounds of ${QUERIES} queries; overhead = median of the per-round ratios to the bare pool\n`);
 const pct = (ratio: number) => `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)}%`;
+const cell = (t: Sample) => `${t.wall.toFixed(1)} / ${t.cpu.toFixed(1)}`;
+const overhead = (r: Sample) => `${pct(r.wall)} / ${pct(r.cpu)}`;
+console.log('µs per query as wall clock / CPU of this process; overhead likewise\n');
 console.log('| backend | bare pool | monitored (defaults) | overhead | monitored + acquire stacks | overhead |');
 console.log('| --- | --- | --- | --- | --- | --- |');
 for (const { backend, times: [bare, monitored, stacks], ratios: [plain, withStacks] } of rows) {
-  console.log(`| ${backend} | ${bare.toFixed(1)} µs | ${monitored.toFixed(1)} µs | ${pct(plain)} | ${stacks.toFixed(1)} µs | ${pct(withStacks)} |`);
+  console.log(`| ${backend} | ${cell(bare)} | ${cell(monitored)} | ${overhead(plain)} | ${cell(stacks)} | ${overhead(withStacks)} |`);
 }
