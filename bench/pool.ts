@@ -2,8 +2,9 @@
  * `npm run bench:pool`: what PoolMonitor costs on `pool.query`, side by side with the bare pool.
  *
  * Three identical pools per backend: bare, monitored with the defaults (leak detection on, no
- * acquire stacks) and monitored with acquire stacks captured, queried in rotating rounds of
- * SELECT 1 so that machine noise hits all alike. Prints the median time per query and the ratios.
+ * acquire stacks) and monitored with acquire stacks captured. With one caller they take turns query
+ * by query and each query's latency is timed; with four callers they take turns round by round.
+ * Either way machine noise hits all three alike. Prints medians and the overhead against the bare pool.
  *
  * Backends: PostgreSQL at AIKB_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres;
  * set it to "" to skip) and embedded PGlite.
@@ -14,6 +15,7 @@ import { createPoolMonitor } from '../packages/core/src/pool';
 
 const ROUNDS = Number(process.env.AIKB_BENCH_ROUNDS ?? 61);
 const QUERIES = Number(process.env.AIKB_BENCH_QUERIES ?? 300);
+const LATENCY_QUERIES = Number(process.env.AIKB_BENCH_LATENCY_QUERIES ?? 20_000);
 const url = process.env.AIKB_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 function median(values: number[]): number {
@@ -52,6 +54,25 @@ interface Row {
   ratios: [Sample, Sample];
 }
 
+/**
+ * One caller: the three pools take turns query by query, each query timed on its own (wall clock),
+ * so that load from other processes hits all three alike; medians of 3 × LATENCY_QUERIES.
+ */
+async function latency(dbs: readonly [Database, Database, Database]): Promise<Row> {
+  const times: [number[], number[], number[]] = [[], [], []];
+  for (let i = 0; i < LATENCY_QUERIES; i++) {
+    for (let k = 0; k < 3; k++) {
+      const v = (i + k) % 3;
+      const started = performance.now();
+      await dbs[v]!.pool.query('SELECT 1');
+      times[v]!.push((performance.now() - started) * 1000);
+    }
+  }
+  const [bare, monitored, stacks] = times.map((t) => median(t)) as [number, number, number];
+  const sample = (wall: number): Sample => ({ wall, cpu: Number.NaN });
+  return { backend: '', times: [sample(bare), sample(monitored), sample(stacks)], ratios: [sample(monitored / bare), sample(stacks / bare)] };
+}
+
 async function compare(backend: string, open: () => Promise<Database>, concurrency: number): Promise<Row> {
   const dbs = [await open(), await open(), await open()] as const;
   const monitors = [
@@ -59,6 +80,10 @@ async function compare(backend: string, open: () => Promise<Database>, concurren
     createPoolMonitor(dbs[2].pool, { captureStacks: true }),
   ];
   try {
+    if (concurrency === 1) {
+      for (const db of dbs) await round(db, 1);
+      return { ...(await latency(dbs)), backend };
+    }
     // Warm-up: open every connection and let the JIT settle.
     for (const db of dbs) await round(db, concurrency);
     const times: [Sample[], Sample[], Sample[]] = [[], [], []];
@@ -87,15 +112,16 @@ if (url) {
   rows.push(await compare('postgres, 1 caller', () => createDatabase({ url, max: 1 }), 1));
   rows.push(await compare('postgres, 4 connections, 4 callers', () => createDatabase({ url, max: 4 }), 4));
 }
-rows.push(await compare('pglite (embedded), 1 connection', () => createDatabase({ dataDir: 'memory://', vector: false }), 1));
+rows.push(await compare('pglite (embedded), 1 caller', () => createDatabase({ dataDir: 'memory://', vector: false }), 1));
 
 const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
 console.log(`PoolMonitor overhead on pool.query('SELECT 1') — ${os.cpus().length} × ${cpu}, Node.js ${process.version}`);
-console.log(`medians of ${ROUNDS} rotating rounds of ${QUERIES} queries; overhead = median of the per-round ratios to the bare pool\n`);
+console.log(`${LATENCY_QUERIES} queries per pool (1 caller); ${ROUNDS} rotating rounds of ${QUERIES} queries (4 callers)`);
 const pct = (ratio: number) => `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)}%`;
-const cell = (t: Sample) => `${t.wall.toFixed(1)} / ${t.cpu.toFixed(1)}`;
-const overhead = (r: Sample) => `${pct(r.wall)} / ${pct(r.cpu)}`;
-console.log('µs per query as wall clock / CPU of this process; overhead likewise\n');
+const cell = (t: Sample) => (Number.isNaN(t.cpu) ? `${t.wall.toFixed(1)} µs` : `${t.wall.toFixed(1)} / ${t.cpu.toFixed(1)} µs`);
+const overhead = (r: Sample) => (Number.isNaN(r.cpu) ? pct(r.wall) : `${pct(r.wall)} / ${pct(r.cpu)}`);
+console.log('1 caller: median latency of one query, the pools taking turns query by query.');
+console.log('4 callers: median µs per query over rounds, as wall clock / CPU of this process; overhead = median of per-round ratios.\n');
 console.log('| backend | bare pool | monitored (defaults) | overhead | monitored + acquire stacks | overhead |');
 console.log('| --- | --- | --- | --- | --- | --- |');
 for (const { backend, times: [bare, monitored, stacks], ratios: [plain, withStacks] } of rows) {
