@@ -17,7 +17,7 @@ export { healthRouter } from './health';
 export type { TracingOptions } from './tracing';
 export { tracing } from './tracing';
 export type { ChildLoggerFactory, RequestLoggingOptions } from './request-logging';
-export { requestId, requestLogger, requestLogging } from './request-logging';
+export { currentRequest, requestId, requestLogger, requestLogging } from './request-logging';
 export type { HttpMetricsOptions } from './http-metrics';
 export { httpMetrics, UNMATCHED_ROUTE } from './http-metrics';
 export { poolStatsRouter, registerPoolMetrics } from './pool-metrics';

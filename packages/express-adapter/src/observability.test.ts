@@ -10,6 +10,7 @@ import { createErrorMetrics } from '@aikb/core/metrics';
 import { createPoolMonitor, type PoolMonitor } from '@aikb/core/pool';
 import { createSpanStore, currentTraceparent } from '@aikb/core/tracing';
 import {
+  currentRequest,
   errorHandler,
   errorMetricsRouter,
   healthRouter,
@@ -183,6 +184,20 @@ describe('request logs', () => {
     expect(res.headers['x-request-id']).toBe('req-xyz-123');
     expect(lines.map((l) => l.msg)).toEqual(['document read', 'GET /api/documents/:id 200']);
     for (const line of lines) expect(line.obj).toMatchObject({ requestId: 'req-xyz-123', traceId: res.headers['x-trace-id'] });
+  });
+
+  it('knows the current request through nested awaits (currentRequest)', async () => {
+    const seen: Array<string | undefined> = [];
+    const probe = express()
+      .use(requestLogging({ logger: parent }))
+      .get('/deep', async (_req, res) => {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        await Promise.all([1, 2].map(async () => seen.push(currentRequest()?.requestId)));
+        res.end();
+      });
+    await request(probe).get('/deep').set('X-Request-ID', 'req-deep');
+    expect(seen).toEqual(['req-deep', 'req-deep']);
+    expect(currentRequest()).toBeUndefined();
   });
 
   it('names requestId, endpoint, error type and message on an error line', async () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import { noopLogger, type Logger } from '@aikb/core';
 import { currentTraceId, errorType } from '@aikb/core/tracing';
-import { requestLoggerEntry, responseError, routeTemplate, setRequestLogger, trackRoute } from './internal/request-state';
+import { requestContext, requestLoggerEntry, responseError, routeTemplate, setRequestLogger, trackRoute } from './internal/request-state';
 
 /** A logger that can make children carrying fixed fields (pino's `child` fits). */
 export type ChildLoggerFactory = (bindings: Record<string, unknown>) => Logger;
@@ -62,8 +62,17 @@ export function requestLogging(options: RequestLoggingOptions = {}): RequestHand
         (status >= 400 ? logger.warn : logger.info).call(logger, line, `${req.method} ${endpoint} ${status}`);
       }
     });
-    next();
+    requestContext.run({ logger, requestId }, next);
   };
+}
+
+/**
+ * The request being handled where this is called (through every await of its handlers), for a
+ * logger mixin that stamps lines written by code that only holds the application's logger:
+ * `{ requestId, logger }`, or `undefined` outside a request.
+ */
+export function currentRequest(): { readonly requestId: string; readonly logger: Logger } | undefined {
+  return requestContext.getStore();
 }
 
 /** The request's logger (with `requestId` and `traceId`), or `fallback` outside {@link requestLogging}. */

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Request, Response } from 'express';
 import type { Logger } from '@aikb/core';
 
@@ -15,6 +16,9 @@ export function setResponseError(res: Response, error: unknown): void {
 export function responseError(res: Response): unknown {
   return errors.get(res);
 }
+
+/** The request being handled, through every await of its handlers. */
+export const requestContext = new AsyncLocalStorage<{ logger: Logger; requestId: string }>();
 
 export function setRequestLogger(res: Response, logger: Logger, requestId: string): void {
   loggers.set(res, { logger, requestId });
