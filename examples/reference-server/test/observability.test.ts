@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTemporaryDatabase, testDatabaseUrl } from '@aikb/test-support';
 import { eventually, startServerProcess, tempDataDir, type ServerProcess } from './harness';
 
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
@@ -144,6 +145,23 @@ describe('aikb-server observability (the runbook, end to end)', () => {
       for (const name of used.map((n) => n.replace(/_(bucket|count|sum)$/, ''))) {
         expect(exported.has(name) || upcoming.includes(name), `${file}: ${name}`).toBe(true);
       }
+    }
+  });
+});
+
+describe.runIf(testDatabaseUrl)('aikb-server observability on PostgreSQL', () => {
+  it('reports the configured pool size (SUPABASE_POOL_SIZE) in pool-stats and /metrics', async () => {
+    const database = await createTemporaryDatabase(testDatabaseUrl!);
+    const pg = await startServerProcess({ DATABASE_URL: database.url, SUPABASE_POOL_SIZE: '3' });
+    try {
+      const stats = (await (await fetch(`${pg.url}/api/health/pool-stats`)).json()) as { activeConnections: number; availableConnections: number };
+      expect(stats).toMatchObject({ maxConnections: 3, queuedRequests: 0 });
+      expect(stats.activeConnections + stats.availableConnections).toBe(3);
+      const text = await (await fetch(`${pg.url}/metrics`)).text();
+      expect(text).toMatch(/^db_client_connections_max\{pool_name="postgres"\} 3$/m);
+    } finally {
+      await pg.stop('SIGKILL');
+      await database.drop();
     }
   });
 });
