@@ -186,6 +186,15 @@ describe('request logs', () => {
     for (const line of lines) expect(line.obj).toMatchObject({ requestId: 'req-xyz-123', traceId: res.headers['x-trace-id'] });
   });
 
+  it('adds the fields itself when the logger cannot make children', async () => {
+    const plain: Line[] = [];
+    const at = (level: string) => (obj: object, msg?: string) => plain.push({ level, obj: obj as Record<string, unknown>, msg });
+    const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+    const res = await request(express().use(tracing()).use(requestLogging({ logger })).get('/x', (_req, r) => r.status(204).end())).get('/x');
+    expect(plain).toEqual([{ level: 'info', obj: expect.objectContaining({ requestId: res.headers['x-request-id'], traceId: res.headers['x-trace-id'], status: 204 }), msg: 'GET /x 204' }]);
+    expect(res.headers['x-request-id']).toMatch(/^req-[0-9a-f-]{36}$/);
+  });
+
   it('knows the current request through nested awaits (currentRequest)', async () => {
     const seen: Array<string | undefined> = [];
     const probe = express()
