@@ -84,13 +84,13 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
     head = checkout;
     // pg-pool gives each checkout a fresh release function; wrap this one only.
     const poolRelease = client.release;
-    const monitoredRelease: PoolClient['release'] = (error?: Error | boolean) => {
+    // Assigned, not declared: a named closure per checkout would cost a defineProperty under keepNames builds.
+    client.release = (error?: Error | boolean) => {
       release(checkout);
       return poolRelease.call(client, error);
     };
-    client.release = monitoredRelease;
     for (const listener of listeners) listener.acquired?.(waitMs);
-    return monitoredRelease;
+    return client.release;
   }
 
   const originalConnect = pool.connect;
