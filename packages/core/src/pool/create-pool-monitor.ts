@@ -4,7 +4,9 @@ import { noopLogger } from '../logger';
 import { LatencyHistogram } from './internal/histogram';
 import type { ConnectionLeak, MonitorablePool, PoolListener, PoolMonitor, PoolMonitorOptions, PoolSnapshot, PoolStats } from './pool';
 
-const MONITORED = Symbol.for('aikb.core.pool-monitor');
+// Shared by every copy of core in the process (ESM and CJS builds side by side).
+const MONITORED_KEY = Symbol.for('aikb.core.monitored-pools');
+const monitoredPools: WeakSet<object> = ((globalThis as Record<symbol, unknown>)[MONITORED_KEY] ??= new WeakSet()) as WeakSet<object>;
 
 /** One lent connection. Checkouts form a doubly linked list: O(1) in and out, no hashing. */
 interface Checkout {
@@ -41,8 +43,8 @@ function nonNegative(name: string, value: unknown, fallback: number): number {
  */
 export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOptions = {}): PoolMonitor {
   if (!pool || typeof pool.connect !== 'function') throw new TypeError('createPoolMonitor: pool must be a pg.Pool');
-  const target = pool as MonitorablePool & { [MONITORED]?: true };
-  if (target[MONITORED]) throw new TypeError('createPoolMonitor: this pool is already monitored');
+  const target = pool as MonitorablePool;
+  if (monitoredPools.has(target)) throw new TypeError('createPoolMonitor: this pool is already monitored');
   const thresholdMs = nonNegative('leakDetectionThresholdMs', options.leakDetectionThresholdMs, 60_000);
   const intervalMs = nonNegative('leakCheckIntervalMs', options.leakCheckIntervalMs, Math.max(100, Math.min(5000, thresholdMs / 2)));
   const captureStacks = options.captureStacks ?? false;
@@ -114,7 +116,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
       return client;
     });
   }
-  Object.defineProperty(target, MONITORED, { value: true, configurable: true });
+  monitoredPools.add(target);
   (target as { connect: unknown }).connect = monitoredConnect;
 
   function checkLeaks(): ConnectionLeak[] {
@@ -182,7 +184,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
       if (timer) clearInterval(timer);
       if (target.connect === monitoredConnect) {
         (target as { connect: unknown }).connect = originalConnect;
-        delete target[MONITORED];
+        monitoredPools.delete(target);
       }
     },
   };
