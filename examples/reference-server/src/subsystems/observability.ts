@@ -48,7 +48,8 @@ export function installObservability(ctx: ServerContext): Observability {
   const spans = createSpanStore({ capacity: SPAN_CAPACITY });
   const errors = createErrorMetrics();
 
-  collectDefaultMetrics({ register: metrics });
+  // Process metrics (CPU, memory, event-loop lag) once per registry, whoever asks first.
+  if (!metrics.getSingleMetric('process_cpu_user_seconds_total')) collectDefaultMetrics({ register: metrics });
   registerPoolMetrics(metrics, monitor);
 
   infra.health.register('pool', () => {
