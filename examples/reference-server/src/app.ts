@@ -3,6 +3,7 @@ import { errorHandler, healthRouter, notFound } from '@aikb/express';
 import { createAdminGuard } from './admin-guard';
 import type { ServerContext } from './context';
 import { flagAdminRoutes } from './subsystems/flags';
+import { installObservability } from './subsystems/observability';
 import { version } from './version';
 
 /**
@@ -16,16 +17,20 @@ export function createApp(ctx: ServerContext): Express {
   app.set('trust proxy', 'loopback');
 
   // 1. request-scoped middleware (tracing, request logs, HTTP metrics)
+  const observability = installObservability(ctx);
+  app.use(observability.middleware);
 
   app.use(express.json({ limit: '1mb', strict: false }));
 
   // 2. public routes
-  app.use('/api/health', healthRouter({ registry: ctx.infra.health, version }));
+  app.use('/api/health', healthRouter({ registry: ctx.infra.health, version, tracing: true }));
+  app.use(observability.publicRoutes);
 
   // 3. admin routes under /api/admin, all behind the admin guard
   const admin = express.Router();
   admin.use(createAdminGuard(ctx));
   admin.use(flagAdminRoutes(ctx));
+  admin.use(observability.adminRoutes);
   app.use('/api/admin', admin);
 
   // 4. user routes

@@ -42,3 +42,14 @@ export type {
   FlagStore,
 } from './flags';
 export { createFeatureFlagClient, createMemoryFlagStore, createPostgresFlagStore, flagStoreMigrations, rolloutBucket } from './flags';
+// pool
+export type { ConnectionLeak, LatencySummary, PoolListener, PoolMonitor, PoolMonitorOptions, PoolSnapshot, PoolStats } from './pool';
+export { createPoolMonitor } from './pool';
+
+// tracing
+export type { FinishedSpan, SpanQuery, SpanRecord, SpanRecorder, SpanStore, SpanStoreOptions, WithSpanOptions } from './tracing';
+export { createSpanStore, currentTraceId, currentTraceparent, errorType, parseTraceparent, recordError, withSpan } from './tracing';
+
+// metrics
+export type { EndpointErrors, ErrorMetrics, ErrorMetricsOptions, ErrorReport, ErrorWindow } from './metrics';
+export { createErrorMetrics } from './metrics';

@@ -1,11 +1,14 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AikbError, noopLogger, type Logger } from '@aikb/core';
+import { errorType } from '@aikb/core/tracing';
+import { requestLoggerEntry, routeTemplate, setResponseError } from './internal/request-state';
 import { problemFromError, sendProblem } from './problem';
 
 /** {@link errorHandler} options. */
 export interface ErrorHandlerOptions {
   /**
-   * Where unexpected (5xx) errors are logged with their stack.
+   * Where unexpected (5xx) errors are logged with their stack, when the request has no logger
+   * of its own from `requestLogging()` (whose lines carry `requestId` and `traceId`).
    * @default noopLogger
    */
   logger?: Logger;
@@ -22,13 +25,14 @@ export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHan
       next(error);
       return;
     }
+    setResponseError(res, error);
     const problem = problemFromError(error, req.originalUrl.split('?')[0]);
     if (problem.status >= 500) {
-      logger.error(
+      (requestLoggerEntry(res)?.logger ?? logger).error(
         {
           err: error,
-          endpoint: req.route?.path ? `${req.baseUrl}${req.route.path}` : req.originalUrl.split('?')[0],
-          errorType: error instanceof Error ? error.name : typeof error,
+          endpoint: routeTemplate(req) ?? (req.route?.path ? `${req.baseUrl}${req.route.path}` : req.originalUrl.split('?')[0]),
+          errorType: errorType(error),
         },
         error instanceof Error ? error.message : 'request failed',
       );

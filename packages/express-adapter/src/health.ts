@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { HealthRegistry } from '@aikb/core/health';
+import { generateTraceId, isValidTraceId } from '@aikb/core/tracing';
 
 /** {@link healthRouter} options. */
 export interface HealthRouterOptions {
@@ -7,6 +8,15 @@ export interface HealthRouterOptions {
   registry: HealthRegistry;
   /** The service version reported in the body. */
   version?: string;
+  /**
+   * Adds the runbook's `tracing` block, measured on each request: `enabled`, `middleware`
+   * (`active` when this very response carries a valid trace id from `tracing()`, else
+   * `inactive`) and `traceIdGeneration` (`working` when a fresh trace id is valid and non-zero).
+   * @default false
+   */
+  tracing?: boolean;
+  /** The response header `tracing()` writes the trace id to. @default 'X-Trace-ID' */
+  traceHeader?: string;
   /** Extra top-level members of the body (evaluated per request). */
   extra?: () => Record<string, unknown>;
   /**
@@ -17,8 +27,8 @@ export interface HealthRouterOptions {
 }
 
 /**
- * `GET /` → `{ status, uptimeSeconds, version, components }`: every registered check measured
- * now; 200 when all are ok, 503 when any is degraded or down.
+ * `GET /` → `{ status, uptimeSeconds, version, components, tracing? }`: every registered check
+ * measured now; 200 when all are ok, 503 when any is degraded or down.
  */
 export function healthRouter(options: HealthRouterOptions): Router {
   const now = options.now ?? Date.now;
@@ -26,11 +36,21 @@ export function healthRouter(options: HealthRouterOptions): Router {
   const router = Router();
   router.get('/', async (_req, res) => {
     const report = await options.registry.check();
+    const traceId = res.getHeader(options.traceHeader ?? 'X-Trace-ID');
     res.status(report.status === 'ok' ? 200 : 503).json({
       status: report.status,
       uptimeSeconds: Math.floor((now() - started) / 1000),
       ...(options.version ? { version: options.version } : {}),
       components: report.components,
+      ...(options.tracing
+        ? {
+            tracing: {
+              enabled: true,
+              middleware: isValidTraceId(traceId) ? 'active' : 'inactive',
+              traceIdGeneration: isValidTraceId(generateTraceId()) ? 'working' : 'failing',
+            },
+          }
+        : {}),
       ...options.extra?.(),
     });
   });

@@ -22,3 +22,14 @@ export type { CacheRouterOptions } from './cache-router';
 export { cacheRouter } from './cache-router';
 export type { FeatureFlagMetricsOptions } from './flag-metrics';
 export { registerFeatureFlagMetrics } from './flag-metrics';
+// tracing, request logs, metrics
+export type { TracingOptions } from './tracing';
+export { tracing } from './tracing';
+export type { ChildLoggerFactory, RequestLoggingOptions } from './request-logging';
+export { currentRequest, requestId, requestLogger, requestLogging } from './request-logging';
+export type { HttpMetricsOptions } from './http-metrics';
+export { httpMetrics, UNMATCHED_ROUTE } from './http-metrics';
+export { poolStatsRouter, registerPoolMetrics } from './pool-metrics';
+
+// admin and monitoring endpoints
+export { errorMetricsRouter, prometheusMetrics, systemStatusRouter, tracesRouter } from './admin-routers';

@@ -1,0 +1,99 @@
+import { Router, type RequestHandler } from 'express';
+import { trace } from '@opentelemetry/api';
+import { collectDefaultMetrics } from 'prom-client';
+import { createErrorMetrics, type ErrorMetrics } from '@aikb/core/metrics';
+import { createPoolMonitor, type PoolMonitor } from '@aikb/core/pool';
+import { createSpanStore, type SpanStore } from '@aikb/core/tracing';
+import {
+  errorMetricsRouter,
+  httpMetrics,
+  poolStatsRouter,
+  prometheusMetrics,
+  registerPoolMetrics,
+  requestLogging,
+  systemStatusRouter,
+  tracesRouter,
+  tracing,
+} from '@aikb/express';
+import type { ServerContext } from '../context';
+
+/** What the observability subsystem adds to the app (see app.ts, slots 1–3). */
+export interface Observability {
+  readonly monitor: PoolMonitor;
+  readonly spans: SpanStore;
+  readonly errors: ErrorMetrics;
+  /** Slot 1, in this order: tracing (X-Trace-ID), request logs, HTTP metrics and error windows. */
+  readonly middleware: RequestHandler[];
+  /** Slot 2: `GET /api/health/pool-stats` and `GET /metrics`. */
+  readonly publicRoutes: Router;
+  /** Slot 3, behind the admin guard: `/traces`, `/metrics/errors`, `/system/status`. */
+  readonly adminRoutes: Router;
+}
+
+/** Leak reports: a connection held this long by one request is almost certainly not returned. */
+const LEAK_THRESHOLD_MS = 60_000;
+const SPAN_CAPACITY = 1000;
+
+/**
+ * Pool monitoring, request tracing, request logs, HTTP and pool metrics for the whole server.
+ *
+ * No OpenTelemetry SDK is registered here: `@aikb/core/tracing` gives every request a real trace
+ * id without one, and the recent-span store receives the spans directly. A deployment that
+ * registers an SDK (and adds the span store as a processor) gets the same endpoints.
+ */
+export function installObservability(ctx: ServerContext): Observability {
+  const { infra, logger, metrics, status } = ctx;
+  // In place: every subsystem holding infra.db.pool is measured, whatever order it was built in.
+  const monitor = createPoolMonitor(infra.db.pool, { logger, name: infra.db.kind, leakDetectionThresholdMs: LEAK_THRESHOLD_MS, captureStacks: true });
+  const spans = createSpanStore({ capacity: SPAN_CAPACITY });
+  const errors = createErrorMetrics();
+
+  // Process metrics (CPU, memory, event-loop lag) once per registry, whoever asks first.
+  if (!metrics.getSingleMetric('process_cpu_user_seconds_total')) collectDefaultMetrics({ register: metrics });
+  registerPoolMetrics(metrics, monitor);
+
+  infra.health.register('pool', () => {
+    const { leaks, waitTime, holdTime, idleConnections, ...stats } = monitor.snapshot();
+    return { status: leaks.outstanding > 0 ? 'degraded' : 'ok', ...stats, leaks };
+  });
+  status.register('pool', () => ({ ...monitor.snapshot() }));
+  status.register('tracing', () => ({
+    enabled: true,
+    middleware: 'active',
+    sdkRegistered: isSdkRegistered(),
+    spansRecorded: spans.recorded,
+    spansKept: spans.size,
+    spanStoreCapacity: spans.capacity,
+  }));
+  status.register('redis', () => ({
+    configured: infra.redis !== undefined,
+    connection: infra.redis?.status ?? 'disabled',
+  }));
+
+  const publicRoutes = Router();
+  publicRoutes.use('/api/health/pool-stats', poolStatsRouter(monitor));
+  publicRoutes.get('/metrics', prometheusMetrics(metrics));
+
+  const adminRoutes = Router();
+  adminRoutes.use('/traces', tracesRouter(spans));
+  adminRoutes.use('/metrics/errors', errorMetricsRouter(errors));
+  adminRoutes.use('/system/status', systemStatusRouter(status));
+
+  logger.info({ spanStoreCapacity: SPAN_CAPACITY, sdkRegistered: isSdkRegistered() }, '✓ Request tracing initialized');
+  return {
+    monitor,
+    spans,
+    errors,
+    middleware: [tracing({ recorder: spans }), requestLogging({ logger }), httpMetrics({ registry: metrics, errorMetrics: errors })],
+    publicRoutes,
+    adminRoutes,
+  };
+}
+
+/** True when an OpenTelemetry SDK records spans (the global tracer's spans are recording). */
+function isSdkRegistered(): boolean {
+  const probe = trace.getTracer('@aikb/reference-server').startSpan('probe');
+  const recording = probe.isRecording();
+  probe.end();
+  return recording;
+}

@@ -1,0 +1,147 @@
+import { ValidationError } from '../errors';
+import type { EndpointErrors, ErrorMetrics, ErrorMetricsOptions, ErrorReport, ErrorTypeCount, ErrorWindow, RequestOutcome } from './error-metrics';
+
+const WINDOWS: Record<ErrorWindow, { slots: number; slotMs: number }> = {
+  '5m': { slots: 30, slotMs: 10_000 },
+  '1h': { slots: 60, slotMs: 60_000 },
+  '24h': { slots: 96, slotMs: 15 * 60_000 },
+};
+const WINDOW_NAMES = Object.keys(WINDOWS) as ErrorWindow[];
+const OTHER = '(other)';
+const MAX_MESSAGE = 200;
+
+interface Slot {
+  epoch: number;
+  requests: number;
+  errors: number;
+  types: Map<string, { count: number; message: string }> | undefined;
+}
+
+/** One window of one endpoint: a ring of slots, each stamped with the slot number it counts. */
+class Ring {
+  readonly #slots: Slot[];
+  constructor(
+    readonly size: number,
+    readonly slotMs: number,
+  ) {
+    this.#slots = Array.from({ length: size }, () => ({ epoch: -1, requests: 0, errors: 0, types: undefined }));
+  }
+
+  record(now: number, outcome: RequestOutcome, maxTypes: number): void {
+    const epoch = Math.floor(now / this.slotMs);
+    const slot = this.#slots[epoch % this.size]!;
+    if (slot.epoch !== epoch) {
+      slot.epoch = epoch;
+      slot.requests = 0;
+      slot.errors = 0;
+      slot.types?.clear();
+    }
+    slot.requests++;
+    if (!outcome.error) return;
+    slot.errors++;
+    slot.types ??= new Map();
+    let type = outcome.error.type || 'Error';
+    if (!slot.types.has(type) && slot.types.size >= maxTypes) type = OTHER;
+    const entry = slot.types.get(type) ?? { count: 0, message: '' };
+    entry.count++;
+    if (outcome.error.message) entry.message = outcome.error.message.slice(0, MAX_MESSAGE);
+    slot.types.set(type, entry);
+  }
+
+  sum(now: number, top: number): Omit<EndpointErrors, 'endpoint'> {
+    const current = Math.floor(now / this.slotMs);
+    let requestCount = 0;
+    let errorCount = 0;
+    const types = new Map<string, { count: number; message: string; epoch: number }>();
+    for (const slot of this.#slots) {
+      if (slot.epoch <= current - this.size || slot.epoch > current) continue;
+      requestCount += slot.requests;
+      errorCount += slot.errors;
+      for (const [type, { count, message }] of slot.types ?? []) {
+        const total = types.get(type) ?? { count: 0, message, epoch: slot.epoch };
+        total.count += count;
+        // The newest slot's message is the sample.
+        if (slot.epoch >= total.epoch && message) Object.assign(total, { message, epoch: slot.epoch });
+        types.set(type, total);
+      }
+    }
+    const topErrors: ErrorTypeCount[] = [...types]
+      .map(([type, { count, message }]) => ({ type, count, message }))
+      .sort((a, b) => b.count - a.count || a.type.localeCompare(b.type))
+      .slice(0, top);
+    return { requestCount, errorCount, errorRate: requestCount === 0 ? 0 : Math.round((errorCount / requestCount) * 10_000) / 10_000, topErrors };
+  }
+}
+
+function positiveInteger(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new TypeError(`createErrorMetrics: ${name} must be a positive integer (got ${String(value)})`);
+  }
+  return value;
+}
+
+/**
+ * Creates {@link ErrorMetrics}.
+ *
+ * @throws {TypeError} when an option is invalid (the message names it)
+ *
+ * @example
+ * ```ts
+ * const errors = createErrorMetrics()
+ * errors.record({ endpoint: '/api/documents/upload', error: { type: 'SagaCompensationError', message: 'Failed to delete from Drive' } })
+ * errors.report('1h')   // { window: '1h', errors: [{ endpoint: '/api/documents/upload', errorCount: 1, errorRate: 1, topErrors: [...] }] }
+ * ```
+ */
+export function createErrorMetrics(options: ErrorMetricsOptions = {}): ErrorMetrics {
+  const clock = options.clock ?? Date.now;
+  if (typeof clock !== 'function') throw new TypeError('createErrorMetrics: clock must be a function');
+  const maxEndpoints = positiveInteger('maxEndpoints', options.maxEndpoints, 200);
+  const maxErrorTypes = positiveInteger('maxErrorTypes', options.maxErrorTypes, 10);
+  const top = positiveInteger('topErrors', options.topErrors, 5);
+  const endpoints = new Map<string, Record<ErrorWindow, Ring>>();
+
+  function rings(endpoint: string): Record<ErrorWindow, Ring> {
+    let found = endpoints.get(endpoint);
+    if (!found) {
+      if (endpoints.size >= maxEndpoints && endpoint !== OTHER) return rings(OTHER);
+      found = Object.fromEntries(WINDOW_NAMES.map((w) => [w, new Ring(WINDOWS[w].slots, WINDOWS[w].slotMs)])) as Record<ErrorWindow, Ring>;
+      endpoints.set(endpoint, found);
+    }
+    return found;
+  }
+
+  function checkWindow(window: unknown): ErrorWindow {
+    if (typeof window !== 'string' || !(window in WINDOWS)) {
+      throw new ValidationError('window', `window must be one of ${WINDOW_NAMES.join(', ')} (got ${JSON.stringify(window)})`);
+    }
+    return window as ErrorWindow;
+  }
+
+  function all(window: ErrorWindow): EndpointErrors[] {
+    const now = clock();
+    return [...endpoints].map(([endpoint, byWindow]) => ({ endpoint, ...byWindow[window].sum(now, top) }));
+  }
+
+  return {
+    windows: WINDOW_NAMES,
+    record(outcome) {
+      if (!outcome || typeof outcome.endpoint !== 'string' || outcome.endpoint.length === 0) {
+        throw new TypeError('ErrorMetrics.record: endpoint must be a non-empty string');
+      }
+      const now = clock();
+      const byWindow = rings(outcome.endpoint);
+      for (const window of WINDOW_NAMES) byWindow[window].record(now, outcome, maxErrorTypes);
+    },
+    report(window): ErrorReport {
+      const checked = checkWindow(window);
+      const errors = all(checked)
+        .filter((e) => e.errorCount > 0)
+        .sort((a, b) => b.errorCount - a.errorCount || a.endpoint.localeCompare(b.endpoint));
+      return { window: checked, errors };
+    },
+    endpoints(window) {
+      return all(checkWindow(window));
+    },
+  };
+}

@@ -1,0 +1,191 @@
+import type { PoolClient } from 'pg';
+import { activeScope, type RequestScope } from '../internal/request-scope';
+import { noopLogger } from '../logger';
+import { LatencyHistogram } from './internal/histogram';
+import type { ConnectionLeak, MonitorablePool, PoolListener, PoolMonitor, PoolMonitorOptions, PoolSnapshot, PoolStats } from './pool';
+
+// Shared by every copy of core in the process (ESM and CJS builds side by side).
+const MONITORED_KEY = Symbol.for('aikb.core.monitored-pools');
+const monitoredPools: WeakSet<object> = ((globalThis as Record<symbol, unknown>)[MONITORED_KEY] ??= new WeakSet()) as WeakSet<object>;
+
+/** One lent connection. Checkouts form a doubly linked list: O(1) in and out, no hashing. */
+interface Checkout {
+  readonly acquiredAt: number;
+  readonly site: { stack?: string } | undefined;
+  readonly scope: RequestScope | undefined;
+  reported: boolean;
+  prev: Checkout | undefined;
+  next: Checkout | undefined;
+  linked: boolean;
+}
+
+type ConnectCallback = (error: Error | undefined, client: PoolClient | undefined, done: PoolClient['release']) => void;
+
+function nonNegative(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`createPoolMonitor: ${name} must be a number ≥ 0 (got ${String(value)})`);
+  }
+  return value;
+}
+
+/**
+ * Starts monitoring `pool` in place: its `connect` is wrapped (and `query`, which goes through
+ * it), so every subsystem that already holds the pool is measured without changing its code.
+ *
+ * @throws {TypeError} when an option is invalid (the message names it) or the pool is already monitored
+ *
+ * @example
+ * ```ts
+ * const monitor = createPoolMonitor(db.pool, { leakDetectionThresholdMs: 30_000, logger })
+ * monitor.stats()   // { activeConnections: 8, availableConnections: 2, queuedRequests: 0, maxConnections: 10, utilizationPercent: 80 }
+ * ```
+ */
+export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOptions = {}): PoolMonitor {
+  if (!pool || typeof pool.connect !== 'function') throw new TypeError('createPoolMonitor: pool must be a pg.Pool');
+  const target = pool as MonitorablePool;
+  if (monitoredPools.has(target)) throw new TypeError('createPoolMonitor: this pool is already monitored');
+  const thresholdMs = nonNegative('leakDetectionThresholdMs', options.leakDetectionThresholdMs, 60_000);
+  const intervalMs = nonNegative('leakCheckIntervalMs', options.leakCheckIntervalMs, Math.max(100, Math.min(5000, thresholdMs / 2)));
+  const captureStacks = options.captureStacks ?? false;
+  if (typeof captureStacks !== 'boolean') throw new TypeError('createPoolMonitor: captureStacks must be a boolean');
+  const clock = options.clock ?? (() => performance.now());
+  if (typeof clock !== 'function') throw new TypeError('createPoolMonitor: clock must be a function');
+  const logger = options.logger ?? noopLogger;
+  const name = options.name ?? 'default';
+
+  const waitTime = new LatencyHistogram();
+  const holdTime = new LatencyHistogram();
+  let head: Checkout | undefined;
+  function* outstanding(): Generator<Checkout> {
+    for (let checkout = head; checkout; checkout = checkout.next) yield checkout;
+  }
+  let listeners: PoolListener[] = [];
+  let leaksDetected = 0;
+
+  function release(checkout: Checkout): void {
+    if (!checkout.linked) return;
+    checkout.linked = false;
+    if (checkout.prev) checkout.prev.next = checkout.next;
+    else head = checkout.next;
+    if (checkout.next) checkout.next.prev = checkout.prev;
+    const heldMs = clock() - checkout.acquiredAt;
+    holdTime.record(heldMs);
+    for (let scope = checkout.scope; scope; scope = scope.parent) if (heldMs > scope.longestHoldMs) scope.longestHoldMs = heldMs;
+    if (checkout.reported) logger.info({ pool: name, heldMs: Math.round(heldMs) }, 'a connection reported as leaked was released');
+    for (const listener of listeners) listener.released?.(heldMs);
+  }
+
+  function track(client: PoolClient, startedAt: number, scope: RequestScope | undefined, site: Checkout['site']): PoolClient['release'] {
+    const acquiredAt = clock();
+    const waitMs = acquiredAt - startedAt;
+    waitTime.record(waitMs);
+    for (let s = scope; s; s = s.parent) s.connectionsUsed++;
+    const checkout: Checkout = { acquiredAt, site, scope, reported: false, prev: undefined, next: head, linked: true };
+    if (head) head.prev = checkout;
+    head = checkout;
+    // pg-pool gives each checkout a fresh release function; wrap this one only.
+    const poolRelease = client.release;
+    // Assigned, not declared: a named closure per checkout would cost a defineProperty under keepNames builds.
+    client.release = (error?: Error | boolean) => {
+      release(checkout);
+      return poolRelease.call(client, error);
+    };
+    for (const listener of listeners) listener.acquired?.(waitMs);
+    return client.release;
+  }
+
+  const originalConnect = pool.connect;
+  function monitoredConnect(this: MonitorablePool, callback?: ConnectCallback): unknown {
+    const startedAt = clock();
+    const scope = activeScope();
+    let site: Checkout['site'];
+    if (captureStacks && thresholdMs > 0) {
+      site = {};
+      // Frames are collected now and formatted only if a leak is reported.
+      Error.captureStackTrace(site, monitoredConnect);
+    }
+    if (typeof callback === 'function') {
+      return (originalConnect as (cb: ConnectCallback) => void).call(this, (error, client, done) => {
+        if (error || !client) return callback(error, client, done);
+        callback(error, client, track(client, startedAt, scope, site));
+      });
+    }
+    return (originalConnect as () => Promise<PoolClient>).call(this).then((client) => {
+      track(client, startedAt, scope, site);
+      return client;
+    });
+  }
+  monitoredPools.add(target);
+  (target as { connect: unknown }).connect = monitoredConnect;
+
+  function checkLeaks(): ConnectionLeak[] {
+    if (thresholdMs === 0) return [];
+    const now = clock();
+    const found: ConnectionLeak[] = [];
+    for (const checkout of outstanding()) {
+      const heldMs = now - checkout.acquiredAt;
+      if (checkout.reported || heldMs < thresholdMs) continue;
+      checkout.reported = true;
+      leaksDetected++;
+      const leak: ConnectionLeak = {
+        heldMs,
+        stack: checkout.site?.stack?.replace(/^[^\n]*\n/, 'connection acquired at:\n'),
+        traceId: checkout.scope?.traceId,
+      };
+      found.push(leak);
+      logger.warn(
+        { pool: name, heldMs: Math.round(heldMs), thresholdMs, traceId: leak.traceId, stack: leak.stack },
+        `possible connection leak: a connection of pool ${name} has been held for ${Math.round(heldMs)} ms (leakDetectionThresholdMs ${thresholdMs})`,
+      );
+      for (const listener of listeners) listener.leaked?.(leak);
+    }
+    return found;
+  }
+
+  const timer = thresholdMs > 0 && intervalMs > 0 ? setInterval(checkLeaks, intervalMs) : undefined;
+  timer?.unref();
+
+  function stats(): PoolStats {
+    const maxConnections = pool.options?.max ?? 10;
+    const activeConnections = Math.max(0, pool.totalCount - pool.idleCount);
+    return {
+      activeConnections,
+      availableConnections: Math.max(0, maxConnections - activeConnections),
+      queuedRequests: pool.waitingCount,
+      maxConnections,
+      utilizationPercent: Math.round((activeConnections / maxConnections) * 100),
+    };
+  }
+
+  return {
+    name,
+    stats,
+    snapshot(): PoolSnapshot {
+      const now = clock();
+      let overdue = 0;
+      if (thresholdMs > 0) for (const checkout of outstanding()) if (now - checkout.acquiredAt >= thresholdMs) overdue++;
+      return {
+        ...stats(),
+        idleConnections: pool.idleCount,
+        waitTime: waitTime.summary(),
+        holdTime: holdTime.summary(),
+        leaks: { detected: leaksDetected, outstanding: overdue, thresholdMs },
+      };
+    },
+    checkLeaks,
+    subscribe(listener) {
+      listeners = [...listeners, listener];
+      return () => {
+        listeners = listeners.filter((l) => l !== listener);
+      };
+    },
+    close() {
+      if (timer) clearInterval(timer);
+      if (target.connect === monitoredConnect) {
+        (target as { connect: unknown }).connect = originalConnect;
+        monitoredPools.delete(target);
+      }
+    },
+  };
+}

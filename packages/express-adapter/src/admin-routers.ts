@@ -1,0 +1,67 @@
+import { Router, type RequestHandler } from 'express';
+import { ValidationError } from '@aikb/core';
+import type { StatusRegistry } from '@aikb/core/health';
+import type { ErrorMetrics, ErrorWindow } from '@aikb/core/metrics';
+import type { SpanRecord, SpanStore } from '@aikb/core/tracing';
+import type { Registry } from 'prom-client';
+
+function queryValue(raw: unknown, field: string): string | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string') throw new ValidationError(field, `${field} must be given once`);
+  return raw;
+}
+
+function wholeNumber(raw: unknown, field: string): number | undefined {
+  const value = queryValue(raw, field);
+  if (value === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(value)) throw new ValidationError(field, `${field} must be a whole number ≥ 0 (got "${value}")`);
+  return Number(value);
+}
+
+/**
+ * `GET /?minConnections=5&limit=20&minDurationMs=&status=` → recent request spans, newest first:
+ * `[{ traceId, spanName, connectionsUsed, durationMs, status, startTime, ... }]`. A bad filter is a
+ * 400 problem naming it.
+ */
+export function tracesRouter(store: SpanStore): Router {
+  return Router().get('/', (req, res) => {
+    const minConnections = wholeNumber(req.query.minConnections, 'minConnections');
+    const limit = wholeNumber(req.query.limit, 'limit');
+    const minDurationMs = wholeNumber(req.query.minDurationMs, 'minDurationMs');
+    const status = queryValue(req.query.status, 'status') as SpanRecord['status'] | undefined;
+    res.json(
+      store.query({
+        ...(minConnections !== undefined ? { minConnections } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+        ...(minDurationMs !== undefined ? { minDurationMs } : {}),
+        ...(status !== undefined ? { status } : {}),
+      }),
+    );
+  });
+}
+
+/**
+ * `GET /?window=1h` (`5m`, `1h` or `24h`; default `1h`) → `{ window, errors: [{ endpoint,
+ * requestCount, errorCount, errorRate, topErrors: [{ type, count, message }] }] }`. An unknown
+ * window is a 400 problem.
+ */
+export function errorMetricsRouter(metrics: ErrorMetrics): Router {
+  return Router().get('/', (req, res) => {
+    res.json(metrics.report((queryValue(req.query.window, 'window') ?? '1h') as ErrorWindow));
+  });
+}
+
+/** `GET /` → `{ subsystems: { <name>: <status> } }`: whatever each subsystem registered. */
+export function systemStatusRouter(status: StatusRegistry): Router {
+  return Router().get('/', async (_req, res) => {
+    res.json({ subsystems: await status.snapshot() });
+  });
+}
+
+/** A handler answering with every metric of `registry` in the Prometheus text format. */
+export function prometheusMetrics(registry: Registry): RequestHandler {
+  return async (_req, res) => {
+    const body = await registry.metrics();
+    res.type(registry.contentType).send(body);
+  };
+}

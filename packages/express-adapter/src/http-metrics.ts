@@ -1,0 +1,57 @@
+import type { RequestHandler } from 'express';
+import { Histogram, type Registry } from 'prom-client';
+import type { ErrorMetrics } from '@aikb/core/metrics';
+import { errorType } from '@aikb/core/tracing';
+import { responseError, routeTemplate, trackRoute } from './internal/request-state';
+
+/** {@link httpMetrics} options. */
+export interface HttpMetricsOptions {
+  /** Where `http_server_request_duration_seconds` is registered. */
+  registry: Registry;
+  /** Also counts every request (5xx as errors, with their type and message) per route template. */
+  errorMetrics?: ErrorMetrics;
+  /**
+   * Histogram buckets in seconds.
+   * @default the OpenTelemetry HTTP semantic conventions' buckets, 5 ms to 10 s
+   */
+  buckets?: number[];
+}
+
+/** The route label of a request no route matched: raw URLs would make unbounded label sets. */
+export const UNMATCHED_ROUTE = '(unmatched)';
+const NAME = 'http_server_request_duration_seconds';
+
+/**
+ * Measures every request: `http_server_request_duration_seconds{http_request_method, http_route,
+ * http_response_status_code}` (the OpenTelemetry `http.server.request.duration` instrument in
+ * Prometheus naming), labelled by route template, never by raw URL.
+ */
+export function httpMetrics(options: HttpMetricsOptions): RequestHandler {
+  const histogram =
+    (options.registry.getSingleMetric(NAME) as Histogram | undefined) ??
+    new Histogram({
+      name: NAME,
+      help: 'Duration of HTTP server requests, by route template and status.',
+      labelNames: ['http_request_method', 'http_route', 'http_response_status_code'],
+      buckets: options.buckets ?? [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
+      registers: [options.registry],
+    });
+  return (req, res, next) => {
+    trackRoute(req);
+    const started = performance.now();
+    res.once('finish', () => {
+      const route = routeTemplate(req) ?? UNMATCHED_ROUTE;
+      const status = res.statusCode;
+      histogram.observe({ http_request_method: req.method, http_route: route, http_response_status_code: status }, (performance.now() - started) / 1000);
+      if (!options.errorMetrics) return;
+      const error = status >= 500 ? responseError(res) : undefined;
+      options.errorMetrics.record({
+        endpoint: route,
+        ...(status >= 500
+          ? { error: { type: error === undefined ? `HTTP ${status}` : errorType(error), message: error instanceof Error ? error.message : `HTTP ${status}` } }
+          : {}),
+      });
+    });
+    next();
+  };
+}

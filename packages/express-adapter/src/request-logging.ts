@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import type { RequestHandler, Response } from 'express';
+import { noopLogger, type Logger } from '@aikb/core';
+import { currentTraceId, errorType } from '@aikb/core/tracing';
+import { requestContext, requestLoggerEntry, responseError, routeTemplate, setRequestLogger, trackRoute } from './internal/request-state';
+
+/** A logger that can make children carrying fixed fields (pino's `child` fits). */
+export type ChildLoggerFactory = (bindings: Record<string, unknown>) => Logger;
+
+/** {@link requestLogging} options. */
+export interface RequestLoggingOptions {
+  /** The parent logger. */
+  logger?: Logger;
+  /**
+   * Makes the per-request logger.
+   * @default `logger.child(bindings)` when the logger has `child`, else a wrapper adding the bindings to every line
+   */
+  child?: ChildLoggerFactory;
+  /**
+   * Request header whose value (1–128 characters of `A–Z a–z 0–9 . _ : -`) is reused as the request id.
+   * @default 'X-Request-ID'
+   */
+  header?: string;
+}
+
+const SAFE_ID = /^[\w.:-]{1,128}$/;
+
+function bindingLogger(logger: Logger, bindings: Record<string, unknown>): Logger {
+  const withBindings = (level: keyof Logger) => (obj: object, msg?: string) => logger[level]({ ...bindings, ...obj }, msg);
+  return { debug: withBindings('debug'), info: withBindings('info'), warn: withBindings('warn'), error: withBindings('error') };
+}
+
+/**
+ * Gives every request an id (`X-Request-ID`, echoed back) and a child logger whose every line
+ * carries `requestId` and `traceId` ({@link requestLogger}); logs one line per finished request
+ * (`info`, `warn` for 4xx, `error` for 5xx naming the endpoint, error type and message). Mount it
+ * after {@link tracing} so the trace id exists.
+ */
+export function requestLogging(options: RequestLoggingOptions = {}): RequestHandler {
+  const parent = options.logger ?? noopLogger;
+  const parentChild = (parent as Logger & { child?: ChildLoggerFactory }).child;
+  const child: ChildLoggerFactory = options.child ?? (typeof parentChild === 'function' ? (b) => parentChild.call(parent, b) : (b) => bindingLogger(parent, b));
+  const header = options.header ?? 'X-Request-ID';
+  return (req, res, next) => {
+    trackRoute(req);
+    const started = performance.now();
+    const incoming = req.get(header);
+    const requestId = incoming && SAFE_ID.test(incoming) ? incoming : `req-${randomUUID()}`;
+    res.setHeader(header, requestId);
+    const logger = child({ requestId, traceId: currentTraceId() });
+    setRequestLogger(res, logger, requestId);
+    res.once('finish', () => {
+      const status = res.statusCode;
+      const endpoint = routeTemplate(req) ?? req.originalUrl.split('?')[0];
+      const line: Record<string, unknown> = { method: req.method, endpoint, status, durationMs: Math.round((performance.now() - started) * 100) / 100 };
+      if (status >= 500) {
+        const error = responseError(res);
+        line.errorType = error === undefined ? `HTTP ${status}` : errorType(error);
+        line.errorMessage = error instanceof Error ? error.message : error === undefined ? undefined : String(error);
+        logger.error(line, `${req.method} ${endpoint} ${status}: ${String(line.errorType)}${line.errorMessage ? `: ${String(line.errorMessage)}` : ''}`);
+      } else {
+        (status >= 400 ? logger.warn : logger.info).call(logger, line, `${req.method} ${endpoint} ${status}`);
+      }
+    });
+    requestContext.run({ logger, requestId }, next);
+  };
+}
+
+/**
+ * The request being handled where this is called (through every await of its handlers), for a
+ * logger mixin that stamps lines written by code that only holds the application's logger:
+ * `{ requestId, logger }`, or `undefined` outside a request.
+ */
+export function currentRequest(): { readonly requestId: string; readonly logger: Logger } | undefined {
+  return requestContext.getStore();
+}
+
+/** The request's logger (with `requestId` and `traceId`), or `fallback` outside {@link requestLogging}. */
+export function requestLogger(res: Response, fallback: Logger = noopLogger): Logger {
+  return requestLoggerEntry(res)?.logger ?? fallback;
+}
+
+/** The request's id, as sent back in `X-Request-ID`. */
+export function requestId(res: Response): string | undefined {
+  return requestLoggerEntry(res)?.requestId;
+}

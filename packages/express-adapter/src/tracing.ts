@@ -1,0 +1,61 @@
+import type { RequestHandler } from 'express';
+import { parseTraceparent, recordError, SpanKind, SpanStatusCode, withSpan, type SpanRecorder, type Tracer } from '@aikb/core/tracing';
+import { responseError, routeTemplate, trackRoute } from './internal/request-state';
+
+/** {@link tracing} options. */
+export interface TracingOptions {
+  /** @default the global tracer (`@aikb/core`) */
+  tracer?: Tracer;
+  /** Receives each request span when no OpenTelemetry SDK records it (e.g. a `SpanStore`). */
+  recorder?: SpanRecorder;
+  /**
+   * The response header carrying the trace id.
+   * @default 'X-Trace-ID'
+   */
+  header?: string;
+}
+
+/**
+ * Runs each request in a server span and answers every response, errors and 404s included,
+ * with its trace id in `X-Trace-ID`. An incoming W3C `traceparent` is honoured: the request joins
+ * that trace (the same trace id comes back). Handlers propagate it downstream with
+ * `currentTraceparent()`. The span is named `<METHOD> <route template>` when it ends, and marked
+ * as an error for a 5xx answer.
+ *
+ * Mount it first, so that everything after it runs inside the span.
+ */
+export function tracing(options: TracingOptions = {}): RequestHandler {
+  const header = options.header ?? 'X-Trace-ID';
+  return (req, res, next) => {
+    trackRoute(req);
+    const parent = parseTraceparent(req.headers.traceparent);
+    const run = withSpan(
+      req.method,
+      (span) =>
+        new Promise<void>((resolve) => {
+          res.setHeader(header, span.spanContext().traceId);
+          const done = () => {
+            res.off('finish', done);
+            res.off('close', done);
+            const route = routeTemplate(req);
+            if (route) span.updateName(`${req.method} ${route}`);
+            span.setAttributes({
+              'http.request.method': req.method,
+              'url.path': req.originalUrl.split('?')[0] ?? '/',
+              'http.response.status_code': res.statusCode,
+              ...(route ? { 'http.route': route } : {}),
+            });
+            const error = responseError(res);
+            if (error !== undefined && res.statusCode >= 500) recordError(span, error);
+            else if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${res.statusCode}` });
+            resolve();
+          };
+          res.once('finish', done);
+          res.once('close', done);
+          next();
+        }),
+      { kind: SpanKind.SERVER, ...(parent ? { parent } : {}), ...(options.tracer ? { tracer: options.tracer } : {}), ...(options.recorder ? { recorder: options.recorder } : {}) },
+    );
+    run.catch(next);
+  };
+}
