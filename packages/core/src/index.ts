@@ -20,3 +20,34 @@ export { checkDatabase, createDatabase, ensureVectorExtension, migrate } from '.
 // health
 export type { ComponentHealth, ComponentStatus, HealthCheck, HealthRegistry, HealthReport, StatusRegistry, SubsystemStatus } from './health';
 export { createHealthRegistry, createStatusRegistry } from './health';
+
+// auth
+export type {
+  AttemptObservation,
+  AuthenticatorStats,
+  ConstantTimeAuthenticator,
+  ConstantTimeAuthenticatorOptions,
+  Credentials,
+  LoginAttempt,
+  LoginRateLimiter,
+  LoginRateLimiterOptions,
+  LoginResult,
+  PasswordHasher,
+  TokenClaims,
+  TokenService,
+  User,
+  UserDirectory,
+  UserRecord,
+  UserStore,
+} from './auth';
+export {
+  createArgon2Hasher,
+  createConstantTimeAuthenticator,
+  createLoginRateLimiter,
+  createMemoryUserStore,
+  createPostgresUserStore,
+  createScryptHasher,
+  createTokenService,
+  createUserDirectory,
+  userStoreMigrations,
+} from './auth';
