@@ -12,3 +12,11 @@ export { errorHandler, notFound } from './error-handler';
 // health
 export type { HealthRouterOptions } from './health';
 export { healthRouter } from './health';
+
+// auth
+export type { LoginHandlerOptions } from './login';
+export { loginHandler } from './login';
+export { currentUser, requireRole, requireUser } from './user-auth';
+export type { AdminGuardOptions } from './admin-guard';
+export { adminGuard } from './admin-guard';
+export { usersRouter } from './users-router';
