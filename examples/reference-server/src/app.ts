@@ -16,6 +16,9 @@ export function createApp(ctx: ServerContext): Express {
 
   // 1. request-scoped middleware (tracing, request logs, HTTP metrics)
 
+  // Reads its own body, so even an oversized one is answered at the constant-time deadline.
+  app.post('/auth/login', ctx.auth.login);
+
   app.use(express.json({ limit: '1mb', strict: false }));
 
   // 2. public routes
@@ -24,6 +27,7 @@ export function createApp(ctx: ServerContext): Express {
   // 3. admin routes under /api/admin, all behind the admin guard
   const admin = express.Router();
   admin.use(createAdminGuard(ctx));
+  admin.use('/users', ctx.auth.usersRouter);
   app.use('/api/admin', admin);
 
   // 4. user routes

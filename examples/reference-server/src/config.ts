@@ -36,6 +36,8 @@ export interface ServerConfig {
   readonly production: boolean;
   /** `ADMIN_TOKEN`: the bearer token that opens `/api/admin`. */
   readonly adminToken: string | undefined;
+  /** `AUTH_JWT_SECRET`: signs user tokens (at least 32 characters). Required in production. */
+  readonly jwtSecret: string | undefined;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -72,6 +74,13 @@ function adminToken(env: Env): string | undefined {
   return raw;
 }
 
+function jwtSecret(env: Env): string | undefined {
+  const raw = env.AUTH_JWT_SECRET;
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length < 32) throw new ConfigError('AUTH_JWT_SECRET', 'must be at least 32 characters');
+  return raw;
+}
+
 /**
  * Reads and validates the configuration.
  *
@@ -100,5 +109,6 @@ export function loadConfig(env: Env = process.env, cwd: string = env.INIT_CWD ??
     logFile: env.LOG_FILE ? path.resolve(cwd, env.LOG_FILE) : undefined,
     production: env.NODE_ENV === 'production',
     adminToken: adminToken(env),
+    jwtSecret: jwtSecret(env),
   };
 }

@@ -3,6 +3,7 @@ import type { StatusRegistry } from '@aikb/core/health';
 import type { ServerConfig } from './config';
 import type { Infrastructure } from './infrastructure';
 import type { PinoLogger } from './logger';
+import type { AuthSubsystem } from './subsystems/auth';
 
 /**
  * Everything the server's subsystems share, created once at start-up. A subsystem
@@ -17,4 +18,6 @@ export interface ServerContext {
   readonly status: StatusRegistry;
   /** The one Prometheus registry every subsystem adds its metrics to (served at `GET /metrics`). */
   readonly metrics: Registry;
+  /** Login, user tokens, the admin guard and user management. */
+  readonly auth: AuthSubsystem;
 }

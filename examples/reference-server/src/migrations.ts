@@ -1,4 +1,5 @@
+import { userStoreMigrations } from '@aikb/core/auth';
 import type { Migration } from '@aikb/core/db';
 
 /** Every migration the server applies, in order. Each subsystem appends its store's migrations. */
-export const serverMigrations: readonly Migration[] = [];
+export const serverMigrations: readonly Migration[] = [...userStoreMigrations];

@@ -9,6 +9,7 @@ import type { ServerConfig } from './config';
 import { openInfrastructure, type Infrastructure } from './infrastructure';
 import type { PinoLogger } from './logger';
 import { serverMigrations } from './migrations';
+import { createAuthSubsystem } from './subsystems/auth';
 
 /** A running server. */
 export interface RunningServer {
@@ -31,7 +32,14 @@ export async function startServer(config: ServerConfig, logger: PinoLogger): Pro
   if (!config.databaseUrl) await infra.migrated;
   else await infra.firstMigrationAttempt;
 
-  const ctx: ServerContext = { config, logger, infra, status: createStatusRegistry(), metrics: new Registry() };
+  const base = { config, logger, infra, status: createStatusRegistry(), metrics: new Registry() };
+  let ctx: ServerContext;
+  try {
+    ctx = { ...base, auth: await createAuthSubsystem(base) };
+  } catch (error) {
+    await infra.close();
+    throw error;
+  }
   const app = createApp(ctx);
   const http: Server = app.listen(config.port, config.host);
   try {
@@ -45,6 +53,7 @@ export async function startServer(config: ServerConfig, logger: PinoLogger): Pro
     throw error;
   }
   const port = (http.address() as AddressInfo).port;
+  ctx.auth.announce();
   logger.info({ port, host: config.host }, `aikb-server listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
 
   return {
