@@ -175,6 +175,12 @@ export interface ConstantTimeAuthenticatorOptions {
    * @default os.availableParallelism()
    */
   maxConcurrentHashes?: number;
+  /**
+   * Admission control keeps this much time in hand: an attempt whose verify is predicted to end
+   * less than `admissionMarginMs` before its deadline is refused, absorbing scheduling noise.
+   * @default 25
+   */
+  admissionMarginMs?: number;
   /** Optional rate limits, checked inside the deadline. */
   rateLimiter?: LoginRateLimiter;
   /** Called once per attempt, after it is answered. Must not throw. */

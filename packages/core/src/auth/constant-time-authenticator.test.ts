@@ -210,6 +210,19 @@ describe('ConstantTimeAuthenticator', () => {
       expect(auth.stats()).toMatchObject({ attempts: 4, refused: 2, overruns: 0, hashingInFlight: 0, hashingQueued: 0 });
     });
 
+    it('keeps admissionMarginMs in hand: refuses a verify predicted to end inside the margin', async () => {
+      const run = async (admissionMarginMs: number) => {
+        const hasher = fakeHasher(240);
+        const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, maxConcurrentHashes: 1, admissionMarginMs });
+        const pending = [1, 2].map(() => timed(auth.authenticate({ email: 'alice@example.com', password: 'right password' })));
+        await vi.advanceTimersByTimeAsync(1000);
+        return (await Promise.all(pending)).map((r) => [r.at, r.error ? (r.error as AikbError).code : 'ok']);
+      };
+      // the second verify would end at 480 ms: inside a 25 ms margin before the 500 ms deadline
+      expect(await run(25)).toEqual([[500, 'ok'], [500, 'RESOURCE_EXHAUSTED']]);
+      expect(await run(0)).toEqual([[500, 'ok'], [500, 'ok']]);
+    });
+
     it('surfaces a rate-limit refusal at the deadline without verifying anything', async () => {
       const hasher = fakeHasher();
       const rateLimiter = {
@@ -257,6 +270,7 @@ describe('ConstantTimeAuthenticator', () => {
       [{ jitterMs: 1.5 }, /jitterMs/],
       [{ jitterMs: 600 }, /jitterMs/],
       [{ maxConcurrentHashes: 0 }, /maxConcurrentHashes/],
+      [{ admissionMarginMs: 490 }, /admissionMarginMs/],
       [{ constantTime: true as unknown as () => boolean }, /constantTime/],
     ])('rejects %j with a TypeError naming the option', (extra, message) => {
       expect(() => createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), ...extra })).toThrow(message);

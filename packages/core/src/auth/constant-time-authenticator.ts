@@ -82,6 +82,10 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
   if (!Number.isInteger(jitterMs) || jitterMs < 0 || jitterMs >= floorMs) throw new TypeError(`${name}: jitterMs must be an integer from 0 to below floorMs (got ${jitterMs})`);
   const maxConcurrentHashes = options.maxConcurrentHashes ?? availableParallelism();
   if (!Number.isInteger(maxConcurrentHashes) || maxConcurrentHashes < 1) throw new TypeError(`${name}: maxConcurrentHashes must be a positive integer (got ${maxConcurrentHashes})`);
+  const admissionMarginMs = options.admissionMarginMs ?? 25;
+  if (!Number.isFinite(admissionMarginMs) || admissionMarginMs < 0 || admissionMarginMs >= floorMs - jitterMs) {
+    throw new TypeError(`${name}: admissionMarginMs must be a number from 0 to below floorMs - jitterMs (got ${admissionMarginMs})`);
+  }
   const hasher = options.hasher ?? createArgon2Hasher();
   if (!(floorMs - jitterMs > hasher.verifyCostMs)) {
     throw new TypeError(
@@ -106,9 +110,12 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
   let overruns = 0;
   let refused = 0;
 
-  const wait = (until: number) => {
-    const ms = until - clock.now();
-    return ms > 0 ? new Promise<void>((resolve) => clock.setTimeout(resolve, ms)) : Promise.resolve();
+  // Node's timers have millisecond granularity against a cached loop time and may fire up to
+  // 1 ms early: wait again until the deadline has really passed (never a busy loop).
+  const wait = async (until: number) => {
+    for (let ms = until - clock.now(); ms > 0; ms = until - clock.now()) {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, Math.ceil(ms)));
+    }
   };
 
   async function check(credentials: Credentials, deadline: number | undefined): Promise<LoginResult> {
@@ -133,7 +140,7 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
     // No user, a disabled one, or one without a password: the same verify, against the dummy.
     const usable = record !== undefined && !record.disabled && typeof record.passwordHash === 'string' && record.passwordHash.length > 0;
     const target = usable ? record!.passwordHash! : dummy;
-    await gate.acquire(hasher.verifyCostMs, deadline);
+    await gate.acquire(hasher.verifyCostMs, deadline === undefined ? undefined : deadline - admissionMarginMs);
     let matches: boolean;
     try {
       matches = await hasher.verify(target, credentials.password);
