@@ -17,6 +17,7 @@ export function readBody(req: Request, limit: number, drainLimit: number): Promi
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onEnd);
+      req.off('close', onEnd);
       resolve(result);
     };
     const onData = (chunk: Buffer) => {
@@ -32,5 +33,7 @@ export function readBody(req: Request, limit: number, drainLimit: number): Promi
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onEnd);
+    // A client that goes away mid-body: resolve anyway, the answer is simply not delivered.
+    req.on('close', onEnd);
   });
 }

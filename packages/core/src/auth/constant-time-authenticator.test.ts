@@ -81,13 +81,15 @@ describe('ConstantTimeAuthenticator', () => {
         { email: 'ALICE@example.com', password: 'right password' },
         { email: 'disabled@example.com', password: 'right password' },
         { email: 'nopassword@example.com', password: 'anything' },
-        { email: 'alice@example.com', password: '' }, // empty password: rejected as invalid
+        { email: 'alice@example.com', password: '' }, // empty password: a wrong password like any other
+        { email: '', password: '' },
+        { email: 'alice@example.com', password: 'p'.repeat(1025) }, // too long: invalid
       ];
       const pending = cases.map((credentials) => timed(auth.begin().verify(credentials)));
       await vi.advanceTimersByTimeAsync(600);
       const results = await Promise.all(pending);
       expect(results.map((r) => r.at)).toEqual(cases.map(() => 507));
-      expect(results.map((r) => (r.error ? (r.error as AikbError).code : r.value!.ok))).toEqual([false, false, true, true, false, false, 'INVALID_ARGUMENT']);
+      expect(results.map((r) => (r.error ? (r.error as AikbError).code : r.value!.ok))).toEqual([false, false, true, true, false, false, false, false, 'INVALID_ARGUMENT']);
     });
 
     it('answers a request rejected before any lookup at its deadline too', async () => {

@@ -40,10 +40,12 @@ function outcomeOf(error: unknown): AttemptOutcome {
   }
 }
 
+// Types and lengths only: an empty email or password is not malformed, it is wrong, and takes the
+// same path as any other wrong credential (lookup, dummy verify, 401).
 function checkCredentials(credentials: Credentials): void {
-  if (typeof credentials?.email !== 'string' || credentials.email.length === 0) throw new ValidationError('email', 'email must be a non-empty string');
+  if (typeof credentials?.email !== 'string') throw new ValidationError('email', 'email must be a string');
   if (credentials.email.length > MAX_EMAIL_LENGTH) throw new ValidationError('email', `email must be at most ${MAX_EMAIL_LENGTH} characters`);
-  if (typeof credentials.password !== 'string' || credentials.password.length === 0) throw new ValidationError('password', 'password must be a non-empty string');
+  if (typeof credentials.password !== 'string') throw new ValidationError('password', 'password must be a string');
   if (credentials.password.length > MAX_PASSWORD_LENGTH) throw new ValidationError('password', `password must be at most ${MAX_PASSWORD_LENGTH} characters`);
 }
 
@@ -147,7 +149,7 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
     } finally {
       gate.release();
     }
-    if (!(usable && matches)) {
+    if (!(usable && matches && credentials.password.length > 0)) {
       await rateLimiter?.recordFailure(credentials).catch((error: unknown) => logger.warn({ err: error }, 'login rate limiter: could not record a failure'));
       return { ok: false };
     }
