@@ -162,16 +162,22 @@ describe.runIf(process.env.AIKB_TIMING_TESTS === '1')('aikb-server login timing 
       ['test@example.com', 'wrong-password'],
       ['nobody@example.com', 'test12345'],
     ] as const;
-    const times: number[] = [];
+    const times: number[][] = classes.map(() => []);
     for (let i = 0; i < 10; i++) {
-      for (const [email, password] of classes) {
+      for (const [c, [email, password]] of classes.entries()) {
         const start = performance.now();
         await login(server, email, password);
-        times.push(performance.now() - start);
+        times[c]!.push(performance.now() - start);
       }
     }
-    times.sort((a, b) => a - b);
-    expect(times[0]).toBeGreaterThanOrEqual(479);
-    expect(times[times.length - 1]).toBeLessThan(530);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    // The lower bound is guaranteed by design; the upper one is statistical (scheduling noise).
+    expect(Math.min(...times.flat())).toBeGreaterThanOrEqual(479);
+    for (const xs of times) {
+      expect(median(xs)).toBeGreaterThanOrEqual(480);
+      expect(median(xs)).toBeLessThanOrEqual(525);
+    }
+    const medians = times.map(median);
+    expect(Math.max(...medians) - Math.min(...medians)).toBeLessThan(20);
   });
 });
