@@ -2,7 +2,10 @@ import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describeWithRedis } from '@aikb/test-support';
 import { runServerCommand, startServerProcess, tempDataDir, type ServerProcess } from './harness';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -128,6 +131,44 @@ describe('aikb-server auth (embedded mode)', () => {
     expect(status).toBe(200);
     const { token } = JSON.parse(text) as { token: string };
     expect((await fetch(`${server.url}/api/admin/users`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+  });
+});
+
+/** Ten wrong logins, then the eleventh: blocked whether or not the email exists. */
+async function expectBlockedAfterTen(server: ServerProcess, email: string): Promise<void> {
+  for (let i = 0; i < 10; i++) expect((await login(server, email, 'wrong-password')).status).toBe(401);
+  const blocked = await login(server, email, 'wrong-password');
+  expect(blocked.status).toBe(429);
+  expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(890);
+  expect(blocked.headers.get('ratelimit-limit')).toBe('10');
+  expect(blocked.headers.get('ratelimit-remaining')).toBe('0');
+  expect(blocked.headers.get('content-type')).toMatch(/problem\+json/);
+}
+
+describe('aikb-server login rate limits (in memory)', () => {
+  it('blocks an email + IP after 10 consecutive failures with 429, Retry-After and RateLimit-*, for known and unknown emails alike', async () => {
+    const server = await start({ AIKB_DATA_DIR: dataDir() });
+    await expectBlockedAfterTen(server, 'test@example.com');
+    await expectBlockedAfterTen(server, 'nobody-at-all@example.com');
+    // even the right password is refused while blocked
+    expect((await login(server, 'test@example.com', 'test12345')).status).toBe(429);
+  });
+});
+
+describeWithRedis('aikb-server login rate limits', (redisUrl) => {
+  it('keeps the block in Redis (REDIS_URL), so it holds across instances', async () => {
+    const email = `e2e-${randomBytes(6).toString('hex')}@example.com`;
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      const server = await start({ AIKB_DATA_DIR: dataDir(), REDIS_URL: redisUrl });
+      await expectBlockedAfterTen(server, email);
+      expect(await redis.exists(`aikb:login:fail:${email}|127.0.0.1`)).toBe(1);
+      const other = await start({ AIKB_DATA_DIR: dataDir(), REDIS_URL: redisUrl });
+      expect((await login(other, email, 'wrong-password')).status).toBe(429);
+    } finally {
+      await redis.del(`aikb:login:fail:${email}|127.0.0.1`, 'aikb:login:ip:127.0.0.1');
+      redis.disconnect();
+    }
   });
 });
 
