@@ -20,6 +20,9 @@ export function createApp(ctx: ServerContext): Express {
   const observability = installObservability(ctx);
   app.use(observability.middleware);
 
+  // Reads its own body, so even an oversized one is answered at the constant-time deadline.
+  app.post('/auth/login', ctx.auth.login);
+
   app.use(express.json({ limit: '1mb', strict: false }));
 
   // 2. public routes
@@ -31,6 +34,7 @@ export function createApp(ctx: ServerContext): Express {
   admin.use(createAdminGuard(ctx));
   admin.use(flagAdminRoutes(ctx));
   admin.use(observability.adminRoutes);
+  admin.use('/users', ctx.auth.usersRouter);
   app.use('/api/admin', admin);
 
   // 4. user routes

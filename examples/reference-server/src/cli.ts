@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from './config';
 import { createLogger } from './logger';
 import { serverMigrations } from './migrations';
 import { startServer, StartupError } from './server';
+import { runUsersCommand, USERS_USAGE } from './subsystems/auth-cli';
 import { version } from './version';
 
 const USAGE = `aikb-server ${version}
@@ -13,11 +14,12 @@ const USAGE = `aikb-server ${version}
 Usage:
   aikb-server [serve]     start the HTTP server (the default)
   aikb-server migrate     apply database migrations and exit
+${USERS_USAGE}
   aikb-server --version   print the version
   aikb-server --help      print this help
 
 Configuration comes from environment variables: PORT, HOST, DATABASE_URL, AIKB_DATA_DIR,
-DATABASE_POOL_SIZE, REDIS_URL, LOG_LEVEL, LOG_FILE, NODE_ENV (see the README).`;
+DATABASE_POOL_SIZE, REDIS_URL, LOG_LEVEL, LOG_FILE, NODE_ENV, ADMIN_TOKEN, AUTH_JWT_SECRET (see the README).`;
 
 /** One line on stderr, exit code 1: what an operator sees instead of a stack trace. */
 function fail(message: string): never {
@@ -92,6 +94,8 @@ async function main(argv: string[]): Promise<void> {
       return serve();
     case 'migrate':
       return runMigrations();
+    case 'users':
+      return runUsersCommand(argv.slice(argv.indexOf('users') + 1));
     default:
       fail(`unknown command "${command}"\n\n${USAGE}`);
   }

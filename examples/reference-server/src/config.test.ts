@@ -77,4 +77,9 @@ describe('loadConfig', () => {
     expect((error as ConfigError).message).toMatch(message);
     expect((error as ConfigError).message.startsWith(variable)).toBe(true);
   });
+
+  it('reads AUTH_JWT_SECRET and refuses one shorter than 32 characters', () => {
+    expect(loadConfig({ AUTH_JWT_SECRET: 's'.repeat(32) }, '/').jwtSecret).toBe('s'.repeat(32));
+    expect(() => loadConfig({ AUTH_JWT_SECRET: 'short' }, '/')).toThrow(/^AUTH_JWT_SECRET must be at least 32 characters$/);
+  });
 });

@@ -38,6 +38,8 @@ export interface ServerConfig {
   readonly adminToken: string | undefined;
   /** `CACHE_TTL_SECONDS` (default 300): how long a feature flag is served from memory without a reload. */
   readonly cacheTtlSeconds: number;
+  /** `AUTH_JWT_SECRET`: signs user tokens (at least 32 characters). Required in production. */
+  readonly jwtSecret: string | undefined;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -74,6 +76,13 @@ function adminToken(env: Env): string | undefined {
   return raw;
 }
 
+function jwtSecret(env: Env): string | undefined {
+  const raw = env.AUTH_JWT_SECRET;
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length < 32) throw new ConfigError('AUTH_JWT_SECRET', 'must be at least 32 characters');
+  return raw;
+}
+
 /**
  * Reads and validates the configuration.
  *
@@ -103,5 +112,6 @@ export function loadConfig(env: Env = process.env, cwd: string = env.INIT_CWD ??
     production: env.NODE_ENV === 'production',
     adminToken: adminToken(env),
     cacheTtlSeconds: integer(env, 'CACHE_TTL_SECONDS', 300, 1, 86_400),
+    jwtSecret: jwtSecret(env),
   };
 }

@@ -4,6 +4,7 @@ import type { StatusRegistry } from '@aikb/core/health';
 import type { ServerConfig } from './config';
 import type { Infrastructure } from './infrastructure';
 import type { PinoLogger } from './logger';
+import type { AuthSubsystem } from './subsystems/auth';
 
 /**
  * Everything the server's subsystems share, created once at start-up. A subsystem
@@ -20,4 +21,6 @@ export interface ServerContext {
   readonly metrics: Registry;
   /** Feature flags (`src/subsystems/flags.ts`): `ctx.flags.isEnabled('priority_1_3_constant_time_auth', { userId })`. */
   readonly flags: FeatureFlagClient;
+  /** Login, user tokens, the admin guard and user management. */
+  readonly auth: AuthSubsystem;
 }

@@ -1,5 +1,6 @@
+import { userStoreMigrations } from '@aikb/core/auth';
 import type { Migration } from '@aikb/core/db';
 import { flagStoreMigrations } from '@aikb/core/flags';
 
 /** Every migration the server applies, in order. Each subsystem appends its store's migrations. */
-export const serverMigrations: readonly Migration[] = [...flagStoreMigrations];
+export const serverMigrations: readonly Migration[] = [...flagStoreMigrations, ...userStoreMigrations];

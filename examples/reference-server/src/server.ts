@@ -10,6 +10,7 @@ import { openInfrastructure, type Infrastructure } from './infrastructure';
 import type { PinoLogger } from './logger';
 import { serverMigrations } from './migrations';
 import { startFlags } from './subsystems/flags';
+import { createAuthSubsystem } from './subsystems/auth';
 
 /** A running server. */
 export interface RunningServer {
@@ -34,7 +35,15 @@ export async function startServer(config: ServerConfig, logger: PinoLogger): Pro
 
   const base = { config, logger, infra, status: createStatusRegistry(), metrics: new Registry() };
   const flags = await startFlags(base);
-  const ctx: ServerContext = { ...base, flags: flags.client };
+  let ctx: ServerContext;
+  try {
+    const withFlags = { ...base, flags: flags.client };
+    ctx = { ...withFlags, auth: await createAuthSubsystem(withFlags) };
+  } catch (error) {
+    await flags.close();
+    await infra.close();
+    throw error;
+  }
   const app = createApp(ctx);
   const http: Server = app.listen(config.port, config.host);
   try {
@@ -49,6 +58,7 @@ export async function startServer(config: ServerConfig, logger: PinoLogger): Pro
     throw error;
   }
   const port = (http.address() as AddressInfo).port;
+  ctx.auth.announce();
   logger.info({ port, host: config.host }, `aikb-server listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
 
   return {

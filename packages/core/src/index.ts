@@ -53,3 +53,33 @@ export { createSpanStore, currentTraceId, currentTraceparent, errorType, parseTr
 // metrics
 export type { EndpointErrors, ErrorMetrics, ErrorMetricsOptions, ErrorReport, ErrorWindow } from './metrics';
 export { createErrorMetrics } from './metrics';
+// auth
+export type {
+  AttemptObservation,
+  AuthenticatorStats,
+  ConstantTimeAuthenticator,
+  ConstantTimeAuthenticatorOptions,
+  Credentials,
+  LoginAttempt,
+  LoginRateLimiter,
+  LoginRateLimiterOptions,
+  LoginResult,
+  PasswordHasher,
+  TokenClaims,
+  TokenService,
+  User,
+  UserDirectory,
+  UserRecord,
+  UserStore,
+} from './auth';
+export {
+  createArgon2Hasher,
+  createConstantTimeAuthenticator,
+  createLoginRateLimiter,
+  createMemoryUserStore,
+  createPostgresUserStore,
+  createScryptHasher,
+  createTokenService,
+  createUserDirectory,
+  userStoreMigrations,
+} from './auth';

@@ -33,3 +33,10 @@ export { poolStatsRouter, registerPoolMetrics } from './pool-metrics';
 
 // admin and monitoring endpoints
 export { errorMetricsRouter, prometheusMetrics, systemStatusRouter, tracesRouter } from './admin-routers';
+// auth
+export type { LoginHandlerOptions } from './login';
+export { loginHandler } from './login';
+export { currentUser, requireRole, requireUser } from './user-auth';
+export type { AdminGuardOptions } from './admin-guard';
+export { adminGuard } from './admin-guard';
+export { usersRouter } from './users-router';

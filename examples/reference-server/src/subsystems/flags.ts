@@ -27,7 +27,7 @@ export interface FlagsSubsystem {
   close(): Promise<void>;
 }
 
-type BaseContext = Omit<ServerContext, 'flags'>;
+type BaseContext = Omit<ServerContext, 'flags' | 'auth'>;
 
 function createBus(ctx: BaseContext): InvalidationBus {
   const { infra, logger } = ctx;

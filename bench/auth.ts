@@ -1,0 +1,158 @@
+/**
+ * `npm run bench:auth`: the constant-time login's statistical and capacity properties, measured
+ * in one process run on this machine (issue 4, "Measured"). Prints one table.
+ *
+ * 1. Three classes (unknown email, wrong password, right password), 1000 attempts each, interleaved
+ *    and run concurrently within hashing capacity: Welch's t between every pair (|t| < 4.5, dudect's
+ *    threshold), min / percentiles / max against [480, 520] ms.
+ * 2. A steady stream at the machine's hashing capacity (cores ÷ verify time) for 10 s.
+ * 3. A burst of 64 attempts at once: each answered in the window or refused at its deadline.
+ *    Event-loop delay p99 is measured throughout 2 and 3.
+ * 4. Constant time off: the natural login time (what a plain argon2id login costs), median.
+ */
+import { availableParallelism, cpus } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { isAikbError } from '../packages/core/src/errors';
+import {
+  createArgon2Hasher,
+  createConstantTimeAuthenticator,
+  createMemoryUserStore,
+  type AttemptObservation,
+  type ConstantTimeAuthenticator,
+} from '../packages/core/src/auth/index';
+
+const ATTEMPTS_PER_CLASS = Number(process.env.BENCH_ATTEMPTS ?? 1000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const CLASSES = {
+  unknown: { email: 'nobody@example.com', password: 'test12345' },
+  wrong: { email: 'test@example.com', password: 'wrong-password' },
+  right: { email: 'test@example.com', password: 'test12345' },
+} as const;
+type ClassName = keyof typeof CLASSES;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function stats(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / (values.length - 1);
+  return { n: values.length, mean, variance, min: sorted[0]!, p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]! };
+}
+
+function welch(a: number[], b: number[]): number {
+  const x = stats(a);
+  const y = stats(b);
+  return (x.mean - y.mean) / Math.sqrt(x.variance / x.n + y.variance / y.n);
+}
+
+async function timed(auth: ConstantTimeAuthenticator, credentials: { email: string; password: string }) {
+  const start = performance.now();
+  let outcome = 'answered';
+  try {
+    await auth.authenticate({ ...credentials, ip: '127.0.0.1' });
+  } catch (error) {
+    outcome = isAikbError(error, 'RESOURCE_EXHAUSTED') ? 'refused' : `error:${(error as Error).message}`;
+  }
+  return { ms: performance.now() - start, outcome };
+}
+
+async function main() {
+  const hasher = createArgon2Hasher();
+  const store = createMemoryUserStore();
+  await store.create({ email: 'test@example.com', passwordHash: await hasher.hash('test12345'), roles: ['user'] });
+  const verifyMs = await hasher.calibrate(20);
+  const observations: AttemptObservation[] = [];
+  let constantTime = true;
+  const auth = createConstantTimeAuthenticator({ store, hasher, constantTime: () => constantTime, onAttempt: (o) => observations.push(o) });
+  const rows: Array<[string, string, string]> = [];
+  const cores = availableParallelism();
+  console.error(`machine: ${cores} cores (${cpus()[0]?.model.trim()}), Node.js ${process.version}; argon2id m=19456,t=2,p=1 verify ≈ ${verifyMs.toFixed(1)} ms`);
+
+  // 1. three classes, interleaved
+  const order: ClassName[] = [];
+  for (let i = 0; i < ATTEMPTS_PER_CLASS; i++) order.push('unknown', 'wrong', 'right');
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const times: Record<ClassName, number[]> = { unknown: [], wrong: [], right: [] };
+  let next = 0;
+  let errors = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < order.length) {
+        const name = order[next++]!;
+        const result = await timed(auth, CLASSES[name]);
+        if (result.outcome !== 'answered') errors++;
+        times[name].push(result.ms);
+      }
+    }),
+  );
+  console.error(`classes: ${order.length} attempts in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  const all = [...times.unknown, ...times.wrong, ...times.right];
+  const s = stats(all);
+  const pairs: Array<[ClassName, ClassName]> = [['unknown', 'wrong'], ['unknown', 'right'], ['wrong', 'right']];
+  for (const [a, b] of pairs) rows.push([`Welch's t, ${a} vs ${b} (${ATTEMPTS_PER_CLASS} each, interleaved)`, welch(times[a], times[b]).toFixed(2), '|t| < 4.5']);
+  for (const name of Object.keys(times) as ClassName[]) {
+    const c = stats(times[name]);
+    rows.push([`${name}: min / p50 / p99 / max`, `${c.min.toFixed(1)} / ${c.p50.toFixed(1)} / ${c.p99.toFixed(1)} / ${c.max.toFixed(1)} ms`, '[480, 520] ms']);
+  }
+  const inWindow = all.filter((ms) => ms >= 480 && ms <= 520).length;
+  rows.push(['all classes: in [480, 520] ms', `${inWindow} / ${all.length}; ${all.filter((ms) => ms > 520 && ms <= 525).length} within +5 ms, ${all.filter((ms) => ms > 525).length} later`, 'all, + a few ms']);
+  rows.push(['all classes: errors / refusals / overruns', `${errors} / ${observations.filter((o) => o.outcome === 'refused').length} / ${observations.filter((o) => o.overrun).length}`, '0 / 0 / 0']);
+  void s;
+
+  // 2 + 3: capacity, with event-loop delay measured throughout
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  observations.length = 0;
+  const ratePerSecond = Math.floor((cores * 1000) / hasher.verifyCostMs);
+  const streamSeconds = 10;
+  const stream: Array<Promise<{ ms: number; outcome: string }>> = [];
+  const streamStart = performance.now();
+  for (let i = 0; i < ratePerSecond * streamSeconds; i++) {
+    const due = streamStart + (i * 1000) / ratePerSecond;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    const names = Object.keys(CLASSES) as ClassName[];
+    stream.push(timed(auth, CLASSES[names[i % 3]!]));
+  }
+  const streamed = await Promise.all(stream);
+  const streamAnswered = streamed.filter((r) => r.outcome === 'answered');
+  const late = (r: { ms: number }) => r.ms > 525;
+  rows.push([
+    `steady stream at cores ÷ verify = ${ratePerSecond}/s for ${streamSeconds} s`,
+    `${streamAnswered.filter((r) => r.ms >= 480 && r.ms <= 520).length} / ${streamed.length} in window, ${streamed.filter((r) => r.outcome === 'refused').length} refused, ${streamed.filter(late).length} late (> 525 ms), ${observations.filter((o) => o.overrun).length} overruns`,
+    'answered in window',
+  ]);
+  const burst = await Promise.all(Array.from({ length: 64 }, (_, i) => timed(auth, CLASSES[(['unknown', 'wrong', 'right'] as const)[i % 3]!])));
+  const refusedAtDeadline = burst.filter((r) => r.outcome === 'refused' && r.ms >= 480 && r.ms <= 525).length;
+  rows.push([
+    'burst of 64 at once',
+    `${burst.filter((r) => r.outcome === 'answered' && r.ms >= 480 && r.ms <= 525).length} answered in window, ${refusedAtDeadline} refused at deadline, ${burst.filter(late).length} late, ${burst.filter((r) => r.ms < 480).length} early`,
+    'none late',
+  ]);
+  loop.disable();
+  rows.push(['event-loop delay p99 during stream + burst', `${(loop.percentile(99) / 1e6).toFixed(1)} ms (max ${(loop.max / 1e6).toFixed(1)} ms)`, '< 20 ms']);
+
+  // 4. constant time off: the natural login
+  constantTime = false;
+  const natural: number[] = [];
+  for (let i = 0; i < 300; i++) natural.push((await timed(auth, CLASSES[(['unknown', 'wrong', 'right'] as const)[i % 3]!])).ms);
+  const n = stats(natural);
+  rows.push(['flag off (plain argon2id login): p50 / p99', `${n.p50.toFixed(1)} / ${n.p99.toFixed(1)} ms`, 'median < 100 ms']);
+  rows.push(['flag on vs off: median ratio', `${(s.p50 / n.p50).toFixed(1)}×`, 'the price of the floor']);
+
+  const width = [Math.max(...rows.map((r) => r[0].length)), Math.max(...rows.map((r) => r[1].length)), Math.max(...rows.map((r) => r[2].length))];
+  const line = (r: readonly string[]) => `| ${r.map((c, i) => c.padEnd(width[i]!)).join(' | ')} |`;
+  console.log(line(['measure', 'figure', 'target']));
+  console.log(`|${width.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.log(line(r));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,64 @@
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { createArgon2Hasher, createPostgresUserStore, createUserDirectory } from '@aikb/core/auth';
+import { createDatabase, migrate } from '@aikb/core/db';
+import { loadConfig } from '../config';
+import { createLogger } from '../logger';
+import { serverMigrations } from '../migrations';
+
+export const USERS_USAGE = `  aikb-server users add --email <email> --role <role> [--role <role>...] [--password-stdin]
+                          add a user (the server must be stopped in embedded mode);
+                          the password is prompted for, or read from stdin`;
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) text += chunk.toString();
+  return text;
+}
+
+/** Prompts on the terminal without echoing what is typed. */
+function promptHidden(question: string): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    const output = rl as unknown as { _writeToOutput(s: string): void };
+    let asked = false;
+    output._writeToOutput = (s: string) => {
+      if (!asked) process.stderr.write(s);
+    };
+    rl.question(question, (answer) => {
+      rl.close();
+      process.stderr.write('\n');
+      resolve(answer);
+    });
+    asked = true;
+  });
+}
+
+/** `aikb-server users add ...`: validates, hashes with argon2id and stores the user; prints one line. */
+export async function runUsersCommand(args: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { email: { type: 'string' }, role: { type: 'string', multiple: true }, 'password-stdin': { type: 'boolean' } },
+  });
+  if (positionals[0] !== 'add') throw new Error(`unknown users command "${positionals[0] ?? ''}"; usage:\n${USERS_USAGE}`);
+  if (!values.email) throw new Error('users add needs --email <email>');
+  let password: string;
+  if (values['password-stdin']) password = (await readAll(process.stdin)).replace(/\r?\n$/, '');
+  else if (process.stdin.isTTY) password = await promptHidden(`password for ${values.email}: `);
+  else throw new Error('users add: stdin is not a terminal; pass --password-stdin to read the password from it');
+
+  const config = loadConfig();
+  const logger = createLogger({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
+  const db = config.databaseUrl
+    ? await createDatabase({ url: config.databaseUrl, max: 1, logger })
+    : await createDatabase({ dataDir: config.dataDir, logger });
+  try {
+    await migrate(db.pool, serverMigrations, { logger });
+    const users = createUserDirectory({ store: createPostgresUserStore(db.pool), hasher: createArgon2Hasher() });
+    const user = await users.add({ email: values.email, password, roles: values.role ?? [] });
+    process.stdout.write(`added user ${user.email} (id ${user.id}, roles: ${user.roles.join(', ') || 'none'})\n`);
+  } finally {
+    await db.close();
+  }
+}

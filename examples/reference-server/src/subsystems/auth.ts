@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { RequestHandler, Router } from 'express';
+import { Counter, Histogram } from 'prom-client';
+import {
+  createArgon2Hasher,
+  createConstantTimeAuthenticator,
+  createLoginRateLimiter,
+  createPostgresUserStore,
+  createTokenService,
+  createUserDirectory,
+  type ConstantTimeAuthenticator,
+  type TokenService,
+  type UserDirectory,
+} from '@aikb/core/auth';
+import { adminGuard, loginHandler, requireUser, usersRouter } from '@aikb/express';
+import { ConfigError } from '../config';
+import type { ServerContext } from '../context';
+
+/** The flag that switches constant-time padding (wired by the flags subsystem). */
+export const CONSTANT_TIME_FLAG = 'priority_1_3_constant_time_auth';
+const FLOOR_MS = 500;
+const JITTER_MS = 20;
+/** Seeded in embedded mode only, so the runbook's login commands work out of the box. */
+export const SEED_USER = { email: 'test@example.com', password: 'test12345', roles: ['user'] } as const;
+
+/** What the auth subsystem gives the app. */
+export interface AuthSubsystem {
+  /** The admin token in force (from ADMIN_TOKEN or generated in embedded mode); undefined: only admin-role user tokens open /api/admin. */
+  readonly adminToken: string | undefined;
+  readonly tokens: TokenService;
+  readonly authenticator: ConstantTimeAuthenticator;
+  readonly users: UserDirectory;
+  /** `POST /auth/login`: mount before `express.json()`, it reads its own body. */
+  readonly login: RequestHandler;
+  /** Guards `/api/admin`. */
+  readonly adminGuard: RequestHandler;
+  /** Requires a user token (for `/api/documents`, `/api/search`). */
+  readonly requireUser: RequestHandler;
+  /** `/api/admin/users`. */
+  readonly usersRouter: Router;
+  /** Prints, once the server listens, what an operator must see once (a generated admin token). */
+  announce(): void;
+}
+
+/** A secret read from `file`, or generated (32 random bytes, base64url) and written there with mode 0600. */
+function storedSecret(file: string): { value: string; generated: boolean } {
+  try {
+    const value = readFileSync(file, 'utf8').trim();
+    if (value.length >= 32) {
+      chmodSync(file, 0o600);
+      return { value, generated: false };
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const value = randomBytes(32).toString('base64url');
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { value, generated: true };
+}
+
+type BaseContext = Omit<ServerContext, 'auth'>;
+
+function resolveAdminToken({ config, logger }: BaseContext): { token: string | undefined; notice?: string } {
+  if (config.adminToken) return { token: config.adminToken };
+  if (config.production) throw new ConfigError('ADMIN_TOKEN', 'is required when NODE_ENV=production (at least 16 characters)');
+  if (config.databaseUrl) {
+    logger.warn({}, 'ADMIN_TOKEN not set: /api/admin opens only to user tokens with the admin role');
+    return { token: undefined };
+  }
+  const file = path.join(config.dataDir, 'admin-token');
+  const secret = storedSecret(file);
+  if (!secret.generated) {
+    logger.info({ file }, `admin token: using the one stored in ${file}`);
+    return { token: secret.value };
+  }
+  logger.info({ file }, `admin token generated and stored in ${file} (mode 0600)`);
+  // Shown once, on the terminal only: never in the JSON logs.
+  return { token: secret.value, notice: `aikb-server: generated an admin token (shown once; stored in ${file}, mode 0600):\n  ADMIN_TOKEN=${secret.value}\n` };
+}
+
+function resolveJwtSecret({ config, logger }: BaseContext): string {
+  if (config.jwtSecret) return config.jwtSecret;
+  if (config.production) throw new ConfigError('AUTH_JWT_SECRET', 'is required when NODE_ENV=production (at least 32 characters)');
+  const file = path.join(config.dataDir, 'jwt-secret');
+  if (config.databaseUrl) logger.warn({ file }, `AUTH_JWT_SECRET not set: using a secret stored in ${file}; set it so that every instance accepts the same tokens`);
+  return storedSecret(file).value;
+}
+
+function observe(ctx: BaseContext) {
+  const duration = new Histogram({
+    name: 'aikb_auth_login_duration_seconds',
+    help: 'Time from reading a login body to answering it, by outcome.',
+    labelNames: ['outcome', 'constant_time'] as const,
+    buckets: [0.025, 0.05, 0.1, 0.25, 0.45, 0.48, 0.49, 0.5, 0.51, 0.52, 0.55, 0.75, 1, 2.5],
+    registers: [ctx.metrics],
+  });
+  const overruns = new Counter({
+    name: 'aikb_auth_deadline_overruns_total',
+    help: 'Login attempts whose work ended after their constant-time deadline (a timing signal).',
+    registers: [ctx.metrics],
+  });
+  const refusals = new Counter({
+    name: 'aikb_auth_admission_refusals_total',
+    help: 'Login attempts refused by admission control (hashing capacity), answered 503 at the deadline.',
+    registers: [ctx.metrics],
+  });
+  return { duration, overruns, refusals };
+}
+
+/**
+ * Creates the auth subsystem: users in Postgres, argon2id, the constant-time authenticator
+ * (500 ms ± 20 ms), rate limits (Redis when configured), user tokens, the admin guard, a status
+ * provider and metrics. In embedded mode it seeds the runbook's test user and generates the admin
+ * token and the JWT secret under the data dir.
+ *
+ * @throws {ConfigError} with NODE_ENV=production and no ADMIN_TOKEN or AUTH_JWT_SECRET
+ */
+export async function createAuthSubsystem(ctx: BaseContext): Promise<AuthSubsystem> {
+  const { config, infra } = ctx;
+  const logger = ctx.logger.child({ subsystem: 'auth' });
+  const { token: adminToken, notice } = resolveAdminToken(ctx);
+  const tokens = createTokenService({ secret: resolveJwtSecret(ctx) });
+  const hasher = createArgon2Hasher();
+  await hasher.calibrate(3);
+  const store = createPostgresUserStore(infra.db.pool);
+  const users = createUserDirectory({ store, hasher });
+  const metrics = observe(ctx);
+  const authenticator = createConstantTimeAuthenticator({
+    store,
+    hasher,
+    floorMs: FLOOR_MS,
+    jitterMs: JITTER_MS,
+    // Read per attempt, so turning the flag off or on reaches every instance at once. Fails closed:
+    // while the flag is unknown (store unreachable at start), logins stay constant-time.
+    constantTime: () => ctx.flags.isEnabled(CONSTANT_TIME_FLAG, {}, true),
+    rateLimiter: createLoginRateLimiter({ redis: infra.redis, keyPrefix: 'aikb:login' }),
+    logger,
+    onAttempt(o) {
+      metrics.duration.observe({ outcome: o.outcome, constant_time: String(o.constantTime) }, o.totalMs / 1000);
+      if (o.overrun) metrics.overruns.inc();
+      if (o.outcome === 'refused') metrics.refusals.inc();
+    },
+  });
+  logger.info(
+    { floorMs: FLOOR_MS, jitterMs: JITTER_MS, hasher: hasher.algorithm, verifyCostMs: Math.round(hasher.verifyCostMs), maxConcurrentHashes: authenticator.maxConcurrentHashes },
+    `constant-time auth enabled: floor ${FLOOR_MS} ms ± ${JITTER_MS} ms`,
+  );
+
+  if (!config.databaseUrl && !config.production && !(await store.findByEmail(SEED_USER.email))) {
+    await users.add({ email: SEED_USER.email, password: SEED_USER.password, roles: [...SEED_USER.roles] });
+    logger.info({}, `seeded the runbook's test user ${SEED_USER.email} (embedded mode only)`);
+  }
+
+  ctx.status.register('auth', () => ({
+    constantTime: { enabled: ctx.flags.isEnabled(CONSTANT_TIME_FLAG, {}, true), flag: CONSTANT_TIME_FLAG },
+    floorMs: FLOOR_MS,
+    jitterMs: JITTER_MS,
+    hasher: { algorithm: hasher.algorithm, parameters: hasher.parameters, verifyCostMs: Math.round(hasher.verifyCostMs * 10) / 10 },
+    maxConcurrentHashes: authenticator.maxConcurrentHashes,
+    rateLimits: infra.redis ? 'redis' : 'memory',
+    adminToken: adminToken ? 'configured' : 'not set',
+    ...authenticator.stats(),
+  }));
+
+  return {
+    adminToken,
+    tokens,
+    authenticator,
+    users,
+    login: loginHandler({ authenticator, tokens }),
+    adminGuard: adminGuard({ adminToken, tokens }),
+    requireUser: requireUser({ tokens }),
+    usersRouter: usersRouter({ users }),
+    announce() {
+      if (notice) process.stderr.write(notice);
+    },
+  };
+}

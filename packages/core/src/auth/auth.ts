@@ -1,0 +1,234 @@
+import type { AikbError } from '../errors';
+import type { Logger } from '../logger';
+
+/**
+ * Hashes and verifies passwords, stored as PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`)
+ * so that parameters travel with each hash and can be raised later.
+ */
+export interface PasswordHasher {
+  /** Short name for logs and status (`argon2id`, `scrypt`). */
+  readonly algorithm: string;
+  /** The parameters new hashes are made with, for status pages. */
+  readonly parameters: Readonly<Record<string, number>>;
+  /**
+   * What one {@link verify} costs on this machine, in milliseconds: declared from the parameters
+   * at creation, replaced by a running average of real verifies (and by {@link calibrate}).
+   */
+  readonly verifyCostMs: number;
+  /** Hashes `password` with a fresh random salt. */
+  hash(password: string): Promise<string>;
+  /**
+   * True when `password` matches `encoded`. A malformed or foreign hash is `false`, never a throw,
+   * and costs a dummy verify so it takes as long as a real one.
+   */
+  verify(encoded: string, password: string): Promise<boolean>;
+  /** True when `encoded` was made with other parameters (or another algorithm) than new hashes. */
+  needsRehash(encoded: string): boolean;
+  /** Measures a few verifies on this machine and updates {@link verifyCostMs}. */
+  calibrate(samples?: number): Promise<number>;
+}
+
+/** A user as everyone may see it: no password hash. */
+export interface User {
+  readonly id: string;
+  /** As entered at creation; unique regardless of case. */
+  readonly email: string;
+  readonly roles: readonly string[];
+  /** A disabled user cannot log in; the login takes the same path and time as a wrong password. */
+  readonly disabled: boolean;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** A user with its password hash, as the authenticator reads it. */
+export interface UserRecord extends User {
+  /** PHC string, or `null` for an account that has no usable password. */
+  readonly passwordHash: string | null;
+}
+
+/** What {@link UserStore.create} takes. */
+export interface NewUser {
+  readonly email: string;
+  readonly passwordHash: string | null;
+  readonly roles?: readonly string[];
+  readonly disabled?: boolean;
+}
+
+/** What {@link UserStore.update} may change. */
+export interface UserPatch {
+  readonly email?: string;
+  readonly passwordHash?: string | null;
+  readonly roles?: readonly string[];
+  readonly disabled?: boolean;
+}
+
+/**
+ * Where users live. A missing user is `undefined`, not a throw. Emails are unique
+ * case-insensitively: a duplicate is an `AikbError` `ALREADY_EXISTS`; an unreachable backend an
+ * `UnavailableError`.
+ */
+export interface UserStore {
+  findByEmail(email: string): Promise<UserRecord | undefined>;
+  get(id: string): Promise<UserRecord | undefined>;
+  /** Every user, oldest first. */
+  list(): Promise<User[]>;
+  create(user: NewUser): Promise<User>;
+  /** @returns the updated user, or `undefined` when there is none with this id */
+  update(id: string, patch: UserPatch): Promise<User | undefined>;
+  /** @returns whether a user was deleted */
+  delete(id: string): Promise<boolean>;
+}
+
+/** The credentials of one login attempt, exactly as the client sent them. */
+export interface Credentials {
+  readonly email: string;
+  readonly password: string;
+  /** The client's address, for per-IP rate limits. */
+  readonly ip?: string;
+}
+
+/** The outcome of a login attempt that was answered (refusals are thrown). */
+export type LoginResult = { readonly ok: true; readonly user: User } | { readonly ok: false };
+
+/** How an attempt ended, as reported to {@link ConstantTimeAuthenticatorOptions.onAttempt}. */
+export type AttemptOutcome = 'success' | 'failure' | 'invalid' | 'rate_limited' | 'refused' | 'unavailable';
+
+/** One attempt, measured. Never carries the email or the password. */
+export interface AttemptObservation {
+  readonly outcome: AttemptOutcome;
+  /** Whether the answer was padded to a deadline. */
+  readonly constantTime: boolean;
+  /** Time spent working (lookup, rate limits, hashing), in milliseconds. */
+  readonly elapsedMs: number;
+  /** Time from start to answer, in milliseconds (≈ floor + jitter when constant-time). */
+  readonly totalMs: number;
+  /** The deadline relative to the start (floor + jitter), in milliseconds; 0 when not padded. */
+  readonly paddedToMs: number;
+  /** The jitter drawn for this attempt, in milliseconds. */
+  readonly jitterMs: number;
+  /** The work finished after the deadline. */
+  readonly overrun: boolean;
+}
+
+/** Counters since creation, for status pages. */
+export interface AuthenticatorStats {
+  readonly attempts: number;
+  readonly overruns: number;
+  readonly refused: number;
+  readonly hashingInFlight: number;
+  readonly hashingQueued: number;
+}
+
+/**
+ * Per-attempt checks that may refuse before any password is verified. The authenticator runs them
+ * inside the attempt's deadline, so a refusal is answered at the same time as anything else.
+ */
+export interface LoginRateLimiter {
+  /**
+   * Counts the attempt and throws an `AikbError` `RATE_LIMITED` (details: `retryAfterSeconds`,
+   * `limit`, `remaining`, `resetSeconds`) when this email + IP or this IP is blocked.
+   */
+  check(credentials: Credentials): Promise<void>;
+  /** A wrong password (or unknown email): counts towards the consecutive-failure block. */
+  recordFailure(credentials: Credentials): Promise<void>;
+  /** A successful login: clears the consecutive failures of this email + IP. */
+  recordSuccess(credentials: Credentials): Promise<void>;
+}
+
+/** A clock and timers, injectable so deadlines are tested with fake time. */
+export interface AuthClock {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** {@link createConstantTimeAuthenticator} options. */
+export interface ConstantTimeAuthenticatorOptions {
+  /** Where users are looked up. */
+  store: UserStore;
+  /**
+   * Verifies passwords.
+   * @default createArgon2Hasher()
+   */
+  hasher?: PasswordHasher;
+  /**
+   * Every padded attempt is answered at `start + floorMs + jitter`. Must be above the hasher's
+   * {@link PasswordHasher.verifyCostMs}.
+   * @default 500
+   */
+  floorMs?: number;
+  /**
+   * Jitter is drawn uniformly from `[-jitterMs, +jitterMs]` per attempt. Must be below `floorMs`.
+   * @default 20
+   */
+  jitterMs?: number;
+  /**
+   * Asked once per attempt, at its start: pad to the deadline or answer at natural speed. Wire it
+   * to a feature flag. Dummy hashing and timing-safe comparison stay on either way.
+   * @default () => true
+   */
+  constantTime?: () => boolean;
+  /**
+   * How many verifies may run at once; further attempts queue, and one that would miss its
+   * deadline in the queue is refused (`RESOURCE_EXHAUSTED`).
+   * @default os.availableParallelism()
+   */
+  maxConcurrentHashes?: number;
+  /**
+   * Admission control keeps this much time in hand: an attempt whose verify is predicted to end
+   * less than `admissionMarginMs` before its deadline is refused, absorbing scheduling noise.
+   * @default 25
+   */
+  admissionMarginMs?: number;
+  /** Optional rate limits, checked inside the deadline. */
+  rateLimiter?: LoginRateLimiter;
+  /** Called once per attempt, after it is answered. Must not throw. */
+  onAttempt?: (observation: AttemptObservation) => void;
+  /** @default performance.now and global setTimeout */
+  clock?: AuthClock;
+  /**
+   * Draws an integer uniformly from `[min, max)`.
+   * @default crypto.randomInt
+   */
+  random?: (min: number, max: number) => number;
+  /** @default noopLogger */
+  logger?: Logger;
+}
+
+/** One login attempt: its deadline is fixed when it is begun. */
+export interface LoginAttempt {
+  /** Whether this attempt is padded. */
+  readonly constantTime: boolean;
+  /** The jitter drawn for this attempt, in milliseconds. */
+  readonly jitterMs: number;
+  /** `clock.now()` at which the answer is due; equal to the start when not padded. */
+  readonly deadline: number;
+  /**
+   * Checks the credentials and resolves at the deadline. Throws (at the deadline too) an
+   * `AikbError` `RATE_LIMITED`, `RESOURCE_EXHAUSTED` (admission control, with
+   * `retryAfterSeconds`) or `UNAVAILABLE` (the store failed).
+   */
+  verify(credentials: Credentials): Promise<LoginResult>;
+  /** Throws `error` at the deadline: for requests rejected before any lookup (bad input). */
+  reject(error: AikbError): Promise<never>;
+}
+
+/**
+ * Answers every login at the same time whatever its outcome, so timing reveals neither whether an
+ * email exists nor whether a password was close.
+ */
+export interface ConstantTimeAuthenticator {
+  /** The resolved floor, in milliseconds. */
+  readonly floorMs: number;
+  /** The resolved jitter bound, in milliseconds. */
+  readonly jitterMs: number;
+  /** The resolved hashing concurrency. */
+  readonly maxConcurrentHashes: number;
+  readonly hasher: PasswordHasher;
+  /** Starts an attempt now: call it as soon as the request body has been read. */
+  begin(): LoginAttempt;
+  /** Convenience: `begin()` then `verify(credentials)`. */
+  authenticate(credentials: Credentials): Promise<LoginResult>;
+  stats(): AuthenticatorStats;
+}

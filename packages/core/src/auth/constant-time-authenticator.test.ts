@@ -1,0 +1,322 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AikbError, isAikbError } from '../errors';
+import type { Logger } from '../logger';
+import type { AttemptObservation, AuthClock, PasswordHasher, UserStore } from './auth';
+import { createArgon2Hasher } from './argon2-hasher';
+import { createConstantTimeAuthenticator } from './constant-time-authenticator';
+import { createMemoryUserStore } from './memory-user-store';
+
+/**
+ * A hasher whose verify takes `verifyMs` of fake time: the deadline logic is tested with fake
+ * timers. The real argon2 hasher goes through the same authenticator at the end of this file.
+ */
+function fakeHasher(verifyMs = 30, actualMs = verifyMs): PasswordHasher & { verified: string[] } {
+  const verified: string[] = [];
+  return {
+    algorithm: 'fake',
+    parameters: { v: 1 },
+    verifyCostMs: verifyMs,
+    verified,
+    async hash(password) {
+      return `$fake$v=1$${Buffer.from(password).toString('base64')}`;
+    },
+    async verify(encoded, password) {
+      verified.push(encoded);
+      await new Promise((resolve) => setTimeout(resolve, actualMs));
+      return encoded === `$fake$v=1$${Buffer.from(password).toString('base64')}`;
+    },
+    needsRehash: (encoded) => !encoded.startsWith('$fake$v=1$'),
+    async calibrate() {
+      return verifyMs;
+    },
+  };
+}
+
+const clock: AuthClock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+function recordingLogger(): Logger & { lines: Array<{ level: string; obj: object; msg?: string }> } {
+  const lines: Array<{ level: string; obj: object; msg?: string }> = [];
+  const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj, msg });
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+async function seeded(hasher: PasswordHasher): Promise<UserStore> {
+  const store = createMemoryUserStore();
+  await store.create({ email: 'alice@example.com', passwordHash: await hasher.hash('right password'), roles: ['user'] });
+  await store.create({ email: 'disabled@example.com', passwordHash: await hasher.hash('right password'), disabled: true });
+  await store.create({ email: 'nopassword@example.com', passwordHash: null });
+  return store;
+}
+
+/** Runs `work` and resolves with when (fake ms after `start`) it settled and how. */
+async function timed<T>(work: Promise<T>): Promise<{ at: number; value?: T; error?: unknown }> {
+  const start = Date.now();
+  return work.then(
+    (value) => ({ at: Date.now() - start, value }),
+    (error: unknown) => ({ at: Date.now() - start, error }),
+  );
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('ConstantTimeAuthenticator', () => {
+  describe('deadline', () => {
+    it('answers every class of attempt at start + floor + jitter, whatever the outcome', async () => {
+      const hasher = fakeHasher(30);
+      const store = await seeded(hasher);
+      const auth = createConstantTimeAuthenticator({ store, hasher, clock, random: () => 7 });
+      const cases = [
+        { email: 'nobody@example.com', password: 'whatever' }, // unknown email
+        { email: 'alice@example.com', password: 'wrong password' },
+        { email: 'alice@example.com', password: 'right password' },
+        { email: 'ALICE@example.com', password: 'right password' },
+        { email: 'disabled@example.com', password: 'right password' },
+        { email: 'nopassword@example.com', password: 'anything' },
+        { email: 'alice@example.com', password: '' }, // empty password: a wrong password like any other
+        { email: '', password: '' },
+        { email: 'alice@example.com', password: 'p'.repeat(1025) }, // too long: invalid
+      ];
+      const pending = cases.map((credentials) => timed(auth.begin().verify(credentials)));
+      await vi.advanceTimersByTimeAsync(600);
+      const results = await Promise.all(pending);
+      expect(results.map((r) => r.at)).toEqual(cases.map(() => 507));
+      expect(results.map((r) => (r.error ? (r.error as AikbError).code : r.value!.ok))).toEqual([false, false, true, true, false, false, false, false, 'INVALID_ARGUMENT']);
+    });
+
+    it('answers a request rejected before any lookup at its deadline too', async () => {
+      const hasher = fakeHasher();
+      const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher, clock, random: () => -20 });
+      const attempt = auth.begin();
+      const pending = timed(attempt.reject(new AikbError('INVALID_ARGUMENT', 'bad body')));
+      await vi.advanceTimersByTimeAsync(1000);
+      const result = await pending;
+      expect(result.at).toBe(480);
+      expect(isAikbError(result.error, 'INVALID_ARGUMENT')).toBe(true);
+    });
+
+    it('draws the jitter uniformly from ±jitterMs with crypto.randomInt by default', async () => {
+      const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), clock, jitterMs: 20 });
+      const jitters = new Set<number>();
+      for (let i = 0; i < 2000; i++) {
+        const attempt = auth.begin();
+        expect(attempt.deadline - Date.now()).toBe(500 + attempt.jitterMs);
+        jitters.add(attempt.jitterMs);
+      }
+      expect(Math.min(...jitters)).toBe(-20);
+      expect(Math.max(...jitters)).toBe(20);
+      expect(jitters.size).toBe(41);
+    });
+
+    it('asks random for an integer in [-jitterMs, jitterMs + 1)', () => {
+      const random = vi.fn(() => 3);
+      const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), clock, jitterMs: 15, random });
+      expect(auth.begin().jitterMs).toBe(3);
+      expect(random).toHaveBeenCalledWith(-15, 16);
+    });
+
+    it('waits with a timer: the event loop runs other work while an attempt is padded', async () => {
+      const hasher = fakeHasher();
+      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0 });
+      const pending = auth.authenticate({ email: 'alice@example.com', password: 'right password' });
+      let ticks = 0;
+      const interval = setInterval(() => ticks++, 10);
+      await vi.advanceTimersByTimeAsync(500);
+      clearInterval(interval);
+      await pending;
+      expect(ticks).toBe(50);
+    });
+  });
+
+  describe('equal work', () => {
+    it('verifies unknown, disabled and password-less users against a dummy hash made by the same hasher', async () => {
+      const hasher = fakeHasher();
+      const store = await seeded(hasher);
+      const auth = createConstantTimeAuthenticator({ store, hasher, clock });
+      const pending = Promise.all(
+        ['nobody@example.com', 'disabled@example.com', 'nopassword@example.com'].map((email) => auth.authenticate({ email, password: 'right password' })),
+      );
+      await vi.advanceTimersByTimeAsync(600);
+      expect((await pending).every((r) => !r.ok)).toBe(true);
+      expect(hasher.verified).toHaveLength(3);
+      const [dummy] = hasher.verified;
+      expect(dummy).toMatch(/^\$fake\$v=1\$/);
+      expect(hasher.verified).toEqual([dummy, dummy, dummy]);
+    });
+
+    it('with constant time off answers at natural speed but still verifies the dummy hash', async () => {
+      const hasher = fakeHasher(30);
+      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, constantTime: () => false });
+      const pending = timed(auth.authenticate({ email: 'nobody@example.com', password: 'x' }));
+      await vi.advanceTimersByTimeAsync(100);
+      const result = await pending;
+      expect(result.at).toBe(30);
+      expect(result.value).toEqual({ ok: false });
+      expect(hasher.verified).toHaveLength(1);
+    });
+
+    it('reads the constant-time switch once per attempt', async () => {
+      let on = true;
+      const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), clock, constantTime: () => on });
+      expect(auth.begin().constantTime).toBe(true);
+      on = false;
+      expect(auth.begin().constantTime).toBe(false);
+    });
+  });
+
+  describe('failures', () => {
+    it('pads a store error to the deadline and surfaces it as UNAVAILABLE', async () => {
+      const hasher = fakeHasher();
+      const store: UserStore = { ...createMemoryUserStore(), findByEmail: async () => Promise.reject(new Error('connection refused')) };
+      const auth = createConstantTimeAuthenticator({ store, hasher, clock, random: () => 0 });
+      const pending = timed(auth.authenticate({ email: 'alice@example.com', password: 'pw' }));
+      await vi.advanceTimersByTimeAsync(600);
+      const result = await pending;
+      expect(result.at).toBe(500);
+      expect(isAikbError(result.error, 'UNAVAILABLE')).toBe(true);
+    });
+
+    it('counts an overrun, warns and reports it, and answers as soon as the work ends', async () => {
+      // The machine is slower than the hasher declared: a verify takes 630 ms instead of 30.
+      const hasher = fakeHasher(30, 630);
+      const slow = await seeded(hasher);
+      const logger = recordingLogger();
+      const observations: AttemptObservation[] = [];
+      const auth = createConstantTimeAuthenticator({ store: slow, hasher, clock, random: () => 0, logger, onAttempt: (o) => observations.push(o) });
+      const pending = timed(auth.authenticate({ email: 'alice@example.com', password: 'right password' }));
+      await vi.advanceTimersByTimeAsync(1000);
+      expect((await pending).at).toBe(630);
+      expect(auth.stats().overruns).toBe(1);
+      expect(observations[0]).toMatchObject({ outcome: 'success', overrun: true, elapsedMs: 630, paddedToMs: 500 });
+      expect(logger.lines.some((l) => l.level === 'warn' && /deadline overrun/.test(l.msg ?? ''))).toBe(true);
+    });
+
+    it('refuses at the deadline, with retryAfterSeconds, an attempt the hashing queue would push past it', async () => {
+      const hasher = fakeHasher(200);
+      const store = await seeded(hasher);
+      const auth = createConstantTimeAuthenticator({ store, hasher, clock, random: () => 0, maxConcurrentHashes: 1 });
+      const pending = Array.from({ length: 4 }, () => timed(auth.authenticate({ email: 'alice@example.com', password: 'right password' })));
+      await vi.advanceTimersByTimeAsync(1000);
+      const results = await Promise.all(pending);
+      expect(results.map((r) => r.at)).toEqual([500, 500, 500, 500]);
+      expect(results.map((r) => (r.error ? (r.error as AikbError).code : 'ok'))).toEqual(['ok', 'ok', 'RESOURCE_EXHAUSTED', 'RESOURCE_EXHAUSTED']);
+      expect((results[2]!.error as AikbError).details).toMatchObject({ retryAfterSeconds: 1 });
+      expect(auth.stats()).toMatchObject({ attempts: 4, refused: 2, overruns: 0, hashingInFlight: 0, hashingQueued: 0 });
+    });
+
+    it('keeps admissionMarginMs in hand: refuses a verify predicted to end inside the margin', async () => {
+      const run = async (admissionMarginMs: number) => {
+        const hasher = fakeHasher(240);
+        const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, maxConcurrentHashes: 1, admissionMarginMs });
+        const pending = [1, 2].map(() => timed(auth.authenticate({ email: 'alice@example.com', password: 'right password' })));
+        await vi.advanceTimersByTimeAsync(1000);
+        return (await Promise.all(pending)).map((r) => [r.at, r.error ? (r.error as AikbError).code : 'ok']);
+      };
+      // the second verify would end at 480 ms: inside a 25 ms margin before the 500 ms deadline
+      expect(await run(25)).toEqual([[500, 'ok'], [500, 'RESOURCE_EXHAUSTED']]);
+      expect(await run(0)).toEqual([[500, 'ok'], [500, 'ok']]);
+    });
+
+    it('surfaces a rate-limit refusal at the deadline without verifying anything', async () => {
+      const hasher = fakeHasher();
+      const rateLimiter = {
+        check: async () => {
+          throw new AikbError('RATE_LIMITED', 'blocked', { details: { retryAfterSeconds: 900 } });
+        },
+        recordFailure: async () => {},
+        recordSuccess: async () => {},
+      };
+      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, rateLimiter });
+      const pending = timed(auth.authenticate({ email: 'alice@example.com', password: 'right password' }));
+      await vi.advanceTimersByTimeAsync(600);
+      const result = await pending;
+      expect(result.at).toBe(500);
+      expect(isAikbError(result.error, 'RATE_LIMITED')).toBe(true);
+      expect(hasher.verified).toEqual([]);
+    });
+
+    it('never logs an email or a password', async () => {
+      const hasher = fakeHasher();
+      const logger = recordingLogger();
+      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, logger });
+      const pending = Promise.all([
+        auth.authenticate({ email: 'alice@example.com', password: 'right password' }),
+        auth.authenticate({ email: 'secret-person@example.com', password: 'hunter2-secret' }),
+      ]);
+      await vi.advanceTimersByTimeAsync(600);
+      await pending;
+      const text = JSON.stringify(logger.lines);
+      expect(logger.lines.filter((l) => l.level === 'debug')).toHaveLength(2);
+      expect(text).toMatch(/paddedToMs/);
+      for (const secret of ['alice', 'secret-person', 'right password', 'hunter2']) expect(text).not.toContain(secret);
+    });
+  });
+
+  describe('options', () => {
+    it('refuses a floor that is not above the hasher verify cost, naming floorMs', () => {
+      expect(() => createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(510), floorMs: 500 })).toThrow(/floorMs \(500\).*verify cost/);
+      expect(() => createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(490), floorMs: 500, jitterMs: 20 })).toThrow(TypeError);
+      expect(() => createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(510), floorMs: 1000 })).not.toThrow();
+    });
+
+    it.each([
+      [{ floorMs: -1 }, /floorMs/],
+      [{ jitterMs: 1.5 }, /jitterMs/],
+      [{ jitterMs: 600 }, /jitterMs/],
+      [{ maxConcurrentHashes: 0 }, /maxConcurrentHashes/],
+      [{ admissionMarginMs: 490 }, /admissionMarginMs/],
+      [{ constantTime: true as unknown as () => boolean }, /constantTime/],
+    ])('rejects %j with a TypeError naming the option', (extra, message) => {
+      expect(() => createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), ...extra })).toThrow(message);
+    });
+
+    it('settles an attempt only once', async () => {
+      const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), clock, constantTime: () => false });
+      const attempt = auth.begin();
+      const first = attempt.verify({ email: 'a@example.com', password: 'x' });
+      await expect(attempt.verify({ email: 'a@example.com', password: 'x' })).rejects.toThrow(TypeError);
+      await vi.advanceTimersByTimeAsync(100);
+      await first;
+    });
+  });
+
+  describe('rehash', () => {
+    it('rehashes a password stored with old parameters after a successful login', async () => {
+      const hasher = fakeHasher();
+      const store = createMemoryUserStore();
+      const user = await store.create({ email: 'old@example.com', passwordHash: '$fake$v=1$' + Buffer.from('pw-old-params').toString('base64') });
+      const stale = { ...hasher, needsRehash: () => true, hash: async (p: string) => `$fake$v=1$${Buffer.from(p).toString('base64')}#new` };
+      const auth = createConstantTimeAuthenticator({ store, hasher: stale, clock });
+      const pending = auth.authenticate({ email: 'old@example.com', password: 'pw-old-params' });
+      await vi.advanceTimersByTimeAsync(600);
+      expect((await pending).ok).toBe(true);
+      expect((await store.get(user.id))!.passwordHash).toMatch(/#new$/);
+    });
+  });
+});
+
+describe('ConstantTimeAuthenticator with the real argon2id hasher', () => {
+  beforeEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('logs in with the right password and refuses a wrong one or an unknown email (no padding)', async () => {
+    const hasher = createArgon2Hasher({ memoryCost: 1024, timeCost: 1 });
+    const store = createMemoryUserStore();
+    await store.create({ email: 'bob@example.com', passwordHash: await hasher.hash('bob password'), roles: ['admin'] });
+    const auth = createConstantTimeAuthenticator({ store, hasher, constantTime: () => false });
+    const ok = await auth.authenticate({ email: 'bob@example.com', password: 'bob password' });
+    expect(ok).toMatchObject({ ok: true, user: { email: 'bob@example.com', roles: ['admin'] } });
+    expect(ok.ok && 'passwordHash' in ok.user).toBe(false);
+    expect(await auth.authenticate({ email: 'bob@example.com', password: 'not bob' })).toEqual({ ok: false });
+    expect(await auth.authenticate({ email: 'carol@example.com', password: 'bob password' })).toEqual({ ok: false });
+  });
+});

@@ -1,0 +1,247 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { AikbError, UnavailableError, ValidationError, isAikbError } from '../errors';
+import { noopLogger } from '../logger';
+import { createArgon2Hasher } from './argon2-hasher';
+import type {
+  AttemptObservation,
+  AttemptOutcome,
+  AuthClock,
+  ConstantTimeAuthenticator,
+  ConstantTimeAuthenticatorOptions,
+  Credentials,
+  LoginAttempt,
+  LoginResult,
+  UserRecord,
+} from './auth';
+import { HashGate } from './internal/hash-gate';
+
+/** Longest password the authenticator verifies; longer ones are rejected (at the deadline). */
+export const MAX_PASSWORD_LENGTH = 1024;
+const MAX_EMAIL_LENGTH = 320;
+
+const defaultClock: AuthClock = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+function outcomeOf(error: unknown): AttemptOutcome {
+  if (!isAikbError(error)) return 'unavailable';
+  switch (error.code) {
+    case 'INVALID_ARGUMENT':
+      return 'invalid';
+    case 'RATE_LIMITED':
+      return 'rate_limited';
+    case 'RESOURCE_EXHAUSTED':
+      return 'refused';
+    default:
+      return 'unavailable';
+  }
+}
+
+// Types and lengths only: an empty email or password is not malformed, it is wrong, and takes the
+// same path as any other wrong credential (lookup, dummy verify, 401).
+function checkCredentials(credentials: Credentials): void {
+  if (typeof credentials?.email !== 'string') throw new ValidationError('email', 'email must be a string');
+  if (credentials.email.length > MAX_EMAIL_LENGTH) throw new ValidationError('email', `email must be at most ${MAX_EMAIL_LENGTH} characters`);
+  if (typeof credentials.password !== 'string') throw new ValidationError('password', 'password must be a string');
+  if (credentials.password.length > MAX_PASSWORD_LENGTH) throw new ValidationError('password', `password must be at most ${MAX_PASSWORD_LENGTH} characters`);
+}
+
+/**
+ * Creates a {@link ConstantTimeAuthenticator}.
+ *
+ * Every attempt's deadline is fixed when it begins: `start + floorMs + jitter`, jitter drawn
+ * uniformly from `±jitterMs`. Whatever happens in between — unknown email (verified against a
+ * dummy hash with the same parameters), disabled user, account without a password, wrong or right
+ * password, rate limit, store error, admission refusal — the answer is given at that deadline by a
+ * timer (the event loop stays free). The floor is the defence: it hides the work's duration
+ * entirely as long as the work ends before it. Jitter is not a defence (it averages away over many
+ * samples); it only keeps answers from looking machine-exact.
+ *
+ * Work that ends after the deadline is an overrun: counted, reported to `onAttempt` and logged
+ * as a warning, because operators must see a timing signal.
+ *
+ * Failure policy: fails closed. A store or rate-limiter outage is an `UnavailableError`
+ * (answered at the deadline), never a success.
+ *
+ * @throws {TypeError} naming the option, when an option is invalid or `floorMs - jitterMs` is not above the hasher's verify cost
+ * @example
+ * ```ts
+ * const auth = createConstantTimeAuthenticator({ store, floorMs: 500, jitterMs: 20 })
+ * const attempt = auth.begin()          // as soon as the body has been read
+ * const result = await attempt.verify({ email, password, ip })   // resolves ≈ 500 ± 20 ms later
+ * ```
+ */
+export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticatorOptions): ConstantTimeAuthenticator {
+  const name = 'createConstantTimeAuthenticator';
+  const store = options?.store;
+  if (!store || typeof store.findByEmail !== 'function') throw new TypeError(`${name}: store must be a UserStore`);
+  const floorMs = options.floorMs ?? 500;
+  if (!Number.isFinite(floorMs) || floorMs <= 0 || floorMs > 60_000) throw new TypeError(`${name}: floorMs must be a number of milliseconds in (0, 60000] (got ${floorMs})`);
+  const jitterMs = options.jitterMs ?? 20;
+  if (!Number.isInteger(jitterMs) || jitterMs < 0 || jitterMs >= floorMs) throw new TypeError(`${name}: jitterMs must be an integer from 0 to below floorMs (got ${jitterMs})`);
+  const maxConcurrentHashes = options.maxConcurrentHashes ?? availableParallelism();
+  if (!Number.isInteger(maxConcurrentHashes) || maxConcurrentHashes < 1) throw new TypeError(`${name}: maxConcurrentHashes must be a positive integer (got ${maxConcurrentHashes})`);
+  const admissionMarginMs = options.admissionMarginMs ?? 25;
+  if (!Number.isFinite(admissionMarginMs) || admissionMarginMs < 0 || admissionMarginMs >= floorMs - jitterMs) {
+    throw new TypeError(`${name}: admissionMarginMs must be a number from 0 to below floorMs - jitterMs (got ${admissionMarginMs})`);
+  }
+  const hasher = options.hasher ?? createArgon2Hasher();
+  if (!(floorMs - jitterMs > hasher.verifyCostMs)) {
+    throw new TypeError(
+      `${name}: floorMs (${floorMs}) minus jitterMs (${jitterMs}) must be above the hasher's verify cost (${hasher.algorithm}: ${Math.round(hasher.verifyCostMs)} ms); raise floorMs or lower the hasher's cost`,
+    );
+  }
+  for (const key of ['constantTime', 'onAttempt', 'random'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'function') throw new TypeError(`${name}: ${key} must be a function`);
+  }
+  const constantTime = options.constantTime ?? (() => true);
+  const clock = options.clock ?? defaultClock;
+  const random = options.random ?? randomInt;
+  const logger = options.logger ?? noopLogger;
+  const rateLimiter = options.rateLimiter;
+  const gate = new HashGate(maxConcurrentHashes, clock);
+
+  // Unknown users are verified against this, made with the same hasher and parameters.
+  const dummyHash = hasher.hash(randomBytes(24).toString('base64url'));
+  dummyHash.catch(() => {}); // reported by the attempt that awaits it
+
+  let attempts = 0;
+  let overruns = 0;
+  let refused = 0;
+
+  // Node's timers have millisecond granularity against a cached loop time and may fire up to
+  // 1 ms early: wait again until the deadline has really passed (never a busy loop).
+  const wait = async (until: number) => {
+    for (let ms = until - clock.now(); ms > 0; ms = until - clock.now()) {
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, Math.ceil(ms)));
+    }
+  };
+
+  async function check(credentials: Credentials, deadline: number | undefined): Promise<LoginResult> {
+    checkCredentials(credentials);
+    const dummy = await dummyHash.catch((cause: unknown) => {
+      throw new UnavailableError('the password hasher is not working', { cause });
+    });
+    if (rateLimiter) {
+      try {
+        await rateLimiter.check(credentials);
+      } catch (error) {
+        if (isAikbError(error, 'RATE_LIMITED')) throw error;
+        throw new UnavailableError('the login rate limiter is unavailable', { cause: error });
+      }
+    }
+    let record: UserRecord | undefined;
+    try {
+      record = await store.findByEmail(credentials.email);
+    } catch (cause) {
+      throw new UnavailableError('the user store is unavailable', { cause });
+    }
+    // No user, a disabled one, or one without a password: the same verify, against the dummy.
+    const usable = record !== undefined && !record.disabled && typeof record.passwordHash === 'string' && record.passwordHash.length > 0;
+    const target = usable ? record!.passwordHash! : dummy;
+    await gate.acquire(hasher.verifyCostMs, deadline === undefined ? undefined : deadline - admissionMarginMs);
+    let matches: boolean;
+    try {
+      matches = await hasher.verify(target, credentials.password);
+    } finally {
+      gate.release();
+    }
+    if (!(usable && matches && credentials.password.length > 0)) {
+      await rateLimiter?.recordFailure(credentials).catch((error: unknown) => logger.warn({ err: error }, 'login rate limiter: could not record a failure'));
+      return { ok: false };
+    }
+    const { passwordHash, ...user } = record!;
+    await rateLimiter?.recordSuccess(credentials).catch((error: unknown) => logger.warn({ err: error }, 'login rate limiter: could not clear failures'));
+    if (hasher.needsRehash(passwordHash!)) {
+      // Off the answer's path: the new hash is stored after the response.
+      void hasher
+        .hash(credentials.password)
+        .then((upgraded) => store.update(user.id, { passwordHash: upgraded }))
+        .then(
+          () => logger.info({ userId: user.id, algorithm: hasher.algorithm }, 'password hash upgraded to current parameters'),
+          (error: unknown) => logger.warn({ err: error, userId: user.id }, 'password hash upgrade failed'),
+        );
+    }
+    return { ok: true, user };
+  }
+
+  function begin(): LoginAttempt {
+    const start = clock.now();
+    const padded = constantTime() !== false;
+    const jitter = padded && jitterMs > 0 ? random(-jitterMs, jitterMs + 1) : 0;
+    const deadline = padded ? start + floorMs + jitter : start;
+    let used = false;
+
+    async function settle<T>(work: () => Promise<T>): Promise<T> {
+      if (used) throw new TypeError('LoginAttempt: an attempt can be settled only once; call begin() for each login');
+      used = true;
+      attempts++;
+      let result: { value: T } | undefined;
+      let failure: unknown;
+      let outcome: AttemptOutcome;
+      try {
+        result = { value: await work() };
+        outcome = (result.value as LoginResult | undefined)?.ok ? 'success' : 'failure';
+      } catch (error) {
+        failure = error;
+        outcome = outcomeOf(error);
+      }
+      const finished = clock.now();
+      const overrun = padded && finished > deadline;
+      if (overrun) overruns++;
+      if (outcome === 'refused') refused++;
+      await wait(deadline);
+      const observation: AttemptObservation = {
+        outcome,
+        constantTime: padded,
+        elapsedMs: finished - start,
+        totalMs: clock.now() - start,
+        paddedToMs: padded ? deadline - start : 0,
+        jitterMs: jitter,
+        overrun,
+      };
+      if (overrun) {
+        logger.warn(
+          { elapsedMs: Math.round(observation.elapsedMs), paddedToMs: observation.paddedToMs, outcome },
+          `constant-time auth deadline overrun: work took ${Math.round(observation.elapsedMs)} ms, past the ${observation.paddedToMs} ms deadline (timing signal)`,
+        );
+      }
+      logger.debug(
+        { outcome, constantTime: padded, elapsedMs: Math.round(observation.elapsedMs * 10) / 10, paddedToMs: observation.paddedToMs, jitterMs: jitter },
+        padded ? `constant-time auth attempt: padded to ${observation.paddedToMs} ms (jitter ${jitter} ms)` : 'auth attempt: constant-time padding off',
+      );
+      try {
+        options.onAttempt?.(observation);
+      } catch (error) {
+        logger.warn({ err: error }, 'onAttempt observer threw');
+      }
+      if (result) return result.value;
+      if (isAikbError(failure)) throw failure;
+      throw new UnavailableError('login failed unexpectedly', { cause: failure });
+    }
+
+    return {
+      constantTime: padded,
+      jitterMs: jitter,
+      deadline,
+      verify: (credentials) => settle(() => check(credentials, padded ? deadline : undefined)),
+      reject: (error: AikbError) =>
+        settle<never>(() => {
+          throw error;
+        }),
+    };
+  }
+
+  return {
+    floorMs,
+    jitterMs,
+    maxConcurrentHashes,
+    hasher,
+    begin,
+    authenticate: (credentials) => begin().verify(credentials),
+    stats: () => ({ attempts, overruns, refused, hashingInFlight: gate.inFlight, hashingQueued: gate.queued }),
+  };
+}

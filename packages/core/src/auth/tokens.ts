@@ -1,0 +1,93 @@
+import { SignJWT, jwtVerify } from 'jose';
+import { AikbError } from '../errors';
+import type { User } from './auth';
+
+/** The claims of a verified user token. */
+export interface TokenClaims {
+  /** The user id (`sub`). */
+  readonly userId: string;
+  readonly roles: readonly string[];
+  /** Expiry, in seconds since the epoch. */
+  readonly expiresAt: number;
+}
+
+/** An issued token. */
+export interface IssuedToken {
+  readonly token: string;
+  /** Seconds until it expires. */
+  readonly expiresIn: number;
+}
+
+/** Signs and verifies user tokens (HS256 JWTs carrying the user id and roles). */
+export interface TokenService {
+  issue(user: Pick<User, 'id' | 'roles'>): Promise<IssuedToken>;
+  /** @throws {AikbError} `UNAUTHENTICATED` for a token that is malformed, forged, expired or from another issuer */
+  verify(token: string): Promise<TokenClaims>;
+}
+
+/** {@link createTokenService} options. */
+export interface TokenServiceOptions {
+  /** The HMAC secret: at least 32 bytes (a string is taken as UTF-8). */
+  secret: string | Uint8Array;
+  /**
+   * Token lifetime, in seconds.
+   * @default 3600
+   */
+  expiresInSeconds?: number;
+  /**
+   * `iss` claim, checked on verify.
+   * @default 'aikb'
+   */
+  issuer?: string;
+  /**
+   * Wall clock, in milliseconds since the epoch.
+   * @default Date.now
+   */
+  now?: () => number;
+}
+
+/**
+ * Creates a {@link TokenService} with `jose`.
+ *
+ * @throws {TypeError} naming the option when the secret is short or the lifetime invalid
+ * @example
+ * ```ts
+ * const tokens = createTokenService({ secret: process.env.AUTH_JWT_SECRET! })
+ * const { token } = await tokens.issue(user)
+ * const claims = await tokens.verify(token)   // { userId, roles, expiresAt }
+ * ```
+ */
+export function createTokenService(options: TokenServiceOptions): TokenService {
+  const secret = typeof options?.secret === 'string' ? new TextEncoder().encode(options.secret) : options?.secret;
+  if (!(secret instanceof Uint8Array) || secret.length < 32) throw new TypeError('createTokenService: secret must be at least 32 bytes');
+  const expiresIn = options.expiresInSeconds ?? 3600;
+  if (!Number.isInteger(expiresIn) || expiresIn < 1) throw new TypeError(`createTokenService: expiresInSeconds must be a positive integer (got ${expiresIn})`);
+  const issuer = options.issuer ?? 'aikb';
+  const now = options.now ?? Date.now;
+  return {
+    async issue(user) {
+      const issuedAt = Math.floor(now() / 1000);
+      const token = await new SignJWT({ roles: [...user.roles] })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setSubject(user.id)
+        .setIssuer(issuer)
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(issuedAt + expiresIn)
+        .sign(secret);
+      return { token, expiresIn };
+    },
+    async verify(token) {
+      try {
+        const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], issuer, currentDate: new Date(now()) });
+        const roles = payload.roles;
+        if (typeof payload.sub !== 'string' || !Array.isArray(roles) || !roles.every((r) => typeof r === 'string') || typeof payload.exp !== 'number') {
+          throw new Error('missing claims');
+        }
+        return { userId: payload.sub, roles: roles as string[], expiresAt: payload.exp };
+      } catch (cause) {
+        const expired = (cause as { code?: string }).code === 'ERR_JWT_EXPIRED';
+        throw new AikbError('UNAUTHENTICATED', expired ? 'the token has expired; log in again' : 'the token is not valid', { cause });
+      }
+    },
+  };
+}

@@ -1,0 +1,144 @@
+import express from 'express';
+import request from 'supertest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AikbError } from '@aikb/core';
+import {
+  createArgon2Hasher,
+  createConstantTimeAuthenticator,
+  createMemoryUserStore,
+  createTokenService,
+  type AttemptObservation,
+  type LoginRateLimiter,
+  type UserStore,
+} from '@aikb/core/auth';
+import { errorHandler } from './error-handler';
+import { loginHandler } from './login';
+
+const hasher = createArgon2Hasher({ memoryCost: 1024, timeCost: 1 });
+const tokens = createTokenService({ secret: 'adapter-test-secret-adapter-test-secret' });
+let store: UserStore;
+
+beforeAll(async () => {
+  store = createMemoryUserStore();
+  await store.create({ email: 'test@example.com', passwordHash: await hasher.hash('test12345'), roles: ['user'] });
+});
+
+function app(extra: { rateLimiter?: LoginRateLimiter; maxConcurrentHashes?: number; jsonFirst?: boolean } = {}) {
+  const observations: AttemptObservation[] = [];
+  const authenticator = createConstantTimeAuthenticator({
+    store,
+    hasher,
+    floorMs: 60,
+    jitterMs: 5,
+    rateLimiter: extra.rateLimiter,
+    maxConcurrentHashes: extra.maxConcurrentHashes,
+    onAttempt: (o) => observations.push(o),
+  });
+  const server = express();
+  if (extra.jsonFirst) server.use(express.json({ limit: '1mb' }));
+  server.post('/auth/login', loginHandler({ authenticator, tokens }));
+  server.use(errorHandler());
+  return { server, observations };
+}
+
+describe('loginHandler', () => {
+  it('answers the right password with a token carrying the user id and roles', async () => {
+    const { server, observations } = app();
+    const res = await request(server).post('/auth/login').send({ email: 'test@example.com', password: 'test12345' });
+    expect(res.status).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.body.expiresIn).toBe(3600);
+    const claims = await tokens.verify(res.body.token);
+    expect(claims.roles).toEqual(['user']);
+    expect(observations).toMatchObject([{ outcome: 'success', constantTime: true }]);
+  });
+
+  it('answers an unknown email and a wrong password with one identical 401 body', async () => {
+    const { server } = app();
+    const unknown = await request(server).post('/auth/login').send({ email: 'nobody@example.com', password: 'test12345' });
+    const wrong = await request(server).post('/auth/login').send({ email: 'test@example.com', password: 'wrong-password' });
+    expect(unknown.status).toBe(401);
+    expect(wrong.status).toBe(401);
+    expect(unknown.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(unknown.text).toBe(wrong.text);
+    expect(unknown.headers['content-length']).toBe(wrong.headers['content-length']);
+    const empty = await request(server).post('/auth/login').send({ email: 'test@example.com', password: '' });
+    expect(empty.status).toBe(401);
+    expect(empty.text).toBe(wrong.text);
+  });
+
+  const tenMegabytes = 'x'.repeat(10 * 1024 * 1024);
+  it.each([
+    ['malformed JSON', '{"email": "test@example.com", "password": ', 'body'],
+    ['a JSON array', '[]', 'body'],
+    ['null', 'null', 'body'],
+    ['a missing email', '{"password":"test12345"}', 'email'],
+    ['a missing password', '{"email":"test@example.com"}', 'password'],
+    ['a number as email', '{"email":42,"password":"test12345"}', 'email'],
+    ['an object as password', '{"email":"test@example.com","password":{"$gt":""}}', 'password'],
+    ['a 2000-character password', JSON.stringify({ email: 'test@example.com', password: 'p'.repeat(2000) }), 'password'],
+    ['a 10 MB password', JSON.stringify({ email: 'test@example.com', password: tenMegabytes }), 'body'],
+  ])('answers %s with 400 problem+json naming the field, through the attempt', async (_name, body, field) => {
+    const { server, observations } = app();
+    const res = await request(server).post('/auth/login').set('content-type', 'application/json').send(body);
+    expect(res.status).toBe(400);
+    expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(res.body.field).toBe(field);
+    expect(observations).toHaveLength(1);
+    expect(observations[0]).toMatchObject({ outcome: 'invalid', constantTime: true });
+    expect(observations[0]!.paddedToMs).toBeGreaterThanOrEqual(55);
+  });
+
+  it('answers a non-JSON content type with 400', async () => {
+    const { server } = app();
+    const res = await request(server).post('/auth/login').type('form').send('email=test@example.com&password=test12345');
+    expect(res.status).toBe(400);
+    expect(res.body.detail).toMatch(/application\/json/);
+  });
+
+  it('works behind express.json() as well', async () => {
+    const { server } = app({ jsonFirst: true });
+    const res = await request(server).post('/auth/login').send({ email: 'test@example.com', password: 'test12345' });
+    expect(res.status).toBe(200);
+  });
+
+  it('answers a rate-limited attempt with 429, Retry-After and RateLimit-* headers', async () => {
+    const rateLimiter: LoginRateLimiter = {
+      async check() {
+        throw new AikbError('RATE_LIMITED', 'too many login attempts', { details: { retryAfterSeconds: 900, limit: 10, remaining: 0, resetSeconds: 900 } });
+      },
+      async recordFailure() {},
+      async recordSuccess() {},
+    };
+    const { server } = app({ rateLimiter });
+    const res = await request(server).post('/auth/login').send({ email: 'test@example.com', password: 'test12345' });
+    expect(res.status).toBe(429);
+    expect(res.headers['retry-after']).toBe('900');
+    expect(res.headers['ratelimit-limit']).toBe('10');
+    expect(res.headers['ratelimit-remaining']).toBe('0');
+    expect(res.headers['ratelimit-reset']).toBe('900');
+  });
+
+  it('blocks after 10 consecutive failures with the real rate limiter, the same for unknown emails', async () => {
+    const { createLoginRateLimiter } = await import('@aikb/core/auth');
+    const { server } = app({ rateLimiter: createLoginRateLimiter({ keyPrefix: `adapter-${Math.random()}` }) });
+    for (const email of ['test@example.com', 'ghost@example.com']) {
+      const statuses: number[] = [];
+      for (let i = 0; i < 11; i++) statuses.push((await request(server).post('/auth/login').send({ email, password: 'wrong-password' })).status);
+      expect(statuses).toEqual([...Array(10).fill(401), 429]);
+    }
+  });
+
+  it('answers an admission refusal with 503 and Retry-After', async () => {
+    // One hashing slot, 40 ms declared per verify, a 100 ms floor with the 25 ms admission margin: the
+    // first fits, the second (predicted to end at 80 ms) cannot.
+    const slow = { ...hasher, verifyCostMs: 40, verify: async (e: string, p: string) => (await new Promise((r) => setTimeout(r, 300)), hasher.verify(e, p)) };
+    const authenticator = createConstantTimeAuthenticator({ store, hasher: slow, floorMs: 100, jitterMs: 0, maxConcurrentHashes: 1 });
+    const server = express().post('/auth/login', loginHandler({ authenticator, tokens })).use(errorHandler());
+    const results = await Promise.all([1, 2].map(() => request(server).post('/auth/login').send({ email: 'test@example.com', password: 'test12345' })));
+    const refused = results.find((r) => r.status === 503);
+    expect(results.map((r) => r.status).sort()).toEqual([200, 503]);
+    expect(refused!.headers['retry-after']).toBe('1');
+    expect(refused!.body.type).toBe('urn:aikb:problem:resource-exhausted');
+  });
+});

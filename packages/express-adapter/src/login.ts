@@ -1,0 +1,84 @@
+import type { RequestHandler, Response } from 'express';
+import { AikbError, ValidationError, isAikbError } from '@aikb/core';
+import type { ConstantTimeAuthenticator, TokenService } from '@aikb/core/auth';
+import { readBody } from './read-body';
+
+/** {@link loginHandler} options. */
+export interface LoginHandlerOptions {
+  authenticator: ConstantTimeAuthenticator;
+  tokens: TokenService;
+  /**
+   * Largest body kept, in bytes; a larger one is answered 400 at the deadline.
+   * @default 65536
+   */
+  maxBodyBytes?: number;
+  /**
+   * Largest body read at all before answering, in bytes (then the connection is closed).
+   * @default 16777216
+   */
+  drainBodyBytes?: number;
+}
+
+function credentialsFrom(value: unknown): { email: string; password: string } {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ValidationError('body', 'expected a JSON object { "email": ..., "password": ... }');
+  const { email, password } = value as Record<string, unknown>;
+  if (email === undefined) throw new ValidationError('email', 'email is required');
+  if (typeof email !== 'string') throw new ValidationError('email', 'email must be a string');
+  if (password === undefined) throw new ValidationError('password', 'password is required');
+  if (typeof password !== 'string') throw new ValidationError('password', 'password must be a string');
+  return { email, password };
+}
+
+function parse(text: string, contentType: string | undefined): unknown {
+  if (contentType && !/^application\/([\w.+-]+\+)?json\b/i.test(contentType)) throw new ValidationError('body', 'expected Content-Type: application/json');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ValidationError('body', 'the request body is not valid JSON');
+  }
+}
+
+function setRateLimitHeaders(res: Response, error: AikbError): void {
+  const { limit, remaining, resetSeconds } = error.details as { limit?: number; remaining?: number; resetSeconds?: number };
+  if (typeof limit === 'number') res.setHeader('RateLimit-Limit', String(limit));
+  if (typeof remaining === 'number') res.setHeader('RateLimit-Remaining', String(remaining));
+  if (typeof resetSeconds === 'number') res.setHeader('RateLimit-Reset', String(resetSeconds));
+}
+
+/**
+ * `POST` `{ email, password }` → 200 `{ token, expiresIn }`, or a problem+json: 400 (bad body),
+ * 401 (one identical body for an unknown email and a wrong password), 429 (rate limited, with
+ * `Retry-After` and `RateLimit-*`), 503 (busy: `Retry-After`; or the store is down).
+ *
+ * The handler reads the body itself and begins the attempt as soon as it has been read — before
+ * parsing or validation — so every answer, 400s included, comes at the attempt's deadline. Mount
+ * it before `express.json()` so an oversized body is answered at the deadline too.
+ */
+export function loginHandler(options: LoginHandlerOptions): RequestHandler {
+  const { authenticator, tokens } = options;
+  const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
+  const drainBodyBytes = options.drainBodyBytes ?? 16 * 1024 * 1024;
+  return async (req, res, next) => {
+    const body = await readBody(req, maxBodyBytes, drainBodyBytes);
+    const attempt = authenticator.begin();
+    res.setHeader('Cache-Control', 'no-store');
+    try {
+      if (body.kind === 'too-large') {
+        if (!body.drained) res.setHeader('Connection', 'close');
+        return await attempt.reject(new ValidationError('body', `the request body is too large (limit ${maxBodyBytes} bytes)`));
+      }
+      let credentials: { email: string; password: string };
+      try {
+        credentials = credentialsFrom(body.kind === 'text' ? parse(body.text, req.get('content-type')) : body.value);
+      } catch (error) {
+        return await attempt.reject(error as AikbError);
+      }
+      const result = await attempt.verify({ ...credentials, ip: req.ip });
+      if (!result.ok) throw new AikbError('UNAUTHENTICATED', 'invalid email or password');
+      res.json(await tokens.issue(result.user));
+    } catch (error) {
+      if (isAikbError(error, 'RATE_LIMITED')) setRateLimitHeaders(res, error);
+      next(error);
+    }
+  };
+}
