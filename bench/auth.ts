@@ -107,26 +107,31 @@ async function main() {
   // 2 + 3: capacity, with event-loop delay measured throughout
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
-  observations.length = 0;
-  const ratePerSecond = Math.floor((cores * 1000) / hasher.verifyCostMs);
+  const capacity = (cores * 1000) / hasher.verifyCostMs;
   const streamSeconds = 10;
-  const stream: Array<Promise<{ ms: number; outcome: string }>> = [];
-  const streamStart = performance.now();
-  for (let i = 0; i < ratePerSecond * streamSeconds; i++) {
-    const due = streamStart + (i * 1000) / ratePerSecond;
-    const wait = due - performance.now();
-    if (wait > 1) await sleep(wait);
-    const names = Object.keys(CLASSES) as ClassName[];
-    stream.push(timed(auth, CLASSES[names[i % 3]!]));
-  }
-  const streamed = await Promise.all(stream);
-  const streamAnswered = streamed.filter((r) => r.outcome === 'answered');
   const late = (r: { ms: number }) => r.ms > 525;
-  rows.push([
-    `steady stream at cores ÷ verify = ${ratePerSecond}/s for ${streamSeconds} s`,
-    `${streamAnswered.filter((r) => r.ms >= 480 && r.ms <= 520).length} / ${streamed.length} in window, ${streamed.filter((r) => r.outcome === 'refused').length} refused, ${streamed.filter(late).length} late (> 525 ms), ${observations.filter((o) => o.overrun).length} overruns`,
-    'answered in window',
-  ]);
+  // At 100% of the hashing capacity the queue has no slack (the event loop needs CPU too), so
+  // admission control refuses some attempts at their deadline; at 75% every attempt fits.
+  for (const share of [0.75, 1]) {
+    observations.length = 0;
+    const ratePerSecond = Math.floor(capacity * share);
+    const stream: Array<Promise<{ ms: number; outcome: string }>> = [];
+    const streamStart = performance.now();
+    for (let i = 0; i < ratePerSecond * streamSeconds; i++) {
+      const due = streamStart + (i * 1000) / ratePerSecond;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+      const names = Object.keys(CLASSES) as ClassName[];
+      stream.push(timed(auth, CLASSES[names[i % 3]!]));
+    }
+    const streamed = await Promise.all(stream);
+    const streamAnswered = streamed.filter((r) => r.outcome === 'answered');
+    rows.push([
+      `steady stream at ${share * 100}% of cores ÷ verify = ${ratePerSecond}/s for ${streamSeconds} s`,
+      `${streamAnswered.filter((r) => r.ms >= 480 && r.ms <= 520).length} / ${streamed.length} in window, ${streamed.filter((r) => r.outcome === 'refused').length} refused, ${streamed.filter(late).length} late (> 525 ms), ${observations.filter((o) => o.overrun).length} overruns`,
+      share < 1 ? 'all answered in window' : 'answered in window or refused at deadline',
+    ]);
+  }
   const burst = await Promise.all(Array.from({ length: 64 }, (_, i) => timed(auth, CLASSES[(['unknown', 'wrong', 'right'] as const)[i % 3]!])));
   const refusedAtDeadline = burst.filter((r) => r.outcome === 'refused' && r.ms >= 480 && r.ms <= 525).length;
   rows.push([
