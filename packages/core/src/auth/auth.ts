@@ -87,8 +87,11 @@ export interface Credentials {
   readonly ip?: string;
 }
 
-/** The outcome of a login attempt that was answered (refusals are thrown). */
-export type LoginResult = { readonly ok: true; readonly user: User } | { readonly ok: false };
+/**
+ * The outcome of a login attempt that was answered (refusals are thrown). `value` is what the
+ * attempt's `onSuccess` produced (a session token, say), inside the padded time.
+ */
+export type LoginResult<T = undefined> = { readonly ok: true; readonly user: User; readonly value: T } | { readonly ok: false };
 
 /** How an attempt ended, as reported to {@link ConstantTimeAuthenticatorOptions.onAttempt}. */
 export type AttemptOutcome = 'success' | 'failure' | 'invalid' | 'rate_limited' | 'refused' | 'unavailable';
@@ -208,8 +211,11 @@ export interface LoginAttempt {
    * Checks the credentials and resolves at the deadline. Throws (at the deadline too) an
    * `AikbError` `RATE_LIMITED`, `RESOURCE_EXHAUSTED` (admission control, with
    * `retryAfterSeconds`) or `UNAVAILABLE` (the store failed).
+   *
+   * @param onSuccess work that only a successful login does (issuing a token): it runs before
+   *   the deadline, so it adds nothing to the time of a successful answer alone
    */
-  verify(credentials: Credentials): Promise<LoginResult>;
+  verify<T = undefined>(credentials: Credentials, onSuccess?: (user: User) => T | Promise<T>): Promise<LoginResult<T>>;
   /** Throws `error` at the deadline: for requests rejected before any lookup (bad input). */
   reject(error: AikbError): Promise<never>;
 }

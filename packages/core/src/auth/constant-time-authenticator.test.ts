@@ -92,6 +92,29 @@ describe('ConstantTimeAuthenticator', () => {
       expect(results.map((r) => (r.error ? (r.error as AikbError).code : r.value!.ok))).toEqual([false, false, true, true, false, false, false, false, 'INVALID_ARGUMENT']);
     });
 
+    it('runs onSuccess (issuing a token) inside the padded time, and only for a success', async () => {
+      const hasher = fakeHasher(30);
+      const store = await seeded(hasher);
+      const auth = createConstantTimeAuthenticator({ store, hasher, clock, random: () => 0 });
+      const issuedAt: number[] = [];
+      const start = Date.now();
+      const issue = async (user: { id: string }) => {
+        issuedAt.push(Date.now() - start);
+        await new Promise((resolve) => setTimeout(resolve, 40)); // slow signing still ends before the deadline
+        return `token-for-${user.id}`;
+      };
+      const right = timed(auth.begin().verify({ email: 'alice@example.com', password: 'right password' }, issue));
+      const wrong = timed(auth.begin().verify({ email: 'alice@example.com', password: 'wrong password' }, issue));
+      await vi.advanceTimersByTimeAsync(600);
+      const [ok, failed] = await Promise.all([right, wrong]);
+      expect(ok.at).toBe(500);
+      expect(failed.at).toBe(500);
+      expect(ok.value).toMatchObject({ ok: true, value: expect.stringMatching(/^token-for-/) });
+      expect(failed.value).toEqual({ ok: false });
+      expect(issuedAt).toHaveLength(1);
+      expect(issuedAt[0]).toBeLessThan(500);
+    });
+
     it('answers a request rejected before any lookup at its deadline too', async () => {
       const hasher = fakeHasher();
       const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher, clock, random: () => -20 });

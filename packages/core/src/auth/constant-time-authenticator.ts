@@ -12,6 +12,7 @@ import type {
   Credentials,
   LoginAttempt,
   LoginResult,
+  User,
   UserRecord,
 } from './auth';
 import { HashGate } from './internal/hash-gate';
@@ -120,7 +121,11 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
     }
   };
 
-  async function check(credentials: Credentials, deadline: number | undefined): Promise<LoginResult> {
+  async function check<T>(
+    credentials: Credentials,
+    deadline: number | undefined,
+    onSuccess: ((user: User) => T | Promise<T>) | undefined,
+  ): Promise<LoginResult<T>> {
     checkCredentials(credentials);
     const dummy = await dummyHash.catch((cause: unknown) => {
       throw new UnavailableError('the password hasher is not working', { cause });
@@ -165,7 +170,7 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
           (error: unknown) => logger.warn({ err: error, userId: user.id }, 'password hash upgrade failed'),
         );
     }
-    return { ok: true, user };
+    return { ok: true, user, value: (onSuccess ? await onSuccess(user) : undefined) as T };
   }
 
   function begin(): LoginAttempt {
@@ -227,7 +232,8 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
       constantTime: padded,
       jitterMs: jitter,
       deadline,
-      verify: (credentials) => settle(() => check(credentials, padded ? deadline : undefined)),
+      verify: <T>(credentials: Credentials, onSuccess?: (user: User) => T | Promise<T>) =>
+        settle(() => check(credentials, padded ? deadline : undefined, onSuccess)),
       reject: (error: AikbError) =>
         settle<never>(() => {
           throw error;
