@@ -19,7 +19,8 @@ ${USERS_USAGE}
   aikb-server --help      print this help
 
 Configuration comes from environment variables: PORT, HOST, DATABASE_URL, AIKB_DATA_DIR,
-DATABASE_POOL_SIZE, REDIS_URL, LOG_LEVEL, LOG_FILE, NODE_ENV, ADMIN_TOKEN, AUTH_JWT_SECRET (see the README).`;
+DATABASE_POOL_SIZE, REDIS_URL, LOG_LEVEL, LOG_FILE, NODE_ENV, ADMIN_TOKEN, AUTH_JWT_SECRET,
+CACHE_TTL_SECONDS (see the README).`;
 
 /** One line on stderr, exit code 1: what an operator sees instead of a stack trace. */
 function fail(message: string): never {
