@@ -3,7 +3,7 @@
  * a service. They never touch the shared services of the machine.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -65,7 +65,14 @@ export async function createThrowawayRedis(): Promise<ThrowawayRedis> {
   };
 }
 
-const PG_BIN = process.env.AIKB_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+/** `AIKB_PG_BIN`, else the newest Debian-packaged server (`/usr/lib/postgresql/<version>/bin`). */
+const PG_BIN = process.env.AIKB_PG_BIN ?? debianPostgresBin();
+
+function debianPostgresBin(): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  return path.join(root, versions[0] ?? '15', 'bin');
+}
 
 export function hasPostgresBinaries(): boolean {
   return existsSync(path.join(PG_BIN, 'initdb')) && existsSync(path.join(PG_BIN, 'pg_ctl'));
