@@ -4,13 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createIsolatedPostgres,
   createThrowawayPostgres,
-  createThrowawayRedis,
   describeWithRedis,
   hasPostgresBinaries,
   hasRedisServer,
   testDatabaseUrl,
   type ThrowawayPostgres,
-  type ThrowawayRedis,
+  useThrowawayRedis,
 } from '@aikb/test-support';
 import { createDatabase, type Database } from '../db';
 import { createInProcessInvalidationBus, createPostgresInvalidationBus, createRedisInvalidationBus, type InvalidationBusState, type InvalidationMessage } from './index';
@@ -44,19 +43,12 @@ describeWithRedis('RedisInvalidationBus', (url) => {
 });
 
 describe.runIf(hasRedisServer())('RedisInvalidationBus when Redis dies and comes back', () => {
-  let server: ThrowawayRedis;
-  beforeAll(async () => {
-    server = await createThrowawayRedis();
-    await server.start();
-  });
-  afterAll(async () => {
-    await server?.kill();
-  });
+  const redisServer = useThrowawayRedis();
 
   it('reports disconnected, rejects publish without throwing into subscribers, and delivers again after reconnecting', async () => {
     const options = { retryStrategy: () => 50, maxRetriesPerRequest: 1 };
-    const a = new Redis(server.url, options).on('error', () => {});
-    const b = new Redis(server.url, options).on('error', () => {});
+    const a = new Redis(redisServer().url, options).on('error', () => {});
+    const b = new Redis(redisServer().url, options).on('error', () => {});
     const busA = createRedisInvalidationBus({ redis: a, publishTimeoutMs: 300 });
     const busB = createRedisInvalidationBus({ redis: b, publishTimeoutMs: 300 });
     try {
@@ -66,11 +58,11 @@ describe.runIf(hasRedisServer())('RedisInvalidationBus when Redis dies and comes
       busB.subscribe((m) => seen.push(m));
       await until(() => busA.state === 'connected' && busB.state === 'connected', 'connected');
 
-      await server.kill();
+      await redisServer().kill();
       await until(() => busB.state === 'disconnected', 'disconnected');
       await expect(busA.publish({ key: 'feature_flags:a', version: 1 })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
 
-      await server.start();
+      await redisServer().start();
       await until(() => busA.state === 'connected' && busB.state === 'connected', 'reconnected', 15_000);
       await busA.publish({ key: 'feature_flags:a', version: 2 });
       await until(() => seen.some((m) => m.version === 2), 'delivery after reconnect');

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createThrowawayRedis, describeWithRedis, hasRedisServer, type ThrowawayRedis } from '@aikb/test-support';
+import { describeWithRedis, hasRedisServer, useThrowawayRedis } from '@aikb/test-support';
 import { createPostgresInvalidationBus, createRedisInvalidationBus, type InvalidationBus } from '../cache';
 import { until } from '../cache/invalidation-bus.contract';
 import { createDatabase, migrate, type Database } from '../db';
@@ -61,23 +61,16 @@ describeWithRedis('FeatureFlagClient across instances', (url) => {
 });
 
 describe.runIf(hasRedisServer())('FeatureFlagClient when Redis is killed and restarted', () => {
-  let server: ThrowawayRedis;
-  beforeAll(async () => {
-    server = await createThrowawayRedis();
-    await server.start();
-  });
-  afterAll(async () => {
-    await server?.kill();
-  });
+  const redisServer = useThrowawayRedis();
 
   it('keeps answering without throwing, reports stale, and resyncs after Redis is back', async () => {
     const channel = 'aikb:invalidation';
     const options = { retryStrategy: () => 50, maxRetriesPerRequest: 1 };
     await store.put('through_outage', { enabled: true, rolloutPercentage: 100 }, 'test');
-    const a = await instance(server.url, channel, options);
-    const b = await instance(server.url, channel, options);
+    const a = await instance(redisServer().url, channel, options);
+    const b = await instance(redisServer().url, channel, options);
 
-    await server.kill();
+    await redisServer().kill();
     await until(() => b.bus.state === 'disconnected' && a.bus.state === 'disconnected', 'both disconnected');
     // The write commits; the lost publish is logged, not thrown.
     const updated = await a.flags.updateFlag('through_outage', { enabled: false });
@@ -87,7 +80,7 @@ describe.runIf(hasRedisServer())('FeatureFlagClient when Redis is killed and res
     expect(b.flags.status().stale).toBe(true);
     expect(b.flags.evaluate('through_outage').stale).toBe(true);
 
-    await server.start();
+    await redisServer().start();
     await until(() => !b.flags.isEnabled('through_outage'), 'B resynced after reconnect', 15_000);
     expect(b.flags.status()).toMatchObject({ stale: false, bus: { state: 'connected' } });
   });

@@ -8,6 +8,7 @@ export {
   freePort,
   hasPostgresBinaries,
   hasRedisServer,
+  useThrowawayRedis,
   type ThrowawayPostgres,
   type ThrowawayRedis,
 } from './throwaway';

@@ -7,6 +7,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } fr
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -66,6 +67,25 @@ export async function createThrowawayRedis(): Promise<ThrowawayRedis> {
 }
 
 /** `AIKB_PG_BIN`, else the newest Debian-packaged server (`/usr/lib/postgresql/<version>/bin`). */
+/**
+ * Declares, in the current suite, a throw-away Redis started before its tests and killed after.
+ * @returns a getter for the running server (inside tests and hooks)
+ */
+export function useThrowawayRedis(): () => ThrowawayRedis {
+  let server: ThrowawayRedis | undefined;
+  beforeAll(async () => {
+    server = await createThrowawayRedis();
+    await server.start();
+  });
+  afterAll(async () => {
+    await server?.kill();
+  });
+  return () => {
+    if (!server) throw new Error('throw-away Redis not started: use it inside a test or hook');
+    return server;
+  };
+}
+
 const PG_BIN = process.env.AIKB_PG_BIN ?? debianPostgresBin();
 
 function debianPostgresBin(): string {
