@@ -4,19 +4,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { describeWithRedis } from '@aikb/test-support';
-import { runServerCommand, startServerProcess, tempDataDir, type ServerProcess } from './harness';
+import { runServerCommand, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-const running: ServerProcess[] = [];
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((server) => server.stop('SIGKILL')));
-});
-afterAll(() => {
-  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
-});
+const { running, cleanups } = useServerProcesses();
 
 function dataDir(): string {
   const data = tempDataDir();

@@ -1,20 +1,13 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createTemporaryDatabase, testDatabaseUrl, testRedisUrl } from '@aikb/test-support';
-import { eventually, startServerProcess, tempDataDir, type ServerProcess } from './harness';
+import { eventually, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
 
 const run = promisify(execFile);
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 
-const running: ServerProcess[] = [];
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((server) => server.stop('SIGKILL')));
-});
-afterAll(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { running, cleanups } = useServerProcesses();
 
 /**
  * Runs a runbook curl command as written (plus the admin token the runbook's newer sections send),

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach } from 'vitest';
 
 const serverDir = fileURLToPath(new URL('..', import.meta.url));
 const cli = path.join(serverDir, 'dist/cli.js');
@@ -126,4 +127,21 @@ export async function eventually(probe: () => Promise<boolean>, timeoutMs = 15_0
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${what} not reached within ${timeoutMs} ms`);
+}
+
+/**
+ * Declares, in the current file or suite, the clean-up every end-to-end test needs: servers pushed
+ * on `running` are killed after each test; functions pushed on `cleanups` run after all tests, last
+ * pushed first (temp data dirs, databases, throw-away services).
+ */
+export function useServerProcesses(): { running: ServerProcess[]; cleanups: Array<() => unknown> } {
+  const running: ServerProcess[] = [];
+  const cleanups: Array<() => unknown> = [];
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((server) => server.stop('SIGKILL')));
+  });
+  afterAll(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  return { running, cleanups };
 }

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:net';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PGlite } from '@electric-sql/pglite';
 import {
   createTemporaryDatabase,
@@ -10,16 +10,9 @@ import {
   testDatabaseUrl,
   testRedisUrl,
 } from '@aikb/test-support';
-import { eventually, runServerCommand, startServerProcess, tempDataDir, type ServerProcess } from './harness';
+import { eventually, runServerCommand, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
 
-const running: ServerProcess[] = [];
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((server) => server.stop('SIGKILL')));
-});
-afterAll(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { running, cleanups } = useServerProcesses();
 
 async function health(server: ServerProcess): Promise<{ status: number; body: any }> {
   const res = await fetch(`${server.url}/api/health`);
