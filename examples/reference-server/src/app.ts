@@ -1,6 +1,5 @@
 import express, { type Express } from 'express';
 import { errorHandler, healthRouter, notFound } from '@aikb/express';
-import { createAdminGuard } from './admin-guard';
 import type { ServerContext } from './context';
 import { flagAdminRoutes } from './subsystems/flags';
 import { installObservability } from './subsystems/observability';
@@ -31,7 +30,8 @@ export function createApp(ctx: ServerContext): Express {
 
   // 3. admin routes under /api/admin, all behind the admin guard
   const admin = express.Router();
-  admin.use(createAdminGuard(ctx));
+  // The admin token, or a user token with the admin role (`adminGuard` in @aikb/express).
+  admin.use(ctx.auth.adminGuard);
   admin.use(flagAdminRoutes(ctx));
   admin.use(observability.adminRoutes);
   admin.use('/users', ctx.auth.usersRouter);
