@@ -1,5 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import { ValidationError } from '@aikb/core';
+import { readBody } from './read-body';
 
 /** {@link jsonBody} options. */
 export interface JsonBodyOptions {
@@ -24,38 +25,27 @@ function hasBody(req: Request): boolean {
  */
 export function jsonBody(options: JsonBodyOptions = {}): RequestHandler {
   const limit = options.limit ?? 100 * 1024;
-  return (req, _res, next) => {
+  return async (req, _res, next) => {
     if (req.body !== undefined || !hasBody(req) || req.readableEnded) {
       next();
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit && !failed) {
-        failed = true;
-        next(new ValidationError('body', `the request body is larger than ${limit} bytes`));
-        return;
-      }
-      if (!failed) chunks.push(chunk);
-    });
-    req.on('error', (error) => {
-      if (!failed) next(error);
-      failed = true;
-    });
-    req.on('end', () => {
-      if (failed) return;
-      const text = Buffer.concat(chunks).toString('utf8');
-      try {
-        req.body = JSON.parse(text);
-      } catch {
-        const type = req.headers['content-type'] ?? 'no Content-Type';
-        next(new ValidationError('body', `the request body is not valid JSON (it was sent as ${type})`));
-        return;
-      }
+    const body = await readBody(req, limit, limit);
+    if (body.kind === 'too-large') {
+      next(new ValidationError('body', `the request body is larger than ${limit} bytes`));
+      return;
+    }
+    if (body.kind === 'parsed') {
       next();
-    });
+      return;
+    }
+    try {
+      req.body = JSON.parse(body.text);
+    } catch {
+      const type = req.headers['content-type'] ?? 'no Content-Type';
+      next(new ValidationError('body', `the request body is not valid JSON (it was sent as ${type})`));
+      return;
+    }
+    next();
   };
 }
