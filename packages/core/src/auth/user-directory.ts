@@ -42,7 +42,7 @@ export interface UserDirectory {
   remove(id: string, options?: UserChangeOptions): Promise<void>;
   /**
    * The audit trail of a user id, newest first (deleted users too; empty for an unknown id).
-   * @throws {ValidationError} `limit` outside 1..1000
+   * @throws {ValidationError} `limit` outside 1..1000; {@link AikbError} `NOT_FOUND` for a malformed id
    */
   history(id: string, options?: { limit?: number }): Promise<UserChange[]>;
 }
@@ -160,7 +160,8 @@ export function createUserDirectory(options: UserDirectoryOptions): UserDirector
     },
     async history(id, historyOptions) {
       const limit = historyLimit(historyOptions?.limit);
-      return isUserId(id) ? store.history(id, limit) : [];
+      if (!isUserId(id)) throw notFound(id);
+      return store.history(id, limit);
     },
   };
 }
