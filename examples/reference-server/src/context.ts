@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import type { InvalidationBus } from '@aikb/core/cache';
 import type { FeatureFlagClient } from '@aikb/core/flags';
 import type { StatusRegistry } from '@aikb/core/health';
 import type { ServerConfig } from './config';
@@ -21,6 +22,11 @@ export interface ServerContext {
   readonly metrics: Registry;
   /** Feature flags (`src/subsystems/flags.ts`): `ctx.flags.isEnabled('priority_1_3_constant_time_auth', { userId })`. */
   readonly flags: FeatureFlagClient;
+  /**
+   * The invalidation bus (Redis, Postgres LISTEN/NOTIFY or in-process), created and closed by the
+   * flags subsystem; others only publish and subscribe (auth: session revocations).
+   */
+  readonly bus: InvalidationBus;
   /** Login, user tokens, the admin guard and user management. */
   readonly auth: AuthSubsystem;
 }

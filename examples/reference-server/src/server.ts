@@ -37,7 +37,7 @@ export async function startServer(config: ServerConfig, logger: PinoLogger): Pro
   const flags = await startFlags(base);
   let ctx: ServerContext;
   try {
-    const withFlags = { ...base, flags: flags.client };
+    const withFlags = { ...base, flags: flags.client, bus: flags.bus };
     ctx = { ...withFlags, auth: await createAuthSubsystem(withFlags) };
   } catch (error) {
     await flags.close();

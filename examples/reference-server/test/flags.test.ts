@@ -81,8 +81,8 @@ describe('aikb-server feature flags, with the runbook commands', () => {
 
     const history = await curl(server, ['http://localhost:3000/api/admin/feature-flags/priority_2_1_saga_pattern/history']);
     expect(history.body.history.map((c: { after: { rolloutPercentage: number }; actor: string }) => [c.after.rolloutPercentage, c.actor])).toEqual([
-      [10, 'admin'],
-      [0, 'admin'],
+      [10, 'admin-token'],
+      [0, 'admin-token'],
       [100, 'seed'],
     ]);
 

@@ -1,15 +1,19 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { AikbError } from '@aikb/core';
-import type { TokenService } from '@aikb/core/auth';
-import { bearer } from './user-auth';
+import type { SessionVerifier } from '@aikb/core/auth';
+import { bearer, type Credential } from './user-auth';
 
 /** {@link adminGuard} options. */
 export interface AdminGuardOptions {
   /** The shared admin token; unset: only user tokens with the role open admin endpoints. */
   adminToken?: string;
-  /** Verifies user tokens; unset: only the admin token does. */
-  tokens?: TokenService;
+  /**
+   * Verifies user tokens against their user's current state (`createSessionVerifier`), so the
+   * token of a user since deleted, disabled, demoted or given a new password opens nothing; unset:
+   * only the admin token opens admin endpoints.
+   */
+  sessions?: SessionVerifier;
   /**
    * The role a user token needs.
    * @default 'admin'
@@ -23,25 +27,38 @@ const JWT = /^[\w-]+\.[\w-]+\.[\w-]*$/;
 /**
  * Guards admin endpoints: `Authorization: Bearer <ADMIN_TOKEN>` (compared in constant time, both
  * sides hashed first so not even the length leaks) or `Bearer <user token>` whose user has the
- * admin role. 401 problem+json for a missing, malformed or invalid credential, 403 for a valid
- * one that is not allowed; the detail names the header it expects.
+ * admin role **now** (checked by the session verifier, not read from the token). 401 problem+json
+ * for a missing, malformed, invalid or revoked credential, 403 for a valid one that is not
+ * allowed, 503 when the user store cannot be reached to check a user token (fails closed); the
+ * detail names the header it expects.
+ *
+ * Records which credential was used on `res.locals.credential` (`admin-token` or `user-token`,
+ * with the user on `res.locals.user`): read it with `currentActor(res)` for audit trails.
+ *
+ * @throws {TypeError} when `sessions` is given but is not a session verifier
  */
 export function adminGuard(options: AdminGuardOptions): RequestHandler {
+  const { sessions } = options;
+  if (sessions !== undefined && (typeof sessions?.verify !== 'function' || typeof sessions.invalidate !== 'function')) {
+    throw new TypeError('adminGuard: sessions must be a SessionVerifier (createSessionVerifier), not a bare TokenService');
+  }
   const expected = options.adminToken ? digest(options.adminToken) : undefined;
   const role = options.role ?? 'admin';
-  const expects = `admin endpoints expect the header Authorization: Bearer <ADMIN_TOKEN>${options.tokens ? ` or Bearer <user token with the ${role} role>` : ''}`;
+  const expects = `admin endpoints expect the header Authorization: Bearer <ADMIN_TOKEN>${sessions ? ` or Bearer <user token with the ${role} role>` : ''}`;
   return async (req, res, next) => {
     const credential = bearer(req.get('authorization'));
     if (credential === undefined) throw new AikbError('UNAUTHENTICATED', expects);
     if (credential === null) throw new AikbError('UNAUTHENTICATED', `the Authorization header must be "Bearer <ADMIN_TOKEN>"; ${expects}`);
     if (expected && timingSafeEqual(digest(credential), expected)) {
+      res.locals.credential = 'admin-token' satisfies Credential;
       next();
       return;
     }
-    if (options.tokens && JWT.test(credential)) {
-      const claims = await options.tokens.verify(credential);
-      if (!claims.roles.includes(role)) throw new AikbError('PERMISSION_DENIED', `the user token does not carry the ${role} role`);
+    if (sessions && JWT.test(credential)) {
+      const claims = await sessions.verify(credential);
+      if (!claims.roles.includes(role)) throw new AikbError('PERMISSION_DENIED', `the user does not have the ${role} role`);
       res.locals.user = claims;
+      res.locals.credential = 'user-token' satisfies Credential;
       next();
       return;
     }

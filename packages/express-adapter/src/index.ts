@@ -36,7 +36,9 @@ export { errorMetricsRouter, prometheusMetrics, systemStatusRouter, tracesRouter
 // auth
 export type { LoginHandlerOptions } from './login';
 export { loginHandler } from './login';
-export { currentUser, requireRole, requireUser } from './user-auth';
+export type { Credential, RequireUserOptions } from './user-auth';
+export { ADMIN_TOKEN_ACTOR, currentActor, currentUser, requestActor, requireRole, requireUser } from './user-auth';
 export type { AdminGuardOptions } from './admin-guard';
 export { adminGuard } from './admin-guard';
+export type { UsersRouterOptions } from './users-router';
 export { usersRouter } from './users-router';

@@ -1,6 +1,23 @@
-import { Router } from 'express';
-import { ValidationError } from '@aikb/core';
-import type { User, UserDirectory } from '@aikb/core/auth';
+import { Router, type ErrorRequestHandler, type Request } from 'express';
+import { AikbError, ValidationError } from '@aikb/core';
+import type { User, UserChange, UserDirectory } from '@aikb/core/auth';
+import { jsonBody } from './json-body';
+import { requestActor } from './user-auth';
+
+/** {@link usersRouter} options. */
+export interface UsersRouterOptions {
+  users: UserDirectory;
+  /**
+   * Who is acting, recorded in the users' audit trail.
+   * @default the user id of a user token, `admin-token` for the shared admin token (from `adminGuard`)
+   */
+  actor?: (req: Request) => string;
+  /**
+   * Largest JSON body accepted, in bytes.
+   * @default 16384
+   */
+  maxBodyBytes?: number;
+}
 
 const view = (user: User) => ({
   id: user.id,
@@ -11,32 +28,57 @@ const view = (user: User) => ({
   updatedAt: user.updatedAt.toISOString(),
 });
 
-function object(body: unknown): Record<string, unknown> {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body', 'expected a JSON object');
-  return body as Record<string, unknown>;
+const changeView = (change: UserChange) => ({ ...change, at: change.at.toISOString() });
+
+function limitOf(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^\d{1,4}$/.test(value)) throw new ValidationError('limit', 'limit must be an integer from 1 to 1000');
+  return Number(value);
 }
 
+/** A path whose percent-encoding cannot be decoded names no user: a 400, not a 500. */
+const badPath: ErrorRequestHandler = (error, _req, _res, next) => {
+  next(error instanceof URIError ? new ValidationError('id', 'the user id in the path is not valid percent-encoding') : error);
+};
+
 /**
- * User management, to mount behind an admin guard (needs `express.json()` before it):
- * `POST /` `{ email, password, roles }` → 201, `GET /` → `{ users }`, `PATCH /:id`
- * `{ email?, password?, roles?, disabled? }`, `DELETE /:id` → 204. Password hashes never leave.
+ * User management, to mount behind an admin guard; it parses its own JSON bodies (`jsonBody()`),
+ * so nothing is read before the guard has run:
+ * `POST /` `{ email, password, roles? }` → 201, `GET /` → `{ users }`, `GET /:id`,
+ * `PATCH /:id` `{ email?, password?, roles?, disabled? }`, `DELETE /:id` → 204, and
+ * `GET /:id/history?limit=50` → `{ history }` (newest first, deleted users too).
+ *
+ * Unknown body fields are a 400 naming the field; an id that no user could have is a 404. Every
+ * change is recorded with its actor, and a change of email, password, roles or `disabled` (or a
+ * delete) revokes the user's tokens. Password hashes never leave.
  */
-export function usersRouter(options: { users: UserDirectory }): Router {
+export function usersRouter(options: UsersRouterOptions): Router {
   const { users } = options;
+  const actor = options.actor ?? requestActor;
   const router = Router();
+  router.use(jsonBody({ limit: options.maxBodyBytes ?? 16 * 1024 }));
   router.post('/', async (req, res) => {
-    const body = object(req.body);
-    res.status(201).json(view(await users.add({ email: body.email, password: body.password, roles: body.roles })));
+    res.status(201).json(view(await users.add(req.body, { actor: actor(req) })));
   });
   router.get('/', async (_req, res) => {
     res.json({ users: (await users.list()).map(view) });
   });
+  router.get('/:id', async (req, res) => {
+    const user = await users.get(req.params.id!);
+    if (!user) throw new AikbError('NOT_FOUND', 'no user with this id');
+    res.json(view(user));
+  });
+  router.get('/:id/history', async (req, res) => {
+    const history = await users.history(req.params.id!, { limit: limitOf(req.query.limit) });
+    res.json({ history: history.map(changeView) });
+  });
   router.patch('/:id', async (req, res) => {
-    res.json(view(await users.update(req.params.id!, object(req.body))));
+    res.json(view(await users.update(req.params.id!, req.body, { actor: actor(req) })));
   });
   router.delete('/:id', async (req, res) => {
-    await users.remove(req.params.id!);
+    await users.remove(req.params.id!, { actor: actor(req) });
     res.status(204).end();
   });
+  router.use(badPath);
   return router;
 }

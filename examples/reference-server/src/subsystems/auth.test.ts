@@ -6,6 +6,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createInProcessInvalidationBus } from '@aikb/core/cache';
 import { createDatabase, migrate, type Database } from '@aikb/core/db';
 import { createFeatureFlagClient, createMemoryFlagStore, type FeatureFlagClient } from '@aikb/core/flags';
 import { createStatusRegistry } from '@aikb/core/health';
@@ -37,6 +38,7 @@ describe('createAuthSubsystem', () => {
       status: createStatusRegistry(),
       metrics: new Registry(),
       flags,
+      bus: createInProcessInvalidationBus(),
     };
     auth = await createAuthSubsystem(base);
   });

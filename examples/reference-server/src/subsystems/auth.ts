@@ -8,9 +8,11 @@ import {
   createConstantTimeAuthenticator,
   createLoginRateLimiter,
   createPostgresUserStore,
+  createSessionVerifier,
   createTokenService,
   createUserDirectory,
   type ConstantTimeAuthenticator,
+  type SessionVerifier,
   type TokenService,
   type UserDirectory,
 } from '@aikb/core/auth';
@@ -22,6 +24,11 @@ import type { ServerContext } from '../context';
 export const CONSTANT_TIME_FLAG = 'priority_1_3_constant_time_auth';
 const FLOOR_MS = 500;
 const JITTER_MS = 20;
+/**
+ * How long a user's state (exists, disabled, roles, token generation) is reused to check tokens:
+ * the longest a user change takes to apply on an instance that missed the bus message.
+ */
+export const SESSION_CACHE_TTL_MS = 1000;
 /** Seeded in embedded mode only, so the runbook's login commands work out of the box. */
 export const SEED_USER = { email: 'test@example.com', password: 'test12345', roles: ['user'] } as const;
 
@@ -30,6 +37,8 @@ export interface AuthSubsystem {
   /** The admin token in force (from ADMIN_TOKEN or generated in embedded mode); undefined: only admin-role user tokens open /api/admin. */
   readonly adminToken: string | undefined;
   readonly tokens: TokenService;
+  /** Checks user tokens against the user's current state (revocation). */
+  readonly sessions: SessionVerifier;
   readonly authenticator: ConstantTimeAuthenticator;
   readonly users: UserDirectory;
   /** `POST /auth/login`: mount before `express.json()`, it reads its own body. */
@@ -127,7 +136,17 @@ export async function createAuthSubsystem(ctx: BaseContext): Promise<AuthSubsyst
   const hasher = createArgon2Hasher();
   await hasher.calibrate(3);
   const store = createPostgresUserStore(infra.db.pool);
-  const users = createUserDirectory({ store, hasher });
+  // The flags subsystem's bus (it creates and closes it): a user change reaches every instance at once.
+  const sessions = createSessionVerifier({ tokens, store, bus: ctx.bus, cacheTtlMs: SESSION_CACHE_TTL_MS, logger });
+  const users = createUserDirectory({
+    store,
+    hasher,
+    logger,
+    async onChange(change) {
+      logger.info({ audit: 'user', userId: change.userId, action: change.action, actor: change.actor, fields: change.fields }, `user ${change.action}d by ${change.actor}`);
+      await sessions.invalidate(change.userId);
+    },
+  });
   const metrics = observe(ctx);
   const authenticator = createConstantTimeAuthenticator({
     store,
@@ -163,17 +182,19 @@ export async function createAuthSubsystem(ctx: BaseContext): Promise<AuthSubsyst
     maxConcurrentHashes: authenticator.maxConcurrentHashes,
     rateLimits: infra.redis ? 'redis' : 'memory',
     adminToken: adminToken ? 'configured' : 'not set',
+    sessions: { cacheTtlMs: SESSION_CACHE_TTL_MS, invalidation: ctx.bus.kind, ...sessions.stats() },
     ...authenticator.stats(),
   }));
 
   return {
     adminToken,
     tokens,
+    sessions,
     authenticator,
     users,
     login: loginHandler({ authenticator, tokens }),
-    adminGuard: adminGuard({ adminToken, tokens }),
-    requireUser: requireUser({ tokens }),
+    adminGuard: adminGuard({ adminToken, sessions }),
+    requireUser: requireUser({ sessions }),
     usersRouter: usersRouter({ users }),
     announce() {
       if (notice) process.stderr.write(notice);

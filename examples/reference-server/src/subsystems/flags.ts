@@ -6,7 +6,7 @@ import {
   type InvalidationBus,
 } from '@aikb/core/cache';
 import { createFeatureFlagClient, createPostgresFlagStore, type FeatureFlagClient, type FlagDefinition } from '@aikb/core/flags';
-import { cacheRouter, featureFlagsRouter, registerFeatureFlagMetrics } from '@aikb/express';
+import { cacheRouter, featureFlagsRouter, registerFeatureFlagMetrics, requestActor } from '@aikb/express';
 import type { ServerContext } from '../context';
 
 /**
@@ -27,7 +27,7 @@ export interface FlagsSubsystem {
   close(): Promise<void>;
 }
 
-type BaseContext = Omit<ServerContext, 'flags' | 'auth'>;
+type BaseContext = Omit<ServerContext, 'flags' | 'auth' | 'bus'>;
 
 function createBus(ctx: BaseContext): InvalidationBus {
   const { infra, logger } = ctx;
@@ -72,5 +72,6 @@ export async function startFlags(ctx: BaseContext): Promise<FlagsSubsystem> {
 
 /** The admin routes: `/feature-flags` and `/cache/invalidate`, for the guarded `/api/admin` router. */
 export function flagAdminRoutes(ctx: Pick<ServerContext, 'flags'>): Router {
-  return Router().use('/feature-flags', featureFlagsRouter({ flags: ctx.flags })).use('/cache', cacheRouter({ flags: ctx.flags }));
+  // The flag history records who acted: the user id of a user token, `admin-token` for ADMIN_TOKEN.
+  return Router().use('/feature-flags', featureFlagsRouter({ flags: ctx.flags, actor: requestActor })).use('/cache', cacheRouter({ flags: ctx.flags }));
 }

@@ -36,6 +36,12 @@ export interface User {
   readonly roles: readonly string[];
   /** A disabled user cannot log in; the login takes the same path and time as a wrong password. */
   readonly disabled: boolean;
+  /**
+   * The user's token generation: a counter the store raises whenever a change must end the
+   * user's sessions (email, password, roles, disabled). A token carries the generation it was
+   * issued at and is refused once it no longer matches (see `createSessionVerifier`).
+   */
+  readonly tokenGeneration: number;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -60,6 +66,34 @@ export interface UserPatch {
   readonly passwordHash?: string | null;
   readonly roles?: readonly string[];
   readonly disabled?: boolean;
+  /**
+   * Whether this change raises {@link User.tokenGeneration}, which revokes every token issued
+   * before it. Pass `false` only for changes that leave the user's credentials and rights as they
+   * were (re-hashing the same password with new parameters).
+   * @default true when the patch sets `email`, `passwordHash`, `roles` or `disabled`
+   */
+  readonly revokeTokens?: boolean;
+}
+
+/** Who made a change, for the audit trail of {@link UserStore}. */
+export interface UserChangeOptions {
+  /**
+   * The acting user's id, or a fixed name for another credential (`admin-token`, `cli`).
+   * @default 'system'
+   */
+  readonly actor?: string;
+}
+
+/** One entry of a user's audit trail: who changed what, when. Never holds a password or hash. */
+export interface UserChange {
+  readonly userId: string;
+  readonly action: 'create' | 'update' | 'delete';
+  readonly actor: string;
+  /** The fields the change set (`email`, `password`, `roles`, `disabled`); empty for a delete. */
+  readonly fields: readonly string[];
+  /** The user's public state after the change; `undefined` for a delete. */
+  readonly after: { readonly email: string; readonly roles: readonly string[]; readonly disabled: boolean } | undefined;
+  readonly at: Date;
 }
 
 /**
@@ -72,11 +106,21 @@ export interface UserStore {
   get(id: string): Promise<UserRecord | undefined>;
   /** Every user, oldest first. */
   list(): Promise<User[]>;
-  create(user: NewUser): Promise<User>;
-  /** @returns the updated user, or `undefined` when there is none with this id */
-  update(id: string, patch: UserPatch): Promise<User | undefined>;
-  /** @returns whether a user was deleted */
-  delete(id: string): Promise<boolean>;
+  /** Creates the user (token generation 0) and records the change in its audit trail. */
+  create(user: NewUser, options?: UserChangeOptions): Promise<User>;
+  /**
+   * Applies `patch`, raises the token generation as {@link UserPatch.revokeTokens} says, and
+   * records the change in the audit trail, atomically.
+   * @returns the updated user, or `undefined` when there is none with this id
+   */
+  update(id: string, patch: UserPatch, options?: UserChangeOptions): Promise<User | undefined>;
+  /** Deletes the user (its audit trail stays). @returns whether a user was deleted */
+  delete(id: string, options?: UserChangeOptions): Promise<boolean>;
+  /**
+   * The audit trail of one user id, newest first, deleted users included.
+   * @param limit at most this many entries (1..1000, default 50)
+   */
+  history(id: string, limit?: number): Promise<UserChange[]>;
 }
 
 /** The credentials of one login attempt, exactly as the client sent them. */

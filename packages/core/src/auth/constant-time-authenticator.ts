@@ -164,7 +164,7 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
       // Off the answer's path: the new hash is stored after the response.
       void hasher
         .hash(credentials.password)
-        .then((upgraded) => store.update(user.id, { passwordHash: upgraded }))
+        .then((upgraded) => store.update(user.id, { passwordHash: upgraded, revokeTokens: false }, { actor: 'rehash' }))
         .then(
           () => logger.info({ userId: user.id, algorithm: hasher.algorithm }, 'password hash upgraded to current parameters'),
           (error: unknown) => logger.warn({ err: error, userId: user.id }, 'password hash upgrade failed'),

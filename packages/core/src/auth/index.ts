@@ -17,6 +17,8 @@ export type {
   NewUser,
   PasswordHasher,
   User,
+  UserChange,
+  UserChangeOptions,
   UserPatch,
   UserRecord,
   UserStore,
@@ -29,9 +31,11 @@ export { createScryptHasher } from './scrypt-hasher';
 export type { MemoryUserStoreOptions } from './memory-user-store';
 export { createMemoryUserStore } from './memory-user-store';
 export { createPostgresUserStore, userStoreMigrations } from './postgres-user-store';
-export type { AddUserInput, UpdateUserInput, UserDirectory } from './user-directory';
-export { createUserDirectory, MAX_POLICY_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './user-directory';
+export type { AddUserInput, UpdateUserInput, UserDirectory, UserDirectoryOptions } from './user-directory';
+export { createUserDirectory, isUserId, MAX_POLICY_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './user-directory';
 export type { IssuedToken, TokenClaims, TokenService, TokenServiceOptions } from './tokens';
 export { createTokenService } from './tokens';
+export type { SessionVerifier, SessionVerifierOptions, SessionVerifierStats } from './session-verifier';
+export { createSessionVerifier, USER_KEY_PREFIX, userInvalidationKey } from './session-verifier';
 export type { LoginRateLimiterOptions } from './rate-limiter';
 export { createLoginRateLimiter } from './rate-limiter';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { AikbError, UnavailableError } from '../errors';
 import type { Migration, Queryable } from '../db';
-import type { NewUser, User, UserPatch, UserRecord, UserStore } from './auth';
+import type { NewUser, User, UserChange, UserChangeOptions, UserPatch, UserRecord, UserStore } from './auth';
+import { actorOf, changedFields, historyLimit, revokes } from './internal/user-changes';
 
 /** The users table. Apply with `migrate(pool, userStoreMigrations)`. */
 export const userStoreMigrations: readonly Migration[] = Object.freeze([
@@ -18,6 +19,21 @@ export const userStoreMigrations: readonly Migration[] = Object.freeze([
          );
          CREATE UNIQUE INDEX IF NOT EXISTS aikb_users_email_lower ON aikb_users (lower(email));`,
   },
+  {
+    // The token generation revokes a user's tokens; the audit trail outlives the user.
+    id: 'auth.0002_token_generation_and_audit',
+    up: `ALTER TABLE aikb_users ADD COLUMN IF NOT EXISTS token_generation integer NOT NULL DEFAULT 0;
+         CREATE TABLE IF NOT EXISTS aikb_user_audit (
+           id bigserial PRIMARY KEY,
+           user_id text NOT NULL,
+           action text NOT NULL,
+           actor text NOT NULL,
+           fields text[] NOT NULL DEFAULT '{}',
+           after jsonb,
+           at timestamptz NOT NULL DEFAULT now()
+         );
+         CREATE INDEX IF NOT EXISTS aikb_user_audit_user ON aikb_user_audit (user_id, id);`,
+  },
 ]);
 
 interface Row {
@@ -26,11 +42,26 @@ interface Row {
   password_hash: string | null;
   roles: string[];
   disabled: boolean;
+  token_generation: number;
   created_at: Date;
   updated_at: Date;
 }
 
-const COLUMNS = 'id, email, password_hash, roles, disabled, created_at, updated_at';
+const COLUMNS = 'id, email, password_hash, roles, disabled, token_generation, created_at, updated_at';
+/** Appends the audit entry of the rows of CTE `changed` ($2: actor, $3: fields) to a data-modifying statement. */
+const AUDITED = (action: 'create' | 'update' | 'delete') => `, audit AS (
+  INSERT INTO aikb_user_audit (user_id, action, actor, fields, after)
+  SELECT id, '${action}', $2, $3::text[], ${action === 'delete' ? 'NULL' : "jsonb_build_object('email', email, 'roles', to_jsonb(roles), 'disabled', disabled)"} FROM changed
+) SELECT * FROM changed`;
+
+interface AuditRow {
+  user_id: string;
+  action: UserChange['action'];
+  actor: string;
+  fields: string[];
+  after: UserChange['after'] | null;
+  at: Date;
+}
 
 function record(row: Row): UserRecord {
   return {
@@ -39,6 +70,7 @@ function record(row: Row): UserRecord {
     passwordHash: row.password_hash,
     roles: row.roles ?? [],
     disabled: row.disabled,
+    tokenGeneration: Number(row.token_generation),
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -64,9 +96,9 @@ class PostgresUserStore implements UserStore {
     this.#pool = pool;
   }
 
-  async #query(sql: string, params: unknown[]): Promise<Row[]> {
+  async #query<R = Row>(sql: string, params: unknown[]): Promise<R[]> {
     try {
-      return (await this.#pool.query<Row>(sql, params)).rows;
+      return (await this.#pool.query<R & Row>(sql, params)).rows;
     } catch (error) {
       return translate(error);
     }
@@ -86,21 +118,24 @@ class PostgresUserStore implements UserStore {
     return (await this.#query(`SELECT ${COLUMNS} FROM aikb_users ORDER BY created_at, id`, [])).map((row) => publicUser(record(row)));
   }
 
-  async create(user: NewUser) {
+  async create(user: NewUser, options?: UserChangeOptions) {
+    const fields = ['email', ...(user.passwordHash !== null ? ['password'] : []), 'roles', 'disabled'];
     // ON CONFLICT rather than catching 23505: an error inside an extended-protocol query breaks
     // the embedded PGlite connection, and a taken email is an expected outcome, not an error.
     const [row] = await this.#query(
-      `INSERT INTO aikb_users (id, email, password_hash, roles, disabled) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT ((lower(email))) DO NOTHING RETURNING ${COLUMNS}`,
-      [randomUUID(), user.email, user.passwordHash, [...(user.roles ?? [])], user.disabled ?? false],
+      `WITH changed AS (
+         INSERT INTO aikb_users (id, email, password_hash, roles, disabled) VALUES ($1, $4, $5, $6, $7)
+         ON CONFLICT ((lower(email))) DO NOTHING RETURNING ${COLUMNS}
+       )${AUDITED('create')}`,
+      [randomUUID(), actorOf(options), fields, user.email, user.passwordHash, [...(user.roles ?? [])], user.disabled ?? false],
     );
     if (!row) throw emailTaken();
     return publicUser(record(row));
   }
 
-  async update(id: string, patch: UserPatch) {
+  async update(id: string, patch: UserPatch, options?: UserChangeOptions) {
     const sets: string[] = [];
-    const params: unknown[] = [id];
+    const params: unknown[] = [id, actorOf(options), changedFields(patch)];
     const set = (column: string, value: unknown) => {
       params.push(value);
       sets.push(`${column} = $${params.length}`);
@@ -109,26 +144,42 @@ class PostgresUserStore implements UserStore {
     if (patch.passwordHash !== undefined) set('password_hash', patch.passwordHash);
     if (patch.roles !== undefined) set('roles', [...patch.roles]);
     if (patch.disabled !== undefined) set('disabled', patch.disabled);
+    if (revokes(patch)) sets.push('token_generation = token_generation + 1');
     sets.push('updated_at = now()');
     let guard = '';
     if (patch.email !== undefined) {
       params.push(patch.email);
       guard = ` AND NOT EXISTS (SELECT 1 FROM aikb_users other WHERE lower(other.email) = lower($${params.length}) AND other.id <> $1)`;
     }
-    const [row] = await this.#query(`UPDATE aikb_users SET ${sets.join(', ')} WHERE id = $1${guard} RETURNING ${COLUMNS}`, params);
+    const [row] = await this.#query(
+      `WITH changed AS (UPDATE aikb_users SET ${sets.join(', ')} WHERE id = $1${guard} RETURNING ${COLUMNS})${AUDITED('update')}`,
+      params,
+    );
     if (row) return publicUser(record(row));
     if (guard && (await this.get(id))) throw emailTaken();
     return undefined;
   }
 
-  async delete(id: string) {
-    return (await this.#query('DELETE FROM aikb_users WHERE id = $1 RETURNING id', [id])).length > 0;
+  async delete(id: string, options?: UserChangeOptions) {
+    const rows = await this.#query(`WITH changed AS (DELETE FROM aikb_users WHERE id = $1 RETURNING id)${AUDITED('delete')}`, [id, actorOf(options), []]);
+    return rows.length > 0;
+  }
+
+  async history(id: string, limit?: number) {
+    const rows = await this.#query<AuditRow>(
+      'SELECT user_id, action, actor, fields, after, at FROM aikb_user_audit WHERE user_id = $1 ORDER BY id DESC LIMIT $2',
+      [id, historyLimit(limit)],
+    );
+    return rows.map(
+      (row): UserChange => ({ userId: row.user_id, action: row.action, actor: row.actor, fields: row.fields ?? [], after: row.after ?? undefined, at: new Date(row.at) }),
+    );
   }
 }
 
 /**
- * Creates a {@link UserStore} on a `pg.Pool` (a server or embedded PGlite), in the table
- * `aikb_users` created by {@link userStoreMigrations}.
+ * Creates a {@link UserStore} on a `pg.Pool` (a server or embedded PGlite), in the tables
+ * `aikb_users` and `aikb_user_audit` created by {@link userStoreMigrations}. Every change and its
+ * audit entry are one statement, so neither is ever written without the other.
  */
 export function createPostgresUserStore(pool: Queryable): UserStore {
   if (!pool || typeof pool.query !== 'function') throw new TypeError('createPostgresUserStore: pool must be a pg.Pool');

@@ -26,6 +26,15 @@ describe('createTokenService', () => {
     await expect(createTokenService({ secret }).verify('not.a.jwt')).rejects.toSatisfy((e) => isAikbError(e, 'UNAUTHENTICATED'));
   });
 
+  it('carries the token generation (claim gen), 0 when the user has none, and refuses a malformed one', async () => {
+    const tokens = createTokenService({ secret });
+    expect(await tokens.verify((await tokens.issue({ id: 'u', roles: [], tokenGeneration: 7 })).token)).toMatchObject({ tokenGeneration: 7 });
+    expect(await tokens.verify((await tokens.issue({ id: 'u', roles: [] })).token)).toMatchObject({ tokenGeneration: 0 });
+    const { SignJWT } = await import('jose');
+    const bad = await new SignJWT({ roles: [], gen: 'x' }).setProtectedHeader({ alg: 'HS256' }).setSubject('u').setIssuer('aikb').setExpirationTime('1h').sign(new TextEncoder().encode(secret));
+    await expect(tokens.verify(bad)).rejects.toSatisfy((e) => isAikbError(e, 'UNAUTHENTICATED'));
+  });
+
   it('refuses an unsigned (alg none) token', async () => {
     const header = Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url');
     const payload = Buffer.from(JSON.stringify({ sub: 'u', roles: ['admin'], iss: 'aikb', exp: Math.floor(Date.now() / 1000) + 60 })).toString('base64url');

@@ -6,7 +6,10 @@ import type { User } from './auth';
 export interface TokenClaims {
   /** The user id (`sub`). */
   readonly userId: string;
+  /** The roles at issue time. Authorize with the user's current roles (`SessionVerifier`), not these. */
   readonly roles: readonly string[];
+  /** The user's {@link User.tokenGeneration} when the token was issued (claim `gen`; 0 when absent). */
+  readonly tokenGeneration: number;
   /** Expiry, in seconds since the epoch. */
   readonly expiresAt: number;
 }
@@ -18,9 +21,14 @@ export interface IssuedToken {
   readonly expiresIn: number;
 }
 
-/** Signs and verifies user tokens (HS256 JWTs carrying the user id and roles). */
+/**
+ * Signs and verifies user tokens (HS256 JWTs carrying the user id, roles and token generation).
+ * `verify` checks the signature and expiry only: to refuse the tokens of a user who has since been
+ * deleted, disabled, demoted or given a new password, verify through `createSessionVerifier`.
+ */
 export interface TokenService {
-  issue(user: Pick<User, 'id' | 'roles'>): Promise<IssuedToken>;
+  /** Issues a token for `user`; a missing `tokenGeneration` is taken as 0. */
+  issue(user: Pick<User, 'id' | 'roles'> & { readonly tokenGeneration?: number }): Promise<IssuedToken>;
   /** @throws {AikbError} `UNAUTHENTICATED` for a token that is malformed, forged, expired or from another issuer */
   verify(token: string): Promise<TokenClaims>;
 }
@@ -54,7 +62,7 @@ export interface TokenServiceOptions {
  * ```ts
  * const tokens = createTokenService({ secret: process.env.AUTH_JWT_SECRET! })
  * const { token } = await tokens.issue(user)
- * const claims = await tokens.verify(token)   // { userId, roles, expiresAt }
+ * const claims = await tokens.verify(token)   // { userId, roles, tokenGeneration, expiresAt }
  * ```
  */
 export function createTokenService(options: TokenServiceOptions): TokenService {
@@ -67,7 +75,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   return {
     async issue(user) {
       const issuedAt = Math.floor(now() / 1000);
-      const token = await new SignJWT({ roles: [...user.roles] })
+      const token = await new SignJWT({ roles: [...user.roles], gen: user.tokenGeneration ?? 0 })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(user.id)
         .setIssuer(issuer)
@@ -79,11 +87,12 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     async verify(token) {
       try {
         const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], issuer, currentDate: new Date(now()) });
-        const roles = payload.roles;
+        const { roles, gen = 0 } = payload;
         if (typeof payload.sub !== 'string' || !Array.isArray(roles) || !roles.every((r) => typeof r === 'string') || typeof payload.exp !== 'number') {
           throw new Error('missing claims');
         }
-        return { userId: payload.sub, roles: roles as string[], expiresAt: payload.exp };
+        if (typeof gen !== 'number' || !Number.isSafeInteger(gen) || gen < 0) throw new Error('bad gen claim');
+        return { userId: payload.sub, roles: roles as string[], tokenGeneration: gen, expiresAt: payload.exp };
       } catch (cause) {
         const expired = (cause as { code?: string }).code === 'ERR_JWT_EXPIRED';
         throw new AikbError('UNAUTHENTICATED', expired ? 'the token has expired; log in again' : 'the token is not valid', { cause });

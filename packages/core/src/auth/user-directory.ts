@@ -1,5 +1,7 @@
 import { AikbError, ValidationError } from '../errors';
-import type { PasswordHasher, User, UserStore } from './auth';
+import { noopLogger, type Logger } from '../logger';
+import type { PasswordHasher, User, UserChange, UserChangeOptions, UserStore } from './auth';
+import { actorOf, changedFields, historyLimit } from './internal/user-changes';
 import { checkEmail, checkRoles } from './internal/validation';
 
 /** Password policy: at least this many characters. */
@@ -24,17 +26,61 @@ export interface UpdateUserInput {
 
 /**
  * User management over a {@link UserStore}: validates input (email, roles, password policy
- * 8..1024 characters) and hashes passwords. Used by admin APIs and CLIs alike.
+ * 8..1024 characters; unknown fields are refused) and hashes passwords. Used by admin APIs and
+ * CLIs alike. Every change is recorded with its actor in the store's audit trail, and any change
+ * of email, password, roles or `disabled` (and a delete) revokes the user's tokens.
  */
 export interface UserDirectory {
-  /** @throws {ValidationError} on bad input; `ALREADY_EXISTS` for a taken email */
-  add(input: AddUserInput): Promise<User>;
+  /** @throws {ValidationError} on bad input or an unknown field; `ALREADY_EXISTS` for a taken email */
+  add(input: AddUserInput, options?: UserChangeOptions): Promise<User>;
   list(): Promise<User[]>;
+  /** `undefined` for a missing user, and for an id no store could hold (see {@link isUserId}). */
   get(id: string): Promise<User | undefined>;
-  /** @throws {AikbError} `NOT_FOUND`; {@link ValidationError} on bad input */
-  update(id: string, input: UpdateUserInput): Promise<User>;
-  /** @throws {AikbError} `NOT_FOUND` */
-  remove(id: string): Promise<void>;
+  /** @throws {AikbError} `NOT_FOUND` (also for a malformed id); {@link ValidationError} on bad input or an unknown field */
+  update(id: string, input: UpdateUserInput, options?: UserChangeOptions): Promise<User>;
+  /** @throws {AikbError} `NOT_FOUND` (also for a malformed id) */
+  remove(id: string, options?: UserChangeOptions): Promise<void>;
+  /**
+   * The audit trail of a user id, newest first (deleted users too; empty for an unknown id).
+   * @throws {ValidationError} `limit` outside 1..1000; {@link AikbError} `NOT_FOUND` for a malformed id
+   */
+  history(id: string, options?: { limit?: number }): Promise<UserChange[]>;
+}
+
+/** {@link createUserDirectory} options. */
+export interface UserDirectoryOptions {
+  store: UserStore;
+  hasher: PasswordHasher;
+  /**
+   * Called after every committed change (wire it to `SessionVerifier.invalidate` so the change
+   * applies at once on every instance, and to a log line). Awaited; an error is logged, not thrown.
+   * @default undefined
+   */
+  onChange?: (change: UserChange) => void | Promise<void>;
+  /** @default noopLogger */
+  logger?: Logger;
+}
+
+const ADD_FIELDS = ['email', 'password', 'roles'] as const;
+const UPDATE_FIELDS = ['email', 'password', 'roles', 'disabled'] as const;
+// Printable ASCII without spaces: every id a store makes (UUIDs) and nothing a database would reject.
+const USER_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** True when `id` could name a user: 1..128 printable ASCII characters (ids are UUIDs). */
+export function isUserId(id: unknown): id is string {
+  return typeof id === 'string' && USER_ID.test(id);
+}
+
+function checkFields(input: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new ValidationError('body', 'expected a JSON object');
+  const record = input as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!allowed.includes(key)) {
+      const shown = key.length > 64 ? `${key.slice(0, 64)}…` : key;
+      throw new ValidationError(shown, `unknown field ${JSON.stringify(shown)}: a user has only ${allowed.join(', ')}`);
+    }
+  }
+  return record;
 }
 
 function checkPassword(password: unknown): string {
@@ -44,7 +90,7 @@ function checkPassword(password: unknown): string {
   return password;
 }
 
-const notFound = (id: string) => new AikbError('NOT_FOUND', `no user with id ${id}`);
+const notFound = (id: string) => new AikbError('NOT_FOUND', isUserId(id) ? `no user with id ${id}` : 'no user with this id');
 
 /**
  * Creates a {@link UserDirectory}.
@@ -55,37 +101,67 @@ const notFound = (id: string) => new AikbError('NOT_FOUND', `no user with id ${i
  * await users.add({ email: 'ops@example.com', password: 'long enough', roles: ['admin'] })
  * ```
  */
-export function createUserDirectory(options: { store: UserStore; hasher: PasswordHasher }): UserDirectory {
-  const { store, hasher } = options ?? {};
+export function createUserDirectory(options: UserDirectoryOptions): UserDirectory {
+  const { store, hasher, onChange } = options ?? ({} as UserDirectoryOptions);
   if (!store || !hasher) throw new TypeError('createUserDirectory: store and hasher are required');
+  if (onChange !== undefined && typeof onChange !== 'function') throw new TypeError('createUserDirectory: onChange must be a function');
+  const logger = options.logger ?? noopLogger;
+
+  async function changed(userId: string, action: UserChange['action'], actor: string, fields: string[], user: User | undefined): Promise<void> {
+    if (!onChange) return;
+    const after = user ? { email: user.email, roles: user.roles, disabled: user.disabled } : undefined;
+    try {
+      await onChange({ userId, action, actor, fields, after, at: new Date() });
+    } catch (error) {
+      logger.warn({ err: error, userId, action }, 'user change listener failed');
+    }
+  }
+
   return {
-    async add(input) {
-      const email = checkEmail(input?.email);
-      const password = checkPassword(input?.password);
-      const roles = input?.roles === undefined ? [] : checkRoles(input.roles);
-      return store.create({ email, passwordHash: await hasher.hash(password), roles });
+    async add(input, changeOptions) {
+      const actor = actorOf(changeOptions);
+      const fields = checkFields(input, ADD_FIELDS);
+      const email = checkEmail(fields.email);
+      const password = checkPassword(fields.password);
+      const roles = fields.roles === undefined ? [] : checkRoles(fields.roles);
+      const user = await store.create({ email, passwordHash: await hasher.hash(password), roles }, { actor });
+      await changed(user.id, 'create', actor, ['email', 'password', 'roles', 'disabled'], user);
+      return user;
     },
     list: () => store.list(),
     async get(id) {
+      if (!isUserId(id)) return undefined;
       const record = await store.get(id);
       if (!record) return undefined;
       const { passwordHash: _hash, ...user } = record;
       return user;
     },
-    async update(id, input) {
-      if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new ValidationError('body', 'expected a JSON object');
+    async update(id, raw, changeOptions) {
+      const actor = actorOf(changeOptions);
+      if (!isUserId(id)) throw notFound(id);
+      const input = checkFields(raw, UPDATE_FIELDS) as UpdateUserInput;
+      if (Object.keys(input).length === 0) throw new ValidationError('body', `give at least one of ${UPDATE_FIELDS.join(', ')}`);
       const email = input.email === undefined ? undefined : checkEmail(input.email);
       const password = input.password === undefined ? undefined : checkPassword(input.password);
       const roles = input.roles === undefined ? undefined : checkRoles(input.roles);
       if (input.disabled !== undefined && typeof input.disabled !== 'boolean') throw new ValidationError('disabled', 'disabled must be true or false');
       const disabled = input.disabled as boolean | undefined;
       const passwordHash = password === undefined ? undefined : await hasher.hash(password);
-      const updated = await store.update(id, { email, roles, disabled, passwordHash });
+      const patch = { email, roles, disabled, passwordHash };
+      const updated = await store.update(id, patch, { actor });
       if (!updated) throw notFound(id);
+      await changed(id, 'update', actor, changedFields(patch), updated);
       return updated;
     },
-    async remove(id) {
-      if (!(await store.delete(id))) throw notFound(id);
+    async remove(id, changeOptions) {
+      const actor = actorOf(changeOptions);
+      if (!isUserId(id) || !(await store.delete(id, { actor }))) throw notFound(id);
+      await changed(id, 'delete', actor, [], undefined);
+    },
+    async history(id, historyOptions) {
+      const limit = historyLimit(historyOptions?.limit);
+      if (!isUserId(id)) throw notFound(id);
+      return store.history(id, limit);
     },
   };
 }
