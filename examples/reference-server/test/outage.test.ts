@@ -28,12 +28,14 @@ describe.runIf(testDatabaseUrl && hasRedisServer())('aikb-server feature flags w
     const b = await startServerProcess(env);
     running.push(b);
     const statusOnB = async () => (await admin(b, `/api/admin/feature-flags/${FLAG}/status?userId=test-user`)).body;
+    const systemStatus = async (server: ServerProcess) => (await admin(server, '/api/admin/system/status')).body.subsystems.flags;
+    const propagating = async () => (await systemStatus(a)).propagation.status === 'ok' && (await systemStatus(b)).propagation.status === 'ok';
+    await eventually(propagating, 5000, 'both connected to Redis');
     expect(await statusOnB()).toMatchObject({ enabled: true, rolloutPercentage: 100 });
     const healthy = await admin(a, `/api/admin/feature-flags/${FLAG}`, { method: 'POST', body: '{"rolloutPercentage": 100}' });
     expect(healthy.body.propagation).toEqual({ bus: 'redis', status: 'ok', convergesWithinSeconds: 0 });
 
     await redis.kill();
-    const systemStatus = async (server: ServerProcess) => (await admin(server, '/api/admin/system/status')).body.subsystems.flags;
     await eventually(async () => (await systemStatus(a)).bus.state === 'disconnected' && (await systemStatus(b)).bus.state === 'disconnected', 5000, 'both see Redis down');
 
     const changed = await admin(a, `/api/admin/feature-flags/${FLAG}`, { method: 'POST', body: '{"rolloutPercentage": 0}' });
@@ -49,7 +51,7 @@ describe.runIf(testDatabaseUrl && hasRedisServer())('aikb-server feature flags w
 
     // Redis back: one reconciliation, polling stops, writes propagate over the bus again.
     await redis.start();
-    await eventually(async () => (await systemStatus(b)).propagation.status === 'ok' && (await systemStatus(a)).propagation.status === 'ok', 15_000, 'propagation ok again');
+    await eventually(propagating, 15_000, 'propagation ok again');
     expect(await systemStatus(b)).toMatchObject({ polling: false, stale: false });
     const again = await admin(a, `/api/admin/feature-flags/${FLAG}`, { method: 'POST', body: '{"rolloutPercentage": 100}' });
     expect(again.body.propagation.status).toBe('ok');

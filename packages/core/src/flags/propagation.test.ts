@@ -35,7 +35,8 @@ async function instance(
   const flags = createFeatureFlagClient({ store: on, bus });
   cleanups.push(() => redis.disconnect(), () => bus.close(), () => flags.close());
   await flags.start();
-  await until(() => bus.state === 'connected', 'bus connected');
+  // Connected, and the reload that follows a (first) connection done.
+  await until(() => bus.state === 'connected' && flags.propagation().status === 'ok', 'bus connected');
   return { flags, bus };
 }
 
