@@ -13,7 +13,7 @@ import { version } from './version';
 export function createApp(ctx: ServerContext): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', ctx.config.trustProxy); // TRUST_PROXY; default: no proxy, req.ip is the TCP peer
 
   // 1. request-scoped middleware (tracing, request logs, HTTP metrics)
   const observability = installObservability(ctx);

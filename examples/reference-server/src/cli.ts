@@ -20,7 +20,8 @@ ${USERS_USAGE}
 
 Configuration comes from environment variables: PORT, HOST, DATABASE_URL, AIKB_DATA_DIR,
 DATABASE_POOL_SIZE, REDIS_URL, LOG_LEVEL, LOG_FILE, NODE_ENV, ADMIN_TOKEN, AUTH_JWT_SECRET,
-CACHE_TTL_SECONDS (see the README).`;
+CACHE_TTL_SECONDS, TRUST_PROXY, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS,
+HTTP_KEEPALIVE_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS (see the README).`;
 
 /** One line on stderr, exit code 1: what an operator sees instead of a stack trace. */
 function fail(message: string): never {

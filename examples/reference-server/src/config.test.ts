@@ -50,6 +50,60 @@ describe('loadConfig', () => {
     expect(loadConfig({ CACHE_TTL_SECONDS: '30' }, '/').cacheTtlSeconds).toBe(30);
   });
 
+  describe('TRUST_PROXY', () => {
+    it('trusts no proxy by default: X-Forwarded-For cannot pick the client address', () => {
+      expect(loadConfig({}, '/').trustProxy).toBe(false);
+      expect(loadConfig({ TRUST_PROXY: '' }, '/').trustProxy).toBe(false);
+      expect(loadConfig({ TRUST_PROXY: 'false' }, '/').trustProxy).toBe(false);
+      expect(loadConfig({ TRUST_PROXY: '0' }, '/').trustProxy).toBe(false);
+    });
+
+    it.each([
+      ['true', true],
+      ['TRUE', true],
+      ['1', 1],
+      ['2', 2],
+      ['loopback', ['loopback']],
+      ['loopback, linklocal,uniquelocal', ['loopback', 'linklocal', 'uniquelocal']],
+      ['10.0.0.1', ['10.0.0.1']],
+      ['10.0.0.0/8, 192.168.1.0/24,::1, fd00::/8', ['10.0.0.0/8', '192.168.1.0/24', '::1', 'fd00::/8']],
+      ['10.0.0.0/255.0.0.0', ['10.0.0.0/255.0.0.0']],
+    ])('accepts what Express accepts: %s', (raw, expected) => {
+      expect(loadConfig({ TRUST_PROXY: raw }, '/').trustProxy).toEqual(expected);
+    });
+
+    it.each(['yes', 'localhost', '10.0.0.0/33', '::1/129', '300.1.1.1', 'loopback,', '10.0.0.0/8;evil', '1.5', '-1', '101'])(
+      'rejects "%s" with a ConfigError naming TRUST_PROXY',
+      (raw) => {
+        expect(() => loadConfig({ TRUST_PROXY: raw }, '/')).toThrow(ConfigError);
+        expect(() => loadConfig({ TRUST_PROXY: raw }, '/')).toThrow(/^TRUST_PROXY must be false, true, a number of hops/);
+      },
+    );
+  });
+
+  describe('HTTP limits', () => {
+    it('bounds every connection by default: headers 10 s, request 30 s, keep-alive 5 s, idle 60 s, 1024 connections', () => {
+      expect(loadConfig({}, '/').http).toEqual({
+        headersTimeoutMs: 10_000,
+        requestTimeoutMs: 30_000,
+        keepAliveTimeoutMs: 5_000,
+        idleTimeoutMs: 60_000,
+        maxConnections: 1024,
+      });
+    });
+
+    it('reads HTTP_*_TIMEOUT_MS and HTTP_MAX_CONNECTIONS', () => {
+      const env = {
+        HTTP_HEADERS_TIMEOUT_MS: '2000',
+        HTTP_REQUEST_TIMEOUT_MS: '4000',
+        HTTP_KEEPALIVE_TIMEOUT_MS: '1000',
+        HTTP_IDLE_TIMEOUT_MS: '8000',
+        HTTP_MAX_CONNECTIONS: '50',
+      };
+      expect(loadConfig(env, '/').http).toEqual({ headersTimeoutMs: 2000, requestTimeoutMs: 4000, keepAliveTimeoutMs: 1000, idleTimeoutMs: 8000, maxConnections: 50 });
+    });
+  });
+
   it('accepts the runbook\'s SUPABASE_POOL_SIZE as the pool size', () => {
     expect(loadConfig({ SUPABASE_POOL_SIZE: '15' }, '/').poolSize).toBe(15);
   });
@@ -65,6 +119,14 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /must be one of/],
     [{ CACHE_TTL_SECONDS: '0' }, 'CACHE_TTL_SECONDS', /whole number from 1 to 86400/],
     [{ CACHE_TTL_SECONDS: '5m' }, 'CACHE_TTL_SECONDS', /whole number/],
+    [{ HTTP_HEADERS_TIMEOUT_MS: '0' }, 'HTTP_HEADERS_TIMEOUT_MS', /whole number from 100/],
+    [{ HTTP_REQUEST_TIMEOUT_MS: '30s' }, 'HTTP_REQUEST_TIMEOUT_MS', /whole number/],
+    [{ HTTP_REQUEST_TIMEOUT_MS: '0' }, 'HTTP_REQUEST_TIMEOUT_MS', /whole number from 100/],
+    [{ HTTP_KEEPALIVE_TIMEOUT_MS: '-5' }, 'HTTP_KEEPALIVE_TIMEOUT_MS', /whole number/],
+    [{ HTTP_IDLE_TIMEOUT_MS: '99' }, 'HTTP_IDLE_TIMEOUT_MS', /whole number from 100/],
+    [{ HTTP_MAX_CONNECTIONS: '0' }, 'HTTP_MAX_CONNECTIONS', /whole number from 1 to 1000000/],
+    [{ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' }, 'HTTP_HEADERS_TIMEOUT_MS', /not be greater than HTTP_REQUEST_TIMEOUT_MS/],
+    [{ TRUST_PROXY: 'everyone' }, 'TRUST_PROXY', /must be false, true, a number of hops/],
   ])('rejects %j naming the variable', (env, variable, message) => {
     let error: unknown;
     try {

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 
 /** A configuration problem: names the environment variable and what is wrong with it. */
@@ -40,6 +41,39 @@ export interface ServerConfig {
   readonly cacheTtlSeconds: number;
   /** `AUTH_JWT_SECRET`: signs user tokens (at least 32 characters). Required in production. */
   readonly jwtSecret: string | undefined;
+  /**
+   * `TRUST_PROXY`: which peers may set the client address through `X-Forwarded-For` (Express's
+   * `trust proxy`). Default `false`: nobody, the client address is the TCP peer's, so a client
+   * cannot pick the IP that per-IP rate limits count. See {@link TrustProxy}.
+   */
+  readonly trustProxy: TrustProxy;
+  /** Timeouts and the connection cap of the HTTP server (see {@link HttpLimits}). */
+  readonly http: HttpLimits;
+}
+
+/**
+ * Express's `trust proxy` setting, from `TRUST_PROXY`:
+ * - unset, empty or `false`: trust no proxy (the default);
+ * - a whole number `n`: trust `n` hops of proxies in front of the server (`0` is `false`);
+ * - a comma-separated list of `loopback`, `linklocal`, `uniquelocal`, IP addresses and CIDR ranges:
+ *   trust `X-Forwarded-For` only from those peers;
+ * - `true`: trust every hop, so the left-most `X-Forwarded-For` address wins. Only behind a proxy
+ *   that overwrites the header, never when clients can reach the server directly.
+ */
+export type TrustProxy = boolean | number | readonly string[];
+
+/** The HTTP server's limits: every connection is bounded in time, and their number is capped. */
+export interface HttpLimits {
+  /** `HTTP_HEADERS_TIMEOUT_MS` (default 10 000): the request line and headers must arrive within this (then 408). */
+  readonly headersTimeoutMs: number;
+  /** `HTTP_REQUEST_TIMEOUT_MS` (default 30 000): the whole request, body included, must arrive within this (then 408). */
+  readonly requestTimeoutMs: number;
+  /** `HTTP_KEEPALIVE_TIMEOUT_MS` (default 5 000): an idle keep-alive connection is closed after this. */
+  readonly keepAliveTimeoutMs: number;
+  /** `HTTP_IDLE_TIMEOUT_MS` (default 60 000): a connection with no traffic either way for this long is closed. */
+  readonly idleTimeoutMs: number;
+  /** `HTTP_MAX_CONNECTIONS` (default 1024): connections beyond this are closed as soon as they are accepted. */
+  readonly maxConnections: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -83,6 +117,55 @@ function jwtSecret(env: Env): string | undefined {
   return raw;
 }
 
+const TRUST_PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+const TRUST_PROXY_HELP = 'must be false, true, a number of hops, or a comma-separated list of loopback, linklocal, uniquelocal, IP addresses and CIDR ranges';
+
+function trustProxy(env: Env): TrustProxy {
+  const raw = env.TRUST_PROXY?.trim();
+  if (raw === undefined || raw === '' || raw.toLowerCase() === 'false') return false;
+  if (raw.toLowerCase() === 'true') return true;
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops > 100) throw new ConfigError('TRUST_PROXY', `${TRUST_PROXY_HELP} (got "${env.TRUST_PROXY}": more than 100 hops)`);
+    return hops === 0 ? false : hops;
+  }
+  const entries = raw.split(',').map((entry) => entry.trim());
+  for (const entry of entries) {
+    if (!isTrustedProxyEntry(entry)) throw new ConfigError('TRUST_PROXY', `${TRUST_PROXY_HELP} (got "${entry || env.TRUST_PROXY}")`);
+  }
+  return entries;
+}
+
+function isTrustedProxyEntry(entry: string): boolean {
+  if (TRUST_PROXY_NAMES.includes(entry)) return true;
+  const slash = entry.indexOf('/');
+  const address = slash < 0 ? entry : entry.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (slash < 0) return true;
+  const prefix = entry.slice(slash + 1);
+  // proxy-addr also takes an IPv4 netmask (10.0.0.0/255.0.0.0).
+  if (family === 4 && isIP(prefix) === 4) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+function httpLimits(env: Env): HttpLimits {
+  const limits = {
+    headersTimeoutMs: integer(env, 'HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    requestTimeoutMs: integer(env, 'HTTP_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    keepAliveTimeoutMs: integer(env, 'HTTP_KEEPALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+    idleTimeoutMs: integer(env, 'HTTP_IDLE_TIMEOUT_MS', 60_000, 100, 3_600_000),
+    maxConnections: integer(env, 'HTTP_MAX_CONNECTIONS', 1024, 1, 1_000_000),
+  };
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new ConfigError(
+      'HTTP_HEADERS_TIMEOUT_MS',
+      `must not be greater than HTTP_REQUEST_TIMEOUT_MS (${limits.requestTimeoutMs}): the headers are part of the request (got "${limits.headersTimeoutMs}")`,
+    );
+  }
+  return limits;
+}
+
 /**
  * Reads and validates the configuration.
  *
@@ -113,5 +196,7 @@ export function loadConfig(env: Env = process.env, cwd: string = env.INIT_CWD ??
     adminToken: adminToken(env),
     cacheTtlSeconds: integer(env, 'CACHE_TTL_SECONDS', 300, 1, 86_400),
     jwtSecret: jwtSecret(env),
+    trustProxy: trustProxy(env),
+    http: httpLimits(env),
   };
 }

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { createStatusRegistry } from '@aikb/core/health';
@@ -25,6 +25,32 @@ export class StartupError extends Error {
   override readonly name = 'StartupError';
 }
 
+/**
+ * The Node HTTP server with every connection bounded (`HTTP_*` settings): a slow client cannot
+ * hold a connection beyond the headers / request / idle timeouts, nor can many of them exhaust
+ * the process beyond `HTTP_MAX_CONNECTIONS`.
+ */
+export function createHttpServer(config: Pick<ServerConfig, 'http'>, app: RequestListener): Server {
+  const limits = config.http;
+  const http = createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node enforces headersTimeout and requestTimeout on this interval (default 30 s): check
+      // often enough that a timeout is not overrun by more than a tenth of it (at most 1 s).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 10))),
+    },
+    app,
+  );
+  // Inactivity in either direction (a client that stops reading the answer, a handler that never
+  // writes): the socket is destroyed.
+  http.setTimeout(limits.idleTimeoutMs);
+  // Beyond the cap, Node closes a new connection as soon as it is accepted.
+  http.maxConnections = limits.maxConnections;
+  return http;
+}
+
 /** Opens the infrastructure, builds the app and listens. */
 export async function startServer(config: ServerConfig, logger: PinoLogger): Promise<RunningServer> {
   const infra = await openInfrastructure(config, logger, serverMigrations);
@@ -45,7 +71,8 @@ export async function startServer(config: ServerConfig, logger: PinoLogger): Pro
     throw error;
   }
   const app = createApp(ctx);
-  const http: Server = app.listen(config.port, config.host);
+  const http = createHttpServer(config, app);
+  http.listen(config.port, config.host);
   try {
     await once(http, 'listening');
   } catch (error) {

@@ -37,7 +37,7 @@ function baseEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const clean: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     // The server under test reads only what the test gives it.
-    if (/^(DATABASE_URL|REDIS_URL|PORT|HOST|AIKB_DATA_DIR|LOG_FILE|LOG_LEVEL|NODE_ENV|ADMIN_TOKEN|AUTH_JWT_SECRET|INIT_CWD|SUPABASE_POOL_SIZE|DATABASE_POOL_SIZE)$/.test(key)) continue;
+    if (/^(DATABASE_URL|REDIS_URL|PORT|HOST|AIKB_DATA_DIR|LOG_FILE|LOG_LEVEL|NODE_ENV|ADMIN_TOKEN|AUTH_JWT_SECRET|INIT_CWD|SUPABASE_POOL_SIZE|DATABASE_POOL_SIZE|TRUST_PROXY|HTTP_[A-Z_]+)$/.test(key)) continue;
     clean[key] = value;
   }
   return { ...clean, PORT: '0', LOG_LEVEL: 'info', ...env };

@@ -38,8 +38,10 @@ export type {
   FlagDefinition,
   FlagEvaluation,
   FlagPatch,
+  FlagPropagation,
   FlagReason,
   FlagStore,
+  FlagTimers,
 } from './flags';
 export { createFeatureFlagClient, createMemoryFlagStore, createPostgresFlagStore, flagStoreMigrations, rolloutBucket } from './flags';
 // pool

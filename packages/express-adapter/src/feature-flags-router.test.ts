@@ -1,7 +1,16 @@
 import express from 'express';
 import request from 'supertest';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createFeatureFlagClient, createMemoryFlagStore, rolloutBucket, type FeatureFlagClient, type FlagStore } from '@aikb/core';
+import {
+  createFeatureFlagClient,
+  createInProcessInvalidationBus,
+  createMemoryFlagStore,
+  rolloutBucket,
+  type FeatureFlagClient,
+  type FlagStore,
+  type InvalidationBus,
+  type InvalidationBusState,
+} from '@aikb/core';
 import { cacheRouter, errorHandler, featureFlagsRouter, notFound } from './index';
 
 let store: FlagStore;
@@ -163,6 +172,56 @@ describe('featureFlagsRouter', () => {
     expect((await request(app).get(`${path()}/status?userId=u`)).body).toMatchObject({ enabled: true, reason: 'STATIC' });
     await request(app).post('/api/admin/cache/invalidate').send({ keys: ['feature_flags:priority_2_1_saga_pattern'] });
     expect((await request(app).get(`${path()}/status?userId=u`)).body).toMatchObject({ enabled: false, reason: 'DISABLED' });
+  });
+
+  describe('a write says how it propagates to other instances', () => {
+    /** A bus that accepts subscriptions but whose publishes fail, as Redis does when it is down. */
+    function failingBus(state: InvalidationBusState): InvalidationBus {
+      return {
+        kind: 'redis',
+        state,
+        publish: async () => {
+          throw new Error('connect ECONNREFUSED');
+        },
+        subscribe: () => () => {},
+        onStateChange: () => () => {},
+        close: async () => {},
+      };
+    }
+
+    it.each(['disconnected', 'connected'] as const)('answers 200 with propagation degraded when the publish fails (bus %s)', async (state) => {
+      const degraded = createFeatureFlagClient({ store, bus: failingBus(state), pollIntervalMs: 1000 });
+      await degraded.start();
+      try {
+        const router = express().use('/f', featureFlagsRouter({ flags: degraded })).use(errorHandler());
+        const res = await request(router).post('/f/priority_2_1_saga_pattern').send({ rolloutPercentage: 0 });
+        expect(res.status).toBe(200);
+        expect(res.body).toMatchObject({ rolloutPercentage: 0, propagation: { bus: 'redis', status: 'degraded', convergesWithinSeconds: 2 } });
+        expect(res.headers['aikb-propagation']).toBe('degraded');
+        expect((await store.get('priority_2_1_saga_pattern'))?.rolloutPercentage).toBe(0);
+        const put = await request(router).put('/f/brand_new').send({ enabled: true, rolloutPercentage: 5 });
+        expect(put.status).toBe(201);
+        expect(put.body.propagation.status).toBe('degraded');
+      } finally {
+        await degraded.close();
+      }
+    });
+
+    it('answers propagation ok over a working bus, and none without one', async () => {
+      const bus = createInProcessInvalidationBus();
+      const healthy = createFeatureFlagClient({ store, bus });
+      await healthy.start();
+      try {
+        const router = express().use('/f', featureFlagsRouter({ flags: healthy }));
+        const res = await request(router).post('/f/priority_2_1_saga_pattern').send({ enabled: false });
+        expect(res.body.propagation).toEqual({ bus: 'in-process', status: 'ok', convergesWithinSeconds: 0 });
+        expect(res.headers['aikb-propagation']).toBe('ok');
+      } finally {
+        await healthy.close();
+      }
+      const none = await request(app).post(path()).send({ enabled: true });
+      expect(none.body.propagation).toEqual({ bus: 'none', status: 'none', convergesWithinSeconds: 300 });
+    });
   });
 
   it('GET /:name/history gives the audit trail, newest first; 404 for an unknown flag', async () => {

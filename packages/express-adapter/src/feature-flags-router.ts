@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { AikbError, ValidationError, type FeatureFlagClient, type Flag } from '@aikb/core';
 import { jsonBody } from './json-body';
 
@@ -31,10 +31,30 @@ async function notFound(flags: FeatureFlagClient, flagName: string): Promise<Aik
 }
 
 /**
+ * A write's answer: the flag, and how the change reaches the other instances
+ * (`FeatureFlagClient.propagation()`), also as the `Aikb-Propagation` header.
+ */
+function written(res: Response, flags: FeatureFlagClient, flag: Flag, status = 200): void {
+  const propagation = flags.propagation();
+  res.setHeader('Aikb-Propagation', propagation.status);
+  res.status(status).json({ ...present(flag), propagation });
+}
+
+/**
  * The runbook's feature-flag admin API, to mount at `/api/admin/feature-flags` behind your admin
  * guard: list (`?include=cache-info`), read, update (`POST`, strict), create or replace (`PUT`),
  * per-user status with the bucket, and the audit history. Bodies are parsed as JSON whatever their
  * Content-Type (see {@link jsonBody}); every error is a problem+json naming the field.
+ *
+ * A successful write (`POST`, `PUT`) is durable in the store, whatever the invalidation bus is
+ * doing. Its answer is the flag plus a `propagation` member, also sent as the `Aikb-Propagation`
+ * header (`ok`, `degraded` or `none`):
+ * ```json
+ * { "name": "...", "enabled": false, ..., "propagation": { "bus": "redis", "status": "degraded", "convergesWithinSeconds": 2 } }
+ * ```
+ * `degraded` means the bus is down or the publish failed: other instances do not get the change at
+ * once but by polling the store (and the publish is retried), within `convergesWithinSeconds`.
+ * `none`: there is no bus, other instances see the change when their cached copy expires.
  */
 export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
   const { flags } = options;
@@ -64,12 +84,12 @@ export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
   });
 
   router.post('/:name', async (req, res) => {
-    res.json(present(await flags.updateFlag(name(req), req.body, { actor: actor(req) })));
+    written(res, flags, await flags.updateFlag(name(req), req.body, { actor: actor(req) }));
   });
 
   router.put('/:name', async (req, res) => {
     const { flag, created } = await flags.putFlag(name(req), req.body, { actor: actor(req) });
-    res.status(created ? 201 : 200).json(present(flag));
+    written(res, flags, flag, created ? 201 : 200);
   });
 
   router.get('/:name/status', async (req, res) => {

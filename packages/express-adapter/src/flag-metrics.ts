@@ -14,6 +14,8 @@ export interface FeatureFlagMetricsOptions {
  * - `aikb_feature_flag_evaluations_total{flag, result="enabled|disabled"}`
  * - `aikb_cache_requests_total{cache="feature_flags", result="hit|miss"}`
  * - `aikb_feature_flag_stale` (1 while the bus is disconnected or the store unreachable)
+ * - `aikb_feature_flag_propagation_degraded` (1 while changes reach other instances only by polling
+ *   the store: bus down, a publish waiting for its retry, or a reconnect not yet reconciled)
  */
 export function registerFeatureFlagMetrics(options: FeatureFlagMetricsOptions): void {
   const { flags, registry } = options;
@@ -53,6 +55,14 @@ export function registerFeatureFlagMetrics(options: FeatureFlagMetricsOptions): 
     registers: [registry],
     collect() {
       this.set(flags.status().stale ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'aikb_feature_flag_propagation_degraded',
+    help: '1 while flag changes reach other instances only by polling the store (invalidation bus down or a publish failed).',
+    registers: [registry],
+    collect() {
+      this.set(flags.propagation().status === 'degraded' ? 1 : 0);
     },
   });
 }

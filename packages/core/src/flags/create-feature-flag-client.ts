@@ -16,7 +16,9 @@ import type {
   FlagDefinition,
   FlagEvaluation,
   FlagPatch,
+  FlagPropagation,
   FlagReason,
+  FlagTimers,
 } from './flags';
 import { checkDefinition, checkName, checkPatch } from './internal/validate';
 
@@ -24,6 +26,17 @@ import { checkDefinition, checkName, checkPatch } from './internal/validate';
 export const FLAG_KEY_PREFIX = 'feature_flags:';
 /** After a failed background load, the same flag is not retried for this long. */
 const RETRY_AFTER_MS = 1000;
+/** Failed publishes kept for retry, by key; beyond this they collapse into one `feature_flags:*`. */
+const MAX_PENDING_PUBLISHES = 100;
+
+const globalTimers: FlagTimers = {
+  setTimeout: (callback, ms) => {
+    const timer = setTimeout(callback, ms);
+    timer.unref?.();
+    return timer;
+  },
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
 
 /** Per flag name, for as long as the client lives: evaluation counts and the bucket function. */
 interface Slot {
@@ -55,7 +68,15 @@ function resolveOptions(options: FeatureFlagClientOptions) {
   if (typeof clock !== 'function') throw new TypeError('createFeatureFlagClient: clock must be a function returning milliseconds');
   const random = options.random ?? Math.random;
   if (typeof random !== 'function') throw new TypeError('createFeatureFlagClient: random must be a function returning [0, 1)');
-  return Object.freeze({ store, bus, cacheTtlSeconds, clock, random, logger: options.logger ?? noopLogger });
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  if (typeof pollIntervalMs !== 'number' || !Number.isFinite(pollIntervalMs) || pollIntervalMs < 10) {
+    throw new TypeError(`createFeatureFlagClient: pollIntervalMs must be a number of milliseconds, at least 10 (got ${String(pollIntervalMs)})`);
+  }
+  const timers = options.timers ?? globalTimers;
+  if (!timers || typeof timers.setTimeout !== 'function' || typeof timers.clearTimeout !== 'function') {
+    throw new TypeError('createFeatureFlagClient: timers must have setTimeout and clearTimeout functions');
+  }
+  return Object.freeze({ store, bus, cacheTtlSeconds, clock, random, pollIntervalMs, timers, logger: options.logger ?? noopLogger });
 }
 
 /**
@@ -73,7 +94,7 @@ function resolveOptions(options: FeatureFlagClientOptions) {
  * ```
  */
 export function createFeatureFlagClient(options: FeatureFlagClientOptions): FeatureFlagClient {
-  const { store, bus, cacheTtlSeconds, clock, random, logger } = resolveOptions(options);
+  const { store, bus, cacheTtlSeconds, clock, random, pollIntervalMs, timers, logger } = resolveOptions(options);
   const origin = randomUUID();
   const cache: TtlCache<Cached> = createTtlCache<Cached>({
     ttlSeconds: cacheTtlSeconds,
@@ -96,6 +117,15 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
   let started = false;
   let closed = false;
   const unsubscribe: Array<() => void> = [];
+  // Degraded propagation: publishes that failed (retried every poll), and the poll of the store's
+  // change marker that runs while the bus is down.
+  const pendingPublishes = new Map<string, InvalidationMessage>();
+  let pollTimer: unknown;
+  let polling = false;
+  let pollAgain = false;
+  let lastMarker: number | undefined;
+  let reconcile = false;
+  let pollFailing = false;
 
   const keyOf = (name: string) => FLAG_KEY_PREFIX + name;
 
@@ -212,12 +242,104 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
 
   async function publish(key: string, version: number, value?: Flag): Promise<void> {
     if (!bus) return;
+    const message: InvalidationMessage = { key, version, origin, ...(value ? { value } : {}) };
     try {
-      await bus.publish({ key, version, origin, ...(value ? { value } : {}) });
+      await bus.publish(message);
+      pendingPublishes.delete(key);
     } catch (error) {
-      // The write is committed: other instances catch up when their copy expires or their bus reconnects.
-      logger.warn({ err: error, key }, `feature flags: could not publish the invalidation of ${key}; other instances catch up within the TTL`);
+      // The write is committed. Instances whose bus is down poll the store; for those whose bus
+      // is up, the publish is retried every poll interval until it goes out.
+      keepForRetry(message);
+      logger.warn(
+        { err: error, key },
+        `feature flags: could not publish the invalidation of ${key}; retrying every ${pollIntervalMs} ms, and instances whose bus is down poll the store`,
+      );
+      schedulePoll();
     }
+  }
+
+  function keepForRetry(message: InvalidationMessage): void {
+    const all = keyOf('*');
+    if (pendingPublishes.has(all)) return; // already asking everyone to reload everything
+    pendingPublishes.set(message.key, message);
+    if (pendingPublishes.size > MAX_PENDING_PUBLISHES) {
+      pendingPublishes.clear();
+      pendingPublishes.set(all, { key: all, version: 0, origin });
+    }
+  }
+
+  /** Polling runs while the bus is down, publishes wait for a retry, or a reconnect is not reconciled yet. */
+  function degraded(): boolean {
+    return busDown || reconcile || pendingPublishes.size > 0;
+  }
+
+  function schedulePoll(): void {
+    if (closed || !started || pollTimer !== undefined || polling || !degraded()) return;
+    pollTimer = timers.setTimeout(() => {
+      pollTimer = undefined;
+      void poll();
+    }, pollIntervalMs);
+  }
+
+  /** Polls now (or right after the round under way), not at the next interval. */
+  function pollSoon(): void {
+    if (!started || closed) return;
+    if (polling) {
+      pollAgain = true;
+      return;
+    }
+    if (pollTimer !== undefined) timers.clearTimeout(pollTimer);
+    pollTimer = undefined;
+    void poll();
+  }
+
+  /**
+   * One round of degraded propagation. While the bus is down: read the store's change marker and
+   * reload every flag when it moved (the first round sets the baseline, so it reloads). Once the
+   * bus is back: one reconciling reload (messages sent meanwhile were lost), and retries of failed
+   * publishes. Everything goes through `install`, so nothing ever moves backwards.
+   */
+  async function poll(): Promise<void> {
+    if (closed || polling) return;
+    polling = true;
+    try {
+      if (busDown) {
+        // Read the marker before the list: a write that lands in between moves the marker again,
+        // so the next round reloads once more instead of missing it.
+        const marker = store.changeMarker ? await store.changeMarker() : undefined;
+        if (marker === undefined || marker !== lastMarker) {
+          await refresh();
+          lastMarker = marker;
+        }
+      } else if (reconcile) {
+        await refresh();
+        reconcile = false;
+      }
+      if (!busDown) {
+        for (const message of [...pendingPublishes.values()]) {
+          await bus!.publish(message);
+          if (pendingPublishes.get(message.key) === message) pendingPublishes.delete(message.key);
+        }
+      }
+      if (pollFailing) logger.info({}, 'feature flags: degraded propagation recovered');
+      pollFailing = false;
+    } catch (error) {
+      if (!pollFailing) logger.warn({ err: error }, `feature flags: polling the store or republishing failed; retrying every ${pollIntervalMs} ms`);
+      pollFailing = true;
+    } finally {
+      polling = false;
+      if (pollAgain) {
+        pollAgain = false;
+        pollSoon();
+      } else schedulePoll();
+    }
+  }
+
+  function propagation(): FlagPropagation {
+    if (!bus) return { bus: 'none', status: 'none', convergesWithinSeconds: cacheTtlSeconds };
+    if (!degraded()) return { bus: bus.kind, status: 'ok', convergesWithinSeconds: 0 };
+    // A poll interval for the others to notice, one more for a round trip that was already under way.
+    return { bus: bus.kind, status: 'degraded', convergesWithinSeconds: Math.ceil((2 * pollIntervalMs) / 1000) };
   }
 
   async function writeThrough(flag: Flag): Promise<void> {
@@ -272,19 +394,24 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
           bus.onStateChange((state) => {
             if (state === 'connected') {
               busDown = false;
-              // Messages sent while we were away are lost: assume we missed some.
-              if (wasDisconnected) void refreshQuietly('the invalidation bus reconnected');
+              lastMarker = undefined;
+              // Messages sent while we were away are lost: assume we missed some. One reconciling
+              // reload (and the retry of failed publishes), then polling stops.
+              if (wasDisconnected) reconcile = true;
               wasDisconnected = false;
             } else {
               busDown = true;
               wasDisconnected = true;
             }
+            // At once, not a poll interval later: the first round while down sets the baseline.
+            pollSoon();
           }),
         );
         busDown = bus.state !== 'connected';
         wasDisconnected = busDown;
       }
-      await refreshQuietly('start-up');
+      if (busDown) await poll();
+      else await refreshQuietly('start-up');
     },
 
     isEnabled(name, context, defaultValue = false) {
@@ -410,6 +537,8 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
         cache: { secondsSinceUpdate: info.secondsSinceUpdate, ttl: info.ttl, size: info.size, staleEntries: info.stale },
         bus: { kind: bus?.kind ?? 'none', state: bus?.state ?? 'none' },
         stale: busDown || lastRefreshError !== undefined,
+        propagation: propagation(),
+        polling: busDown,
         lastRefresh,
         lastRefreshError,
         stats: stats(),
@@ -417,6 +546,8 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
     },
 
     stats,
+
+    propagation,
 
     onChange(listener) {
       if (typeof listener !== 'function') throw new TypeError('FeatureFlagClient.onChange: listener must be a function');
@@ -426,6 +557,8 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
 
     async close() {
       closed = true;
+      if (pollTimer !== undefined) timers.clearTimeout(pollTimer);
+      pollTimer = undefined;
       for (const stop of unsubscribe.splice(0)) stop();
       changeListeners.clear();
       await Promise.allSettled([...loading.values()]);

@@ -36,6 +36,66 @@ async function client(options: FeatureFlagClientOptions): Promise<FeatureFlagCli
 
 const settle = () => new Promise((r) => setTimeout(r, 0));
 
+/**
+ * A bus driven by the test, shared by every client given it: `setState` plays an outage,
+ * `failPublishes` a publish that fails while the bus still says connected.
+ */
+function scriptedBus(): InvalidationBus & { setState(state: InvalidationBusState): void; failPublishes: boolean } {
+  const handlers = new Set<(m: InvalidationMessage) => void>();
+  const stateListeners = new Set<(s: InvalidationBusState) => void>();
+  let state: InvalidationBusState = 'connected';
+  return {
+    kind: 'scripted',
+    failPublishes: false,
+    get state() {
+      return state;
+    },
+    async publish(message) {
+      if (state !== 'connected' || this.failPublishes) throw new Error('down');
+      const copy = JSON.parse(JSON.stringify(message)) as InvalidationMessage;
+      queueMicrotask(() => handlers.forEach((h) => h(copy)));
+    },
+    subscribe: (h) => (handlers.add(h), () => void handlers.delete(h)),
+    onStateChange: (l) => (stateListeners.add(l), () => void stateListeners.delete(l)),
+    async close() {},
+    setState(next) {
+      state = next;
+      stateListeners.forEach((l) => l(next));
+    },
+  };
+}
+
+/** Timers on a fake clock: `advance` runs what falls due, letting the promises it starts settle. */
+function fakeTimers() {
+  let now = 0;
+  let next = 0;
+  const queue = new Map<number, { at: number; callback: () => void }>();
+  const settleAll = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+  return {
+    timers: {
+      setTimeout: (callback: () => void, ms: number) => (queue.set(++next, { at: now + ms, callback }), next),
+      clearTimeout: (handle: unknown) => void queue.delete(handle as number),
+    },
+    pending: () => queue.size,
+    settle: settleAll,
+    async advance(ms: number) {
+      const target = now + ms;
+      await settleAll();
+      for (;;) {
+        const due = [...queue.entries()].filter(([, t]) => t.at <= target).sort((x, y) => x[1].at - y[1].at)[0];
+        if (!due) break;
+        queue.delete(due[0]);
+        now = due[1].at;
+        due[1].callback();
+        await settleAll();
+      }
+      now = target;
+    },
+  };
+}
+
 describe('FeatureFlagClient', () => {
   describe('isEnabled', () => {
     it('gives the caller default for an unknown flag, never throwing', async () => {
@@ -292,36 +352,134 @@ describe('FeatureFlagClient', () => {
 
     it('reports itself stale while the bus is disconnected and reloads everything when it is back', async () => {
       // A scripted bus, to drive the state machine exactly; the Redis kill test exercises the real one.
-      const handlers = new Set<(m: InvalidationMessage) => void>();
-      const stateListeners = new Set<(s: InvalidationBusState) => void>();
-      let state: InvalidationBusState = 'connected';
-      const bus: InvalidationBus = {
-        kind: 'scripted',
-        get state() {
-          return state;
-        },
-        async publish() {
-          if (state !== 'connected') throw new Error('down');
-        },
-        subscribe: (h) => (handlers.add(h), () => handlers.delete(h)),
-        onStateChange: (l) => (stateListeners.add(l), () => stateListeners.delete(l)),
-        async close() {},
-      };
-      const setState = (s: InvalidationBusState) => {
-        state = s;
-        stateListeners.forEach((l) => l(s));
-      };
+      const bus = scriptedBus();
       const store = createMemoryFlagStore();
       await store.put('resync', { enabled: true, rolloutPercentage: 100 }, 't');
-      const flags = await client({ store, bus });
+      const time = fakeTimers();
+      const flags = await client({ store, bus, timers: time.timers });
       expect(flags.status()).toMatchObject({ stale: false, bus: { kind: 'scripted', state: 'connected' } });
-      setState('disconnected');
+      bus.setState('disconnected');
+      await time.settle();
       await store.update('resync', { enabled: false }, 'another instance');
       expect(flags.status().stale).toBe(true);
       expect(flags.evaluate('resync')).toMatchObject({ value: true, stale: true });
-      setState('connected');
+      bus.setState('connected');
       await until(() => !flags.isEnabled('resync'), 'resync after reconnect');
       expect(flags.status().stale).toBe(false);
+    });
+  });
+
+  describe('while the bus is down or a publish fails', () => {
+    const POLL_MS = 1000;
+
+    async function pair(store: FlagStore = createMemoryFlagStore()) {
+      const bus = scriptedBus();
+      const time = fakeTimers();
+      await store.put('outage', { enabled: true, rolloutPercentage: 100 }, 't');
+      const a = await client({ store, bus, timers: time.timers, pollIntervalMs: POLL_MS });
+      const b = await client({ store, bus, timers: time.timers, pollIntervalMs: POLL_MS });
+      return { store, bus, time, a, b };
+    }
+
+    it('accepts a write through A and shows it on B within one poll interval, with no bus at all', async () => {
+      const { bus, time, a, b } = await pair();
+      bus.setState('disconnected');
+      await time.settle();
+      const changed: string[][] = [];
+      b.onChange((names) => changed.push([...names]));
+
+      const flag = await a.updateFlag('outage', { enabled: false });
+      expect(flag.enabled).toBe(false);
+      expect(a.propagation()).toEqual({ bus: 'scripted', status: 'degraded', convergesWithinSeconds: 2 });
+      expect(a.status()).toMatchObject({ propagation: { status: 'degraded' }, polling: true });
+      expect(b.isEnabled('outage')).toBe(true);
+
+      await time.advance(POLL_MS);
+      expect(b.isEnabled('outage')).toBe(false);
+      expect(changed).toEqual([['outage']]);
+      // A second change, a second convergence.
+      await a.putFlag('outage', { enabled: true, rolloutPercentage: 0 });
+      await time.advance(POLL_MS);
+      expect(b.evaluate('outage')).toMatchObject({ reason: 'STATIC', rolloutPercentage: 0 });
+    });
+
+    it('polls only the cheap change marker while nothing changes', async () => {
+      const inner = createMemoryFlagStore();
+      const calls = { list: 0, changeMarker: 0 };
+      const store: FlagStore = {
+        ...inner,
+        list: () => (calls.list++, inner.list()),
+        changeMarker: () => (calls.changeMarker++, inner.changeMarker!()),
+      };
+      const { bus, time } = await pair(store);
+      calls.list = 0;
+      bus.setState('disconnected');
+      await time.settle();
+      await time.advance(10 * POLL_MS);
+      // Both clients: one baseline reload each, then markers only.
+      expect(calls.list).toBe(2);
+      expect(calls.changeMarker).toBe(22);
+    });
+
+    it('reloads every flag on each poll from a store without a change marker', async () => {
+      const inner = createMemoryFlagStore();
+      const store: FlagStore = { ...inner, changeMarker: undefined };
+      const { bus, time, a, b } = await pair(store);
+      bus.setState('disconnected');
+      await time.settle();
+      await a.updateFlag('outage', { rolloutPercentage: 0 });
+      await time.advance(POLL_MS);
+      expect(b.evaluate('outage').rolloutPercentage).toBe(0);
+    });
+
+    it('stops polling after one reconciling reload once the bus is back', async () => {
+      const { bus, time, a, b } = await pair();
+      bus.setState('disconnected');
+      await time.settle();
+      await time.advance(3 * POLL_MS);
+      expect(time.pending()).toBe(2);
+      await a.updateFlag('outage', { enabled: false });
+      bus.setState('connected');
+      await time.settle();
+      // Reconciled at once, not a poll interval later.
+      expect(b.isEnabled('outage')).toBe(false);
+      expect(time.pending()).toBe(0);
+      expect(b.status()).toMatchObject({ polling: false, stale: false, propagation: { status: 'ok', convergesWithinSeconds: 0 } });
+      expect(a.propagation().status).toBe('ok');
+    });
+
+    it('retries a failed publish until it goes out, for instances whose bus never went down', async () => {
+      const { bus, time, a, b } = await pair();
+      bus.failPublishes = true;
+      await a.updateFlag('outage', { enabled: false });
+      expect(a.propagation().status).toBe('degraded');
+      expect(b.status().polling).toBe(false);
+      await time.advance(POLL_MS);
+      expect(b.isEnabled('outage')).toBe(true);
+      bus.failPublishes = false;
+      await time.advance(POLL_MS);
+      expect(b.isEnabled('outage')).toBe(false);
+      expect(a.propagation().status).toBe('ok');
+      expect(time.pending()).toBe(0);
+    });
+
+    it('keeps serving the last known values while the store is down too, and converges when it is back', async () => {
+      const store = outageStore(createMemoryFlagStore());
+      const { bus, time, a, b } = await pair(store);
+      bus.setState('disconnected');
+      await time.settle();
+      await a.updateFlag('outage', { enabled: false });
+      store.down = true;
+      await time.advance(3 * POLL_MS);
+      expect(b.isEnabled('outage')).toBe(true);
+      store.down = false;
+      await time.advance(POLL_MS);
+      expect(b.isEnabled('outage')).toBe(false);
+    });
+
+    it('says that there is no propagation without a bus', async () => {
+      const flags = await client({ store: createMemoryFlagStore(), cacheTtlSeconds: 60 });
+      expect(flags.propagation()).toEqual({ bus: 'none', status: 'none', convergesWithinSeconds: 60 });
     });
   });
 
@@ -330,6 +488,9 @@ describe('FeatureFlagClient', () => {
     [{ store: createMemoryFlagStore(), cacheTtlSeconds: 0 }, /cacheTtlSeconds must be a positive number/],
     [{ store: createMemoryFlagStore(), clock: 'now' }, /clock must be a function/],
     [{ store: createMemoryFlagStore(), bus: {} }, /bus must be an InvalidationBus/],
+    [{ store: createMemoryFlagStore(), pollIntervalMs: 0 }, /pollIntervalMs must be a number of milliseconds/],
+    [{ store: createMemoryFlagStore(), pollIntervalMs: Number.NaN }, /pollIntervalMs must be a number of milliseconds/],
+    [{ store: createMemoryFlagStore(), timers: {} }, /timers must have setTimeout and clearTimeout/],
   ])('rejects bad options naming them (%#)', (options, message) => {
     expect(() => createFeatureFlagClient(options as never)).toThrow(message);
   });

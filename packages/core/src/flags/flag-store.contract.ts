@@ -71,6 +71,40 @@ export function describeFlagStoreContract(create: () => FlagStore | Promise<Flag
       expect(names.indexOf(name('y'))).toBeLessThan(names.indexOf(name('z')));
     });
 
+    it('moves the change marker with every write, and only then', async () => {
+      const marker = () => store.changeMarker!();
+      const m0 = await marker();
+      await store.put(name('m'), { enabled: true, rolloutPercentage: 5 }, 't');
+      const m1 = await marker();
+      expect(m1).toBeGreaterThan(m0);
+      await store.update(name('m'), { enabled: false }, 't');
+      const m2 = await marker();
+      expect(m2).toBeGreaterThan(m1);
+      await store.ensure(name('m2'), { enabled: true, rolloutPercentage: 5 }, 't');
+      const m3 = await marker();
+      expect(m3).toBeGreaterThan(m2);
+      // Nothing written: the marker stays, so a polling client reloads nothing.
+      await store.ensure(name('m2'), { enabled: false, rolloutPercentage: 0 }, 't');
+      await store.update(name('missing'), { enabled: true }, 't');
+      await store.get(name('m'));
+      await store.list();
+      expect(await marker()).toBe(m3);
+    });
+
+    it('moves the change marker once per write when writes run concurrently', async () => {
+      const before = await store.changeMarker!();
+      await store.put(name('c0'), { enabled: true, rolloutPercentage: 1 }, 't');
+      await store.put(name('c1'), { enabled: true, rolloutPercentage: 1 }, 't');
+      await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          i % 3 === 0
+            ? store.put(name(`c${i % 2}`), { enabled: true, rolloutPercentage: i }, 't')
+            : store.update(name(`c${i % 2}`), { rolloutPercentage: i }, 't'),
+        ),
+      );
+      expect(await store.changeMarker!()).toBe(before + 14);
+    });
+
     it('keeps versions strictly increasing across flags', async () => {
       const versions: number[] = [];
       for (const base of ['v1', 'v2', 'v1', 'v3']) versions.push((await store.put(name(base), { enabled: true, rolloutPercentage: 5 }, 't')).flag.version);

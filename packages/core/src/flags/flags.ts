@@ -64,6 +64,15 @@ export interface FlagStore {
   ensure(name: string, definition: FlagDefinition, actor: string): Promise<Flag>;
   /** The audit trail of one flag, newest first. */
   history(name: string, options?: { limit?: number }): Promise<FlagChange[]>;
+  /**
+   * A cheap change marker: a number that changes (increases) with every committed write to any
+   * flag, whatever order concurrent writes commit in. Clients poll it (about once a second) while
+   * their invalidation bus is down and reload the flags only when it moved.
+   *
+   * Optional so that existing stores keep working: without it, a client whose bus is down reloads
+   * every flag (`list`) on each poll instead.
+   */
+  changeMarker?(): Promise<number>;
 }
 
 /** What an evaluation was decided by. */
@@ -106,6 +115,26 @@ export interface FlagClientStats {
   readonly cache: { readonly hits: number; readonly misses: number };
 }
 
+/**
+ * How a change made through this instance reaches the others now ({@link FeatureFlagClient.propagation}).
+ * - `ok`: the bus is connected and the last publish went out: other instances have it at once.
+ * - `degraded`: the bus is disconnected, or a publish failed. The write is durable in the store;
+ *   other instances poll the store's change marker while their bus is down (and this one retries
+ *   the publish), so they converge within `convergesWithinSeconds`.
+ * - `none`: no bus: other instances see a change when their cached copy expires.
+ */
+export interface FlagPropagation {
+  /** The bus kind (`redis`, `postgres`, `in-process`), or `none`. */
+  readonly bus: string;
+  readonly status: 'ok' | 'degraded' | 'none';
+  /**
+   * The longest another instance should take to see a change made now, in seconds: `0` when
+   * `ok`, a few poll intervals when `degraded`, the cache TTL with no bus. (An instance that has not
+   * noticed yet that its own bus is down, e.g. behind a silent network partition, can take longer.)
+   */
+  readonly convergesWithinSeconds: number;
+}
+
 /** The client's own state, for status pages (`GET /api/admin/system/status`). */
 export interface FlagClientStatus {
   readonly flags: number;
@@ -113,6 +142,10 @@ export interface FlagClientStatus {
   readonly bus: { readonly kind: string; readonly state: InvalidationBusState | 'none' };
   /** True while the bus is disconnected or the last refresh failed. */
   readonly stale: boolean;
+  /** Whether changes reach other instances at once, or through polling (see {@link FlagPropagation}). */
+  readonly propagation: FlagPropagation;
+  /** True while this instance polls the store's change marker (its bus is down). */
+  readonly polling: boolean;
   readonly lastRefresh: string | undefined;
   readonly lastRefreshError: string | undefined;
   readonly stats: FlagClientStats;
@@ -148,8 +181,26 @@ export interface FeatureFlagClientOptions {
    * @default Math.random
    */
   random?: () => number;
+  /**
+   * While the bus is not `connected`, how often the store's change marker is polled so that changes
+   * made through other instances still arrive; also how often a failed publish is retried. Polling
+   * stops after one reconciling reload once the bus is back. In milliseconds.
+   * @default 1000
+   */
+  pollIntervalMs?: number;
+  /**
+   * Timers for polling, injectable so polling is tested with fake time.
+   * @default the global setTimeout / clearTimeout (unref'd: they never keep a process alive)
+   */
+  timers?: FlagTimers;
   /** @default noopLogger */
   logger?: Logger;
+}
+
+/** Timers, injectable so that polling is tested with fake time ({@link FeatureFlagClientOptions.timers}). */
+export interface FlagTimers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
 }
 
 /**
@@ -158,7 +209,9 @@ export interface FeatureFlagClientOptions {
  * Failure policy: evaluation never throws and never waits. An unknown flag gives the caller's
  * default; a flag whose store is down when it expires keeps its last known value (marked stale)
  * instead of flipping users to the default. Writes go to the store first and fail with a typed
- * error (`ValidationError`, `NOT_FOUND`, `UNAVAILABLE`) having changed nothing.
+ * error (`ValidationError`, `NOT_FOUND`, `UNAVAILABLE`) having changed nothing. A write that
+ * committed never fails because the bus is down: the publish is retried, other instances poll the
+ * store's change marker while their bus is down, and {@link FeatureFlagClient.propagation} says so.
  */
 export interface FeatureFlagClient {
   /** Loads every flag and starts listening to the bus. Resolves even when the store is down (then: stale). */
@@ -205,8 +258,14 @@ export interface FeatureFlagClient {
   refresh(): Promise<void>;
   /** Cache ages, overall and per flag. */
   cacheInfo(): FlagCacheInfo;
-  /** Cache ages, bus state and counters. */
+  /** Cache ages, bus state, propagation and counters. */
   status(): FlagClientStatus;
+  /**
+   * Whether a change made through this instance reaches the others at once (`ok`), only through
+   * polling (`degraded`: bus down or a publish failed; the write itself is durable), or at TTL
+   * expiry (`none`: no bus). Read it right after a write to tell the caller.
+   */
+  propagation(): FlagPropagation;
   /** Evaluation and cache counters. */
   stats(): FlagClientStats;
   /**

@@ -15,9 +15,11 @@ export type {
   FlagDefinition,
   FlagEvaluation,
   FlagPatch,
+  FlagPropagation,
   FlagReason,
   FlagState,
   FlagStore,
+  FlagTimers,
 } from './flags';
 export { createFeatureFlagClient, FLAG_KEY_PREFIX } from './create-feature-flag-client';
 export { rolloutBucket, murmur3x86_32 } from './bucket';

@@ -62,6 +62,10 @@ export function createMemoryFlagStore(options: MemoryFlagStoreOptions = {}): Fla
     async history(name, { limit = 100 } = {}) {
       return changes.filter((change) => change.name === name).reverse().slice(0, limit);
     },
+    async changeMarker() {
+      // Writes are synchronous here, so the version counter is already in commit order.
+      return version;
+    },
   };
 }
 

@@ -35,6 +35,20 @@ export const flagStoreMigrations: readonly Migration[] = [
       CREATE INDEX aikb_feature_flag_history_name ON aikb_feature_flag_history (name, version DESC);
     `,
   },
+  {
+    // The change marker clients poll while their bus is down. Versions come from a sequence, which
+    // hands out numbers in call order, not commit order: max(version) can miss a write that commits
+    // after a higher version was seen. This one row is bumped inside every write, under its row
+    // lock, so it moves in commit order.
+    id: 'flags.0002_change_counter',
+    up: `
+      CREATE TABLE aikb_feature_flag_changes (
+        id boolean PRIMARY KEY DEFAULT true CHECK (id),
+        seq bigint NOT NULL
+      );
+      INSERT INTO aikb_feature_flag_changes (id, seq) VALUES (true, 0);
+    `,
+  },
 ];
 
 interface FlagRow {
@@ -56,6 +70,12 @@ interface HistoryRow {
 }
 
 const COLUMNS = 'name, enabled, rollout_percentage, description, version, last_updated';
+/**
+ * Bumps the change marker in the same statement (so the same transaction) as a write, only when
+ * `written` returned a row. It reads `written` first, so the flag's row is always locked before
+ * the counter's: concurrent writes cannot deadlock.
+ */
+const BUMP = (written: string) => `bump AS (UPDATE aikb_feature_flag_changes SET seq = seq + 1 WHERE EXISTS (SELECT 1 FROM ${written}))`;
 const STATE = (t: string) => `jsonb_build_object('enabled', ${t}.enabled, 'rolloutPercentage', ${t}.rollout_percentage, 'description', ${t}.description)`;
 
 function toFlag(row: FlagRow): Flag {
@@ -70,8 +90,8 @@ function toFlag(row: FlagRow): Flag {
 }
 
 /**
- * A {@link FlagStore} in PostgreSQL (a real server or embedded PGlite). Each write and its audit
- * record are one statement, so they commit together. Apply {@link flagStoreMigrations} first.
+ * A {@link FlagStore} in PostgreSQL (a real server or embedded PGlite). Each write, its audit
+ * record and the bump of the change marker are one statement, so they commit together. Apply {@link flagStoreMigrations} first.
  *
  * @throws {TypeError} when `pool` is not a pg.Pool
  *
@@ -106,7 +126,8 @@ export function createPostgresFlagStore(pool: Queryable): FlagStore {
          audit AS (
            INSERT INTO aikb_feature_flag_history (name, version, before, after, actor, at)
            SELECT up.name, up.version, (SELECT ${STATE('old')} FROM old), ${STATE('up')}, $5, up.last_updated FROM up
-         )
+         ),
+         ${BUMP('up')}
          SELECT ${COLUMNS}, NOT EXISTS (SELECT 1 FROM old) AS created FROM up`,
         [name, definition.enabled, definition.rolloutPercentage, definition.description ?? '', actor],
       );
@@ -128,7 +149,8 @@ export function createPostgresFlagStore(pool: Queryable): FlagStore {
          audit AS (
            INSERT INTO aikb_feature_flag_history (name, version, before, after, actor, at)
            SELECT up.name, up.version, ${STATE('old')}, ${STATE('up')}, $5, up.last_updated FROM up, old
-         )
+         ),
+         ${BUMP('up')}
          SELECT ${COLUMNS} FROM up`,
         [name, patch.enabled ?? null, patch.rolloutPercentage ?? null, patch.description ?? null, actor],
       );
@@ -145,7 +167,8 @@ export function createPostgresFlagStore(pool: Queryable): FlagStore {
          audit AS (
            INSERT INTO aikb_feature_flag_history (name, version, before, after, actor, at)
            SELECT ins.name, ins.version, NULL, ${STATE('ins')}, $5, ins.last_updated FROM ins
-         )
+         ),
+         ${BUMP('ins')}
          SELECT ${COLUMNS} FROM ins`,
         [name, definition.enabled, definition.rolloutPercentage, definition.description ?? '', actor],
       );
@@ -168,6 +191,10 @@ export function createPostgresFlagStore(pool: Queryable): FlagStore {
           at: new Date(row.at).toISOString(),
         }),
       );
+    },
+    async changeMarker() {
+      const [row] = await query<{ seq: string | number }>('SELECT seq FROM aikb_feature_flag_changes');
+      return Number(row?.seq ?? 0);
     },
   };
 }

@@ -24,13 +24,19 @@ afterEach(async () => {
 });
 
 /** One "instance": its own Redis connection, bus and client, sharing the database. */
-async function instance(url: string, channel: string, redisOptions: object = {}): Promise<{ flags: FeatureFlagClient; bus: InvalidationBus }> {
+async function instance(
+  url: string,
+  channel: string,
+  redisOptions: object = {},
+  on: FlagStore = store,
+): Promise<{ flags: FeatureFlagClient; bus: InvalidationBus }> {
   const redis = new Redis(url, redisOptions).on('error', () => {});
   const bus = createRedisInvalidationBus({ redis, channel, publishTimeoutMs: 300 });
-  const flags = createFeatureFlagClient({ store, bus });
+  const flags = createFeatureFlagClient({ store: on, bus });
   cleanups.push(() => redis.disconnect(), () => bus.close(), () => flags.close());
   await flags.start();
-  await until(() => bus.state === 'connected', 'bus connected');
+  // Connected, and the reload that follows a (first) connection done.
+  await until(() => bus.state === 'connected' && flags.propagation().status === 'ok', 'bus connected');
   return { flags, bus };
 }
 
@@ -60,29 +66,62 @@ describeWithRedis('FeatureFlagClient across instances', (url) => {
   });
 });
 
+/** Resolves on the first change event of `flags` after which `holds()` is true; rejects after `timeoutMs`. */
+function changeWhere(flags: FeatureFlagClient, holds: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => (stop(), reject(new Error(`${what}: no such change within ${timeoutMs} ms`))), timeoutMs);
+    const stop = flags.onChange(() => {
+      if (!holds()) return;
+      clearTimeout(timer);
+      stop();
+      resolve();
+    });
+  });
+}
+
 describe.runIf(hasRedisServer())('FeatureFlagClient when Redis is killed and restarted', () => {
   const redisServer = useThrowawayRedis();
+  const backends: Array<[string, () => Promise<FlagStore>]> = [['pglite', async () => store]];
+  if (process.env.AIKB_TEST_DATABASE_URL) {
+    backends.push([
+      'postgres',
+      async () => {
+        const { createIsolatedPostgres } = await import('@aikb/test-support');
+        const server = await createIsolatedPostgres(process.env.AIKB_TEST_DATABASE_URL!);
+        cleanups.push(() => server.close());
+        await migrate(server.pool, flagStoreMigrations);
+        return createPostgresFlagStore(server.pool);
+      },
+    ]);
+  }
 
-  it('keeps answering without throwing, reports stale, and resyncs after Redis is back', async () => {
-    const channel = 'aikb:invalidation';
+  it.each(backends)('converges through the store within seconds while Redis is down, then stops polling when it is back [%s]', async (_, open) => {
+    const shared = await open();
     const options = { retryStrategy: () => 50, maxRetriesPerRequest: 1 };
-    await store.put('through_outage', { enabled: true, rolloutPercentage: 100 }, 'test');
-    const a = await instance(redisServer().url, channel, options);
-    const b = await instance(redisServer().url, channel, options);
+    await shared.put('through_outage', { enabled: true, rolloutPercentage: 100 }, 'test');
+    const a = await instance(redisServer().url, 'aikb:invalidation', options, shared);
+    const b = await instance(redisServer().url, 'aikb:invalidation', options, shared);
+    expect(b.flags.status()).toMatchObject({ polling: false, propagation: { bus: 'redis', status: 'ok' } });
 
     await redisServer().kill();
     await until(() => b.bus.state === 'disconnected' && a.bus.state === 'disconnected', 'both disconnected');
-    // The write commits; the lost publish is logged, not thrown.
+    const converged = changeWhere(b.flags, () => !b.flags.isEnabled('through_outage'), 'B sees the change made through A', 5000);
+    // The write commits and says that propagation is degraded; the lost publish is not an error.
     const updated = await a.flags.updateFlag('through_outage', { enabled: false });
     expect(updated.enabled).toBe(false);
+    expect(a.flags.propagation()).toEqual({ bus: 'redis', status: 'degraded', convergesWithinSeconds: 2 });
     expect(() => b.flags.isEnabled('through_outage')).not.toThrow();
-    expect(b.flags.isEnabled('through_outage')).toBe(true);
-    expect(b.flags.status().stale).toBe(true);
-    expect(b.flags.evaluate('through_outage').stale).toBe(true);
+    await converged;
+    expect(b.flags.status()).toMatchObject({ stale: true, polling: true, propagation: { status: 'degraded' } });
 
     await redisServer().start();
-    await until(() => !b.flags.isEnabled('through_outage'), 'B resynced after reconnect', 15_000);
-    expect(b.flags.status()).toMatchObject({ stale: false, bus: { state: 'connected' } });
+    await until(() => a.bus.state === 'connected' && b.bus.state === 'connected', 'both reconnected', 15_000);
+    await until(() => b.flags.propagation().status === 'ok' && a.flags.propagation().status === 'ok', 'polling stopped');
+    expect(b.flags.status()).toMatchObject({ stale: false, polling: false, bus: { state: 'connected' } });
+    expect(b.flags.isEnabled('through_outage')).toBe(false);
+    // And the bus carries changes again.
+    await a.flags.updateFlag('through_outage', { enabled: true });
+    await until(() => b.flags.isEnabled('through_outage'), 'B sees a change over the bus again');
   });
 });
 

@@ -58,7 +58,8 @@ export async function createThrowawayRedis(): Promise<ThrowawayRedis> {
       await waitFor(ping, `redis-server on port ${port}`);
     },
     async kill() {
-      if (!child || child.exitCode !== null) return;
+      // Killed already (by a signal: exitCode stays null) or exited: nothing to wait for.
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child!.once('exit', r));
       child.kill('SIGKILL');
       await exited;
