@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AikbError, UnavailableError } from '../errors';
 import type { Migration, Queryable } from '../db';
+import { assertStorable, invalidInputError } from '../db/internal/pg-errors';
 import type { NewUser, User, UserPatch, UserRecord, UserStore } from './auth';
 
 /** The users table. Apply with `migrate(pool, userStoreMigrations)`. */
@@ -48,10 +49,15 @@ const publicUser = ({ passwordHash: _hash, ...user }: UserRecord): User => user;
 
 const emailTaken = (cause?: unknown) => new AikbError('ALREADY_EXISTS', 'a user with this email already exists', { details: { field: 'email' }, cause });
 
-/** Unique violations become `ALREADY_EXISTS`; errors without a server answer become `UnavailableError`. */
-function translate(error: unknown): never {
+/**
+ * Unique violations become `ALREADY_EXISTS`; input the server refused, a ValidationError naming
+ * the field; errors without a server answer become `UnavailableError`.
+ */
+function translate(error: unknown, fields: Readonly<Record<string, unknown>>): never {
   const code = (error as { code?: string }).code;
   if (code === '23505') throw emailTaken(error);
+  const invalid = invalidInputError(error, fields);
+  if (invalid) throw invalid;
   // A server-side error carries a SQLSTATE (5 characters); anything else is the connection.
   if (typeof code !== 'string' || code.length !== 5) throw new UnavailableError('the user database is unavailable', { cause: error });
   throw error;
@@ -64,21 +70,23 @@ class PostgresUserStore implements UserStore {
     this.#pool = pool;
   }
 
-  async #query(sql: string, params: unknown[]): Promise<Row[]> {
+  /** `fields` names the input in `params`, for the ValidationError of a value the server would refuse. */
+  async #query(sql: string, params: unknown[], fields: Readonly<Record<string, unknown>> = {}): Promise<Row[]> {
+    assertStorable(fields);
     try {
       return (await this.#pool.query<Row>(sql, params)).rows;
     } catch (error) {
-      return translate(error);
+      return translate(error, fields);
     }
   }
 
   async findByEmail(email: string) {
-    const [row] = await this.#query(`SELECT ${COLUMNS} FROM aikb_users WHERE lower(email) = lower($1)`, [email]);
+    const [row] = await this.#query(`SELECT ${COLUMNS} FROM aikb_users WHERE lower(email) = lower($1)`, [email], { email });
     return row ? record(row) : undefined;
   }
 
   async get(id: string) {
-    const [row] = await this.#query(`SELECT ${COLUMNS} FROM aikb_users WHERE id = $1`, [id]);
+    const [row] = await this.#query(`SELECT ${COLUMNS} FROM aikb_users WHERE id = $1`, [id], { id });
     return row ? record(row) : undefined;
   }
 
@@ -93,6 +101,7 @@ class PostgresUserStore implements UserStore {
       `INSERT INTO aikb_users (id, email, password_hash, roles, disabled) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT ((lower(email))) DO NOTHING RETURNING ${COLUMNS}`,
       [randomUUID(), user.email, user.passwordHash, [...(user.roles ?? [])], user.disabled ?? false],
+      { email: user.email, roles: user.roles },
     );
     if (!row) throw emailTaken();
     return publicUser(record(row));
@@ -115,14 +124,14 @@ class PostgresUserStore implements UserStore {
       params.push(patch.email);
       guard = ` AND NOT EXISTS (SELECT 1 FROM aikb_users other WHERE lower(other.email) = lower($${params.length}) AND other.id <> $1)`;
     }
-    const [row] = await this.#query(`UPDATE aikb_users SET ${sets.join(', ')} WHERE id = $1${guard} RETURNING ${COLUMNS}`, params);
+    const [row] = await this.#query(`UPDATE aikb_users SET ${sets.join(', ')} WHERE id = $1${guard} RETURNING ${COLUMNS}`, params, { id, ...patch });
     if (row) return publicUser(record(row));
     if (guard && (await this.get(id))) throw emailTaken();
     return undefined;
   }
 
   async delete(id: string) {
-    return (await this.#query('DELETE FROM aikb_users WHERE id = $1 RETURNING id', [id])).length > 0;
+    return (await this.#query('DELETE FROM aikb_users WHERE id = $1 RETURNING id', [id], { id })).length > 0;
   }
 }
 
