@@ -301,3 +301,75 @@ describe('reference server under malformed requests', () => {
     await fc.assert(fc.asyncProperty(login, check), { numRuns: Math.max(8, Math.ceil(RUNS / 30)), seed: SEED, endOnFailure: true });
   }, 600_000);
 });
+
+describe('reference server: the cases of issue 8', () => {
+  const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+  const json = { 'Content-Type': 'application/json' };
+  const post = (target: string, body: Buffer | string, headers: Record<string, string>, method = 'POST') =>
+    send({ method, path: target, headers, body: typeof body === 'string' ? Buffer.from(body) : body });
+
+  it('answers a bad Content-Encoding with a 4xx on any path, and reads no admin body before the guard', async () => {
+    const bad = [
+      ['gzip', Buffer.from('{"enabled":true}')],
+      ['gzip', gzipSync('{"enabled":true,"rolloutPercentage":5}').subarray(0, 12)],
+      ['deflate', Buffer.from('nope')],
+      ['br', Buffer.from([0xff, 0xff, 0x00])],
+    ] as const;
+    for (const [codingName, body] of bad) {
+      const headers = { ...json, 'Content-Encoding': codingName };
+      // No token: the guard answers first, whatever the body.
+      expect((await post('/api/admin/feature-flags/priority_2_1_saga_pattern', body, headers)).status).toBe(401);
+      expect((await post('/api/admin/users', body, headers)).status).toBe(401);
+      expect((await post('/api/health', body, headers)).status).toBe(404);
+      // With it: the body does not decode, a 400 naming it.
+      const res = await post('/api/admin/feature-flags/priority_2_1_saga_pattern', body, { ...headers, ...admin });
+      expect([res.status, JSON.parse(res.text).field]).toEqual([400, 'body']);
+      expect((await post('/api/admin/users', body, { ...headers, ...admin })).status).toBe(400);
+    }
+    expect((await post('/api/admin/cache/invalidate', gzipSync('{}'), { ...json, ...admin, 'Content-Encoding': 'compress' })).status).toBe(415);
+  });
+
+  it('answers an oversized body with 413 whatever its Content-Type', async () => {
+    const big = JSON.stringify({ description: 'x'.repeat(200 * 1024) });
+    for (const type of ['application/json', 'text/plain', 'application/x-www-form-urlencoded']) {
+      for (const [target, method] of [['/api/admin/feature-flags/priority_2_1_saga_pattern', 'POST'], ['/api/admin/users', 'POST'], ['/api/admin/cache/invalidate', 'POST']] as const) {
+        const res = await post(target, big, { 'Content-Type': type, ...admin }, method);
+        expect([res.status, res.type]).toEqual([413, expect.stringMatching(/problem\+json/)]);
+      }
+    }
+    const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20));
+    expect((await post('/api/admin/users', bomb, { ...json, ...admin, 'Content-Encoding': 'gzip' })).status).toBe(413);
+  });
+
+  it('answers malformed percent-encoding, NUL bytes and object-member windows with 400 naming the field', async () => {
+    const before = await snapshot();
+    const cases: Array<[Sent, string]> = [
+      [{ method: 'GET', path: '/api/admin/feature-flags/%ZZ', headers: admin, body: undefined }, 'path'],
+      [{ method: 'DELETE', path: '/api/admin/users/%E2%82', headers: admin, body: undefined }, 'path'],
+      [{ method: 'PATCH', path: '/api/admin/users/a%00b', headers: { ...admin, ...json }, body: Buffer.from('{"disabled":true}') }, 'path'],
+      [{ method: 'POST', path: '/api/admin/users', headers: { ...admin, ...json }, body: Buffer.from('{"email":"a\\u0000@example.com","password":"long enough pass","roles":["user"]}') }, 'email'],
+      [{ method: 'POST', path: '/api/admin/feature-flags/priority_2_1_saga_pattern', headers: { ...admin, ...json }, body: Buffer.from('{"description":"x\\u0000y"}') }, 'description'],
+      [{ method: 'GET', path: '/api/admin/feature-flags/priority_2_1_saga_pattern/status?userId=%00', headers: admin, body: undefined }, 'userId'],
+      ...['__proto__', 'constructor', 'toString'].map((w): [Sent, string] => [{ method: 'GET', path: `/api/admin/metrics/errors?window=${w}`, headers: admin, body: undefined }, 'window']),
+    ];
+    for (const [sent, field] of cases) {
+      const res = await send(sent);
+      expect([res.status, JSON.parse(res.text).field], `${sent.method} ${sent.path}`).toEqual([400, field]);
+      expect(res.text).not.toMatch(DRIVER_TEXT);
+    }
+    expect(await snapshot()).toBe(before);
+  });
+
+  it('keeps http_route to the route templates whatever URLs were sent', async () => {
+    for (let i = 0; i < 200; i++) {
+      const cased = [...'/api/health/pool-stats'].map((c, k) => ((i >> k % 12) & 1 ? c.toUpperCase() : c)).join('');
+      await send({ method: 'GET', path: cased, headers: {}, body: undefined });
+      await send({ method: 'GET', path: `/nowhere/${i}`, headers: {}, body: undefined });
+    }
+    const metrics = await send({ method: 'GET', path: '/metrics', headers: {}, body: undefined });
+    const labels = new Set([...metrics.text.matchAll(/http_route="([^"]*)"/g)].map((m) => m[1]));
+    const templates = new Set([...ROUTES.map((r) => r.split(' ')[1]), '(unmatched)']);
+    expect([...labels].filter((label) => !templates.has(label!))).toEqual([]);
+    expect(labels.size).toBeLessThanOrEqual(templates.size);
+  });
+});
