@@ -86,6 +86,13 @@ describe('errorHandler', () => {
     expect(own.body.detail).toBe('the user store is unavailable');
   });
 
+  it('maps an AikbError with a code it does not know (untyped callers) like INTERNAL', async () => {
+    for (const code of ['constructor', 'toString', '__proto__', 'NOPE']) {
+      const res = await request(appThrowing(new AikbError(code as never, 'x'))).get('/things');
+      expect([res.status, res.body.status]).toEqual([500, 500]);
+    }
+  });
+
   it('answers malformed JSON with a 400 problem naming the body', async () => {
     const res = await request(appThrowing(new Error('unreached'))).post('/things').set('content-type', 'application/json').send('{"a":');
     expect(res.status).toBe(400);

@@ -31,9 +31,14 @@ const STATUS: Record<AikbErrorCode, { status: number; title: string }> = {
   INTERNAL: { status: 500, title: 'Internal error' },
 };
 
+/** The mapping of a code; an unknown one (from untyped code: `constructor`, ...) maps like `INTERNAL`. */
+function entryFor(code: string): { status: number; title: string } {
+  return Object.hasOwn(STATUS, code) ? STATUS[code as AikbErrorCode] : STATUS.INTERNAL;
+}
+
 /** The HTTP status an {@link AikbErrorCode} maps to. */
 export function statusForCode(code: AikbErrorCode): number {
-  return STATUS[code]?.status ?? 500;
+  return entryFor(code).status;
 }
 
 function typeFor(slug: string): string {
@@ -96,13 +101,13 @@ function clientStatus(error: HttpStatusError): number | undefined {
  */
 export function problemFromError(error: unknown, instance?: string): Problem {
   if (error instanceof AikbError) {
-    const { status, title } = STATUS[error.code] ?? STATUS.INTERNAL;
+    const { status, title } = entryFor(error.code);
     return {
       ...error.details,
       type: typeFor(error.code.toLowerCase().replaceAll('_', '-')),
       title,
       status,
-      detail: status >= 500 && quotesCause(error) ? (SERVER_DETAIL[error.code] ?? INTERNAL_DETAIL) : error.message,
+      detail: status >= 500 && quotesCause(error) ? ((Object.hasOwn(SERVER_DETAIL, error.code) ? SERVER_DETAIL[error.code] : undefined) ?? INTERNAL_DETAIL) : error.message,
       ...(instance ? { instance } : {}),
     };
   }
