@@ -109,7 +109,8 @@ function matchChain(chain: Chain, path: string): string | undefined {
     } catch {
       return undefined;
     }
-    if (!match) return undefined;
+    // Anything but router 2.x's { path, pattern } (another router): fall back to the declared paths.
+    if (!match || typeof match !== 'object' || typeof match.path !== 'string') return undefined;
     pieces.push(piece(match.pattern ?? layer.rawPath));
     rest = rest.slice(match.path.length);
     if (!rest.startsWith('/')) rest = `/${rest}`;
