@@ -166,7 +166,13 @@ function computeTemplate(req: Request): string | undefined {
 export function routeTemplate(req: Request): string | undefined {
   const known = templates.get(req);
   if (known !== undefined) return known ?? undefined;
-  const template = computeTemplate(req);
+  let template: string | undefined;
+  try {
+    template = computeTemplate(req);
+  } catch {
+    // Read in 'finish' listeners, where a throw would end the process: unmatched rather than that.
+    template = undefined;
+  }
   // Computed once the response is done: later middleware cannot change what was matched.
   if (req.res?.headersSent || req.res?.writableEnded) templates.set(req, template ?? null);
   return template;
