@@ -72,7 +72,7 @@ describe('errorHandler', () => {
     expect(res.body).toMatchObject({ status: 418, detail: 'the request could not be processed (HTTP 418)' });
   });
 
-  it('never sends the message of a 5xx error that quotes its cause (a driver message)', async () => {
+  it('never sends the message of a 5xx error that wraps a cause (it may quote a driver message)', async () => {
     const driver = new Error('invalid byte sequence for encoding "UTF8": 0x00');
     for (const error of [
       new UnavailableError(`could not update the flag: the flag store is unavailable (${driver.message})`, { cause: driver }),
@@ -82,8 +82,10 @@ describe('errorHandler', () => {
       expect(res.status).toBeGreaterThanOrEqual(500);
       expect(JSON.stringify(res.body)).not.toMatch(/byte sequence|UTF8/);
     }
-    const own = await request(appThrowing(new UnavailableError('the user store is unavailable', { cause: driver }))).get('/things');
-    expect(own.body.detail).toBe('the user store is unavailable');
+    const wrapped = await request(appThrowing(new UnavailableError('the user store is unavailable', { cause: driver }))).get('/things');
+    expect([wrapped.status, wrapped.body.detail]).toEqual([503, 'a service this request needs is unavailable; try again later']);
+    const own = await request(appThrowing(new AikbError('RESOURCE_EXHAUSTED', 'busy: retry in 1 s'))).get('/things');
+    expect([own.status, own.body.detail]).toEqual([503, 'busy: retry in 1 s']);
   });
 
   it('maps an AikbError with a code it does not know (untyped callers) like INTERNAL', async () => {

@@ -46,9 +46,9 @@ function typeFor(slug: string): string {
 }
 
 /**
- * What a 5xx problem says instead of its error's message when that message quotes the error's
- * cause: a database or driver message (`invalid byte sequence…`, a host name, a query) stays in
- * the server log.
+ * What a 5xx problem says instead of its error's message when the error wraps a cause (a
+ * dependency's failure, whose text the message may quote): a database or driver message
+ * (`invalid byte sequence…`, a host name, a query) stays in the server log.
  */
 const SERVER_DETAIL: Partial<Record<AikbErrorCode, string>> = {
   UNAVAILABLE: 'a service this request needs is unavailable; try again later',
@@ -57,16 +57,6 @@ const SERVER_DETAIL: Partial<Record<AikbErrorCode, string>> = {
 };
 const INTERNAL_DETAIL = 'an unexpected error occurred; the server log has the details';
 
-/** True when the error's message contains the message of anything in its cause chain. */
-function quotesCause(error: Error): boolean {
-  let cause: unknown = error.cause;
-  for (let depth = 0; cause !== undefined && cause !== null && depth < 8; depth++) {
-    const message = cause instanceof Error ? cause.message : typeof cause === 'string' ? cause : undefined;
-    if (message !== undefined && message.trim().length >= 3 && error.message.includes(message.trim())) return true;
-    cause = cause instanceof Error ? cause.cause : undefined;
-  }
-  return false;
-}
 
 /**
  * Errors from Express, its body parsers and the router carry a 4xx `status` (or `statusCode`):
@@ -95,7 +85,7 @@ function clientStatus(error: HttpStatusError): number | undefined {
 
 /**
  * Turns any thrown value into a problem. {@link AikbError}s keep their code, message and details
- * (a 5xx whose message quotes its cause gets a fixed detail instead); any error carrying a 4xx
+ * (a 5xx that wraps a cause gets a fixed detail instead: only words aikb wrote reach a client); any error carrying a 4xx
  * `status` or `statusCode` (body parsers, the router's URIError for `%ZZ` in a path) keeps that
  * status with a fixed detail; anything else is a 500 whose detail hides the internal message.
  */
@@ -107,7 +97,7 @@ export function problemFromError(error: unknown, instance?: string): Problem {
       type: typeFor(error.code.toLowerCase().replaceAll('_', '-')),
       title,
       status,
-      detail: status >= 500 && quotesCause(error) ? ((Object.hasOwn(SERVER_DETAIL, error.code) ? SERVER_DETAIL[error.code] : undefined) ?? INTERNAL_DETAIL) : error.message,
+      detail: status >= 500 && error.cause !== undefined ? ((Object.hasOwn(SERVER_DETAIL, error.code) ? SERVER_DETAIL[error.code] : undefined) ?? INTERNAL_DETAIL) : error.message,
       ...(instance ? { instance } : {}),
     };
   }
