@@ -1,5 +1,5 @@
 import express, { type Express } from 'express';
-import { errorHandler, healthRouter, notFound } from '@aikb/express';
+import { errorHandler, healthRouter, jsonBody, notFound, rejectNulInUrl } from '@aikb/express';
 import type { ServerContext } from './context';
 import { flagAdminRoutes } from './subsystems/flags';
 import { installObservability } from './subsystems/observability';
@@ -18,11 +18,15 @@ export function createApp(ctx: ServerContext): Express {
   // 1. request-scoped middleware (tracing, request logs, HTTP metrics)
   const observability = installObservability(ctx);
   app.use(observability.middleware);
+  // No path parameter or query value may carry a NUL (%00) to a store: 400 naming it.
+  app.use(rejectNulInUrl());
 
   // Reads its own body, so even an oversized one is answered at the constant-time deadline.
   app.post('/auth/login', ctx.auth.login);
 
-  app.use(express.json({ limit: '1mb', strict: false }));
+  // No global body parser: each router parses its own body (`jsonBody()`: 413 over 100 KiB,
+  // gzip/deflate/br decoded within that limit, 400/415 for a body that does not decode), after
+  // the admin guard, so an unauthenticated request never has its body read or inflated.
 
   // 2. public routes
   app.use('/api/health', healthRouter({ registry: ctx.infra.health, version, tracing: true }));
@@ -34,7 +38,8 @@ export function createApp(ctx: ServerContext): Express {
   admin.use(ctx.auth.adminGuard);
   admin.use(flagAdminRoutes(ctx));
   admin.use(observability.adminRoutes);
-  admin.use('/users', ctx.auth.usersRouter);
+  // jsonBody() here too, for a usersRouter that does not parse its own body (a no-op when it does).
+  admin.use('/users', jsonBody(), ctx.auth.usersRouter);
   app.use('/api/admin', admin);
 
   // 4. user routes

@@ -53,14 +53,14 @@ describe('aikb-server auth (embedded mode)', () => {
     expect(res.status).toBe(403);
   });
 
-  it('answers a 10 MB body with 400 problem+json, through the login path', async () => {
+  it('answers a 10 MB body with 413 problem+json, through the login path', async () => {
     const server = await start({ AIKB_DATA_DIR: dataDir() });
     const res = await fetch(`${server.url}/auth/login`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ email: 'test@example.com', password: 'x'.repeat(10 * 1024 * 1024) }),
     });
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(413);
     expect(res.headers.get('content-type')).toMatch(/problem\+json/);
     expect(((await res.json()) as { field: string }).field).toBe('body');
   });

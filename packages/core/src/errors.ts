@@ -2,7 +2,7 @@
  * The codes an {@link AikbError} can carry. Callers branch on `code`, never on the message.
  *
  * HTTP adapters map them to status codes (`INVALID_ARGUMENT` → 400, `NOT_FOUND` → 404,
- * `UNAVAILABLE` → 503, ...); core itself knows nothing about HTTP.
+ * `PAYLOAD_TOO_LARGE` → 413, `UNAVAILABLE` → 503, ...); core itself knows nothing about HTTP.
  */
 export type AikbErrorCode =
   | 'INVALID_ARGUMENT'
@@ -11,6 +11,10 @@ export type AikbErrorCode =
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED'
   | 'RATE_LIMITED'
+  /** The input is larger than the operation accepts (HTTP 413). */
+  | 'PAYLOAD_TOO_LARGE'
+  /** The input's format or encoding is not one the operation reads (HTTP 415). */
+  | 'UNSUPPORTED_MEDIA_TYPE'
   | 'RESOURCE_EXHAUSTED'
   | 'UNAVAILABLE'
   | 'DEADLINE_EXCEEDED'

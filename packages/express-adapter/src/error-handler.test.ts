@@ -1,7 +1,7 @@
 import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { AikbError, ValidationError } from '@aikb/core';
+import { AikbError, UnavailableError, ValidationError } from '@aikb/core';
 import { errorHandler, notFound } from './index';
 
 function appThrowing(error: unknown) {
@@ -55,6 +55,44 @@ describe('errorHandler', () => {
     const res = await request(appThrowing(new Error('secret internal detail'))).get('/things');
     expect(res.status).toBe(500);
     expect(JSON.stringify(res.body)).not.toMatch(/secret/);
+  });
+
+  it('answers any error carrying a 4xx status (the router URIError for %ZZ in a parameter) as that status, not a 500', async () => {
+    const app = express()
+      .get('/flags/:name', (_req, res) => void res.json({}))
+      .use(errorHandler());
+    for (const path of ['/flags/%ZZ', '/flags/%', '/flags/%C0%80', '/flags/a%E2%82']) {
+      const res = await request(app).get(path);
+      expect(res.status).toBe(400);
+      expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(res.body).toMatchObject({ status: 400, field: 'path', type: 'urn:aikb:problem:malformed-url' });
+    }
+    const teapot = Object.assign(new Error('internal words'), { statusCode: 418 });
+    const res = await request(appThrowing(teapot)).get('/things');
+    expect(res.body).toMatchObject({ status: 418, detail: 'the request could not be processed (HTTP 418)' });
+  });
+
+  it('never sends the message of a 5xx error that wraps a cause (it may quote a driver message)', async () => {
+    const driver = new Error('invalid byte sequence for encoding "UTF8": 0x00');
+    for (const error of [
+      new UnavailableError(`could not update the flag: the flag store is unavailable (${driver.message})`, { cause: driver }),
+      new AikbError('INTERNAL', `failed: ${driver.message}`, { cause: new Error('wrapped', { cause: driver }) }),
+    ]) {
+      const res = await request(appThrowing(error)).get('/things');
+      expect(res.status).toBeGreaterThanOrEqual(500);
+      expect(JSON.stringify(res.body)).not.toMatch(/byte sequence|UTF8/);
+    }
+    const wrapped = await request(appThrowing(new UnavailableError('the user store is unavailable', { cause: driver }))).get('/things');
+    expect([wrapped.status, wrapped.body.detail]).toEqual([503, 'a service this request needs is unavailable; try again later']);
+    const own = await request(appThrowing(new AikbError('RESOURCE_EXHAUSTED', 'busy: retry in 1 s'))).get('/things');
+    expect([own.status, own.body.detail]).toEqual([503, 'busy: retry in 1 s']);
+  });
+
+  it('maps an AikbError with a code it does not know (untyped callers) like INTERNAL', async () => {
+    for (const code of ['constructor', 'toString', '__proto__', 'NOPE']) {
+      const res = await request(appThrowing(new AikbError(code as never, 'x'))).get('/things');
+      expect([res.status, res.body.status]).toEqual([500, 500]);
+    }
   });
 
   it('answers malformed JSON with a 400 problem naming the body', async () => {

@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AikbError, noopLogger, type Logger } from '@aikb/core';
 import { errorType } from '@aikb/core/tracing';
-import { requestLoggerEntry, routeTemplate, setResponseError } from './internal/request-state';
+import { requestLoggerEntry, requestPath, routeTemplate, setResponseError } from './internal/request-state';
 import { problemFromError, sendProblem } from './problem';
 
 /** {@link errorHandler} options. */
@@ -26,12 +26,12 @@ export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHan
       return;
     }
     setResponseError(res, error);
-    const problem = problemFromError(error, req.originalUrl.split('?')[0]);
+    const problem = problemFromError(error, requestPath(req));
     if (problem.status >= 500) {
       (requestLoggerEntry(res)?.logger ?? logger).error(
         {
           err: error,
-          endpoint: routeTemplate(req) ?? (req.route?.path ? `${req.baseUrl}${req.route.path}` : req.originalUrl.split('?')[0]),
+          endpoint: routeTemplate(req) ?? requestPath(req),
           errorType: errorType(error),
         },
         error instanceof Error ? error.message : 'request failed',
@@ -44,6 +44,6 @@ export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHan
 /** Answers any request no route matched with a 404 problem. Mount it after every router. */
 export function notFound(): RequestHandler {
   return (req, _res, next) => {
-    next(new AikbError('NOT_FOUND', `no route for ${req.method} ${req.originalUrl.split('?')[0]}`));
+    next(new AikbError('NOT_FOUND', `no route for ${req.method} ${requestPath(req)}`));
   };
 }

@@ -72,7 +72,7 @@ export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
     }
     const info = flags.cacheInfo();
     res.json({
-      flags: list.map((flag) => ({ ...flag, cacheAge: info.flags[flag.name] ?? null })),
+      flags: list.map((flag) => ({ ...flag, cacheAge: Object.hasOwn(info.flags, flag.name) ? info.flags[flag.name] : null })),
       cacheAge: { secondsSinceUpdate: info.secondsSinceUpdate, ttl: info.ttl },
     });
   });

@@ -2,7 +2,7 @@ import type { RequestHandler } from 'express';
 import { Histogram, type Registry } from 'prom-client';
 import type { ErrorMetrics } from '@aikb/core/metrics';
 import { errorType } from '@aikb/core/tracing';
-import { responseError, routeTemplate, trackRoute } from './internal/request-state';
+import { responseError, routeTemplate } from './internal/request-state';
 
 /** {@link httpMetrics} options. */
 export interface HttpMetricsOptions {
@@ -37,7 +37,6 @@ export function httpMetrics(options: HttpMetricsOptions): RequestHandler {
       registers: [options.registry],
     });
   return (req, res, next) => {
-    trackRoute(req);
     const started = performance.now();
     res.once('finish', () => {
       const route = routeTemplate(req) ?? UNMATCHED_ROUTE;

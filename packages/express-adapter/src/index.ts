@@ -16,6 +16,7 @@ export { healthRouter } from './health';
 // feature flags: admin API and metrics
 export type { JsonBodyOptions } from './json-body';
 export { jsonBody } from './json-body';
+export { rejectNulInUrl } from './storable-input';
 export type { FeatureFlagsRouterOptions } from './feature-flags-router';
 export { featureFlagsRouter } from './feature-flags-router';
 export type { CacheRouterOptions } from './cache-router';

@@ -77,7 +77,7 @@ describe('loginHandler', () => {
     ['a number as email', '{"email":42,"password":"test12345"}', 'email'],
     ['an object as password', '{"email":"test@example.com","password":{"$gt":""}}', 'password'],
     ['a 2000-character password', JSON.stringify({ email: 'test@example.com', password: 'p'.repeat(2000) }), 'password'],
-    ['a 10 MB password', JSON.stringify({ email: 'test@example.com', password: tenMegabytes }), 'body'],
+    ['a NUL in the email', '{"email":"test\\u0000@example.com","password":"test12345"}', 'email'],
   ])('answers %s with 400 problem+json naming the field, through the attempt', async (_name, body, field) => {
     const { server, observations } = app();
     const res = await request(server).post('/auth/login').set('content-type', 'application/json').send(body);
@@ -87,6 +87,20 @@ describe('loginHandler', () => {
     expect(observations).toHaveLength(1);
     expect(observations[0]).toMatchObject({ outcome: 'invalid', constantTime: true });
     expect(observations[0]!.paddedToMs).toBeGreaterThanOrEqual(55);
+  });
+
+  it('answers a 10 MB body with 413 problem+json naming the body, through the attempt', async () => {
+    const { server, observations } = app();
+    const res = await request(server).post('/auth/login').set('content-type', 'application/json').send(JSON.stringify({ email: 'test@example.com', password: tenMegabytes }));
+    expect([res.status, res.body.field]).toEqual([413, 'body']);
+    expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(observations).toHaveLength(1);
+  });
+
+  it('answers a body that does not decode (bad gzip) with 400 naming the body', async () => {
+    const { server } = app();
+    const res = await request(server).post('/auth/login').set('content-type', 'application/json').set('content-encoding', 'gzip').send('{"not":"gzip"}');
+    expect([res.status, res.body.field]).toEqual([400, 'body']);
   });
 
   it('answers a non-JSON content type with 400', async () => {

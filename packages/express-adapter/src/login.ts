@@ -2,13 +2,14 @@ import type { RequestHandler, Response } from 'express';
 import { AikbError, ValidationError, isAikbError } from '@aikb/core';
 import type { ConstantTimeAuthenticator, TokenService } from '@aikb/core/auth';
 import { readBody } from './read-body';
+import { isUnstorable, unstorableError } from './storable-input';
 
 /** {@link loginHandler} options. */
 export interface LoginHandlerOptions {
   authenticator: ConstantTimeAuthenticator;
   tokens: TokenService;
   /**
-   * Largest body kept, in bytes; a larger one is answered 400 at the deadline.
+   * Largest body kept, in bytes; a larger one is answered 413 at the deadline.
    * @default 65536
    */
   maxBodyBytes?: number;
@@ -24,6 +25,7 @@ function credentialsFrom(value: unknown): { email: string; password: string } {
   const { email, password } = value as Record<string, unknown>;
   if (email === undefined) throw new ValidationError('email', 'email is required');
   if (typeof email !== 'string') throw new ValidationError('email', 'email must be a string');
+  if (isUnstorable(email)) throw unstorableError('email');
   if (password === undefined) throw new ValidationError('password', 'password is required');
   if (typeof password !== 'string') throw new ValidationError('password', 'password must be a string');
   return { email, password };
@@ -63,9 +65,9 @@ export function loginHandler(options: LoginHandlerOptions): RequestHandler {
     const attempt = authenticator.begin();
     res.setHeader('Cache-Control', 'no-store');
     try {
-      if (body.kind === 'too-large') {
+      if (body.kind === 'too-large' || body.kind === 'invalid') {
         if (!body.drained) res.setHeader('Connection', 'close');
-        return await attempt.reject(new ValidationError('body', `the request body is too large (limit ${maxBodyBytes} bytes)`));
+        return await attempt.reject(body.error);
       }
       let credentials: { email: string; password: string };
       try {

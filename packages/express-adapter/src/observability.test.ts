@@ -154,6 +154,10 @@ describe('admin endpoints', () => {
     expect(bad.status).toBe(400);
     expect(bad.headers['content-type']).toMatch(/problem\+json/);
     expect(bad.body).toMatchObject({ field: 'window' });
+    for (const window of ['__proto__', 'constructor', 'toString']) {
+      const member = await request(app()).get(`/api/admin/metrics/errors?window=${window}`);
+      expect([member.status, member.body.field]).toEqual([400, 'window']);
+    }
   });
 
   it('GET /api/admin/system/status lists what each subsystem registered', async () => {

@@ -22,6 +22,8 @@ const STATUS: Record<AikbErrorCode, { status: number; title: string }> = {
   NOT_FOUND: { status: 404, title: 'Not found' },
   ALREADY_EXISTS: { status: 409, title: 'Already exists' },
   FAILED_PRECONDITION: { status: 409, title: 'Conflict' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
   RESOURCE_EXHAUSTED: { status: 503, title: 'Overloaded' },
   UNAVAILABLE: { status: 503, title: 'Service unavailable' },
@@ -29,56 +31,95 @@ const STATUS: Record<AikbErrorCode, { status: number; title: string }> = {
   INTERNAL: { status: 500, title: 'Internal error' },
 };
 
+/** The mapping of a code; an unknown one (from untyped code: `constructor`, ...) maps like `INTERNAL`. */
+function entryFor(code: string): { status: number; title: string } {
+  return Object.hasOwn(STATUS, code) ? STATUS[code as AikbErrorCode] : STATUS.INTERNAL;
+}
+
 /** The HTTP status an {@link AikbErrorCode} maps to. */
 export function statusForCode(code: AikbErrorCode): number {
-  return STATUS[code]?.status ?? 500;
+  return entryFor(code).status;
 }
 
 function typeFor(slug: string): string {
   return `urn:aikb:problem:${slug}`;
 }
 
-/** Errors thrown by Express's own body parsers carry a `type` and a `status`. */
-interface HttpParserError {
-  type?: string;
-  status?: number;
-  expose?: boolean;
-  message?: string;
+/**
+ * What a 5xx problem says instead of its error's message when the error wraps a cause (a
+ * dependency's failure, whose text the message may quote): a database or driver message
+ * (`invalid byte sequence…`, a host name, a query) stays in the server log.
+ */
+const SERVER_DETAIL: Partial<Record<AikbErrorCode, string>> = {
+  UNAVAILABLE: 'a service this request needs is unavailable; try again later',
+  RESOURCE_EXHAUSTED: 'the server is overloaded; try again later',
+  DEADLINE_EXCEEDED: 'the request took too long to complete',
+};
+const INTERNAL_DETAIL = 'an unexpected error occurred; the server log has the details';
+
+
+/**
+ * Errors from Express, its body parsers and the router carry a 4xx `status` (or `statusCode`):
+ * a URIError for a malformed `%` escape in a path parameter, `entity.parse.failed`, ...
+ */
+interface HttpStatusError {
+  type?: unknown;
+  status?: unknown;
+  statusCode?: unknown;
+  expose?: unknown;
+  message?: unknown;
+}
+
+const CLIENT_TITLE: Readonly<Record<number, string>> = { 404: 'Not found', 405: 'Method not allowed', 413: 'Payload too large', 415: 'Unsupported media type', 431: 'Request header fields too large' };
+const PARSER_DETAIL: Readonly<Record<string, string>> = {
+  'entity.parse.failed': 'the request body is not valid JSON',
+  'entity.too.large': 'the request body is too large',
+  'encoding.unsupported': 'the request body has an unsupported encoding',
+  'charset.unsupported': 'the request body has an unsupported encoding',
+};
+
+function clientStatus(error: HttpStatusError): number | undefined {
+  const status = typeof error.status === 'number' ? error.status : error.statusCode;
+  return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status < 500 ? status : undefined;
 }
 
 /**
- * Turns any thrown value into a problem. {@link AikbError}s keep their code, message and details;
- * body-parser errors become 400/413/415; anything else is a 500 whose detail hides the internal
- * message.
+ * Turns any thrown value into a problem. {@link AikbError}s keep their code, message and details
+ * (a 5xx that wraps a cause gets a fixed detail instead: only words aikb wrote reach a client); any error carrying a 4xx
+ * `status` or `statusCode` (body parsers, the router's URIError for `%ZZ` in a path) keeps that
+ * status with a fixed detail; anything else is a 500 whose detail hides the internal message.
  */
 export function problemFromError(error: unknown, instance?: string): Problem {
   if (error instanceof AikbError) {
-    const { status, title } = STATUS[error.code] ?? STATUS.INTERNAL;
+    const { status, title } = entryFor(error.code);
     return {
       ...error.details,
       type: typeFor(error.code.toLowerCase().replaceAll('_', '-')),
       title,
       status,
-      detail: error.message,
+      detail: status >= 500 && error.cause !== undefined ? ((Object.hasOwn(SERVER_DETAIL, error.code) ? SERVER_DETAIL[error.code] : undefined) ?? INTERNAL_DETAIL) : error.message,
       ...(instance ? { instance } : {}),
     };
   }
-  const parser = error as HttpParserError;
-  if (parser && typeof parser.type === 'string' && typeof parser.status === 'number' && parser.status < 500) {
-    const detail =
-      parser.type === 'entity.parse.failed'
-        ? 'the request body is not valid JSON'
-        : parser.type === 'entity.too.large'
-          ? 'the request body is too large'
-          : parser.type === 'encoding.unsupported' || parser.type === 'charset.unsupported'
-            ? 'the request body has an unsupported encoding'
-            : (parser.message ?? 'the request body could not be read');
+  const http = (typeof error === 'object' && error !== null ? error : {}) as HttpStatusError;
+  const status = clientStatus(http);
+  if (status !== undefined) {
+    const parserType = typeof http.type === 'string' && Object.hasOwn(PARSER_DETAIL, http.type) ? http.type : undefined;
+    const malformedUrl = error instanceof URIError;
+    const detail = parserType
+      ? PARSER_DETAIL[parserType]!
+      : malformedUrl
+        ? 'the URL contains a malformed percent-encoded sequence'
+        : http.expose === true && typeof http.message === 'string'
+          ? http.message
+          : `the request could not be processed (HTTP ${status})`;
+    const field = parserType || typeof http.type === 'string' ? 'body' : malformedUrl ? 'path' : undefined;
     return {
-      type: typeFor(parser.type.replaceAll('.', '-')),
-      title: parser.status === 413 ? 'Payload too large' : 'Invalid request',
-      status: parser.status,
+      type: typeFor(typeof http.type === 'string' && /^[\w.-]{1,64}$/.test(http.type) ? http.type.replaceAll('.', '-') : malformedUrl ? 'malformed-url' : `http-${status}`),
+      title: CLIENT_TITLE[status] ?? 'Invalid request',
+      status,
       detail,
-      field: 'body',
+      ...(field ? { field } : {}),
       ...(instance ? { instance } : {}),
     };
   }
@@ -86,7 +127,7 @@ export function problemFromError(error: unknown, instance?: string): Problem {
     type: typeFor('internal'),
     title: 'Internal error',
     status: 500,
-    detail: 'an unexpected error occurred; the server log has the details',
+    detail: INTERNAL_DETAIL,
     ...(instance ? { instance } : {}),
   };
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import { noopLogger, type Logger } from '@aikb/core';
 import { currentTraceId, errorType } from '@aikb/core/tracing';
-import { requestContext, requestLoggerEntry, responseError, routeTemplate, setRequestLogger, trackRoute } from './internal/request-state';
+import { requestContext, requestLoggerEntry, requestPath, responseError, routeTemplate, setRequestLogger } from './internal/request-state';
 
 /** A logger that can make children carrying fixed fields (pino's `child` fits). */
 export type ChildLoggerFactory = (bindings: Record<string, unknown>) => Logger;
@@ -42,7 +42,6 @@ export function requestLogging(options: RequestLoggingOptions = {}): RequestHand
   const child: ChildLoggerFactory = options.child ?? (typeof parentChild === 'function' ? (b) => parentChild.call(parent, b) : (b) => bindingLogger(parent, b));
   const header = options.header ?? 'X-Request-ID';
   return (req, res, next) => {
-    trackRoute(req);
     const started = performance.now();
     const incoming = req.get(header);
     const requestId = incoming && SAFE_ID.test(incoming) ? incoming : `req-${randomUUID()}`;
@@ -51,7 +50,8 @@ export function requestLogging(options: RequestLoggingOptions = {}): RequestHand
     setRequestLogger(res, logger, requestId);
     res.once('finish', () => {
       const status = res.statusCode;
-      const endpoint = routeTemplate(req) ?? req.originalUrl.split('?')[0];
+      // A template, or the raw path cut short: a client picks the path, not the size of our log lines.
+      const endpoint = routeTemplate(req) ?? requestPath(req);
       const line: Record<string, unknown> = { method: req.method, endpoint, status, durationMs: Math.round((performance.now() - started) * 100) / 100 };
       if (status >= 500) {
         const error = responseError(res);

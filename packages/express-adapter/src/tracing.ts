@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { parseTraceparent, recordError, SpanKind, SpanStatusCode, withSpan, type SpanRecorder, type Tracer } from '@aikb/core/tracing';
-import { responseError, routeTemplate, trackRoute } from './internal/request-state';
+import { requestPath, responseError, routeTemplate } from './internal/request-state';
 
 /** {@link tracing} options. */
 export interface TracingOptions {
@@ -27,7 +27,6 @@ export interface TracingOptions {
 export function tracing(options: TracingOptions = {}): RequestHandler {
   const header = options.header ?? 'X-Trace-ID';
   return (req, res, next) => {
-    trackRoute(req);
     const parent = parseTraceparent(req.headers.traceparent);
     const run = withSpan(
       req.method,
@@ -41,7 +40,7 @@ export function tracing(options: TracingOptions = {}): RequestHandler {
             if (route) span.updateName(`${req.method} ${route}`);
             span.setAttributes({
               'http.request.method': req.method,
-              'url.path': req.originalUrl.split('?')[0] ?? '/',
+              'url.path': requestPath(req) || '/',
               'http.response.status_code': res.statusCode,
               ...(route ? { 'http.route': route } : {}),
             });

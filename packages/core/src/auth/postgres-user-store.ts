@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AikbError, UnavailableError } from '../errors';
 import type { Migration, Queryable } from '../db';
+import { assertStorable, invalidInputError } from '../db/internal/pg-errors';
 import type { NewUser, User, UserChange, UserChangeOptions, UserPatch, UserRecord, UserStore } from './auth';
 import { actorOf, changedFields, historyLimit, revokes } from './internal/user-changes';
 
@@ -80,10 +81,15 @@ const publicUser = ({ passwordHash: _hash, ...user }: UserRecord): User => user;
 
 const emailTaken = (cause?: unknown) => new AikbError('ALREADY_EXISTS', 'a user with this email already exists', { details: { field: 'email' }, cause });
 
-/** Unique violations become `ALREADY_EXISTS`; errors without a server answer become `UnavailableError`. */
-function translate(error: unknown): never {
+/**
+ * Unique violations become `ALREADY_EXISTS`; input the server refused, a ValidationError naming
+ * the field; errors without a server answer become `UnavailableError`.
+ */
+function translate(error: unknown, fields: Readonly<Record<string, unknown>>): never {
   const code = (error as { code?: string }).code;
   if (code === '23505') throw emailTaken(error);
+  const invalid = invalidInputError(error, fields);
+  if (invalid) throw invalid;
   // A server-side error carries a SQLSTATE (5 characters); anything else is the connection.
   if (typeof code !== 'string' || code.length !== 5) throw new UnavailableError('the user database is unavailable', { cause: error });
   throw error;
@@ -96,21 +102,23 @@ class PostgresUserStore implements UserStore {
     this.#pool = pool;
   }
 
-  async #query<R = Row>(sql: string, params: unknown[]): Promise<R[]> {
+  /** `fields` names the input in `params`, for the ValidationError of a value the server would refuse. */
+  async #query<R = Row>(sql: string, params: unknown[], fields: Readonly<Record<string, unknown>> = {}): Promise<R[]> {
+    assertStorable(fields);
     try {
       return (await this.#pool.query<R & Row>(sql, params)).rows;
     } catch (error) {
-      return translate(error);
+      return translate(error, fields);
     }
   }
 
   async findByEmail(email: string) {
-    const [row] = await this.#query(`SELECT ${COLUMNS} FROM aikb_users WHERE lower(email) = lower($1)`, [email]);
+    const [row] = await this.#query(`SELECT ${COLUMNS} FROM aikb_users WHERE lower(email) = lower($1)`, [email], { email });
     return row ? record(row) : undefined;
   }
 
   async get(id: string) {
-    const [row] = await this.#query(`SELECT ${COLUMNS} FROM aikb_users WHERE id = $1`, [id]);
+    const [row] = await this.#query(`SELECT ${COLUMNS} FROM aikb_users WHERE id = $1`, [id], { id });
     return row ? record(row) : undefined;
   }
 
@@ -128,6 +136,7 @@ class PostgresUserStore implements UserStore {
          ON CONFLICT ((lower(email))) DO NOTHING RETURNING ${COLUMNS}
        )${AUDITED('create')}`,
       [randomUUID(), actorOf(options), fields, user.email, user.passwordHash, [...(user.roles ?? [])], user.disabled ?? false],
+      { email: user.email, roles: user.roles },
     );
     if (!row) throw emailTaken();
     return publicUser(record(row));
@@ -154,6 +163,7 @@ class PostgresUserStore implements UserStore {
     const [row] = await this.#query(
       `WITH changed AS (UPDATE aikb_users SET ${sets.join(', ')} WHERE id = $1${guard} RETURNING ${COLUMNS})${AUDITED('update')}`,
       params,
+      { id, ...patch },
     );
     if (row) return publicUser(record(row));
     if (guard && (await this.get(id))) throw emailTaken();
@@ -161,7 +171,7 @@ class PostgresUserStore implements UserStore {
   }
 
   async delete(id: string, options?: UserChangeOptions) {
-    const rows = await this.#query(`WITH changed AS (DELETE FROM aikb_users WHERE id = $1 RETURNING id)${AUDITED('delete')}`, [id, actorOf(options), []]);
+    const rows = await this.#query(`WITH changed AS (DELETE FROM aikb_users WHERE id = $1 RETURNING id)${AUDITED('delete')}`, [id, actorOf(options), []], { id });
     return rows.length > 0;
   }
 
@@ -169,6 +179,7 @@ class PostgresUserStore implements UserStore {
     const rows = await this.#query<AuditRow>(
       'SELECT user_id, action, actor, fields, after, at FROM aikb_user_audit WHERE user_id = $1 ORDER BY id DESC LIMIT $2',
       [id, historyLimit(limit)],
+      { id },
     );
     return rows.map(
       (row): UserChange => ({ userId: row.user_id, action: row.action, actor: row.actor, fields: row.fields ?? [], after: row.after ?? undefined, at: new Date(row.at) }),

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/database';
 import type { Migration } from '../db/migrations';
+import { assertStorable, invalidInputError } from '../db/internal/pg-errors';
 import type { Flag, FlagChange, FlagState, FlagStore } from './flags';
 
 /**
@@ -102,10 +103,18 @@ function toFlag(row: FlagRow): Flag {
  */
 export function createPostgresFlagStore(pool: Queryable): FlagStore {
   if (!pool || typeof pool.query !== 'function') throw new TypeError('createPostgresFlagStore: pool must be a pg.Pool');
-  const query = async <R extends object>(sql: string, values: unknown[] = []) => (await pool.query<R>(sql, values)).rows;
+  const query = async <R extends object>(sql: string, values: unknown[] = []) => {
+    try {
+      return (await pool.query<R>(sql, values)).rows;
+    } catch (error) {
+      // Input the server refused is the caller's error (a 400), never a driver message for a client.
+      throw invalidInputError(error, {}) ?? error;
+    }
+  };
 
   return {
     async get(name) {
+      assertStorable({ name });
       const [row] = await query<FlagRow>(`SELECT ${COLUMNS} FROM aikb_feature_flags WHERE name = $1`, [name]);
       return row && toFlag(row);
     },
@@ -113,6 +122,7 @@ export function createPostgresFlagStore(pool: Queryable): FlagStore {
       return (await query<FlagRow>(`SELECT ${COLUMNS} FROM aikb_feature_flags ORDER BY name COLLATE "C"`)).map(toFlag);
     },
     async put(name, definition, actor) {
+      assertStorable({ name, description: definition.description, actor });
       const [row] = await query<FlagRow & { created: boolean }>(
         `WITH old AS (SELECT * FROM aikb_feature_flags WHERE name = $1 FOR UPDATE),
          up AS (
@@ -134,6 +144,7 @@ export function createPostgresFlagStore(pool: Queryable): FlagStore {
       return { flag: toFlag(row!), created: row!.created };
     },
     async update(name, patch, actor) {
+      assertStorable({ name, description: patch.description, actor });
       const [row] = await query<FlagRow>(
         `WITH old AS (SELECT * FROM aikb_feature_flags WHERE name = $1 FOR UPDATE),
          up AS (
@@ -157,6 +168,7 @@ export function createPostgresFlagStore(pool: Queryable): FlagStore {
       return row && toFlag(row);
     },
     async ensure(name, definition, actor) {
+      assertStorable({ name, description: definition.description, actor });
       const [row] = await query<FlagRow>(
         `WITH ins AS (
            INSERT INTO aikb_feature_flags (name, enabled, rollout_percentage, description, version, last_updated)
@@ -177,6 +189,7 @@ export function createPostgresFlagStore(pool: Queryable): FlagStore {
       return toFlag(existing!);
     },
     async history(name, { limit = 100 } = {}) {
+      assertStorable({ name });
       const rows = await query<HistoryRow>(
         'SELECT name, version, before, after, actor, at FROM aikb_feature_flag_history WHERE name = $1 ORDER BY version DESC LIMIT $2',
         [name, limit],

@@ -72,4 +72,11 @@ describe('createErrorMetrics', () => {
     expect(() => metrics.report('2h' as never)).toThrow(/window must be one of 5m, 1h, 24h/);
     expect(() => createErrorMetrics({ maxEndpoints: 0 })).toThrow(/maxEndpoints must be a positive integer/);
   });
+
+  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'])('rejects the window %j, a member of every object, as an unknown window', (window) => {
+    const metrics = createErrorMetrics();
+    metrics.record({ endpoint: '/a', error: saga });
+    expect(() => metrics.report(window as never)).toThrow(ValidationError);
+    expect(() => metrics.endpoints(window as never)).toThrow(ValidationError);
+  });
 });

@@ -112,7 +112,8 @@ export function createErrorMetrics(options: ErrorMetricsOptions = {}): ErrorMetr
   }
 
   function checkWindow(window: unknown): ErrorWindow {
-    if (typeof window !== 'string' || !(window in WINDOWS)) {
+    // Own keys only: `__proto__`, `constructor` or `toString` are in every object.
+    if (typeof window !== 'string' || !Object.hasOwn(WINDOWS, window)) {
       throw new ValidationError('window', `window must be one of ${WINDOW_NAMES.join(', ')} (got ${JSON.stringify(window)})`);
     }
     return window as ErrorWindow;

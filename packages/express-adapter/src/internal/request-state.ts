@@ -5,7 +5,7 @@ import type { Logger } from '@aikb/core';
 // Per-request state shared by the middleware of this package, kept off `req`/`res` themselves.
 const errors = new WeakMap<Response, unknown>();
 const loggers = new WeakMap<Response, { logger: Logger; requestId: string }>();
-const templates = new WeakMap<Request, string>();
+const templates = new WeakMap<Request, string | null>();
 
 /** Remembers the error a request failed with (the error handler calls this). */
 export function setResponseError(res: Response, error: unknown): void {
@@ -28,29 +28,152 @@ export function requestLoggerEntry(res: Response): { logger: Logger; requestId: 
   return loggers.get(res);
 }
 
+/** The most characters of a raw request path written to a log line or a problem. */
+export const MAX_LOGGED_PATH = 200;
+
 /**
- * Makes the matched route template (`/api/documents/:id`, router prefixes included) readable
- * after the response: Express sets `req.route` when a route matches, while `req.baseUrl` still
- * holds the routers' prefix, and resets `baseUrl` when an error leaves the router.
+ * The request's path (no query) for logs and problems, cut at {@link MAX_LOGGED_PATH} characters:
+ * a client chooses it, so it must not choose how big our log lines are.
  */
-export function trackRoute(req: Request): void {
-  if (Object.getOwnPropertyDescriptor(req, 'route')?.set) return;
-  let route: unknown = (req as { route?: unknown }).route;
-  Object.defineProperty(req, 'route', {
-    configurable: true,
-    enumerable: true,
-    get: () => route,
-    set(value: { path?: unknown } | undefined) {
-      route = value;
-      if (value && typeof value.path === 'string') {
-        const template = `${req.baseUrl}${value.path}`;
-        templates.set(req, template.length > 1 && template.endsWith('/') ? template.slice(0, -1) : template);
-      }
-    },
-  });
+export function requestPath(req: Request): string {
+  const path = (req.originalUrl ?? req.url ?? '').split('?')[0] ?? '';
+  return path.length > MAX_LOGGED_PATH ? `${path.slice(0, MAX_LOGGED_PATH)}…` : path;
 }
 
-/** The route template the request matched, or `undefined` when no route did (a 404). */
+// The router's own structures (router 2.x, express 5), as far as they are read here.
+interface Match {
+  readonly path: string;
+  readonly pattern?: unknown;
+}
+interface Layer {
+  readonly handle?: unknown;
+  readonly route?: { readonly path?: unknown };
+  readonly rawPath?: unknown;
+  match(path: string): Match | false;
+}
+type Chain = readonly Layer[];
+interface App {
+  readonly router?: { readonly stack?: unknown };
+  readonly mountpath?: unknown;
+  readonly parent?: App;
+}
+
+/** Per app: every chain of layers (mounts, then the route's own layer) that ends at each Route object. */
+const indexes = new WeakMap<object, Map<object, Chain[]>>();
+/** Routes a fresh walk of their app already failed to find (e.g. inside a mounted sub-app): walk once. */
+const unreachable = new WeakSet<object>();
+const MAX_DEPTH = 32;
+
+function stackOf(value: unknown): Layer[] | undefined {
+  const stack = (value as { stack?: unknown } | null | undefined)?.stack;
+  return Array.isArray(stack) ? (stack as Layer[]) : undefined;
+}
+
+function index(app: App): Map<object, Chain[]> {
+  const routes = new Map<object, Chain[]>();
+  const walk = (stack: Layer[], prefix: Chain, depth: number) => {
+    for (const layer of stack) {
+      if (layer.route && typeof layer.route === 'object') {
+        const chains = routes.get(layer.route) ?? [];
+        chains.push([...prefix, layer]);
+        routes.set(layer.route, chains);
+        continue;
+      }
+      const inner = typeof layer.handle === 'function' ? stackOf(layer.handle) : undefined;
+      if (inner && depth < MAX_DEPTH) walk(inner, [...prefix, layer], depth + 1);
+    }
+  };
+  walk(stackOf(app.router) ?? [], [], 0);
+  indexes.set(app, routes);
+  return routes;
+}
+
+function piece(pattern: unknown): string {
+  const first = Array.isArray(pattern) ? pattern[0] : pattern;
+  return typeof first === 'string' ? first : String(first);
+}
+
+function join(pieces: readonly string[]): string {
+  const template = pieces.map((p) => (p.endsWith('/') ? p.slice(0, -1) : p)).join('');
+  return template === '' ? '/' : template;
+}
+
+/** The template the chain matches `path` with, piece by piece as the router matched it; undefined when it does not. */
+function matchChain(chain: Chain, path: string): string | undefined {
+  const pieces: string[] = [];
+  let rest = path;
+  for (const layer of chain) {
+    let match: Match | false;
+    try {
+      match = layer.match(rest);
+    } catch {
+      return undefined;
+    }
+    // Anything but router 2.x's { path, pattern } (another router): fall back to the declared paths.
+    if (!match || typeof match !== 'object' || typeof match.path !== 'string') return undefined;
+    pieces.push(piece(match.pattern ?? layer.rawPath));
+    rest = rest.slice(match.path.length);
+    if (!rest.startsWith('/')) rest = `/${rest}`;
+  }
+  return join(pieces);
+}
+
+function mountPrefix(app: App): string {
+  let prefix = '';
+  for (let at: App | undefined = app, depth = 0; at?.parent && depth < MAX_DEPTH; at = at.parent, depth++) {
+    prefix = join([piece(at.mountpath), prefix]);
+  }
+  return prefix === '/' ? '' : prefix;
+}
+
+function computeTemplate(req: Request): string | undefined {
+  const route = (req as { route?: unknown }).route as { path?: unknown } | undefined;
+  if (!route || typeof route !== 'object') return undefined;
+  const app = (req as { app?: App }).app;
+  let chains: Chain[] | undefined;
+  if (app) {
+    chains = indexes.get(app)?.get(route);
+    if (!chains && !unreachable.has(route)) {
+      chains = index(app).get(route);
+      if (!chains) unreachable.add(route);
+    }
+  }
+  const prefix = app ? mountPrefix(app) : '';
+  if (chains && chains.length > 0) {
+    if (!prefix) {
+      const path = (req.originalUrl ?? req.url ?? '/').split('?')[0] ?? '/';
+      for (const chain of chains) {
+        const template = matchChain(chain, path);
+        if (template !== undefined) return template;
+      }
+    }
+    return join([prefix, ...chains[0]!.map((layer) => piece(layer.route ? layer.route.path : layer.rawPath))]);
+  }
+  // A route the walk cannot see: its own template, without the (unknown) mount path.
+  return join([prefix, piece(route.path)]);
+}
+
+/**
+ * The route template the request matched (`/api/documents/:id`, router prefixes included), or
+ * `undefined` when no route did (a 404).
+ *
+ * Built only from what the application declared, never from the URL: the mount paths and the
+ * route's path as written in the code, found by walking the app's router from the matched Route
+ * object (a finite set), and picked piece by piece with the router's own matchers when one Route
+ * is reachable through several mounts. However a client cases, slashes or encodes the URL, the
+ * result is one of the app's templates, so metric labels stay bounded by construction.
+ */
 export function routeTemplate(req: Request): string | undefined {
-  return templates.get(req);
+  const known = templates.get(req);
+  if (known !== undefined) return known ?? undefined;
+  let template: string | undefined;
+  try {
+    template = computeTemplate(req);
+  } catch {
+    // Read in 'finish' listeners, where a throw would end the process: unmatched rather than that.
+    template = undefined;
+  }
+  // Computed once the response is done: later middleware cannot change what was matched.
+  if (req.res?.headersSent || req.res?.writableEnded) templates.set(req, template ?? null);
+  return template;
 }
