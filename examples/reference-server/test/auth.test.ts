@@ -124,6 +124,10 @@ describe('aikb-server auth (embedded mode)', () => {
     expect(status).toBe(200);
     const { token } = JSON.parse(text) as { token: string };
     expect((await fetch(`${server.url}/api/admin/users`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    // The audit trail names the CLI as the actor of the creation.
+    const id = /\(id ([0-9a-f-]+),/.exec(stdout)![1]!;
+    const history = (await (await fetch(`${server.url}/api/admin/users/${id}/history`, { headers: { authorization: `Bearer ${token}` } })).json()) as { history: Array<{ action: string; actor: string }> };
+    expect(history.history).toEqual([expect.objectContaining({ action: 'create', actor: 'cli' })]);
   });
 });
 

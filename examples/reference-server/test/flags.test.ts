@@ -70,7 +70,7 @@ describe('aikb-server feature flags, with the runbook commands', () => {
       '-H', 'Content-Type: application/json',
       '-d', '{"keys": ["feature_flags:priority_2_1_saga_pattern"]}',
     ]);
-    expect(one).toEqual({ status: 200, body: { invalidated: ['feature_flags:priority_2_1_saga_pattern'] } });
+    expect(one).toEqual({ status: 200, body: { invalidated: ['feature_flags:priority_2_1_saga_pattern'], propagation: { bus: 'in-process', status: 'ok', convergesWithinSeconds: 0 } } });
     const all = await curl(server, ['-X', 'POST', 'http://localhost:3000/api/admin/cache/invalidate', '-H', 'Content-Type: application/json', '-d', '{"keys": ["feature_flags:*"]}']);
     expect(all.body.invalidated).toHaveLength(4);
 

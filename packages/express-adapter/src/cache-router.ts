@@ -9,8 +9,10 @@ export interface CacheRouterOptions {
 
 /**
  * `POST /invalidate` with `{ "keys": ["feature_flags:name", "feature_flags:*"] }` →
- * `{ invalidated: [...] }`: the keys are reloaded here and, through the invalidation bus, on every
- * instance. Mount it at `/api/admin/cache` behind your admin guard.
+ * `{ invalidated: [...], propagation }`: the keys are reloaded here and, through the invalidation
+ * bus, on every instance. While the bus is down, `propagation.status` is `degraded` (also the
+ * `Aikb-Propagation` header): the other instances pick the change up by polling within
+ * `propagation.convergesWithinSeconds`. Mount it at `/api/admin/cache` behind your admin guard.
  */
 export function cacheRouter(options: CacheRouterOptions): Router {
   const router = Router();
@@ -21,7 +23,9 @@ export function cacheRouter(options: CacheRouterOptions): Router {
     const unknown = Object.keys(body).find((key) => key !== 'keys');
     if (unknown !== undefined) throw new ValidationError(unknown, `unknown field "${unknown}": the body has only keys`);
     const invalidated = await options.flags.invalidate((body as { keys?: string[] }).keys as string[]);
-    res.json({ invalidated });
+    const propagation = options.flags.propagation();
+    res.setHeader('Aikb-Propagation', propagation.status);
+    res.json({ invalidated, propagation });
   });
   return router;
 }

@@ -352,7 +352,7 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
       return await call();
     } catch (error) {
       if (isAikbError(error)) throw error;
-      throw new UnavailableError(`could not ${what}: the flag store is unavailable (${(error as Error)?.message ?? String(error)})`, { cause: error });
+      throw new UnavailableError(`could not ${what}: the flag store is unavailable`, { cause: error });
     }
   }
 
