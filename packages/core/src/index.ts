@@ -57,6 +57,7 @@ export { createErrorMetrics } from './metrics';
 export type {
   AttemptObservation,
   AuthenticatorStats,
+  BeginOptions,
   ConstantTimeAuthenticator,
   ConstantTimeAuthenticatorOptions,
   Credentials,
