@@ -233,13 +233,14 @@ export interface ConstantTimeAuthenticatorOptions {
 /** {@link ConstantTimeAuthenticator.begin} options. */
 export interface BeginOptions {
   /**
-   * When the attempt started, as a `clock.now()` reading (`performance.now()` with the default
-   * clock): the request's arrival. A later reading than now counts as now. One so early that the
-   * deadline has passed makes the attempt an overrun: callers bound how far back they go (the
-   * Express `loginHandler` restarts the clock for a body that took long to arrive).
-   * @default clock.now()
+   * How long the attempt has already been running, in milliseconds: the time since the request
+   * arrived, so a busy event loop reading bodies late does not push the answer past the window.
+   * Negative counts as 0. One so long that the deadline has passed makes the attempt an overrun:
+   * callers bound it (the Express `loginHandler` restarts the clock for a body that took long to
+   * arrive).
+   * @default 0
    */
-  startedAt?: number;
+  elapsedMs?: number;
 }
 
 /** One login attempt: its deadline is fixed when it is begun. */
@@ -276,9 +277,8 @@ export interface ConstantTimeAuthenticator {
   readonly maxConcurrentHashes: number;
   readonly hasher: PasswordHasher;
   /**
-   * Starts an attempt: its deadline is `startedAt + floorMs + jitter`. Pass the time the request
-   * arrived (before its body was read), so a busy event loop reading bodies late does not push the
-   * answer past the window; without it the attempt starts now.
+   * Starts an attempt: its deadline is `start + floorMs + jitter`, where the start is now, or
+   * `elapsedMs` ago: pass the time since the request arrived (before its body was read).
    */
   begin(options?: BeginOptions): LoginAttempt;
   /** Convenience: `begin()` then `verify(credentials)`. */

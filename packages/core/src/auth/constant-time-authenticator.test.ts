@@ -432,21 +432,21 @@ describe('ConstantTimeAuthenticator', () => {
   });
 
   describe('begin', () => {
-    it('fixes the deadline from startedAt (the request arrival), never from a time in the future', () => {
+    it('fixes the deadline from the request arrival (elapsedMs ago), never from a time in the future', () => {
       const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), clock, random: () => 0 });
       const now = Date.now();
-      expect(auth.begin({ startedAt: now - 120 }).deadline).toBe(now + 380);
-      expect(auth.begin({ startedAt: now + 5000 }).deadline).toBe(now + 500);
+      expect(auth.begin({ elapsedMs: 120 }).deadline).toBe(now + 380);
+      expect(auth.begin({ elapsedMs: -5000 }).deadline).toBe(now + 500);
       expect(auth.begin().deadline).toBe(now + 500);
-      expect(() => auth.begin({ startedAt: Number.NaN })).toThrow(/startedAt/);
+      expect(() => auth.begin({ elapsedMs: Number.NaN })).toThrow(/elapsedMs/);
     });
 
-    it('answers at startedAt + floor even when the body took a while to read', async () => {
+    it('answers at arrival + floor even when the body took a while to read', async () => {
       const hasher = fakeHasher();
       const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0 });
       const arrived = Date.now();
       await vi.advanceTimersByTimeAsync(70); // the body is read, the loop was busy
-      const pending = timed(auth.begin({ startedAt: arrived }).verify({ email: 'alice@example.com', password: 'right password' }));
+      const pending = timed(auth.begin({ elapsedMs: Date.now() - arrived }).verify({ email: 'alice@example.com', password: 'right password' }));
       await vi.advanceTimersByTimeAsync(600);
       expect((await pending).at).toBe(430);
     });

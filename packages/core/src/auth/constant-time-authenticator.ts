@@ -103,7 +103,7 @@ function refusalLog(clock: AuthClock, logger: Logger): (info: { maxConcurrentHas
  * @example
  * ```ts
  * const auth = createConstantTimeAuthenticator({ store, floorMs: 500, jitterMs: 20 })
- * const attempt = auth.begin({ startedAt })   // the request's arrival (performance.now())
+ * const attempt = auth.begin({ elapsedMs })   // the time since the request arrived
  * const result = await attempt.verify({ email, password, ip })   // resolves ≈ 500 ± 20 ms later
  * ```
  */
@@ -224,11 +224,9 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
   }
 
   function begin(beginOptions?: BeginOptions): LoginAttempt {
-    const now = clock.now();
-    const startedAt = beginOptions?.startedAt;
-    if (startedAt !== undefined && !Number.isFinite(startedAt)) throw new TypeError(`begin: startedAt must be a clock.now() reading (got ${startedAt})`);
-    // Never in the future: an attempt cannot start before it is begun.
-    const start = startedAt === undefined ? now : Math.min(startedAt, now);
+    const elapsedMs = beginOptions?.elapsedMs ?? 0;
+    if (typeof elapsedMs !== 'number' || !Number.isFinite(elapsedMs)) throw new TypeError(`begin: elapsedMs must be a finite number of milliseconds (got ${elapsedMs})`);
+    const start = clock.now() - Math.max(0, elapsedMs);
     const padded = constantTime() !== false;
     const jitter = padded && jitterMs > 0 ? random(-jitterMs, jitterMs + 1) : 0;
     const deadline = padded ? start + floorMs + jitter : start;
