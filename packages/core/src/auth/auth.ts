@@ -140,12 +140,13 @@ export interface AuthenticatorStats {
 export interface LoginRateLimiter {
   /**
    * Counts the attempt and throws an `AikbError` `RATE_LIMITED` (details: `retryAfterSeconds`,
-   * `limit`, `remaining`, `resetSeconds`) when this email + IP or this IP is blocked.
+   * `limit`, `remaining`, `resetSeconds`) when this email + IP, this account (to an address
+   * that never logged into it) or this IP is blocked.
    */
   check(credentials: Credentials): Promise<void>;
-  /** A wrong password (or unknown email): counts towards the consecutive-failure block. */
+  /** A wrong password (or unknown email): counts towards the consecutive-failure and per-account blocks. */
   recordFailure(credentials: Credentials): Promise<void>;
-  /** A successful login: clears the consecutive failures of this email + IP. */
+  /** A successful login: clears the consecutive failures of this email + IP and remembers the address as known to the account. */
   recordSuccess(credentials: Credentials): Promise<void>;
   /**
    * Gives back what {@link check} counted for an attempt that was then refused as busy
