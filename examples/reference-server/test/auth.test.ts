@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { describeWithRedis } from '@aikb/test-support';
+import { describeWithRedis, hasRedisServer, useThrowawayRedis } from '@aikb/test-support';
 import { runServerCommand, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -165,6 +165,58 @@ describeWithRedis('aikb-server login rate limits', (redisUrl) => {
     } finally {
       await redis.del(`aikb:login:fail:${email}|127.0.0.1`, 'aikb:login:ip:127.0.0.1');
       redis.disconnect();
+    }
+  });
+});
+
+describe('aikb-server login under a flood', () => {
+  it('lets the seeded user in at once after two floods of wrong logins, keeps /api/health up and writes no error line per refusal', async () => {
+    const server = await start({ AIKB_DATA_DIR: dataDir() });
+    for (let round = 0; round < 2; round++) {
+      const flood = Array.from({ length: 400 }, () => login(server, `flood-${randomBytes(6).toString('hex')}@example.com`, 'wrong-password').catch(() => ({ status: 0 })));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const health = await fetch(`${server.url}/api/health`);
+      expect(health.status).toBe(200);
+      const statuses = new Set((await Promise.all(flood)).map((r) => r.status));
+      for (const status of statuses) expect([401, 503]).toContain(status);
+    }
+    const started = performance.now();
+    const ok = await login(server, 'test@example.com', 'test12345');
+    expect(ok.status).toBe(200);
+    // answered at its deadline (≈ 500 ms), with slack for a loaded machine, not refused or queued
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(server.logs.filter((l) => l.level >= 50)).toEqual([]);
+    const refusalLines = server.logs.filter((l) => /admission control/.test(l.msg));
+    expect(refusalLines.every((l) => l.level === 40)).toBe(true);
+  });
+});
+
+describe.runIf(hasRedisServer())('aikb-server logins when Redis dies', () => {
+  const redisServer = useThrowawayRedis();
+
+  it('answers every login at its deadline from in-process limits: no 503, none later than the window + 1 s', async () => {
+    const server = await start({ AIKB_DATA_DIR: dataDir(), REDIS_URL: redisServer().url });
+    try {
+      expect((await login(server, 'test@example.com', 'test12345')).status).toBe(200);
+      await redisServer().kill();
+      const results: Array<{ status: number; ms: number }> = [];
+      for (let batch = 0; batch < 9; batch++) {
+        results.push(
+          ...(await Promise.all(
+            Array.from({ length: 5 }, async (_, i) => {
+              const started = performance.now();
+              const right = i === 0;
+              const { status } = await login(server, right ? 'test@example.com' : `down-${randomBytes(4).toString('hex')}@example.com`, right ? 'test12345' : 'wrong-password');
+              return { status, ms: performance.now() - started };
+            }),
+          )),
+        );
+      }
+      expect(results.filter((r) => r.status === 200)).toHaveLength(9);
+      expect(results.filter((r) => r.status === 401)).toHaveLength(36);
+      expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(1520);
+    } finally {
+      await redisServer().start(); // for the suite's own clean-up
     }
   });
 });

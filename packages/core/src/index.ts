@@ -59,6 +59,7 @@ export { createErrorMetrics } from './metrics';
 export type {
   AttemptObservation,
   AuthenticatorStats,
+  BeginOptions,
   ConstantTimeAuthenticator,
   ConstantTimeAuthenticatorOptions,
   Credentials,

@@ -1,18 +1,23 @@
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AikbError } from '@aikb/core';
+import { AikbError, type Logger } from '@aikb/core';
 import {
   createArgon2Hasher,
   createConstantTimeAuthenticator,
   createMemoryUserStore,
   createTokenService,
   type AttemptObservation,
+  type BeginOptions,
+  type ConstantTimeAuthenticator,
   type LoginRateLimiter,
   type UserStore,
 } from '@aikb/core/auth';
 import { errorHandler } from './error-handler';
 import { loginHandler } from './login';
+import { requestLogging } from './request-logging';
 
 const hasher = createArgon2Hasher({ memoryCost: 1024, timeCost: 1 });
 const tokens = createTokenService({ secret: 'adapter-test-secret-adapter-test-secret' });
@@ -154,5 +159,66 @@ describe('loginHandler', () => {
     expect(results.map((r) => r.status).sort()).toEqual([200, 503]);
     expect(refused!.headers['retry-after']).toBe('1');
     expect(refused!.body.type).toBe('urn:aikb:problem:resource-exhausted');
+  });
+
+  it('answers a busy refusal without a single error line (the authenticator logs refusals, rate-limited)', async () => {
+    const lines: Array<{ level: string; msg?: string }> = [];
+    const at = (level: string) => (_obj: object, msg?: string) => void lines.push({ level, msg });
+    const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+    const slow = { ...hasher, verifyCostMs: 40, verify: async (e: string, p: string) => (await new Promise((r) => setTimeout(r, 300)), hasher.verify(e, p)) };
+    const authenticator = createConstantTimeAuthenticator({ store, hasher: slow, floorMs: 100, jitterMs: 0, maxConcurrentHashes: 1, logger });
+    const server = express().use(requestLogging({ logger })).post('/auth/login', loginHandler({ authenticator, tokens })).use(errorHandler({ logger }));
+    const results = await Promise.all([1, 2, 3, 4].map(() => request(server).post('/auth/login').send({ email: 'test@example.com', password: 'wrong' })));
+    expect(results.filter((r) => r.status === 503)).toHaveLength(3);
+    expect(results.find((r) => r.status === 503)!.headers['retry-after']).toBe('1');
+    expect(lines.filter((l) => l.level === 'error')).toEqual([]);
+    expect(lines.filter((l) => l.level === 'warn' && /admission control/.test(l.msg ?? ''))).toHaveLength(1);
+  });
+
+  describe('deadline start', () => {
+    /** Sends the headers, then the body `delayMs` later; resolves with the status. */
+    async function slowPost(server: express.Express, delayMs: number): Promise<number> {
+      const listener = server.listen(0, '127.0.0.1');
+      await new Promise((resolve) => listener.once('listening', resolve));
+      try {
+        const { port } = listener.address() as AddressInfo;
+        return await new Promise<number>((resolve, reject) => {
+          const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/auth/login', headers: { 'content-type': 'application/json' } }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          });
+          req.on('error', reject);
+          req.flushHeaders();
+          setTimeout(() => req.end(JSON.stringify({ email: 'test@example.com', password: 'test12345' })), delayMs);
+        });
+      } finally {
+        listener.close();
+      }
+    }
+
+    function spied(floorMs: number): { authenticator: ConstantTimeAuthenticator; begun: Array<BeginOptions | undefined> } {
+      const real = createConstantTimeAuthenticator({ store, hasher, floorMs, jitterMs: 0 });
+      const begun: Array<BeginOptions | undefined> = [];
+      return { authenticator: { ...real, begin: (o?: BeginOptions) => (begun.push(o), real.begin(o)) }, begun };
+    }
+
+    it('counts the time spent reading the body into the attempt, from the request arrival', async () => {
+      const { authenticator, begun } = spied(300);
+      const server = express().post('/auth/login', loginHandler({ authenticator, tokens, slowBodyMs: 250 })).use(errorHandler());
+      expect(await slowPost(server, 50)).toBe(200);
+      expect(begun[0]?.elapsedMs).toBeGreaterThanOrEqual(45);
+    });
+
+    it('restarts the clock when the body ends for a body slower than slowBodyMs', async () => {
+      const { authenticator, begun } = spied(100);
+      const server = express().post('/auth/login', loginHandler({ authenticator, tokens, slowBodyMs: 20 })).use(errorHandler());
+      expect(await slowPost(server, 150)).toBe(200);
+      expect(begun[0]).toEqual({ elapsedMs: 0 });
+    });
+
+    it.each([-1, Number.NaN, 100])('rejects slowBodyMs %s with a TypeError naming it', (slowBodyMs) => {
+      const { authenticator } = spied(100);
+      expect(() => loginHandler({ authenticator, tokens, slowBodyMs })).toThrow(/slowBodyMs/);
+    });
   });
 });

@@ -1,6 +1,8 @@
 import type { RequestHandler, Response } from 'express';
 import { AikbError, ValidationError, isAikbError } from '@aikb/core';
 import type { ConstantTimeAuthenticator, TokenService } from '@aikb/core/auth';
+import { setLoggedElsewhere, setResponseError } from './internal/request-state';
+import { problemFromError, sendProblem } from './problem';
 import { readBody } from './read-body';
 import { isUnstorable, unstorableError } from './storable-input';
 
@@ -18,6 +20,15 @@ export interface LoginHandlerOptions {
    * @default 16777216
    */
   drainBodyBytes?: number;
+  /**
+   * The attempt's deadline counts from the request's arrival, so a busy event loop that reads the
+   * body late does not push the answer out of the window. A body that takes longer than this to
+   * arrive, in milliseconds, restarts the clock when it ends instead: a slow upload is the
+   * client's own time (it reveals nothing), and the attempt keeps its full time for the work.
+   * Must be below the authenticator's floor.
+   * @default 100, or a fifth of the authenticator's floor when that is less
+   */
+  slowBodyMs?: number;
 }
 
 function credentialsFrom(value: unknown): { email: string; password: string } {
@@ -52,17 +63,27 @@ function setRateLimitHeaders(res: Response, error: AikbError): void {
  * 401 (one identical body for an unknown email and a wrong password), 429 (rate limited, with
  * `Retry-After` and `RateLimit-*`), 503 (busy: `Retry-After`; or the store is down).
  *
- * The handler reads the body itself and begins the attempt as soon as it has been read — before
- * parsing or validation — so every answer, 400s included, comes at the attempt's deadline. Mount
- * it before `express.json()` so an oversized body is answered at the deadline too.
+ * The handler reads the body itself and begins the attempt once it has been read — before
+ * parsing or validation, its clock counting from the request's arrival (see
+ * {@link LoginHandlerOptions.slowBodyMs}) — so every answer, 400s included, comes at the attempt's
+ * deadline. Mount it before `express.json()` so an oversized body is answered at the deadline too.
+ *
+ * A busy refusal (503 `resource-exhausted`) is answered by the handler itself and its request-log
+ * line is written at `debug`: the authenticator logs refusals as one WARN line a second at most.
  */
 export function loginHandler(options: LoginHandlerOptions): RequestHandler {
   const { authenticator, tokens } = options;
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
   const drainBodyBytes = options.drainBodyBytes ?? 16 * 1024 * 1024;
+  const slowBodyMs = options.slowBodyMs ?? Math.min(100, authenticator.floorMs / 5);
+  if (typeof slowBodyMs !== 'number' || !Number.isFinite(slowBodyMs) || slowBodyMs < 0 || slowBodyMs >= authenticator.floorMs) {
+    throw new TypeError(`loginHandler: slowBodyMs must be a number of milliseconds from 0 to below the authenticator's floor (got ${String(slowBodyMs)})`);
+  }
   return async (req, res, next) => {
+    const arrived = performance.now();
     const body = await readBody(req, maxBodyBytes, drainBodyBytes);
-    const attempt = authenticator.begin();
+    const reading = performance.now() - arrived;
+    const attempt = authenticator.begin({ elapsedMs: reading > slowBodyMs ? 0 : reading });
     res.setHeader('Cache-Control', 'no-store');
     try {
       if (body.kind === 'too-large' || body.kind === 'invalid') {
@@ -81,6 +102,15 @@ export function loginHandler(options: LoginHandlerOptions): RequestHandler {
       res.json(result.value);
     } catch (error) {
       if (isAikbError(error, 'RATE_LIMITED')) setRateLimitHeaders(res, error);
+      if (isAikbError(error, 'RESOURCE_EXHAUSTED')) {
+        // Busy: an expected answer under load, logged by the authenticator as one rate-limited
+        // WARN line; answered here so neither the error handler nor the request log writes an
+        // error line per refusal.
+        setResponseError(res, error);
+        setLoggedElsewhere(res);
+        sendProblem(res, problemFromError(error, req.originalUrl.split('?')[0]));
+        return;
+      }
       next(error);
     }
   };

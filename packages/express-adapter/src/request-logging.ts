@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import { noopLogger, type Logger } from '@aikb/core';
 import { currentTraceId, errorType } from '@aikb/core/tracing';
-import { requestContext, requestLoggerEntry, requestPath, responseError, routeTemplate, setRequestLogger } from './internal/request-state';
+import { isLoggedElsewhere, requestContext, requestLoggerEntry, requestPath, responseError, routeTemplate, setRequestLogger } from './internal/request-state';
 
 /** A logger that can make children carrying fixed fields (pino's `child` fits). */
 export type ChildLoggerFactory = (bindings: Record<string, unknown>) => Logger;
@@ -33,7 +33,8 @@ function bindingLogger(logger: Logger, bindings: Record<string, unknown>): Logge
 /**
  * Gives every request an id (`X-Request-ID`, echoed back) and a child logger whose every line
  * carries `requestId` and `traceId` ({@link requestLogger}); logs one line per finished request
- * (`info`, `warn` for 4xx, `error` for 5xx naming the endpoint, error type and message). Mount it
+ * (`info`, `warn` for 4xx, `error` for 5xx naming the endpoint, error type and message; `debug`
+ * for a response its handler accounts for in the logs itself, such as a login refused as busy). Mount it
  * after {@link tracing} so the trace id exists.
  */
 export function requestLogging(options: RequestLoggingOptions = {}): RequestHandler {
@@ -53,7 +54,9 @@ export function requestLogging(options: RequestLoggingOptions = {}): RequestHand
       // A template, or the raw path cut short: a client picks the path, not the size of our log lines.
       const endpoint = routeTemplate(req) ?? requestPath(req);
       const line: Record<string, unknown> = { method: req.method, endpoint, status, durationMs: Math.round((performance.now() - started) * 100) / 100 };
-      if (status >= 500) {
+      if (isLoggedElsewhere(res)) {
+        logger.debug(line, `${req.method} ${endpoint} ${status}`);
+      } else if (status >= 500) {
         const error = responseError(res);
         line.errorType = error === undefined ? `HTTP ${status}` : errorType(error);
         line.errorMessage = error instanceof Error ? error.message : error === undefined ? undefined : String(error);

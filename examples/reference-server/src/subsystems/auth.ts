@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RequestHandler, Router } from 'express';
+import type { Redis } from 'ioredis';
 import { Counter, Histogram } from 'prom-client';
 import {
   createArgon2Hasher,
@@ -121,6 +122,20 @@ function observe(ctx: BaseContext) {
 }
 
 /**
+ * A connection of the rate limiter's own, failing fast: its commands neither queue behind other
+ * traffic nor wait out reconnections while Redis is down (the limiter then answers from
+ * in-process limits within its 100 ms timeout). Closed with the shared connection.
+ */
+function rateLimitRedis(shared: Redis | undefined): Redis | undefined {
+  if (!shared) return undefined;
+  const redis = shared.duplicate({ commandTimeout: 100, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+  // The shared connection reports outages; this one would only repeat them.
+  redis.on('error', () => {});
+  shared.once('end', () => redis.disconnect());
+  return redis;
+}
+
+/**
  * Creates the auth subsystem: users in Postgres, argon2id, the constant-time authenticator
  * (500 ms ± 20 ms), rate limits (Redis when configured), user tokens, the admin guard, a status
  * provider and metrics. In embedded mode it seeds the runbook's test user and generates the admin
@@ -156,7 +171,7 @@ export async function createAuthSubsystem(ctx: BaseContext): Promise<AuthSubsyst
     // Read per attempt, so turning the flag off or on reaches every instance at once. Fails closed:
     // while the flag is unknown (store unreachable at start), logins stay constant-time.
     constantTime: () => ctx.flags.isEnabled(CONSTANT_TIME_FLAG, {}, true),
-    rateLimiter: createLoginRateLimiter({ redis: infra.redis, keyPrefix: 'aikb:login' }),
+    rateLimiter: createLoginRateLimiter({ redis: rateLimitRedis(infra.redis), keyPrefix: 'aikb:login' }),
     logger,
     onAttempt(o) {
       metrics.duration.observe({ outcome: o.outcome, constant_time: String(o.constantTime) }, o.totalMs / 1000);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { PasswordHasher } from './auth';
-import { CostEstimate, measureMedian } from './internal/cost';
+import { measureMedian } from './internal/cost';
 import { parsePhc } from './internal/phc';
 
 /** {@link createArgon2Hasher} options. Defaults are OWASP's argon2id recommendation. */
@@ -51,8 +51,8 @@ export function createArgon2Hasher(options: Argon2HasherOptions = {}): PasswordH
   const parallelism = positiveInteger('parallelism', options.parallelism, 1, 255);
   if (memoryCost < 8 * parallelism) throw new TypeError(`createArgon2Hasher: memoryCost must be at least 8 × parallelism KiB (got ${memoryCost})`);
   const params = { memoryCost, timeCost, parallelism, algorithm: 2 /* Argon2id */ } as const;
-  // ≈ 1.3 GB/s of memory filling per lane: declared until measured.
-  const cost = new CostEstimate(Math.max(1, (memoryCost * timeCost) / 1300 / Math.max(1, Math.min(parallelism, 2))));
+  // ≈ 1.3 GB/s of memory filling per lane: declared until calibrated.
+  let costMs = Math.max(1, (memoryCost * timeCost) / 1300 / Math.max(1, Math.min(parallelism, 2)));
   let dummy: Promise<string> | undefined;
   const dummyHash = async () => (dummy ??= loadArgon2().then((a) => a.hash(randomBytes(16), params)));
 
@@ -60,7 +60,7 @@ export function createArgon2Hasher(options: Argon2HasherOptions = {}): PasswordH
     algorithm: 'argon2id',
     parameters: Object.freeze({ m: memoryCost, t: timeCost, p: parallelism }),
     get verifyCostMs() {
-      return cost.value;
+      return costMs;
     },
     async hash(password) {
       const argon2 = await loadArgon2();
@@ -71,14 +71,12 @@ export function createArgon2Hasher(options: Argon2HasherOptions = {}): PasswordH
       const parsed = parsePhc(encoded);
       const usable = parsed !== undefined && /^argon2(id|i|d)$/.test(parsed.id);
       const target = usable ? encoded : await dummyHash();
-      const start = performance.now();
       let ok: boolean;
       try {
         ok = await argon2.verify(target, password);
       } catch {
         ok = false;
       }
-      cost.record(performance.now() - start);
       return usable && ok;
     },
     needsRehash(encoded) {
@@ -90,7 +88,7 @@ export function createArgon2Hasher(options: Argon2HasherOptions = {}): PasswordH
       const target = await dummyHash();
       const argon2 = await loadArgon2();
       const measured = await measureMedian(samples, () => argon2.verify(target, 'calibration'));
-      cost.set(measured);
+      if (Number.isFinite(measured) && measured > 0) costMs = measured;
       return measured;
     },
   };

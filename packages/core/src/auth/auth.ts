@@ -12,7 +12,9 @@ export interface PasswordHasher {
   readonly parameters: Readonly<Record<string, number>>;
   /**
    * What one {@link verify} costs on this machine, in milliseconds: declared from the parameters
-   * at creation, replaced by a running average of real verifies (and by {@link calibrate}).
+   * at creation, replaced by {@link calibrate}'s measurement. It does not follow the verifies of
+   * live traffic (their wall time includes queueing and event-loop stalls): the authenticator keeps
+   * its own bounded running estimate for admission control, anchored on this value.
    */
   readonly verifyCostMs: number;
   /** Hashes `password` with a fresh random salt. */
@@ -164,6 +166,15 @@ export interface AuthenticatorStats {
   readonly refused: number;
   readonly hashingInFlight: number;
   readonly hashingQueued: number;
+  /** Attempts admitted that are still checking rate limits or looking the user up. */
+  readonly hashingAdmitted: number;
+  /**
+   * The verify cost admission control predicts with, in milliseconds: a running average of
+   * measured verifies, kept within [½, 2] × the hasher's calibrated cost (its `verifyCostMs` when
+   * the authenticator was created, or lower after a new calibration) and drawn back to it
+   * (half-life 5 s) when no verifies run.
+   */
+  readonly admissionCostMs: number;
 }
 
 /**
@@ -173,13 +184,20 @@ export interface AuthenticatorStats {
 export interface LoginRateLimiter {
   /**
    * Counts the attempt and throws an `AikbError` `RATE_LIMITED` (details: `retryAfterSeconds`,
-   * `limit`, `remaining`, `resetSeconds`) when this email + IP or this IP is blocked.
+   * `limit`, `remaining`, `resetSeconds`) when this email + IP, this account (to an address
+   * that never logged into it) or this IP is blocked.
    */
   check(credentials: Credentials): Promise<void>;
-  /** A wrong password (or unknown email): counts towards the consecutive-failure block. */
+  /** A wrong password (or unknown email): counts towards the consecutive-failure and per-account blocks. */
   recordFailure(credentials: Credentials): Promise<void>;
-  /** A successful login: clears the consecutive failures of this email + IP. */
+  /** A successful login: clears the consecutive failures of this email + IP and remembers the address as known to the account. */
   recordSuccess(credentials: Credentials): Promise<void>;
+  /**
+   * Gives back what {@link check} counted for an attempt that was then refused as busy
+   * (`RESOURCE_EXHAUSTED`) before its password was verified: a refusal must not spend the
+   * caller's attempt budget. Optional.
+   */
+  refund?(credentials: Credentials): Promise<void>;
 }
 
 /** A clock and timers, injectable so deadlines are tested with fake time. */
@@ -195,7 +213,8 @@ export interface ConstantTimeAuthenticatorOptions {
   /** Where users are looked up. */
   store: UserStore;
   /**
-   * Verifies passwords.
+   * Verifies passwords. Calibrate it (`await hasher.calibrate()`) before creating the
+   * authenticator: its `verifyCostMs` then is the anchor of admission control's estimate.
    * @default createArgon2Hasher()
    */
   hasher?: PasswordHasher;
@@ -219,12 +238,25 @@ export interface ConstantTimeAuthenticatorOptions {
   /**
    * How many verifies may run at once; further attempts queue, and one that would miss its
    * deadline in the queue is refused (`RESOURCE_EXHAUSTED`).
-   * @default os.availableParallelism()
+   *
+   * The default leaves one core to the event loop: with every core hashing, the loop that fires
+   * the deadline timers and writes the answers competes with the hashing threads and answers come
+   * late (measured: 20–70 ms past the window on 2 cores). The price is hashing throughput: on
+   * 2 cores, half of it. Set it to the number of cores on a machine that does nothing but logins
+   * and can tolerate late answers under load.
+   * @default Math.max(1, os.availableParallelism() - 1)
    */
   maxConcurrentHashes?: number;
   /**
-   * Admission control keeps this much time in hand: an attempt whose verify is predicted to end
-   * less than `admissionMarginMs` before its deadline is refused, absorbing scheduling noise.
+   * Admission control keeps this much time in hand: an attempt that finds every hashing slot
+   * taken and whose verify is predicted to end less than `admissionMarginMs` before its deadline
+   * is refused, absorbing scheduling noise. Admission is decided before any other work of the
+   * attempt (rate limits, user lookup), so a refusal costs neither a store query nor any of the
+   * caller's rate-limit budget. An attempt that finds a slot free is always admitted.
+   *
+   * The prediction uses the authenticator's own estimate of one verify (see
+   * {@link AuthenticatorStats.admissionCostMs}), bounded by the hasher's calibrated cost, so no
+   * burst can leave it refusing an idle server's logins.
    * @default 25
    */
   admissionMarginMs?: number;
@@ -241,6 +273,19 @@ export interface ConstantTimeAuthenticatorOptions {
   random?: (min: number, max: number) => number;
   /** @default noopLogger */
   logger?: Logger;
+}
+
+/** {@link ConstantTimeAuthenticator.begin} options. */
+export interface BeginOptions {
+  /**
+   * How long the attempt has already been running, in milliseconds: the time since the request
+   * arrived, so a busy event loop reading bodies late does not push the answer past the window.
+   * Negative counts as 0. One so long that the deadline has passed makes the attempt an overrun:
+   * callers bound it (the Express `loginHandler` restarts the clock for a body that took long to
+   * arrive).
+   * @default 0
+   */
+  elapsedMs?: number;
 }
 
 /** One login attempt: its deadline is fixed when it is begun. */
@@ -276,8 +321,11 @@ export interface ConstantTimeAuthenticator {
   /** The resolved hashing concurrency. */
   readonly maxConcurrentHashes: number;
   readonly hasher: PasswordHasher;
-  /** Starts an attempt now: call it as soon as the request body has been read. */
-  begin(): LoginAttempt;
+  /**
+   * Starts an attempt: its deadline is `start + floorMs + jitter`, where the start is now, or
+   * `elapsedMs` ago: pass the time since the request arrived (before its body was read).
+   */
+  begin(options?: BeginOptions): LoginAttempt;
   /** Convenience: `begin()` then `verify(credentials)`. */
   authenticate(credentials: Credentials): Promise<LoginResult>;
   stats(): AuthenticatorStats;

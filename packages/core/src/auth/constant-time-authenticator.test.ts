@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AikbError, isAikbError } from '../errors';
 import type { Logger } from '../logger';
@@ -5,6 +6,7 @@ import type { AttemptObservation, AuthClock, PasswordHasher, UserStore } from '.
 import { createArgon2Hasher } from './argon2-hasher';
 import { createConstantTimeAuthenticator } from './constant-time-authenticator';
 import { createMemoryUserStore } from './memory-user-store';
+import { createLoginRateLimiter } from './rate-limiter';
 
 /**
  * A hasher whose verify takes `verifyMs` of fake time: the deadline logic is tested with fake
@@ -31,6 +33,30 @@ function fakeHasher(verifyMs = 30, actualMs = verifyMs): PasswordHasher & { veri
     },
   };
 }
+
+/**
+ * A hasher as a bad day makes it: each verify takes `stallMs` of wall time while `stalled()` (a
+ * flood stalling the event loop), 30 ms otherwise, and its `verifyCostMs` follows a running
+ * average of those wall times, as the hashers did before issue 8.
+ */
+function stallingHasher(stalled: () => boolean, stallMs: number): PasswordHasher {
+  const base = fakeHasher(30);
+  let average = 30;
+  return {
+    ...base,
+    get verifyCostMs() {
+      return average;
+    },
+    async verify(encoded, password) {
+      const ms = stalled() ? stallMs : 30;
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      average += (ms - average) * 0.1;
+      return encoded === `$fake$v=1$${Buffer.from(password).toString('base64')}`;
+    },
+  };
+}
+
+const codeOf = (r: { error?: unknown }) => (r.error ? ((r.error as AikbError).code ?? 'error') : 'ok');
 
 const clock: AuthClock = {
   now: () => Date.now(),
@@ -280,6 +306,149 @@ describe('ConstantTimeAuthenticator', () => {
       expect(logger.lines.filter((l) => l.level === 'debug')).toHaveLength(2);
       expect(text).toMatch(/paddedToMs/);
       for (const secret of ['alice', 'secret-person', 'right password', 'hunter2']) expect(text).not.toContain(secret);
+    });
+  });
+
+  describe('admission control', () => {
+    it.each([
+      { burst: 100, stallMs: 600, slots: 8 },
+      { burst: 1000, stallMs: 2000, slots: 2 },
+      { burst: 3000, stallMs: 10_000, slots: 2 },
+    ])('accepts the right password at once on an idle authenticator after three bursts of $burst logins stalled to $stallMs ms', async ({ burst, stallMs, slots }) => {
+      let stalled = true;
+      const hasher = stallingHasher(() => stalled, stallMs);
+      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, maxConcurrentHashes: slots });
+      for (let round = 0; round < 3; round++) {
+        const flood = Array.from({ length: burst }, (_, i) => timed(auth.authenticate({ email: `x${i}@example.com`, password: 'wrong' })));
+        await vi.advanceTimersByTimeAsync(stallMs * 3 + 1000);
+        await Promise.all(flood);
+      }
+      stalled = false;
+      // Right after the burst and again after a pause: the idle server lets the owner in.
+      for (const pause of [0, 60_000]) {
+        await vi.advanceTimersByTimeAsync(pause);
+        const right = timed(auth.authenticate({ email: 'alice@example.com', password: 'right password' }));
+        await vi.advanceTimersByTimeAsync(600);
+        const result = await right;
+        expect(result.at).toBe(500);
+        expect(result.value).toMatchObject({ ok: true });
+      }
+    });
+
+    it('keeps its verify-cost estimate within 2× the calibrated cost, and draws it back to it when idle', async () => {
+      let stalled = true;
+      const hasher = fakeHasher(30);
+      const slow = { ...hasher, verify: async (e: string, p: string) => (await new Promise((r) => setTimeout(r, stalled ? 5000 : 0)), hasher.verify(e, p)) };
+      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher: slow, clock, random: () => 0, maxConcurrentHashes: 4, floorMs: 6000 });
+      const pending = Array.from({ length: 40 }, () => auth.authenticate({ email: 'alice@example.com', password: 'wrong' }).catch(() => undefined));
+      await vi.advanceTimersByTimeAsync(6100);
+      stalled = false;
+      const after = auth.stats().admissionCostMs;
+      expect(after).toBeGreaterThan(30);
+      expect(after).toBeLessThanOrEqual(60);
+      await vi.advanceTimersByTimeAsync(30_000);
+      await Promise.all(pending);
+      expect(auth.stats().admissionCostMs).toBeLessThan(31);
+    });
+
+    it('admits a full queue again once the stall is over: concurrent logins within capacity are all answered', async () => {
+      let stalled = true;
+      const hasher = stallingHasher(() => stalled, 800);
+      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, maxConcurrentHashes: 2 });
+      const flood = Array.from({ length: 200 }, () => timed(auth.authenticate({ email: 'alice@example.com', password: 'wrong' })));
+      await vi.advanceTimersByTimeAsync(5000);
+      await Promise.all(flood);
+      stalled = false;
+      // Ten at once on two slots of 30 ms: five rounds, even at the 2× ceiling (300 ms) inside the 475 ms budget.
+      const batch = Array.from({ length: 10 }, () => timed(auth.authenticate({ email: 'alice@example.com', password: 'right password' })));
+      await vi.advanceTimersByTimeAsync(600);
+      expect((await Promise.all(batch)).map(codeOf)).toEqual(Array(10).fill('ok'));
+    });
+
+    it('refuses before any rate-limit check or user lookup', async () => {
+      const hasher = fakeHasher(200);
+      const base = await seeded(hasher);
+      const lookups: string[] = [];
+      const store: UserStore = { ...base, findByEmail: async (email) => (lookups.push(email), base.findByEmail(email)) };
+      const checks: string[] = [];
+      const rateLimiter = { check: async (c: { email: string }) => void checks.push(c.email), recordFailure: async () => {}, recordSuccess: async () => {} };
+      const auth = createConstantTimeAuthenticator({ store, hasher, clock, random: () => 0, maxConcurrentHashes: 1, rateLimiter });
+      const pending = Array.from({ length: 6 }, () => timed(auth.authenticate({ email: 'alice@example.com', password: 'right password' })));
+      await vi.advanceTimersByTimeAsync(1000);
+      const results = await Promise.all(pending);
+      expect(results.map(codeOf)).toEqual(['ok', 'ok', ...Array(4).fill('RESOURCE_EXHAUSTED')]);
+      expect(results.map((r) => r.at)).toEqual(Array(6).fill(500));
+      expect(lookups).toHaveLength(2);
+      expect(checks).toHaveLength(2);
+    });
+
+    it("does not spend the caller's daily attempt budget on busy refusals", async () => {
+      const hasher = fakeHasher(200);
+      const rateLimiter = createLoginRateLimiter({ keyPrefix: `busy-${Math.random()}`, maxAttemptsPerIpPerDay: 3 });
+      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, maxConcurrentHashes: 1, rateLimiter });
+      const flood = Array.from({ length: 20 }, () => timed(auth.authenticate({ email: 'alice@example.com', password: 'wrong', ip: '10.9.0.1' })));
+      await vi.advanceTimersByTimeAsync(1000);
+      const codes = (await Promise.all(flood)).map(codeOf);
+      expect(codes.filter((c) => c === 'RESOURCE_EXHAUSTED')).toHaveLength(18);
+      expect(codes).not.toContain('RATE_LIMITED');
+      // two of three spent: the third still gets through
+      const third = timed(auth.authenticate({ email: 'alice@example.com', password: 'right password', ip: '10.9.0.1' }));
+      await vi.advanceTimersByTimeAsync(1000);
+      expect((await third).value).toMatchObject({ ok: true });
+    });
+
+    it('refunds the rate limiter when an admitted attempt is refused in the queue', async () => {
+      // declared 100 ms, really 400: the second attempt, admitted, cannot start in time
+      const hasher = fakeHasher(100, 400);
+      const refunds: string[] = [];
+      const rateLimiter = { check: async () => {}, recordFailure: async () => {}, recordSuccess: async () => {}, refund: async (c: { email: string }) => void refunds.push(c.email) };
+      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, maxConcurrentHashes: 1, rateLimiter });
+      const pending = [1, 2].map(() => timed(auth.authenticate({ email: 'alice@example.com', password: 'right password' })));
+      await vi.advanceTimersByTimeAsync(1000);
+      const results = await Promise.all(pending);
+      expect(results.map(codeOf)).toEqual(['ok', 'RESOURCE_EXHAUSTED']);
+      expect(results.map((r) => r.at)).toEqual([500, 500]);
+      expect(refunds).toEqual(['alice@example.com']);
+    });
+
+    it('logs a flood of refusals as one WARN line, then at most one a second counting the rest', async () => {
+      const hasher = fakeHasher(200);
+      const logger = recordingLogger();
+      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, maxConcurrentHashes: 1, logger });
+      const flood = Array.from({ length: 1000 }, () => auth.authenticate({ email: 'alice@example.com', password: 'wrong' }).catch(() => undefined));
+      await vi.advanceTimersByTimeAsync(3000);
+      await Promise.all(flood);
+      const lines = logger.lines.filter((l) => /admission control/.test(l.msg ?? ''));
+      expect(lines.map((l) => l.level)).toEqual(['warn', 'warn']);
+      expect(lines.reduce((sum, l) => sum + (l.obj as { refused: number }).refused, 0)).toBe(auth.stats().refused);
+      expect(auth.stats().refused).toBe(998);
+      expect(logger.lines.filter((l) => l.level === 'error')).toEqual([]);
+    });
+
+    it('defaults maxConcurrentHashes to the cores less one, leaving a core to the event loop', () => {
+      const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), clock });
+      expect(auth.maxConcurrentHashes).toBe(Math.max(1, availableParallelism() - 1));
+    });
+  });
+
+  describe('begin', () => {
+    it('fixes the deadline from the request arrival (elapsedMs ago), never from a time in the future', () => {
+      const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), clock, random: () => 0 });
+      const now = Date.now();
+      expect(auth.begin({ elapsedMs: 120 }).deadline).toBe(now + 380);
+      expect(auth.begin({ elapsedMs: -5000 }).deadline).toBe(now + 500);
+      expect(auth.begin().deadline).toBe(now + 500);
+      expect(() => auth.begin({ elapsedMs: Number.NaN })).toThrow(/elapsedMs/);
+    });
+
+    it('answers at arrival + floor even when the body took a while to read', async () => {
+      const hasher = fakeHasher();
+      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0 });
+      const arrived = Date.now();
+      await vi.advanceTimersByTimeAsync(70); // the body is read, the loop was busy
+      const pending = timed(auth.begin({ elapsedMs: Date.now() - arrived }).verify({ email: 'alice@example.com', password: 'right password' }));
+      await vi.advanceTimersByTimeAsync(600);
+      expect((await pending).at).toBe(430);
     });
   });
 

@@ -1,7 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { AikbError, UnavailableError, ValidationError, isAikbError } from '../errors';
-import { noopLogger } from '../logger';
+import { noopLogger, type Logger } from '../logger';
 import { createArgon2Hasher } from './argon2-hasher';
 import type {
   AttemptObservation,
@@ -10,11 +10,13 @@ import type {
   ConstantTimeAuthenticator,
   ConstantTimeAuthenticatorOptions,
   Credentials,
+  BeginOptions,
   LoginAttempt,
   LoginResult,
   User,
   UserRecord,
 } from './auth';
+import { AdmissionCost } from './internal/cost';
 import { HashGate } from './internal/hash-gate';
 
 /** Longest password the authenticator verifies; longer ones are rejected (at the deadline). */
@@ -51,6 +53,36 @@ function checkCredentials(credentials: Credentials): void {
 }
 
 /**
+ * One WARN line for the first admission refusal, then at most one per second counting the
+ * refusals in between: a flood of thousands of refused logins must not become thousands of lines.
+ */
+function refusalLog(clock: AuthClock, logger: Logger): (info: { maxConcurrentHashes: number; costMs: number }) => void {
+  let open = false;
+  let count = 0;
+  const close = () => {
+    if (count === 0) {
+      open = false;
+      return;
+    }
+    logger.warn({ refused: count, windowMs: 1000 }, `login admission control: ${count} more login${count === 1 ? '' : 's'} refused (busy) in the last second`);
+    count = 0;
+    clock.setTimeout(close, 1000);
+  };
+  return ({ maxConcurrentHashes, costMs }) => {
+    if (open) {
+      count++;
+      return;
+    }
+    open = true;
+    logger.warn(
+      { refused: 1, maxConcurrentHashes, verifyCostMs: Math.round(costMs * 10) / 10 },
+      'login admission control: refusing logins (busy: the hashing queue is full); further refusals are counted, at most one line per second',
+    );
+    clock.setTimeout(close, 1000);
+  };
+}
+
+/**
  * Creates a {@link ConstantTimeAuthenticator}.
  *
  * Every attempt's deadline is fixed when it begins: `start + floorMs + jitter`, jitter drawn
@@ -71,7 +103,7 @@ function checkCredentials(credentials: Credentials): void {
  * @example
  * ```ts
  * const auth = createConstantTimeAuthenticator({ store, floorMs: 500, jitterMs: 20 })
- * const attempt = auth.begin()          // as soon as the body has been read
+ * const attempt = auth.begin({ elapsedMs })   // the time since the request arrived
  * const result = await attempt.verify({ email, password, ip })   // resolves ≈ 500 ± 20 ms later
  * ```
  */
@@ -83,7 +115,7 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
   if (!Number.isFinite(floorMs) || floorMs <= 0 || floorMs > 60_000) throw new TypeError(`${name}: floorMs must be a number of milliseconds in (0, 60000] (got ${floorMs})`);
   const jitterMs = options.jitterMs ?? 20;
   if (!Number.isInteger(jitterMs) || jitterMs < 0 || jitterMs >= floorMs) throw new TypeError(`${name}: jitterMs must be an integer from 0 to below floorMs (got ${jitterMs})`);
-  const maxConcurrentHashes = options.maxConcurrentHashes ?? availableParallelism();
+  const maxConcurrentHashes = options.maxConcurrentHashes ?? Math.max(1, availableParallelism() - 1);
   if (!Number.isInteger(maxConcurrentHashes) || maxConcurrentHashes < 1) throw new TypeError(`${name}: maxConcurrentHashes must be a positive integer (got ${maxConcurrentHashes})`);
   const admissionMarginMs = options.admissionMarginMs ?? 25;
   if (!Number.isFinite(admissionMarginMs) || admissionMarginMs < 0 || admissionMarginMs >= floorMs - jitterMs) {
@@ -104,6 +136,12 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
   const logger = options.logger ?? noopLogger;
   const rateLimiter = options.rateLimiter;
   const gate = new HashGate(maxConcurrentHashes, clock);
+  // Anchored on the cost the hasher reports now (checked against the floor above): a later
+  // calibrate() may lower it, nothing raises it. A hasher that still reports a running average of
+  // wall time (the contract before issue 8) cannot drag admission up with a flood's stalls.
+  const calibratedCostMs = hasher.verifyCostMs;
+  const cost = new AdmissionCost({ baseline: () => Math.min(hasher.verifyCostMs, calibratedCostMs), now: () => clock.now() });
+  const refusals = refusalLog(clock, logger);
 
   // Unknown users are verified against this, made with the same hasher and parameters.
   const dummyHash = hasher.hash(randomBytes(24).toString('base64url'));
@@ -130,51 +168,65 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
     const dummy = await dummyHash.catch((cause: unknown) => {
       throw new UnavailableError('the password hasher is not working', { cause });
     });
-    if (rateLimiter) {
-      try {
-        await rateLimiter.check(credentials);
-      } catch (error) {
-        if (isAikbError(error, 'RATE_LIMITED')) throw error;
-        throw new UnavailableError('the login rate limiter is unavailable', { cause: error });
+    // Admission first, synchronously: a refused attempt touches neither the rate limiter (so it
+    // spends none of the caller's budget) nor the store, and costs only its deadline timer.
+    const admissionDeadline = deadline === undefined ? undefined : deadline - admissionMarginMs;
+    const ticket = gate.admit(cost.value, admissionDeadline);
+    try {
+      if (rateLimiter) {
+        try {
+          await rateLimiter.check(credentials);
+        } catch (error) {
+          if (isAikbError(error, 'RATE_LIMITED')) throw error;
+          throw new UnavailableError('the login rate limiter is unavailable', { cause: error });
+        }
       }
-    }
-    let record: UserRecord | undefined;
-    try {
-      record = await store.findByEmail(credentials.email);
-    } catch (cause) {
-      throw new UnavailableError('the user store is unavailable', { cause });
-    }
-    // No user, a disabled one, or one without a password: the same verify, against the dummy.
-    const usable = record !== undefined && !record.disabled && typeof record.passwordHash === 'string' && record.passwordHash.length > 0;
-    const target = usable ? record!.passwordHash! : dummy;
-    await gate.acquire(hasher.verifyCostMs, deadline === undefined ? undefined : deadline - admissionMarginMs);
-    let matches: boolean;
-    try {
-      matches = await hasher.verify(target, credentials.password);
+      let record: UserRecord | undefined;
+      try {
+        record = await store.findByEmail(credentials.email);
+      } catch (cause) {
+        throw new UnavailableError('the user store is unavailable', { cause });
+      }
+      // No user, a disabled one, or one without a password: the same verify, against the dummy.
+      const usable = record !== undefined && !record.disabled && typeof record.passwordHash === 'string' && record.passwordHash.length > 0;
+      const target = usable ? record!.passwordHash! : dummy;
+      try {
+        await ticket.start(cost.value);
+      } catch (error) {
+        // Refused in the queue after the rate limiter counted it: a busy refusal costs no budget.
+        await rateLimiter?.refund?.(credentials).catch((cause: unknown) => logger.warn({ err: cause }, 'login rate limiter: could not refund a refused attempt'));
+        throw error;
+      }
+      const started = clock.now();
+      const matches = await hasher.verify(target, credentials.password);
+      cost.record(clock.now() - started);
+      ticket.release();
+      if (!(usable && matches && credentials.password.length > 0)) {
+        await rateLimiter?.recordFailure(credentials).catch((error: unknown) => logger.warn({ err: error }, 'login rate limiter: could not record a failure'));
+        return { ok: false };
+      }
+      const { passwordHash, ...user } = record!;
+      await rateLimiter?.recordSuccess(credentials).catch((error: unknown) => logger.warn({ err: error }, 'login rate limiter: could not clear failures'));
+      if (hasher.needsRehash(passwordHash!)) {
+        // Off the answer's path: the new hash is stored after the response.
+        void hasher
+          .hash(credentials.password)
+          .then((upgraded) => store.update(user.id, { passwordHash: upgraded, revokeTokens: false }, { actor: 'rehash' }))
+          .then(
+            () => logger.info({ userId: user.id, algorithm: hasher.algorithm }, 'password hash upgraded to current parameters'),
+            (error: unknown) => logger.warn({ err: error, userId: user.id }, 'password hash upgrade failed'),
+          );
+      }
+      return { ok: true, user, value: (onSuccess ? await onSuccess(user) : undefined) as T };
     } finally {
-      gate.release();
+      ticket.release();
     }
-    if (!(usable && matches && credentials.password.length > 0)) {
-      await rateLimiter?.recordFailure(credentials).catch((error: unknown) => logger.warn({ err: error }, 'login rate limiter: could not record a failure'));
-      return { ok: false };
-    }
-    const { passwordHash, ...user } = record!;
-    await rateLimiter?.recordSuccess(credentials).catch((error: unknown) => logger.warn({ err: error }, 'login rate limiter: could not clear failures'));
-    if (hasher.needsRehash(passwordHash!)) {
-      // Off the answer's path: the new hash is stored after the response.
-      void hasher
-        .hash(credentials.password)
-        .then((upgraded) => store.update(user.id, { passwordHash: upgraded, revokeTokens: false }, { actor: 'rehash' }))
-        .then(
-          () => logger.info({ userId: user.id, algorithm: hasher.algorithm }, 'password hash upgraded to current parameters'),
-          (error: unknown) => logger.warn({ err: error, userId: user.id }, 'password hash upgrade failed'),
-        );
-    }
-    return { ok: true, user, value: (onSuccess ? await onSuccess(user) : undefined) as T };
   }
 
-  function begin(): LoginAttempt {
-    const start = clock.now();
+  function begin(beginOptions?: BeginOptions): LoginAttempt {
+    const elapsedMs = beginOptions?.elapsedMs ?? 0;
+    if (typeof elapsedMs !== 'number' || !Number.isFinite(elapsedMs)) throw new TypeError(`begin: elapsedMs must be a finite number of milliseconds (got ${elapsedMs})`);
+    const start = clock.now() - Math.max(0, elapsedMs);
     const padded = constantTime() !== false;
     const jitter = padded && jitterMs > 0 ? random(-jitterMs, jitterMs + 1) : 0;
     const deadline = padded ? start + floorMs + jitter : start;
@@ -197,7 +249,10 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
       const finished = clock.now();
       const overrun = padded && finished > deadline;
       if (overrun) overruns++;
-      if (outcome === 'refused') refused++;
+      if (outcome === 'refused') {
+        refused++;
+        refusals({ maxConcurrentHashes, costMs: cost.value });
+      }
       await wait(deadline);
       const observation: AttemptObservation = {
         outcome,
@@ -248,6 +303,14 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
     hasher,
     begin,
     authenticate: (credentials) => begin().verify(credentials),
-    stats: () => ({ attempts, overruns, refused, hashingInFlight: gate.inFlight, hashingQueued: gate.queued }),
+    stats: () => ({
+      attempts,
+      overruns,
+      refused,
+      hashingInFlight: gate.inFlight,
+      hashingQueued: gate.queued,
+      hashingAdmitted: gate.reserved,
+      admissionCostMs: Math.round(cost.value * 10) / 10,
+    }),
   };
 }

@@ -40,6 +40,14 @@ function describeHasherContract(title: string, make: () => PasswordHasher, phc: 
       expect(measured).toBeGreaterThan(0);
       expect(hasher.verifyCostMs).toBe(measured);
     });
+
+    it('keeps the calibrated verify cost whatever live verifies take (queueing and stalls are not its cost)', async () => {
+      const calibrated = await hasher.calibrate(1);
+      const stored = await hasher.hash('pw');
+      // Ten verifies at once queue behind each other: their wall times are well above one verify.
+      await Promise.all(Array.from({ length: 10 }, () => hasher.verify(stored, 'pw')));
+      expect(hasher.verifyCostMs).toBe(calibrated);
+    });
   });
 }
 

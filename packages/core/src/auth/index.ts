@@ -8,6 +8,7 @@ export type {
   AttemptOutcome,
   AuthClock,
   AuthenticatorStats,
+  BeginOptions,
   ConstantTimeAuthenticator,
   ConstantTimeAuthenticatorOptions,
   Credentials,

@@ -1,4 +1,4 @@
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RLWrapperTimeouts, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
 import { AikbError } from '../errors';
 import type { Credentials, LoginRateLimiter } from './auth';
@@ -8,10 +8,24 @@ export interface LoginRateLimiterOptions {
   /**
    * An ioredis client: limits are shared by every instance using it. Without one they are
    * per process (and reset on restart).
+   *
+   * While it is not ready, or a command fails or takes longer than {@link redisTimeoutMs}, every
+   * limit falls back to an in-process one (the insurance limiter) for that call; the counts in
+   * Redis resume when it is back. Give the limiter a connection of its own that fails fast, so
+   * its commands neither queue behind other traffic nor pile up while Redis is away:
+   * `redis.duplicate({ commandTimeout: 100, enableOfflineQueue: false, maxRetriesPerRequest: 0 })`.
    */
   redis?: Redis;
   /**
-   * Prefix of every key (in Redis: `<prefix>:fail:...`, `<prefix>:ip:...`).
+   * Longest wait for one Redis call before the in-process limits answer it instead, in
+   * milliseconds. Bounds what an unreachable or hung Redis adds to a login, whatever the client's
+   * own retry settings.
+   * @default 100
+   */
+  redisTimeoutMs?: number;
+  /**
+   * Prefix of every key (in Redis: `<prefix>:fail:...`, `<prefix>:ip:...`, `<prefix>:acct:...`,
+   * `<prefix>:known:...`).
    * @default 'aikb:login'
    */
   keyPrefix?: string;
@@ -26,20 +40,49 @@ export interface LoginRateLimiterOptions {
    */
   blockSeconds?: number;
   /**
-   * Attempts (successful or not) per IP per day.
+   * Attempts (successful or not) per IP per day. Attempts refused as busy are given back.
    * @default 1000
    */
   maxAttemptsPerIpPerDay?: number;
+  /**
+   * Failures per account (the email as typed, trimmed and case-folded, whether or not it exists)
+   * from all addresses together, within {@link accountWindowSeconds}, before the account is
+   * blocked for {@link accountBlockSeconds} — except from an address that has logged into it
+   * before (see {@link knownAddressDays}), so the owner is not locked out by someone else's
+   * guesses. Stops a guesser who spreads over many addresses (10 per address would otherwise
+   * give 50 addresses 500 guesses per 15 minutes).
+   * @default 50
+   */
+  maxFailuresPerAccount?: number;
+  /**
+   * The window of {@link maxFailuresPerAccount}, in seconds, counted from the first failure.
+   * @default 3600 (1 hour)
+   */
+  accountWindowSeconds?: number;
+  /**
+   * How long an account stays blocked to unknown addresses, in seconds.
+   * @default 900 (15 minutes)
+   */
+  accountBlockSeconds?: number;
+  /**
+   * How long an address that logged into an account stays exempt from that account's block, in
+   * days (each success renews it). At most 24: Node's timers, which expire in-process keys (the
+   * insurance limiter's too), hold at most 24.8 days.
+   * @default 20
+   */
+  knownAddressDays?: number;
 }
 
-function positive(name: string, value: number | undefined, fallback: number): number {
+function positive(name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw new TypeError(`createLoginRateLimiter: ${name} must be a positive integer (got ${value})`);
+  if (!Number.isInteger(value) || value < 1 || value > max) throw new TypeError(`createLoginRateLimiter: ${name} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''} (got ${value})`);
   return value;
 }
 
 // Email as typed (case folded, so `A@x` and `a@x` share a counter), whether or not it exists.
-const pairKey = ({ email, ip }: Credentials) => `${email.trim().toLowerCase()}|${ip ?? 'unknown'}`;
+const accountKey = ({ email }: Credentials) => email.trim().toLowerCase();
+const ipKey = ({ ip }: Credentials) => ip ?? 'unknown';
+const pairKey = (credentials: Credentials) => `${accountKey(credentials)}|${ipKey(credentials)}`;
 
 function limited(limit: number, msBeforeNext: number, what: string): AikbError {
   const retryAfterSeconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
@@ -48,13 +91,23 @@ function limited(limit: number, msBeforeNext: number, what: string): AikbError {
   });
 }
 
+const DAY = 24 * 3600;
+
 /**
- * Creates the login {@link LoginRateLimiter} on `rate-limiter-flexible`: consecutive failures per
- * email-as-typed + IP (cleared by a success), and attempts per IP per day. Unknown and existing
- * emails are counted the same way, so a block reveals nothing about which emails exist.
+ * Creates the login {@link LoginRateLimiter} on `rate-limiter-flexible`:
+ * - consecutive failures per email-as-typed + IP (cleared by a success);
+ * - failures per account from all addresses, blocking the account to every address that has
+ *   never logged into it (OWASP Authentication Cheat Sheet, "Account Lockout", with the
+ *   known-device exemption of OWASP's "Slow Down Online Guessing Attacks with Device Cookies",
+ *   keyed by address);
+ * - attempts per IP per day.
  *
- * With Redis, the limits hold across instances; a Redis outage falls back to per-process limits
- * (an insurance limiter) rather than opening or closing the door.
+ * Unknown and existing emails are counted the same way, so a block reveals nothing about which
+ * emails exist.
+ *
+ * With Redis, the limits hold across instances; a Redis outage (not ready, a command failing or
+ * timing out) falls back to per-process limits (an insurance limiter) rather than opening or
+ * closing the door, as fast as the client fails (see {@link LoginRateLimiterOptions.redis}).
  *
  * @throws {TypeError} naming the option when a limit is not a positive integer
  */
@@ -64,40 +117,68 @@ export function createLoginRateLimiter(options: LoginRateLimiterOptions = {}): L
   const maxFailures = positive('maxConsecutiveFailures', options.maxConsecutiveFailures, 10);
   const blockSeconds = positive('blockSeconds', options.blockSeconds, 900);
   const perDay = positive('maxAttemptsPerIpPerDay', options.maxAttemptsPerIpPerDay, 1000);
+  const perAccount = positive('maxFailuresPerAccount', options.maxFailuresPerAccount, 50);
+  const accountWindow = positive('accountWindowSeconds', options.accountWindowSeconds, 3600);
+  const accountBlock = positive('accountBlockSeconds', options.accountBlockSeconds, 900);
+  const knownDays = positive('knownAddressDays', options.knownAddressDays, 20, 24);
+  const redisTimeoutMs = positive('redisTimeoutMs', options.redisTimeoutMs, 100, 60_000);
+  const redis = options.redis;
+  if (redis !== undefined && (typeof redis !== 'object' || redis === null || typeof (redis as { multi?: unknown }).multi !== 'function')) {
+    throw new TypeError('createLoginRateLimiter: redis must be an ioredis client');
+  }
 
-  const make = (suffix: string, points: number, duration: number, blockDuration: number): RateLimiterAbstract => {
-    const base = { keyPrefix: `${keyPrefix}:${suffix}`, points, duration, blockDuration };
-    const memory = new RateLimiterMemory(base);
-    return options.redis ? new RateLimiterRedis({ ...base, storeClient: options.redis, insuranceLimiter: memory }) : memory;
+  const make = (suffix: string, points: number, duration: number): RateLimiterAbstract => {
+    const base = { keyPrefix: `${keyPrefix}:${suffix}`, points, blockDuration: 0 };
+    const memory = new RateLimiterMemory({ ...base, duration });
+    if (!redis) return memory;
+    const shared = new RateLimiterRedis({ ...base, duration, storeClient: redis, insuranceLimiter: memory, rejectIfRedisNotReady: true });
+    return new RLWrapperTimeouts({ limiter: shared, timeoutMs: redisTimeoutMs, insuranceLimiter: memory });
   };
   // Failures are remembered for a day unless cleared; reaching the limit blocks for blockSeconds.
-  const failures = make('fail', maxFailures, 24 * 3600, 0);
-  const perIp = make('ip', perDay, 24 * 3600, 0);
+  const failures = make('fail', maxFailures, DAY);
+  const perIp = make('ip', perDay, DAY);
+  const accounts = make('acct', perAccount, accountWindow);
+  const known = make('known', 1_000_000, knownDays * DAY);
+
+  const isBlocked = (res: RateLimiterRes | null, limit: number) => res !== null && res.consumedPoints >= limit && res.msBeforeNext > 0;
+  // Counts one failure; blocks the key for `seconds` when it reaches the limiter's points.
+  const countFailure = async (limiter: RateLimiterAbstract, key: string, seconds: number) => {
+    let remaining: number;
+    try {
+      remaining = (await limiter.consume(key)).remainingPoints;
+    } catch (error) {
+      if (!(error instanceof RateLimiterRes)) throw error;
+      remaining = 0;
+    }
+    if (remaining === 0) await limiter.block(key, seconds);
+  };
 
   return {
     async check(credentials) {
-      const pair = await failures.get(pairKey(credentials));
-      if (pair && pair.consumedPoints >= maxFailures && pair.msBeforeNext > 0) throw limited(maxFailures, pair.msBeforeNext, 'for this account from this address');
+      const [pair, account] = await Promise.all([failures.get(pairKey(credentials)), accounts.get(accountKey(credentials))]);
+      if (isBlocked(pair, maxFailures)) throw limited(maxFailures, pair!.msBeforeNext, 'for this account from this address');
+      // The owner's known addresses pass an account block; everyone else waits it out.
+      if (isBlocked(account, perAccount) && !(await known.get(pairKey(credentials)))) {
+        throw limited(perAccount, account!.msBeforeNext, 'for this account');
+      }
       try {
-        await perIp.consume(credentials.ip ?? 'unknown');
+        await perIp.consume(ipKey(credentials));
       } catch (error) {
         if (error instanceof RateLimiterRes) throw limited(perDay, error.msBeforeNext, 'from this address today');
         throw error;
       }
     },
     async recordFailure(credentials) {
-      const key = pairKey(credentials);
-      let remaining: number;
-      try {
-        remaining = (await failures.consume(key)).remainingPoints;
-      } catch (error) {
-        if (!(error instanceof RateLimiterRes)) throw error;
-        remaining = 0;
-      }
-      if (remaining === 0) await failures.block(key, blockSeconds);
+      await Promise.all([
+        countFailure(failures, pairKey(credentials), blockSeconds),
+        countFailure(accounts, accountKey(credentials), accountBlock),
+      ]);
     },
     async recordSuccess(credentials) {
-      await failures.delete(pairKey(credentials));
+      await Promise.all([failures.delete(pairKey(credentials)), known.set(pairKey(credentials), 1, knownDays * DAY)]);
+    },
+    async refund(credentials) {
+      await perIp.reward(ipKey(credentials));
     },
   };
 }

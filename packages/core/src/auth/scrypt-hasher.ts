@@ -1,6 +1,6 @@
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import type { PasswordHasher } from './auth';
-import { CostEstimate, measureMedian } from './internal/cost';
+import { measureMedian } from './internal/cost';
 import { formatPhc, parsePhc } from './internal/phc';
 
 /** {@link createScryptHasher} options. Defaults are OWASP's scrypt recommendation. */
@@ -56,15 +56,15 @@ export function createScryptHasher(options: ScryptHasherOptions = {}): PasswordH
   const run = (password: string | Buffer, salt: Buffer, ln: number, rr: number, pp: number, length: number) =>
     // 128·N·r bytes per lane, plus headroom: Node's default maxmem (32 MiB) is below OWASP's N.
     scrypt(password, salt, length, { N: 2 ** ln, r: rr, p: pp, maxmem: 128 * 2 ** ln * rr * pp + 32 * 1024 * 1024 });
-  // ≈ 2 µs per N·r unit on a current x86 core: declared until measured.
-  const cost = new CostEstimate(Math.max(1, (2 ** logN * r * p) / 2056));
+  // ≈ 2 µs per N·r unit on a current x86 core: declared until calibrated.
+  let costMs = Math.max(1, (2 ** logN * r * p) / 2056);
   const dummySalt = randomBytes(16);
 
   return {
     algorithm: 'scrypt',
     parameters: Object.freeze({ ln: logN, r, p }),
     get verifyCostMs() {
-      return cost.value;
+      return costMs;
     },
     async hash(password) {
       const salt = randomBytes(16);
@@ -81,12 +81,10 @@ export function createScryptHasher(options: ScryptHasherOptions = {}): PasswordH
         rr !== undefined && rr >= 1 && rr <= 32 &&
         pp !== undefined && pp >= 1 && pp <= 16 &&
         parsed.hash.length >= 16 && parsed.hash.length <= 64;
-      const start = performance.now();
       // A malformed hash still costs one derivation at the current parameters.
       const key = usable
         ? await run(password, parsed.salt, ln, rr, pp, parsed.hash.length)
         : await run(password, dummySalt, logN, r, p, keyLength);
-      cost.record(performance.now() - start);
       return usable && timingSafeEqual(key, parsed.hash);
     },
     needsRehash(encoded) {
@@ -95,7 +93,7 @@ export function createScryptHasher(options: ScryptHasherOptions = {}): PasswordH
     },
     async calibrate(samples = 3) {
       const measured = await measureMedian(samples, () => run('calibration', dummySalt, logN, r, p, keyLength));
-      cost.set(measured);
+      if (Number.isFinite(measured) && measured > 0) costMs = measured;
       return measured;
     },
   };

@@ -6,6 +6,7 @@ import type { Logger } from '@aikb/core';
 const errors = new WeakMap<Response, unknown>();
 const loggers = new WeakMap<Response, { logger: Logger; requestId: string }>();
 const templates = new WeakMap<Request, string | null>();
+const loggedElsewhere = new WeakSet<Response>();
 
 /** Remembers the error a request failed with (the error handler calls this). */
 export function setResponseError(res: Response, error: unknown): void {
@@ -15,6 +16,19 @@ export function setResponseError(res: Response, error: unknown): void {
 /** The error the request failed with, if the error handler saw one. */
 export function responseError(res: Response): unknown {
   return errors.get(res);
+}
+
+/**
+ * Marks a response whose outcome its handler has already accounted for in the logs (a login
+ * refused as busy: the authenticator logs those as one rate-limited line), so the per-request line
+ * is written at `debug` instead of `error`: a flood must not become a flood of error lines.
+ */
+export function setLoggedElsewhere(res: Response): void {
+  loggedElsewhere.add(res);
+}
+
+export function isLoggedElsewhere(res: Response): boolean {
+  return loggedElsewhere.has(res);
 }
 
 /** The request being handled, through every await of its handlers. */
