@@ -1,5 +1,5 @@
 import express, { type Express } from 'express';
-import { errorHandler, healthRouter, jsonBody, notFound, rejectNulInUrl } from '@aikb/express';
+import { errorHandler, healthRouter, notFound, rejectNulInUrl } from '@aikb/express';
 import type { ServerContext } from './context';
 import { flagAdminRoutes } from './subsystems/flags';
 import { installObservability } from './subsystems/observability';
@@ -38,8 +38,7 @@ export function createApp(ctx: ServerContext): Express {
   admin.use(ctx.auth.adminGuard);
   admin.use(flagAdminRoutes(ctx));
   admin.use(observability.adminRoutes);
-  // jsonBody() here too, for a usersRouter that does not parse its own body (a no-op when it does).
-  admin.use('/users', jsonBody(), ctx.auth.usersRouter);
+  admin.use('/users', ctx.auth.usersRouter); // parses its own body (16 KiB at most)
   app.use('/api/admin', admin);
 
   // 4. user routes

@@ -339,6 +339,9 @@ describe('reference server: the cases of issue 8', () => {
         expect([res.status, res.type]).toEqual([413, expect.stringMatching(/problem\+json/)]);
       }
     }
+    // The users router's own, smaller limit (16 KiB) holds inside the server too.
+    const mid = JSON.stringify({ email: 'a@example.com', password: 'x'.repeat(20 * 1024), roles: ['user'] });
+    expect((await post('/api/admin/users', mid, { ...json, ...admin })).status).toBe(413);
     const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20));
     expect((await post('/api/admin/users', bomb, { ...json, ...admin, 'Content-Encoding': 'gzip' })).status).toBe(413);
   });
