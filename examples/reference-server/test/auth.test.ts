@@ -45,7 +45,7 @@ describe('aikb-server auth (embedded mode)', () => {
     const wrong = await login(server, 'test@example.com', 'wrong-password');
     expect([unknown.status, wrong.status]).toEqual([401, 401]);
     expect(unknown.text).toBe(wrong.text);
-    expect(server.logs.some((l) => /^constant-time auth enabled: floor 500 ms ± 20 ms$/.test(l.msg))).toBe(true);
+    expect(server.logs.some((l) => /^constant-time auth enabled: floor 500 ms ± 15 ms$/.test(l.msg))).toBe(true);
     expect(JSON.stringify(server.logs)).not.toContain('test12345');
 
     // A user token without the admin role does not open /api/admin.

@@ -39,7 +39,7 @@ describe('aikb-server: the runbook across subsystems', () => {
     const { status, body } = await call('GET', '/api/admin/system/status', undefined, admin);
     expect(status).toBe(200);
     expect(Object.keys(body.subsystems)).toEqual(expect.arrayContaining(['auth', 'flags', 'pool', 'tracing', 'redis']));
-    expect(body.subsystems.auth).toMatchObject({ floorMs: 500, jitterMs: 20, constantTime: { enabled: true, flag: FLAG } });
+    expect(body.subsystems.auth).toMatchObject({ floorMs: 500, jitterMs: 15, constantTime: { enabled: true, flag: FLAG } });
   });
 
   it('the auth-latency procedure: with the flag off logins are not padded, and back on they are', async () => {

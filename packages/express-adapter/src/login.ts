@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { RequestHandler, Response } from 'express';
 import { AikbError, ValidationError, isAikbError } from '@aikb/core';
 import type { ConstantTimeAuthenticator, TokenService } from '@aikb/core/auth';
@@ -96,6 +97,11 @@ export function loginHandler(options: LoginHandlerOptions): RequestHandler {
       } catch (error) {
         return await attempt.reject(error as AikbError);
       }
+      // Yield once before the lookup and the hash: requests that arrived at the same moment get
+      // parsed, and their arrival noted, before this one's work holds the event loop (a database
+      // lookup on embedded PGlite runs on this thread). Without it, the sixth of six concurrent
+      // logins began its clock ≈ 15 ms after it arrived, and answered that much late.
+      await yieldToEventLoop();
       // The token is signed inside the padded time, so a success does no more work after the deadline.
       const result = await attempt.verify({ ...credentials, ip: req.ip }, (user) => tokens.issue(user));
       if (!result.ok) throw new AikbError('UNAUTHENTICATED', 'invalid email or password');

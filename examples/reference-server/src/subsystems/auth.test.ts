@@ -52,7 +52,7 @@ describe('createAuthSubsystem', () => {
     expect(status).toMatchObject({
       constantTime: { enabled: true, flag: 'priority_1_3_constant_time_auth' },
       floorMs: 500,
-      jitterMs: 20,
+      jitterMs: 15,
       hasher: { algorithm: 'argon2id', parameters: { m: 19456, t: 2, p: 1 } },
       rateLimits: 'memory',
       overruns: 0,
