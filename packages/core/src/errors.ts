@@ -29,10 +29,35 @@ export interface AikbErrorOptions {
   details?: Readonly<Record<string, unknown>>;
 }
 
+/** The brand key: `Symbol.for`, so every copy of core shares it. */
+const BRAND = Symbol.for('@aikb/core.AikbError');
+
+/** The class names from `target` up to `AikbError`, frozen. */
+function classNames(target: abstract new (...args: never[]) => unknown): readonly string[] {
+  const names: string[] = [];
+  for (let c: unknown = target; typeof c === 'function' && c !== Error; c = Object.getPrototypeOf(c)) names.push((c as { name: string }).name);
+  return Object.freeze(names);
+}
+
 /**
  * The one error base of aikb. Every error a primitive throws on purpose is an `AikbError`
  * with a string-literal {@link AikbErrorCode}; subclasses exist only where callers need
- * `instanceof`.
+ * `instanceof` or typed fields ({@link ValidationError}, {@link NotFoundError},
+ * {@link RateLimitedError}, {@link UnavailableError}).
+ *
+ * ## Adding a typed error (for example `SagaCompensationError`, `VectorValidationError`)
+ * 1. Subclass `AikbError` here, passing the code to `super` (reuse an {@link AikbErrorCode}; add
+ *    one only for a new HTTP status, and map it in the Express adapter's `problem.ts`).
+ * 2. Give it `readonly` typed fields for what a caller branches on or a client may see, set in
+ *    the constructor from an `XErrorOptions extends AikbErrorOptions` type. Also pass the
+ *    client-safe ones as `details` so code that reads the untyped bag keeps working.
+ * 3. Export it (and its options type) from `index.ts`; if it has client-visible fields, add a
+ *    branch to `problemFromError` that reads the typed fields (no casts).
+ *
+ * `this.name` is the subclass name, which is what logs, spans and the error metrics show.
+ * `instanceof` works across copies of core (its ESM and CJS builds loaded side by side, or two
+ * installed versions): every instance is branded with its class names under a `Symbol.for` key,
+ * which `instanceof` also accepts, so subclass names must stay unique.
  *
  * @example
  * ```ts
@@ -43,7 +68,10 @@ export interface AikbErrorOptions {
 export class AikbError extends Error {
   /** Machine-readable code. */
   readonly code: AikbErrorCode;
-  /** Client-safe structured details. */
+  /**
+   * Client-safe structured details. Subclasses copy their client-safe typed fields here too;
+   * read the typed fields where there are some.
+   */
   readonly details: Readonly<Record<string, unknown>>;
 
   constructor(code: AikbErrorCode, message: string, options: AikbErrorOptions = {}) {
@@ -51,6 +79,15 @@ export class AikbError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.details = options.details ?? {};
+    Object.defineProperty(this, BRAND, { value: classNames(new.target) });
+  }
+
+  /** `instanceof` by prototype, or by brand for an error from another copy of core (ESM beside CJS). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (typeof value !== 'object' || value === null) return false;
+    const names: unknown = (value as { [BRAND]?: unknown })[BRAND];
+    return Array.isArray(names) && names.includes(this.name);
   }
 }
 
@@ -73,6 +110,158 @@ export class UnavailableError extends AikbError {
   constructor(message: string, options: AikbErrorOptions = {}) {
     super('UNAVAILABLE', message, options);
   }
+}
+
+/** {@link NotFoundError} options. */
+export interface NotFoundErrorOptions extends AikbErrorOptions {
+  /** The name or id looked up, when it may be shown to the client (HTTP: the `name` member). */
+  key?: string;
+  /** Existing names close to {@link key} (see {@link similarNames}); HTTP: the `similar` member. */
+  similar?: readonly string[];
+}
+
+/**
+ * The thing asked for does not exist (`NOT_FOUND`, HTTP 404). When it was looked up by name,
+ * {@link NotFoundError.key} is that name and {@link NotFoundError.similar} the existing names that
+ * start with it ("did you mean"), built with {@link NotFoundError.named}.
+ */
+export class NotFoundError extends AikbError {
+  /** The name or id looked up, when the client may see it. */
+  readonly key: string | undefined;
+  /** Existing names close to `key`; `undefined` when none were looked for. */
+  readonly similar: readonly string[] | undefined;
+
+  constructor(message: string, options: NotFoundErrorOptions = {}) {
+    const { key, similar, ...rest } = options;
+    super('NOT_FOUND', message, {
+      ...rest,
+      details: { ...(key !== undefined ? { name: key } : {}), ...(similar !== undefined ? { similar: [...similar] } : {}), ...rest.details },
+    });
+    this.key = key;
+    this.similar = similar === undefined ? undefined : Object.freeze([...similar]);
+  }
+
+  /**
+   * The "no X named N, did you mean" error, the one wording every primitive uses: `similar` is
+   * {@link similarNames} of `name` among `candidates`.
+   *
+   * @param kind what was looked up, singular (`flag`)
+   * @param hint appended to the message (`nothing was changed`)
+   * @example
+   * ```ts
+   * throw NotFoundError.named('flag', 'priority_2', (await store.list()).map((f) => f.name))
+   * // message: no flag named priority_2; flags starting with "priority_2": priority_2_1_saga_pattern
+   * ```
+   */
+  static named(kind: string, name: string, candidates: Iterable<string>, options: SimilarNamesOptions & { hint?: string } = {}): NotFoundError {
+    const { hint, ...similarOptions } = options;
+    const similar = similarNames(name, candidates, similarOptions);
+    const message =
+      similar.length === 0
+        ? `no ${kind} named ${name}, and no ${kind} name starts with "${name}"`
+        : `no ${kind} named ${name}; ${kind}s starting with "${name}": ${similar.join(', ')}`;
+    return new NotFoundError(hint === undefined ? message : `${message}; ${hint}`, { key: name, similar });
+  }
+}
+
+/** {@link RateLimitedError} options: the figures a client needs to back off. */
+export interface RateLimitedErrorOptions extends AikbErrorOptions {
+  /** Seconds until a retry can succeed (HTTP: `Retry-After` and the `retryAfterSeconds` member). */
+  retryAfterSeconds: number;
+  /** Attempts allowed per window (HTTP: `RateLimit-Limit`). */
+  limit?: number;
+  /** Attempts left in the window (HTTP: `RateLimit-Remaining`). */
+  remaining?: number;
+  /** Seconds until the window resets (HTTP: `RateLimit-Reset`). */
+  resetSeconds?: number;
+}
+
+/** Too many attempts (`RATE_LIMITED`, HTTP 429); the fields say when to come back. */
+export class RateLimitedError extends AikbError {
+  /** Seconds until a retry can succeed. */
+  readonly retryAfterSeconds: number;
+  /** Attempts allowed per window, when known. */
+  readonly limit: number | undefined;
+  /** Attempts left in the window, when known. */
+  readonly remaining: number | undefined;
+  /** Seconds until the window resets, when known. */
+  readonly resetSeconds: number | undefined;
+
+  constructor(message: string, options: RateLimitedErrorOptions) {
+    const { retryAfterSeconds, limit, remaining, resetSeconds, ...rest } = options;
+    super('RATE_LIMITED', message, {
+      ...rest,
+      details: {
+        retryAfterSeconds,
+        ...(limit !== undefined ? { limit } : {}),
+        ...(remaining !== undefined ? { remaining } : {}),
+        ...(resetSeconds !== undefined ? { resetSeconds } : {}),
+        ...rest.details,
+      },
+    });
+    this.retryAfterSeconds = retryAfterSeconds;
+    this.limit = limit;
+    this.remaining = remaining;
+    this.resetSeconds = resetSeconds;
+  }
+
+  /**
+   * The typed view of a `RATE_LIMITED` error: `error` itself when it is a `RateLimitedError`,
+   * else one read from the `details` of a generic `AikbError('RATE_LIMITED', …)` (as a
+   * hand-written limiter may throw), its numeric members only; `retryAfterSeconds` defaults to 1.
+   */
+  static from(error: AikbError): RateLimitedError {
+    if (error instanceof RateLimitedError) return error;
+    const number = (key: string): number | undefined => {
+      const value = error.details[key];
+      return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+    };
+    const limit = number('limit');
+    const remaining = number('remaining');
+    const resetSeconds = number('resetSeconds');
+    return new RateLimitedError(error.message, {
+      retryAfterSeconds: number('retryAfterSeconds') ?? 1,
+      ...(limit !== undefined ? { limit } : {}),
+      ...(remaining !== undefined ? { remaining } : {}),
+      ...(resetSeconds !== undefined ? { resetSeconds } : {}),
+      details: error.details,
+      cause: error,
+    });
+  }
+}
+
+/** {@link similarNames} options. */
+export interface SimilarNamesOptions {
+  /**
+   * At most this many names are returned (a store may hold thousands).
+   * @default 10
+   */
+  limit?: number;
+}
+
+/**
+ * The "did you mean" list of a lookup that found nothing: the `candidates` that start with
+ * `name`, in their order, at most `limit` of them, without duplicates. An empty `name` matches
+ * nothing.
+ *
+ * @throws {TypeError} when `limit` is not a positive integer
+ * @example
+ * ```ts
+ * similarNames('priority_2', ['priority_2_1_saga_pattern', 'other']) // ['priority_2_1_saga_pattern']
+ * ```
+ */
+export function similarNames(name: string, candidates: Iterable<string>, options: SimilarNamesOptions = {}): string[] {
+  const limit = options.limit ?? 10;
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1) {
+    throw new TypeError(`similarNames: limit must be a positive integer (got ${String(limit)})`);
+  }
+  const found = new Set<string>();
+  if (name.length === 0) return [];
+  for (const candidate of candidates) {
+    if (candidate.startsWith(name)) found.add(candidate);
+    if (found.size >= limit) break;
+  }
+  return [...found];
 }
 
 /** True when `error` is an {@link AikbError}, optionally with the given code. */

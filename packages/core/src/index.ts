@@ -6,8 +6,8 @@
  */
 
 // errors
-export type { AikbErrorCode, AikbErrorOptions } from './errors';
-export { AikbError, UnavailableError, ValidationError, isAikbError } from './errors';
+export type { AikbErrorCode, AikbErrorOptions, NotFoundErrorOptions, RateLimitedErrorOptions, SimilarNamesOptions } from './errors';
+export { AikbError, NotFoundError, RateLimitedError, UnavailableError, ValidationError, isAikbError, similarNames } from './errors';
 
 // logging
 export type { Logger } from './logger';

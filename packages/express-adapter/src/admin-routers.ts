@@ -42,8 +42,10 @@ export function tracesRouter(store: SpanStore): Router {
 
 /**
  * `GET /?window=1h` (`5m`, `1h` or `24h`; default `1h`) → `{ window, errors: [{ endpoint,
- * requestCount, errorCount, errorRate, topErrors: [{ type, count, message }] }] }`. An unknown
- * window is a 400 problem.
+ * requestCount, errorCount, errorRate, topErrors: [{ type, count, message }], clientErrorCount,
+ * clientErrorRate, topClientErrors }] }`: every endpoint with server (5xx) or client (4xx) errors
+ * in the window. `errorCount` and `errorRate` count server errors only (the runbook's error rate);
+ * client errors are the `client*` members. An unknown window is a 400 problem.
  */
 export function errorMetricsRouter(metrics: ErrorMetrics): Router {
   return Router().get('/', (req, res) => {

@@ -1,7 +1,7 @@
 import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { AikbError, UnavailableError, ValidationError } from '@aikb/core';
+import { AikbError, NotFoundError, RateLimitedError, UnavailableError, ValidationError } from '@aikb/core';
 import { errorHandler, notFound } from './index';
 
 function appThrowing(error: unknown) {
@@ -49,6 +49,22 @@ describe('errorHandler', () => {
   it('sets Retry-After from retryAfterSeconds', async () => {
     const res = await request(appThrowing(new AikbError('RATE_LIMITED', 'slow down', { details: { retryAfterSeconds: 12.2 } }))).get('/things');
     expect(res.headers['retry-after']).toBe('13');
+  });
+
+  it('answers a NotFoundError with its typed key and similar names as the name and similar members', async () => {
+    const res = await request(appThrowing(NotFoundError.named('flag', 'priority_2', ['priority_2_1_saga_pattern', 'x']))).get('/things');
+    expect(res.status).toBe(404);
+    expect(res.body).toMatchObject({ type: 'urn:aikb:problem:not-found', name: 'priority_2', similar: ['priority_2_1_saga_pattern'] });
+    const bare = await request(appThrowing(new NotFoundError('no user with this id'))).get('/things');
+    expect(bare.body).not.toHaveProperty('name');
+    expect(bare.body).not.toHaveProperty('similar');
+  });
+
+  it('answers a RateLimitedError with its typed fields as members and Retry-After', async () => {
+    const res = await request(appThrowing(new RateLimitedError('slow down', { retryAfterSeconds: 900, limit: 10, remaining: 0, resetSeconds: 900 }))).get('/things');
+    expect(res.status).toBe(429);
+    expect(res.headers['retry-after']).toBe('900');
+    expect(res.body).toMatchObject({ type: 'urn:aikb:problem:rate-limited', retryAfterSeconds: 900, limit: 10, remaining: 0, resetSeconds: 900 });
   });
 
   it('hides the message of an unexpected error behind a 500', async () => {

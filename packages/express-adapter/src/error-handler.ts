@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { AikbError, noopLogger, type Logger } from '@aikb/core';
+import { NotFoundError, noopLogger, type Logger } from '@aikb/core';
 import { errorType } from '@aikb/core/tracing';
 import { requestLoggerEntry, requestPath, routeTemplate, setResponseError } from './internal/request-state';
 import { problemFromError, sendProblem } from './problem';
@@ -44,6 +44,6 @@ export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHan
 /** Answers any request no route matched with a 404 problem. Mount it after every router. */
 export function notFound(): RequestHandler {
   return (req, _res, next) => {
-    next(new AikbError('NOT_FOUND', `no route for ${req.method} ${requestPath(req)}`));
+    next(new NotFoundError(`no route for ${req.method} ${requestPath(req)}`));
   };
 }

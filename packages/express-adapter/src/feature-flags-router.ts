@@ -1,5 +1,5 @@
 import { Router, type Request, type Response } from 'express';
-import { AikbError, ValidationError, type FeatureFlagClient, type Flag } from '@aikb/core';
+import { NotFoundError, ValidationError, type FeatureFlagClient, type Flag } from '@aikb/core';
 import { jsonBody } from './json-body';
 
 /** {@link featureFlagsRouter} options. */
@@ -21,13 +21,8 @@ function name(req: Request): string {
   return String(req.params.name);
 }
 
-async function notFound(flags: FeatureFlagClient, flagName: string): Promise<AikbError> {
-  const similar = (await flags.listFlags()).map((f) => f.name).filter((n) => n.startsWith(flagName));
-  return new AikbError(
-    'NOT_FOUND',
-    similar.length === 0 ? `no feature flag named ${flagName}, and no flag name starts with "${flagName}"` : `no feature flag named ${flagName}; flags starting with "${flagName}": ${similar.join(', ')}`,
-    { details: { name: flagName, similar } },
-  );
+async function notFound(flags: FeatureFlagClient, flagName: string): Promise<NotFoundError> {
+  return NotFoundError.named('flag', flagName, (await flags.listFlags()).map((f) => f.name));
 }
 
 /**

@@ -3,10 +3,11 @@ import type { AddressInfo } from 'node:net';
 import express, { Router } from 'express';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
+import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AikbError, type Logger } from '@aikb/core';
+import { AikbError, NotFoundError, ValidationError, type Logger } from '@aikb/core';
 import { createErrorMetrics } from '@aikb/core/metrics';
-import { errorHandler, httpMetrics, notFound, requestLogging, UNMATCHED_ROUTE } from './index';
+import { errorHandler, errorMetricsRouter, httpMetrics, notFound, requestLogging, UNMATCHED_ROUTE } from './index';
 
 /** How many random URLs the bounded-labels property sends (raise it with AIKB_FUZZ_RUNS for a longer run). */
 const RUNS = Number(process.env.AIKB_FUZZ_RUNS ?? 2000);
@@ -165,5 +166,53 @@ describe('httpMetrics', () => {
     await send('GET', `/${'a'.repeat(5000)}`);
     const line = logged.findLast((l) => l.status === 404)!;
     expect(String(line.endpoint).length).toBeLessThanOrEqual(201);
+  });
+});
+
+describe('GET /api/admin/metrics/errors', () => {
+  function metricsApp() {
+    const metrics = createErrorMetrics();
+    const app = express()
+      .use(httpMetrics({ registry: new Registry(), errorMetrics: metrics }))
+      .get('/api/documents/:id', (req, res) => {
+        if (req.params.id !== 'd1') throw new NotFoundError('no document with this id');
+        res.json({ id: 'd1' });
+      })
+      .post('/api/documents', () => {
+        throw new ValidationError('title', 'title must be a string');
+      })
+      .post('/api/documents/upload', () => {
+        throw new AikbError('INTERNAL', 'upload failed');
+      })
+      .use('/api/admin/metrics/errors', errorMetricsRouter(metrics))
+      .use(notFound())
+      .use(errorHandler({ logger: { debug() {}, info() {}, warn() {}, error() {} } }));
+    return app;
+  }
+
+  it('counts 4xx answers as client errors per endpoint, apart from the 5xx error rate', async () => {
+    const app = metricsApp();
+    for (const id of ['nope', 'gone', 'none', 'd1']) await request(app).get(`/api/documents/${id}`);
+    await request(app).post('/api/documents').send({});
+    await request(app).post('/api/documents/upload');
+    await request(app).get('/api/no-such-route');
+    const res = await request(app).get('/api/admin/metrics/errors?window=5m');
+    expect(res.status).toBe(200);
+    const byEndpoint = Object.fromEntries((res.body.errors as { endpoint: string }[]).map((e) => [e.endpoint, e]));
+    expect(byEndpoint['/api/documents/:id']).toEqual({
+      endpoint: '/api/documents/:id',
+      requestCount: 4,
+      errorCount: 0,
+      errorRate: 0,
+      topErrors: [],
+      clientErrorCount: 3,
+      clientErrorRate: 0.75,
+      topClientErrors: [{ type: 'NotFoundError', count: 3, message: 'no document with this id' }],
+    });
+    expect(byEndpoint['/api/documents']).toMatchObject({ requestCount: 1, errorCount: 0, clientErrorCount: 1, topClientErrors: [{ type: 'ValidationError', count: 1 }] });
+    expect(byEndpoint['/api/documents/upload']).toMatchObject({ requestCount: 1, errorCount: 1, errorRate: 1, clientErrorCount: 0, topClientErrors: [] });
+    expect(byEndpoint[UNMATCHED_ROUTE]).toMatchObject({ errorCount: 0, clientErrorCount: 1 });
+    // Server errors first: the runbook reads the top of the list.
+    expect(res.body.errors[0].endpoint).toBe('/api/documents/upload');
   });
 });

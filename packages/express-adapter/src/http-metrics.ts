@@ -8,7 +8,10 @@ import { responseError, routeTemplate } from './internal/request-state';
 export interface HttpMetricsOptions {
   /** Where `http_server_request_duration_seconds` is registered. */
   registry: Registry;
-  /** Also counts every request (5xx as errors, with their type and message) per route template. */
+  /**
+   * Also counts every request per route template: a 5xx as a server error, a 4xx as a client
+   * error (each with its error's type and message), anything else as a success.
+   */
   errorMetrics?: ErrorMetrics;
   /**
    * Histogram buckets in seconds.
@@ -43,13 +46,13 @@ export function httpMetrics(options: HttpMetricsOptions): RequestHandler {
       const status = res.statusCode;
       histogram.observe({ http_request_method: req.method, http_route: route, http_response_status_code: status }, (performance.now() - started) / 1000);
       if (!options.errorMetrics) return;
-      const error = status >= 500 ? responseError(res) : undefined;
-      options.errorMetrics.record({
-        endpoint: route,
-        ...(status >= 500
-          ? { error: { type: error === undefined ? `HTTP ${status}` : errorType(error), message: error instanceof Error ? error.message : `HTTP ${status}` } }
-          : {}),
-      });
+      if (status < 400) {
+        options.errorMetrics.record({ endpoint: route });
+        return;
+      }
+      const error = responseError(res);
+      const counted = { type: error === undefined ? `HTTP ${status}` : errorType(error), message: error instanceof Error ? error.message : `HTTP ${status}` };
+      options.errorMetrics.record(status >= 500 ? { endpoint: route, error: counted } : { endpoint: route, clientError: counted });
     });
     next();
   };

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AikbError, type Logger } from '@aikb/core';
+import { AikbError, RateLimitedError, type Logger } from '@aikb/core';
 import {
   createArgon2Hasher,
   createConstantTimeAuthenticator,
@@ -136,6 +136,21 @@ describe('loginHandler', () => {
     expect(res.headers['ratelimit-limit']).toBe('10');
     expect(res.headers['ratelimit-remaining']).toBe('0');
     expect(res.headers['ratelimit-reset']).toBe('900');
+  });
+
+  it('sets the RateLimit-* headers from a RateLimitedError\'s typed fields', async () => {
+    const rateLimiter: LoginRateLimiter = {
+      async check() {
+        throw new RateLimitedError('too many login attempts', { retryAfterSeconds: 60, limit: 5, remaining: 0, resetSeconds: 60 });
+      },
+      async recordFailure() {},
+      async recordSuccess() {},
+    };
+    const { server } = app({ rateLimiter });
+    const res = await request(server).post('/auth/login').send({ email: 'test@example.com', password: 'test12345' });
+    expect(res.status).toBe(429);
+    expect([res.headers['retry-after'], res.headers['ratelimit-limit'], res.headers['ratelimit-remaining'], res.headers['ratelimit-reset']]).toEqual(['60', '5', '0', '60']);
+    expect(res.body).toMatchObject({ retryAfterSeconds: 60, limit: 5, remaining: 0, resetSeconds: 60 });
   });
 
   it('blocks after 10 consecutive failures with the real rate limiter, the same for unknown emails', async () => {

@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { RequestHandler, Response } from 'express';
-import { AikbError, ValidationError, isAikbError } from '@aikb/core';
+import { AikbError, RateLimitedError, ValidationError, isAikbError } from '@aikb/core';
 import type { ConstantTimeAuthenticator, TokenService } from '@aikb/core/auth';
 import { setLoggedElsewhere, setResponseError } from './internal/request-state';
 import { problemFromError, sendProblem } from './problem';
@@ -52,11 +52,11 @@ function parse(text: string, contentType: string | undefined): unknown {
   }
 }
 
-function setRateLimitHeaders(res: Response, error: AikbError): void {
-  const { limit, remaining, resetSeconds } = error.details as { limit?: number; remaining?: number; resetSeconds?: number };
-  if (typeof limit === 'number') res.setHeader('RateLimit-Limit', String(limit));
-  if (typeof remaining === 'number') res.setHeader('RateLimit-Remaining', String(remaining));
-  if (typeof resetSeconds === 'number') res.setHeader('RateLimit-Reset', String(resetSeconds));
+function setRateLimitHeaders(res: Response, error: RateLimitedError): void {
+  const { limit, remaining, resetSeconds } = error;
+  if (limit !== undefined) res.setHeader('RateLimit-Limit', String(limit));
+  if (remaining !== undefined) res.setHeader('RateLimit-Remaining', String(remaining));
+  if (resetSeconds !== undefined) res.setHeader('RateLimit-Reset', String(resetSeconds));
 }
 
 /**
@@ -107,7 +107,7 @@ export function loginHandler(options: LoginHandlerOptions): RequestHandler {
       if (!result.ok) throw new AikbError('UNAUTHENTICATED', 'invalid email or password');
       res.json(result.value);
     } catch (error) {
-      if (isAikbError(error, 'RATE_LIMITED')) setRateLimitHeaders(res, error);
+      if (isAikbError(error, 'RATE_LIMITED')) setRateLimitHeaders(res, RateLimitedError.from(error));
       if (isAikbError(error, 'RESOURCE_EXHAUSTED')) {
         // Busy: an expected answer under load, logged by the authenticator as one rate-limited
         // WARN line; answered here so neither the error handler nor the request log writes an

@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import { AikbError, type AikbErrorCode } from '@aikb/core';
+import { AikbError, NotFoundError, RateLimitedError, ValidationError, type AikbErrorCode } from '@aikb/core';
 
 /** An RFC 9457 problem details object, with aikb's extension members. */
 export interface Problem {
@@ -12,6 +12,8 @@ export interface Problem {
   readonly instance?: string;
   /** The offending field, for validation problems. */
   readonly field?: string;
+  /** Seconds until a retry can succeed (429, some 503s); also sent as `Retry-After`. */
+  readonly retryAfterSeconds?: number;
   readonly [extension: string]: unknown;
 }
 
@@ -84,6 +86,27 @@ function clientStatus(error: HttpStatusError): number | undefined {
 }
 
 /**
+ * The extension members of a typed error, read from its typed fields: they win over `details`,
+ * which only generic `AikbError`s (`ALREADY_EXISTS` with `field`, ...) rely on.
+ */
+function typedMembers(error: AikbError): Record<string, unknown> {
+  if (error instanceof ValidationError) return { field: error.field };
+  if (error instanceof NotFoundError) {
+    return { ...(error.key !== undefined ? { name: error.key } : {}), ...(error.similar !== undefined ? { similar: error.similar } : {}) };
+  }
+  if (error instanceof RateLimitedError) {
+    const { retryAfterSeconds, limit, remaining, resetSeconds } = error;
+    return {
+      retryAfterSeconds,
+      ...(limit !== undefined ? { limit } : {}),
+      ...(remaining !== undefined ? { remaining } : {}),
+      ...(resetSeconds !== undefined ? { resetSeconds } : {}),
+    };
+  }
+  return {};
+}
+
+/**
  * Turns any thrown value into a problem. {@link AikbError}s keep their code, message and details
  * (a 5xx that wraps a cause gets a fixed detail instead: only words aikb wrote reach a client); any error carrying a 4xx
  * `status` or `statusCode` (body parsers, the router's URIError for `%ZZ` in a path) keeps that
@@ -94,6 +117,7 @@ export function problemFromError(error: unknown, instance?: string): Problem {
     const { status, title } = entryFor(error.code);
     return {
       ...error.details,
+      ...typedMembers(error),
       type: typeFor(error.code.toLowerCase().replaceAll('_', '-')),
       title,
       status,

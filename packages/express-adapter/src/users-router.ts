@@ -1,5 +1,5 @@
 import { Router, type ErrorRequestHandler, type Request } from 'express';
-import { AikbError, ValidationError } from '@aikb/core';
+import { NotFoundError, ValidationError } from '@aikb/core';
 import type { User, UserChange, UserDirectory } from '@aikb/core/auth';
 import { jsonBody } from './json-body';
 import { requestActor } from './user-auth';
@@ -65,7 +65,7 @@ export function usersRouter(options: UsersRouterOptions): Router {
   });
   router.get('/:id', async (req, res) => {
     const user = await users.get(req.params.id!);
-    if (!user) throw new AikbError('NOT_FOUND', 'no user with this id');
+    if (!user) throw new NotFoundError('no user with this id');
     res.json(view(user));
   });
   router.get('/:id/history', async (req, res) => {

@@ -183,7 +183,7 @@ export interface AuthenticatorStats {
  */
 export interface LoginRateLimiter {
   /**
-   * Counts the attempt and throws an `AikbError` `RATE_LIMITED` (details: `retryAfterSeconds`,
+   * Counts the attempt and throws a `RateLimitedError` (`RATE_LIMITED`, with `retryAfterSeconds`,
    * `limit`, `remaining`, `resetSeconds`) when this email + IP, this account (to an address
    * that never logged into it) or this IP is blocked.
    */

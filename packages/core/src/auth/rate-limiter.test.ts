@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeWithRedis, hasRedisServer, useThrowawayRedis } from '@aikb/test-support';
-import { AikbError, isAikbError } from '../errors';
+import { AikbError, RateLimitedError, isAikbError } from '../errors';
 import type { LoginRateLimiter } from './auth';
 import { createLoginRateLimiter, type LoginRateLimiterOptions } from './rate-limiter';
 
@@ -32,6 +32,9 @@ function describeLoginRateLimiter(make: (options: LoginRateLimiterOptions) => Lo
     expect(error.details).toMatchObject({ limit: 10, remaining: 0 });
     expect(error.details.retryAfterSeconds).toBeGreaterThan(890);
     expect(error.details.retryAfterSeconds).toBeLessThanOrEqual(900);
+    // Typed: callers read the fields, not the details bag.
+    expect(error).toBeInstanceOf(RateLimitedError);
+    expect(error).toMatchObject({ limit: 10, remaining: 0, resetSeconds: (error as RateLimitedError).retryAfterSeconds });
     // the case of the email as typed does not open a new counter; another IP or email does
     expect(await blocked(limiter, email.toUpperCase(), '10.0.0.1')).toBeDefined();
     expect(await blocked(limiter, email, '10.0.0.2')).toBeUndefined();

@@ -1,6 +1,6 @@
 import { RLWrapperTimeouts, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
-import { AikbError } from '../errors';
+import { RateLimitedError } from '../errors';
 import type { Credentials, LoginRateLimiter } from './auth';
 
 /** {@link createLoginRateLimiter} options. */
@@ -84,10 +84,13 @@ const accountKey = ({ email }: Credentials) => email.trim().toLowerCase();
 const ipKey = ({ ip }: Credentials) => ip ?? 'unknown';
 const pairKey = (credentials: Credentials) => `${accountKey(credentials)}|${ipKey(credentials)}`;
 
-function limited(limit: number, msBeforeNext: number, what: string): AikbError {
+function limited(limit: number, msBeforeNext: number, what: string): RateLimitedError {
   const retryAfterSeconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
-  return new AikbError('RATE_LIMITED', `too many login attempts ${what}; try again in ${retryAfterSeconds} s`, {
-    details: { retryAfterSeconds, limit, remaining: 0, resetSeconds: retryAfterSeconds },
+  return new RateLimitedError(`too many login attempts ${what}; try again in ${retryAfterSeconds} s`, {
+    retryAfterSeconds,
+    limit,
+    remaining: 0,
+    resetSeconds: retryAfterSeconds,
   });
 }
 

@@ -1,4 +1,4 @@
-import { AikbError, ValidationError } from '../errors';
+import { NotFoundError, ValidationError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
 import type { PasswordHasher, User, UserChange, UserChangeOptions, UserStore } from './auth';
 import { actorOf, changedFields, historyLimit } from './internal/user-changes';
@@ -36,13 +36,13 @@ export interface UserDirectory {
   list(): Promise<User[]>;
   /** `undefined` for a missing user, and for an id no store could hold (see {@link isUserId}). */
   get(id: string): Promise<User | undefined>;
-  /** @throws {AikbError} `NOT_FOUND` (also for a malformed id); {@link ValidationError} on bad input or an unknown field */
+  /** @throws {NotFoundError} (also for a malformed id); {@link ValidationError} on bad input or an unknown field */
   update(id: string, input: UpdateUserInput, options?: UserChangeOptions): Promise<User>;
-  /** @throws {AikbError} `NOT_FOUND` (also for a malformed id) */
+  /** @throws {NotFoundError} (also for a malformed id) */
   remove(id: string, options?: UserChangeOptions): Promise<void>;
   /**
    * The audit trail of a user id, newest first (deleted users too; empty for an unknown id).
-   * @throws {ValidationError} `limit` outside 1..1000; {@link AikbError} `NOT_FOUND` for a malformed id
+   * @throws {ValidationError} `limit` outside 1..1000; {@link NotFoundError} for a malformed id
    */
   history(id: string, options?: { limit?: number }): Promise<UserChange[]>;
 }
@@ -90,7 +90,7 @@ function checkPassword(password: unknown): string {
   return password;
 }
 
-const notFound = (id: string) => new AikbError('NOT_FOUND', isUserId(id) ? `no user with id ${id}` : 'no user with this id');
+const notFound = (id: string) => new NotFoundError(isUserId(id) ? `no user with id ${id}` : 'no user with this id');
 
 /**
  * Creates a {@link UserDirectory}.

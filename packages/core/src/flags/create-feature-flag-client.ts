@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { CacheEntry, InvalidationMessage, TtlCache } from '../cache/cache';
 import { createTtlCache } from '../cache/create-ttl-cache';
 import { isGlob } from '../cache/internal/glob';
-import { AikbError, UnavailableError, ValidationError, isAikbError } from '../errors';
+import { NotFoundError, UnavailableError, ValidationError, isAikbError } from '../errors';
 import { noopLogger } from '../logger';
 import { bucketsFor } from './bucket';
 import type {
@@ -466,14 +466,8 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
       const checked = checkPatch(patch);
       const flag = await storeCall('update the flag', () => store.update(name, checked, actor));
       if (!flag) {
-        const similar = (await storeCall('list flags', () => store.list())).map((f) => f.name).filter((n) => n.startsWith(name));
-        throw new AikbError(
-          'NOT_FOUND',
-          similar.length === 0
-            ? `no feature flag named ${name}, and no flag name starts with "${name}"; nothing was changed (create one with PUT)`
-            : `no feature flag named ${name}; flags starting with "${name}": ${similar.join(', ')}. Nothing was changed`,
-          { details: { name, similar } },
-        );
+        const names = (await storeCall('list flags', () => store.list())).map((f) => f.name);
+        throw NotFoundError.named('flag', name, names, { hint: 'nothing was changed (create one with PUT)' });
       }
       await writeThrough(flag);
       return flag;

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createInProcessInvalidationBus, type InvalidationBus, type InvalidationBusState, type InvalidationMessage } from '../cache';
 import { until } from '../cache/invalidation-bus.contract';
-import { AikbError, ValidationError } from '../errors';
+import { AikbError, NotFoundError, ValidationError } from '../errors';
 import { createFeatureFlagClient, createMemoryFlagStore, rolloutBucket, type FeatureFlagClient, type FeatureFlagClientOptions, type FlagStore } from './index';
 
 function fakeClock(start = Date.UTC(2026, 1, 1, 12, 0, 0)) {
@@ -275,6 +275,8 @@ describe('FeatureFlagClient', () => {
       const error = await flags.updateFlag('priority_2_1', { rolloutPercentage: 0 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(AikbError);
       expect(error).toMatchObject({ code: 'NOT_FOUND', details: { name: 'priority_2_1', similar: ['priority_2_1_saga_pattern'] } });
+      expect(error).toBeInstanceOf(NotFoundError);
+      expect(error).toMatchObject({ key: 'priority_2_1', similar: ['priority_2_1_saga_pattern'] });
       const none = await flags.updateFlag('priority_2_3', { rolloutPercentage: 0 }).catch((e: unknown) => e);
       expect((none as AikbError).message).toMatch(/no flag name starts with "priority_2_3"/);
       expect((await store.get('priority_2_1_saga_pattern'))?.rolloutPercentage).toBe(100);

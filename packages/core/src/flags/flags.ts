@@ -235,7 +235,7 @@ export interface FeatureFlagClient {
   /**
    * Changes a flag and publishes the change.
    * @throws {ValidationError} naming the bad field; nothing changes
-   * @throws {AikbError} `NOT_FOUND` (with `details.similar`: flags whose names start with `name`)
+   * @throws {NotFoundError} with `similar`: the flags whose names start with `name` (see `similarNames`)
    */
   updateFlag(name: string, patch: FlagPatch, options?: { actor?: string }): Promise<Flag>;
   /**

@@ -24,9 +24,56 @@ describe('createErrorMetrics', () => {
             { type: 'SagaCompensationError', count: 40, message: 'Failed to delete from Drive' },
             { type: 'UnavailableError', count: 5, message: 'drive down' },
           ],
+          clientErrorCount: 0,
+          clientErrorRate: 0,
+          topClientErrors: [],
         },
       ],
     });
+  });
+
+  it('counts client errors (4xx) apart: they never raise the error rate, and an endpoint with only those is listed', () => {
+    const metrics = createErrorMetrics({ clock: () => 0 });
+    for (let i = 0; i < 6; i++) metrics.record({ endpoint: '/api/documents/:id', clientError: { type: 'NotFoundError', message: 'no document with this id' } });
+    metrics.record({ endpoint: '/api/documents/:id', clientError: { type: 'ValidationError', message: 'id is malformed' } });
+    metrics.record({ endpoint: '/api/documents/:id' });
+    metrics.record({ endpoint: '/api/documents/upload', error: saga });
+    // Both given: the service failed, a server error.
+    metrics.record({ endpoint: '/api/documents/upload', error: saga, clientError: { type: 'ValidationError' } });
+    expect(metrics.report('5m').errors).toEqual([
+      {
+        endpoint: '/api/documents/upload',
+        requestCount: 2,
+        errorCount: 2,
+        errorRate: 1,
+        topErrors: [{ type: 'SagaCompensationError', count: 2, message: 'Failed to delete from Drive' }],
+        clientErrorCount: 0,
+        clientErrorRate: 0,
+        topClientErrors: [],
+      },
+      {
+        endpoint: '/api/documents/:id',
+        requestCount: 8,
+        errorCount: 0,
+        errorRate: 0,
+        topErrors: [],
+        clientErrorCount: 7,
+        clientErrorRate: 0.875,
+        topClientErrors: [
+          { type: 'NotFoundError', count: 6, message: 'no document with this id' },
+          { type: 'ValidationError', count: 1, message: 'id is malformed' },
+        ],
+      },
+    ]);
+  });
+
+  it('keeps client-error types bounded like server-error types', () => {
+    const metrics = createErrorMetrics({ clock: () => 0, maxErrorTypes: 1 });
+    metrics.record({ endpoint: '/a', clientError: { type: 'A' } });
+    metrics.record({ endpoint: '/a', clientError: { type: 'B' } });
+    const top = metrics.endpoints('5m')[0]!.topClientErrors;
+    expect(top).toHaveLength(2);
+    expect(top).toEqual(expect.arrayContaining([{ type: 'A', count: 1, message: '' }, { type: '(other)', count: 1, message: '' }]));
   });
 
   it('lets errors roll out of the 5m, then the 1h, then the 24h window', () => {
@@ -51,7 +98,7 @@ describe('createErrorMetrics', () => {
     metrics.record({ endpoint: '/a', error: saga });
     now += 5 * MINUTE; // the same slot index of the 5m ring, one lap later
     metrics.record({ endpoint: '/a' });
-    expect(metrics.endpoints('5m')).toEqual([{ endpoint: '/a', requestCount: 1, errorCount: 0, errorRate: 0, topErrors: [] }]);
+    expect(metrics.endpoints('5m')).toEqual([{ endpoint: '/a', requestCount: 1, errorCount: 0, errorRate: 0, topErrors: [], clientErrorCount: 0, clientErrorRate: 0, topClientErrors: [] }]);
     expect(metrics.endpoints('1h')[0]).toMatchObject({ requestCount: 2, errorCount: 1 });
   });
 

@@ -1,5 +1,5 @@
 import { ValidationError } from '../errors';
-import type { EndpointErrors, ErrorMetrics, ErrorMetricsOptions, ErrorReport, ErrorTypeCount, ErrorWindow, RequestOutcome } from './error-metrics';
+import type { EndpointErrors, ErrorMetrics, ErrorMetricsOptions, ErrorReport, ErrorTypeCount, ErrorWindow, OutcomeError, RequestOutcome } from './error-metrics';
 
 const WINDOWS: Record<ErrorWindow, { slots: number; slotMs: number }> = {
   '5m': { slots: 30, slotMs: 10_000 },
@@ -10,12 +10,44 @@ const WINDOW_NAMES = Object.keys(WINDOWS) as ErrorWindow[];
 const OTHER = '(other)';
 const MAX_MESSAGE = 200;
 
+type TypeCounts = Map<string, { count: number; message: string }>;
+
 interface Slot {
   epoch: number;
   requests: number;
   errors: number;
-  types: Map<string, { count: number; message: string }> | undefined;
+  clientErrors: number;
+  types: TypeCounts | undefined;
+  clientTypes: TypeCounts | undefined;
 }
+
+function countType(types: TypeCounts, error: OutcomeError, maxTypes: number): void {
+  let type = error.type || 'Error';
+  if (!types.has(type) && types.size >= maxTypes) type = OTHER;
+  const entry = types.get(type) ?? { count: 0, message: '' };
+  entry.count++;
+  if (error.message) entry.message = error.message.slice(0, MAX_MESSAGE);
+  types.set(type, entry);
+}
+
+/** Adds a slot's type counts into `totals`; the newest slot's message is the sample. */
+function addTypes(totals: Map<string, { count: number; message: string; epoch: number }>, types: TypeCounts | undefined, epoch: number): void {
+  for (const [type, { count, message }] of types ?? []) {
+    const total = totals.get(type) ?? { count: 0, message, epoch };
+    total.count += count;
+    if (epoch >= total.epoch && message) Object.assign(total, { message, epoch });
+    totals.set(type, total);
+  }
+}
+
+function topOf(totals: Map<string, { count: number; message: string }>, top: number): ErrorTypeCount[] {
+  return [...totals]
+    .map(([type, { count, message }]) => ({ type, count, message }))
+    .sort((a, b) => b.count - a.count || a.type.localeCompare(b.type))
+    .slice(0, top);
+}
+
+const rate = (count: number, requests: number) => (requests === 0 ? 0 : Math.round((count / requests) * 10_000) / 10_000);
 
 /** One window of one endpoint: a ring of slots, each stamped with the slot number it counts. */
 class Ring {
@@ -24,7 +56,7 @@ class Ring {
     readonly size: number,
     readonly slotMs: number,
   ) {
-    this.#slots = Array.from({ length: size }, () => ({ epoch: -1, requests: 0, errors: 0, types: undefined }));
+    this.#slots = Array.from({ length: size }, () => ({ epoch: -1, requests: 0, errors: 0, clientErrors: 0, types: undefined, clientTypes: undefined }));
   }
 
   record(now: number, outcome: RequestOutcome, maxTypes: number): void {
@@ -34,42 +66,44 @@ class Ring {
       slot.epoch = epoch;
       slot.requests = 0;
       slot.errors = 0;
+      slot.clientErrors = 0;
       slot.types?.clear();
+      slot.clientTypes?.clear();
     }
     slot.requests++;
-    if (!outcome.error) return;
-    slot.errors++;
-    slot.types ??= new Map();
-    let type = outcome.error.type || 'Error';
-    if (!slot.types.has(type) && slot.types.size >= maxTypes) type = OTHER;
-    const entry = slot.types.get(type) ?? { count: 0, message: '' };
-    entry.count++;
-    if (outcome.error.message) entry.message = outcome.error.message.slice(0, MAX_MESSAGE);
-    slot.types.set(type, entry);
+    if (outcome.error) {
+      slot.errors++;
+      countType((slot.types ??= new Map()), outcome.error, maxTypes);
+    } else if (outcome.clientError) {
+      slot.clientErrors++;
+      countType((slot.clientTypes ??= new Map()), outcome.clientError, maxTypes);
+    }
   }
 
   sum(now: number, top: number): Omit<EndpointErrors, 'endpoint'> {
     const current = Math.floor(now / this.slotMs);
     let requestCount = 0;
     let errorCount = 0;
+    let clientErrorCount = 0;
     const types = new Map<string, { count: number; message: string; epoch: number }>();
+    const clientTypes = new Map<string, { count: number; message: string; epoch: number }>();
     for (const slot of this.#slots) {
       if (slot.epoch <= current - this.size || slot.epoch > current) continue;
       requestCount += slot.requests;
       errorCount += slot.errors;
-      for (const [type, { count, message }] of slot.types ?? []) {
-        const total = types.get(type) ?? { count: 0, message, epoch: slot.epoch };
-        total.count += count;
-        // The newest slot's message is the sample.
-        if (slot.epoch >= total.epoch && message) Object.assign(total, { message, epoch: slot.epoch });
-        types.set(type, total);
-      }
+      clientErrorCount += slot.clientErrors;
+      addTypes(types, slot.types, slot.epoch);
+      addTypes(clientTypes, slot.clientTypes, slot.epoch);
     }
-    const topErrors: ErrorTypeCount[] = [...types]
-      .map(([type, { count, message }]) => ({ type, count, message }))
-      .sort((a, b) => b.count - a.count || a.type.localeCompare(b.type))
-      .slice(0, top);
-    return { requestCount, errorCount, errorRate: requestCount === 0 ? 0 : Math.round((errorCount / requestCount) * 10_000) / 10_000, topErrors };
+    return {
+      requestCount,
+      errorCount,
+      errorRate: rate(errorCount, requestCount),
+      topErrors: topOf(types, top),
+      clientErrorCount,
+      clientErrorRate: rate(clientErrorCount, requestCount),
+      topClientErrors: topOf(clientTypes, top),
+    };
   }
 }
 
@@ -90,7 +124,8 @@ function positiveInteger(name: string, value: unknown, fallback: number): number
  * ```ts
  * const errors = createErrorMetrics()
  * errors.record({ endpoint: '/api/documents/upload', error: { type: 'SagaCompensationError', message: 'Failed to delete from Drive' } })
- * errors.report('1h')   // { window: '1h', errors: [{ endpoint: '/api/documents/upload', errorCount: 1, errorRate: 1, topErrors: [...] }] }
+ * errors.record({ endpoint: '/api/documents/:id', clientError: { type: 'NotFoundError', message: 'no document with this id' } })
+ * errors.report('1h')   // { window: '1h', errors: [{ endpoint: '/api/documents/upload', errorCount: 1, errorRate: 1, topErrors: [...], clientErrorCount: 0, ... }, ...] }
  * ```
  */
 export function createErrorMetrics(options: ErrorMetricsOptions = {}): ErrorMetrics {
@@ -137,8 +172,8 @@ export function createErrorMetrics(options: ErrorMetricsOptions = {}): ErrorMetr
     report(window): ErrorReport {
       const checked = checkWindow(window);
       const errors = all(checked)
-        .filter((e) => e.errorCount > 0)
-        .sort((a, b) => b.errorCount - a.errorCount || a.endpoint.localeCompare(b.endpoint));
+        .filter((e) => e.errorCount > 0 || e.clientErrorCount > 0)
+        .sort((a, b) => b.errorCount - a.errorCount || b.clientErrorCount - a.clientErrorCount || a.endpoint.localeCompare(b.endpoint));
       return { window: checked, errors };
     },
     endpoints(window) {

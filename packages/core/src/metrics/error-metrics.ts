@@ -1,12 +1,27 @@
 /** The sliding windows error metrics are reported over. */
 export type ErrorWindow = '5m' | '1h' | '24h';
 
-/** One outcome to count: the endpoint's route template, and the error when the request failed. */
+/** The error of a failed request, as counted: its type name and a sample message. */
+export interface OutcomeError {
+  /** The error's type (`SagaCompensationError`, `ValidationError`, `HTTP 404`, ...). */
+  readonly type: string;
+  /** A client-safe sample; the latest one per type is kept, cut at 200 characters. */
+  readonly message?: string;
+}
+
+/**
+ * One outcome to count: the endpoint's route template, and how the request failed, if it did.
+ * A request is a server error (`error`: HTTP 5xx, the service failed), a client error
+ * (`clientError`: HTTP 4xx, the request was refused as asked) or a success (neither). When both
+ * are given, it counts as a server error.
+ */
 export interface RequestOutcome {
   /** A route template (`/api/documents/:id`), never a raw URL: each distinct value costs memory. */
   readonly endpoint: string;
-  /** Present when the request failed. */
-  readonly error?: { readonly type: string; readonly message?: string };
+  /** Present when the service failed the request (HTTP 5xx): counts in `errorCount` and `errorRate`. */
+  readonly error?: OutcomeError;
+  /** Present when the request was refused (HTTP 4xx): counts in `clientErrorCount`, never in `errorRate`. */
+  readonly clientError?: OutcomeError;
 }
 
 /** An error type seen on an endpoint, with the latest message as a sample. */
@@ -16,18 +31,34 @@ export interface ErrorTypeCount {
   readonly message: string;
 }
 
-/** One endpoint's figures over a window. */
+/**
+ * One endpoint's figures over a window. Server errors (5xx) and client errors (4xx) are counted
+ * apart: `errorCount` / `errorRate` are the runbook's error rate (the service failing), which a
+ * burst of bad requests or unknown ids must not raise; `clientErrorCount` / `clientErrorRate`
+ * show those refusals (a client sending bad input, a scan for unknown ids, throttled logins).
+ */
 export interface EndpointErrors {
   readonly endpoint: string;
+  /** Every request counted, successes and both kinds of error. */
   readonly requestCount: number;
+  /** Server errors (HTTP 5xx). */
   readonly errorCount: number;
-  /** `errorCount / requestCount`, from 0 to 1. */
+  /** `errorCount / requestCount`, from 0 to 1 (4 decimals). */
   readonly errorRate: number;
-  /** The most frequent error types, most frequent first. */
+  /** The most frequent server-error types, most frequent first. */
   readonly topErrors: readonly ErrorTypeCount[];
+  /** Client errors (HTTP 4xx). */
+  readonly clientErrorCount: number;
+  /** `clientErrorCount / requestCount`, from 0 to 1 (4 decimals). */
+  readonly clientErrorRate: number;
+  /** The most frequent client-error types, most frequent first. */
+  readonly topClientErrors: readonly ErrorTypeCount[];
 }
 
-/** Every endpoint that had errors in the window, most errors first (the runbook's response). */
+/**
+ * Every endpoint that had server or client errors in the window, most server errors first, then
+ * most client errors (the runbook's response, with the client-error members added).
+ */
 export interface ErrorReport {
   readonly window: ErrorWindow;
   readonly errors: readonly EndpointErrors[];
@@ -46,7 +77,8 @@ export interface ErrorMetricsOptions {
    */
   maxEndpoints?: number;
   /**
-   * Distinct error types kept per endpoint and time slot; further ones count as `(other)`.
+   * Distinct error types kept per endpoint and time slot, for server and for client errors each;
+   * further ones count as `(other)`.
    * @default 10
    */
   maxErrorTypes?: number;
@@ -63,7 +95,7 @@ export interface ErrorMetricsOptions {
  * an event leaves a window between the window's length and one slot later.
  */
 export interface ErrorMetrics {
-  /** Counts one request. */
+  /** Counts one request: a success, a server error (`error`) or a client error (`clientError`). */
   record(outcome: RequestOutcome): void;
   /**
    * The window's figures now.
