@@ -106,7 +106,7 @@ describe('the health check of a monitored pool', () => {
     const pool = createPoolMonitor(db.pool);
     try {
       const health = createHealthRegistry();
-      health.register('database', () => checkDatabase(db.pool));
+      health.register('database', async () => ({ ...(await checkDatabase(db.pool)) }));
       health.register('pool', () => ({ status: 'ok', ...pool.stats() }));
       const server = express().use('/api/health/pool-stats', poolStatsRouter(pool)).use('/api/health', healthRouter({ registry: health }));
       await db.pool.query('SELECT 1');
