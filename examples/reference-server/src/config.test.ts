@@ -45,6 +45,13 @@ describe('loadConfig', () => {
     });
   });
 
+  it('captures pool acquire stacks only with POOL_CAPTURE_STACKS=1 or true, and refuses other values', () => {
+    expect(loadConfig({}, '/').poolCaptureStacks).toBe(false);
+    for (const raw of ['', '0', 'false', 'FALSE']) expect(loadConfig({ POOL_CAPTURE_STACKS: raw }, '/').poolCaptureStacks).toBe(false);
+    for (const raw of ['1', 'true', ' True ']) expect(loadConfig({ POOL_CAPTURE_STACKS: raw }, '/').poolCaptureStacks).toBe(true);
+    for (const raw of ['yes', '2', 'on']) expect(() => loadConfig({ POOL_CAPTURE_STACKS: raw }, '/')).toThrow(/POOL_CAPTURE_STACKS.*must be 1, true, 0 or false/);
+  });
+
   it('serves feature flags from memory for CACHE_TTL_SECONDS (default 300, the runbook\'s 5 minutes)', () => {
     expect(loadConfig({}, '/').cacheTtlSeconds).toBe(300);
     expect(loadConfig({ CACHE_TTL_SECONDS: '30' }, '/').cacheTtlSeconds).toBe(30);

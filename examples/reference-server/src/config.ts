@@ -49,6 +49,13 @@ export interface ServerConfig {
   readonly trustProxy: TrustProxy;
   /** Timeouts and the connection cap of the HTTP server (see {@link HttpLimits}). */
   readonly http: HttpLimits;
+  /**
+   * `POOL_CAPTURE_STACKS` (`1`/`true` or `0`/`false`, default off): record where every database
+   * connection is acquired, for the server's whole life, so leak reports carry a stack. It costs
+   * every query (see the README's performance table): prefer a bounded leak hunt switched on at
+   * run time with `POST /api/admin/pool/leak-hunting`.
+   */
+  readonly poolCaptureStacks: boolean;
 }
 
 /**
@@ -85,6 +92,13 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   const value = Number(raw.trim());
   if (value < min || value > max) throw new ConfigError(name, `must be a whole number from ${min} to ${max} (got "${raw}")`);
   return value;
+}
+
+function flag(env: Env, name: string): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '' || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true') return true;
+  throw new ConfigError(name, `must be 1, true, 0 or false (got "${env[name]}")`);
 }
 
 function url(env: Env, name: string, protocols: readonly string[], example: string): string | undefined {
@@ -198,5 +212,6 @@ export function loadConfig(env: Env = process.env, cwd: string = env.INIT_CWD ??
     jwtSecret: jwtSecret(env),
     trustProxy: trustProxy(env),
     http: httpLimits(env),
+    poolCaptureStacks: flag(env, 'POOL_CAPTURE_STACKS'),
   };
 }

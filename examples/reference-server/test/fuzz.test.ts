@@ -51,6 +51,7 @@ const ROUTES = [
   'GET /api/admin/traces',
   'GET /api/admin/metrics/errors',
   'GET /api/admin/system/status',
+  'POST /api/admin/pool/leak-hunting',
   'POST /api/admin/users',
   'GET /api/admin/users',
   'GET /api/admin/users/:id',
@@ -177,6 +178,7 @@ const bodies: Partial<Record<string, fc.Arbitrary<unknown>>> = {
     field(['email', 'password', 'roles', 'disabled']),
   ),
   keys: fc.oneof(fc.record({ keys: fc.oneof(fc.array(fc.oneof(text, fc.constantFrom('feature_flags:*', 'feature_flags:priority_1_1_vector_validation')), { maxLength: 3 }), jsonish) }), field(['keys'])),
+  leakHunt: fc.oneof(fc.record({ enabled: fc.oneof(fc.boolean(), jsonish), minutes: fc.oneof(fc.integer({ min: -5, max: 2000 }), fc.double(), jsonish) }, { requiredKeys: [] }), field(['enabled', 'minutes'])),
   login: fc.record({ email: fc.oneof(fc.emailAddress(), text), password: text }, { requiredKeys: [] }),
 };
 function bodyKind(route: Route): string | undefined {
@@ -184,6 +186,7 @@ function bodyKind(route: Route): string | undefined {
   if (route.includes('/users') && !route.startsWith('GET') && !route.startsWith('DELETE')) return 'user';
   if (route.includes('cache')) return 'keys';
   if (route.includes('login')) return 'login';
+  if (route.includes('leak-hunting')) return 'leakHunt';
   return undefined;
 }
 

@@ -54,6 +54,36 @@ describe('aikb-server observability (the runbook, end to end)', () => {
     expect(headers.get('x-trace-id')).toMatch(TRACE_ID);
   });
 
+  it('curl /api/health → the pool as it was before the check: its own database query is not queued', async () => {
+    for (let i = 0; i < 5; i++) {
+      const { body } = await get('/api/health');
+      const stats = (await get('/api/health/pool-stats')).body;
+      const figures = ['activeConnections', 'availableConnections', 'queuedRequests', 'maxConnections', 'utilizationPercent'] as const;
+      const pick = (o: Record<string, unknown>) => Object.fromEntries(figures.map((k) => [k, o[k]]));
+      expect(pick(body.components.pool)).toEqual({ activeConnections: 0, availableConnections: 1, queuedRequests: 0, maxConnections: 1, utilizationPercent: 0 });
+      expect(pick(body.components.pool)).toEqual(pick(stats));
+    }
+  });
+
+  it('curl -X POST /api/admin/pool/leak-hunting → stacks captured for a bounded time, shown in pool-stats and system status', async () => {
+    const before = await get('/api/health/pool-stats');
+    expect(before.body.leakHunt).toEqual({ capturingStacks: false, always: false, remainingMs: 0 });
+    const post = (body: string, headers: Record<string, string> = admin) =>
+      fetch(`${server.url}/api/admin/pool/leak-hunting`, { method: 'POST', headers, body }).then(async (res) => ({ status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as any }));
+    expect((await post('{"enabled": true}', {})).status).toBe(401);
+    const bad = await post('{"enabled": true, "minutes": 0}');
+    expect(bad).toMatchObject({ status: 400, body: { field: 'minutes' } });
+    expect(bad.type).toMatch(/^application\/problem\+json/);
+    const on = await post('{"enabled": true, "minutes": 5}');
+    expect(on.status).toBe(200);
+    expect(on.body).toMatchObject({ capturingStacks: true, always: false });
+    expect(on.body.remainingMs).toBeGreaterThan(4 * 60_000);
+    expect((await get('/api/admin/system/status', admin)).body.subsystems.pool.leakHunt).toMatchObject({ capturingStacks: true });
+    const off = await post('{"enabled": false}');
+    expect(off.body).toEqual({ capturingStacks: false, always: false, remainingMs: 0 });
+    expect((await get('/api/health/pool-stats')).body.leakHunt.capturingStacks).toBe(false);
+  });
+
   it('curl -i ... | grep -i x-trace-id → on every response, a traceparent honoured', async () => {
     const missing = await get('/api/documents');
     expect(missing.status).toBe(404);

@@ -30,7 +30,8 @@ export type { ChildLoggerFactory, RequestLoggingOptions } from './request-loggin
 export { currentRequest, requestId, requestLogger, requestLogging } from './request-logging';
 export type { HttpMetricsOptions } from './http-metrics';
 export { httpMetrics, UNMATCHED_ROUTE } from './http-metrics';
-export { poolStatsRouter, registerPoolMetrics } from './pool-metrics';
+export { leakHuntRouter, poolStatsRouter, registerPoolMetrics } from './pool-metrics';
+export type { LeakHuntRouterOptions } from './pool-metrics';
 
 // admin and monitoring endpoints
 export { errorMetricsRouter, prometheusMetrics, systemStatusRouter, tracesRouter } from './admin-routers';

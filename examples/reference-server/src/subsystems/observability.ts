@@ -7,6 +7,7 @@ import { createSpanStore, type SpanStore } from '@aikb/core/tracing';
 import {
   errorMetricsRouter,
   httpMetrics,
+  leakHuntRouter,
   poolStatsRouter,
   prometheusMetrics,
   registerPoolMetrics,
@@ -26,7 +27,7 @@ export interface Observability {
   readonly middleware: RequestHandler[];
   /** Slot 2: `GET /api/health/pool-stats` and `GET /metrics`. */
   readonly publicRoutes: Router;
-  /** Slot 3, behind the admin guard: `/traces`, `/metrics/errors`, `/system/status`. */
+  /** Slot 3, behind the admin guard: `/traces`, `/metrics/errors`, `/system/status`, `/pool/leak-hunting`. */
   readonly adminRoutes: Router;
 }
 
@@ -42,9 +43,16 @@ const SPAN_CAPACITY = 1000;
  * registers an SDK (and adds the span store as a processor) gets the same endpoints.
  */
 export function installObservability(ctx: ServerContext): Observability {
-  const { infra, logger, metrics, status } = ctx;
+  const { config, infra, logger, metrics, status } = ctx;
   // In place: every subsystem holding infra.db.pool is measured, whatever order it was built in.
-  const monitor = createPoolMonitor(infra.db.pool, { logger, name: infra.db.kind, leakDetectionThresholdMs: LEAK_THRESHOLD_MS, captureStacks: true });
+  // Acquire stacks cost every query: captured only with POOL_CAPTURE_STACKS or during a leak hunt
+  // (POST /api/admin/pool/leak-hunting); a leak report names the trace and span either way.
+  const monitor = createPoolMonitor(infra.db.pool, {
+    logger,
+    name: infra.db.kind,
+    leakDetectionThresholdMs: LEAK_THRESHOLD_MS,
+    captureStacks: config.poolCaptureStacks,
+  });
   const spans = createSpanStore({ capacity: SPAN_CAPACITY });
   const errors = createErrorMetrics();
 
@@ -53,7 +61,7 @@ export function installObservability(ctx: ServerContext): Observability {
   registerPoolMetrics(metrics, monitor);
 
   infra.health.register('pool', () => {
-    const { leaks, waitTime, holdTime, idleConnections, ...stats } = monitor.snapshot();
+    const { leaks, waitTime, holdTime, idleConnections, leakHunt, ...stats } = monitor.snapshot();
     return { status: leaks.outstanding > 0 ? 'degraded' : 'ok', ...stats, leaks };
   });
   status.register('pool', () => ({ ...monitor.snapshot() }));
@@ -78,6 +86,7 @@ export function installObservability(ctx: ServerContext): Observability {
   adminRoutes.use('/traces', tracesRouter(spans));
   adminRoutes.use('/metrics/errors', errorMetricsRouter(errors));
   adminRoutes.use('/system/status', systemStatusRouter(status));
+  adminRoutes.use('/pool/leak-hunting', leakHuntRouter(monitor));
 
   logger.info({ spanStoreCapacity: SPAN_CAPACITY, sdkRegistered: isSdkRegistered() }, '✓ Request tracing initialized');
   return {

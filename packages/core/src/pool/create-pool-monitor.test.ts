@@ -81,6 +81,95 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
     expect(monitor.snapshot().leaks).toEqual({ detected: 1, outstanding: 0, thresholdMs: 1000 });
   });
 
+  it('does not count a caller being handed an idle connection as queued (a health query in flight)', async () => {
+    monitor = createPoolMonitor(db().pool);
+    await db().pool.query('SELECT 1');
+    const before = monitor.stats();
+    expect(db().pool.idleCount).toBeGreaterThan(0);
+    const pending = db().pool.query('SELECT 1');
+    expect(monitor.stats()).toEqual(before);
+    await pending;
+  });
+
+  it('hands out and returns the connection when a listener throws, and logs the error', async () => {
+    const { logger, lines } = recordingLogger();
+    monitor = createPoolMonitor(db().pool, { logger });
+    const seen: string[] = [];
+    monitor.subscribe({
+      acquired: () => {
+        throw new Error('acquired listener broke');
+      },
+      released: () => {
+        throw new Error('released listener broke');
+      },
+    });
+    monitor.subscribe({ acquired: () => seen.push('acquired'), released: () => seen.push('released') });
+    const max = monitor.stats().maxConnections;
+    for (let i = 0; i < max + 2; i++) await db().pool.query('SELECT 1');
+    const client = await db().pool.connect();
+    client.release();
+    expect(monitor.stats()).toMatchObject({ activeConnections: 0, queuedRequests: 0 });
+    expect(seen.filter((e) => e === 'released')).toHaveLength(max + 3);
+    const errors = lines.filter((l) => l.level === 'error');
+    expect(errors).toHaveLength(2 * (max + 3));
+    expect(errors[0]!.msg).toMatch(/listener threw on acquired/);
+    expect((errors[0]!.obj.err as Error).message).toBe('acquired listener broke');
+  });
+
+  it('captures acquire stacks only while a leak hunt runs, and names the trace without one', async () => {
+    let now = 0;
+    const { logger, lines } = recordingLogger();
+    monitor = createPoolMonitor(db().pool, { leakDetectionThresholdMs: 1000, leakCheckIntervalMs: 0, clock: () => now, logger });
+    const spans = createSpanStore();
+    async function quietHandler() {
+      return withSpan('GET /api/quiet', () => db().pool.connect(), { recorder: spans });
+    }
+    async function huntedHandler() {
+      return db().pool.connect();
+    }
+    expect(monitor.leakHunt()).toEqual({ capturingStacks: false, always: false, remainingMs: 0 });
+    const quiet = await quietHandler();
+    quiet.release();
+    // Pools of one connection (PGlite): hold one at a time.
+    const unhunted = await quietHandler();
+    try {
+      now += 1000;
+      const [leak] = monitor.checkLeaks();
+      const span = spans.query().find((s) => s.spanName === 'GET /api/quiet');
+      expect(leak).toEqual({ heldMs: 1000, stack: undefined, traceId: span?.traceId, spanId: span?.spanId });
+      expect(leak!.traceId).toMatch(/^[0-9a-f]{32}$/);
+      const warning = lines.find((l) => l.level === 'warn');
+      expect(warning!.msg).toContain(`acquired in trace ${leak!.traceId} (span ${leak!.spanId})`);
+      expect(warning!.obj).toMatchObject({ traceId: leak!.traceId, spanId: leak!.spanId, stack: undefined });
+    } finally {
+      unhunted.release();
+    }
+    expect(monitor.startLeakHunt(5000)).toEqual({ capturingStacks: true, always: false, remainingMs: 5000 });
+    now += 1000;
+    const hunted = await huntedHandler();
+    try {
+      expect(monitor.snapshot().leakHunt).toEqual({ capturingStacks: true, always: false, remainingMs: 4000 });
+      now += 1000;
+      const [leak] = monitor.checkLeaks();
+      expect(leak!.stack).toContain('huntedHandler');
+    } finally {
+      hunted.release();
+    }
+    now += 3000;
+    expect(monitor.leakHunt()).toEqual({ capturingStacks: false, always: false, remainingMs: 0 });
+    monitor.startLeakHunt();
+    expect(monitor.leakHunt().remainingMs).toBe(15 * 60_000);
+    expect(monitor.stopLeakHunt()).toEqual({ capturingStacks: false, always: false, remainingMs: 0 });
+    now += 1000;
+    const after = await huntedHandler();
+    now += 1000;
+    try {
+      expect(monitor.checkLeaks()).toEqual([expect.objectContaining({ stack: undefined, traceId: undefined })]);
+    } finally {
+      after.release();
+    }
+  });
+
   it("attributes connections to the request's span through nested async calls", async () => {
     let now = 0;
     monitor = createPoolMonitor(db().pool, { clock: () => now });
@@ -123,6 +212,26 @@ describe('createPoolMonitor', () => {
     expect(() => createPoolMonitor(pool)).toThrow(/already monitored/);
     monitor.close();
     createPoolMonitor(pool).close();
+  });
+
+  it('rejects a leak hunt that is not a positive duration within maxLeakHuntMs, changing nothing', () => {
+    const monitor = createPoolMonitor(fakePool(), { maxLeakHuntMs: 60_000, clock: () => 0 });
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 60_001, '10' as never]) {
+      expect(() => monitor.startLeakHunt(bad)).toThrow(/durationMs must be a number > 0/);
+    }
+    expect(monitor.leakHunt()).toEqual({ capturingStacks: false, always: false, remainingMs: 0 });
+    expect(monitor.startLeakHunt(60_000).remainingMs).toBe(60_000);
+    expect(() => createPoolMonitor(fakePool(), { maxLeakHuntMs: -1 })).toThrow(/maxLeakHuntMs must be a number/);
+    monitor.close();
+  });
+
+  it('reports stacks as always captured with captureStacks, and never while leak detection is off', () => {
+    const always = createPoolMonitor(fakePool(), { captureStacks: true });
+    expect(always.leakHunt()).toEqual({ capturingStacks: true, always: true, remainingMs: 0 });
+    always.close();
+    const off = createPoolMonitor(fakePool(), { leakDetectionThresholdMs: 0 });
+    expect(off.startLeakHunt(1000)).toEqual({ capturingStacks: false, always: false, remainingMs: 0 });
+    off.close();
   });
 
   it('gives the pool its own connect back on close', () => {

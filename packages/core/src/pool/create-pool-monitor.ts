@@ -2,7 +2,9 @@ import type { PoolClient } from 'pg';
 import { activeScope, type RequestScope } from '../internal/request-scope';
 import { noopLogger } from '../logger';
 import { LatencyHistogram } from './internal/histogram';
-import type { ConnectionLeak, MonitorablePool, PoolListener, PoolMonitor, PoolMonitorOptions, PoolSnapshot, PoolStats } from './pool';
+import type { ConnectionLeak, LeakHuntState, MonitorablePool, PoolListener, PoolMonitor, PoolMonitorOptions, PoolSnapshot, PoolStats } from './pool';
+
+const DEFAULT_LEAK_HUNT_MS = 15 * 60_000;
 
 // Shared by every copy of core in the process (ESM and CJS builds side by side).
 const MONITORED_KEY = Symbol.for('aikb.core.monitored-pools');
@@ -49,6 +51,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
   const intervalMs = nonNegative('leakCheckIntervalMs', options.leakCheckIntervalMs, Math.max(100, Math.min(5000, thresholdMs / 2)));
   const captureStacks = options.captureStacks ?? false;
   if (typeof captureStacks !== 'boolean') throw new TypeError('createPoolMonitor: captureStacks must be a boolean');
+  const maxLeakHuntMs = nonNegative('maxLeakHuntMs', options.maxLeakHuntMs, 24 * 60 * 60_000);
   const clock = options.clock ?? (() => performance.now());
   if (typeof clock !== 'function') throw new TypeError('createPoolMonitor: clock must be a function');
   const logger = options.logger ?? noopLogger;
@@ -62,6 +65,20 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
   }
   let listeners: PoolListener[] = [];
   let leaksDetected = 0;
+  /** Checkouts started before this clock reading capture their stack (a leak hunt runs). */
+  let huntUntil = Number.NEGATIVE_INFINITY;
+
+  // Listeners run inside connect and release: one that throws must not keep a connection from
+  // its caller or from the pool.
+  function notify<E extends keyof PoolListener>(event: E, value: Parameters<NonNullable<PoolListener[E]>>[0]): void {
+    for (const listener of listeners) {
+      try {
+        (listener[event] as ((v: typeof value) => void) | undefined)?.(value);
+      } catch (error) {
+        logger.error({ err: error, pool: name, event }, `a pool monitor listener threw on ${event}; ignored`);
+      }
+    }
+  }
 
   function release(checkout: Checkout): void {
     if (!checkout.linked) return;
@@ -73,7 +90,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
     holdTime.record(heldMs);
     for (let scope = checkout.scope; scope; scope = scope.parent) if (heldMs > scope.longestHoldMs) scope.longestHoldMs = heldMs;
     if (checkout.reported) logger.info({ pool: name, heldMs: Math.round(heldMs) }, 'a connection reported as leaked was released');
-    for (const listener of listeners) listener.released?.(heldMs);
+    notify('released', heldMs);
   }
 
   function track(client: PoolClient, startedAt: number, scope: RequestScope | undefined, site: Checkout['site']): PoolClient['release'] {
@@ -91,7 +108,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
       release(checkout);
       return poolRelease.call(client, error);
     };
-    for (const listener of listeners) listener.acquired?.(waitMs);
+    notify('acquired', waitMs);
     return client.release;
   }
 
@@ -100,7 +117,8 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
     const startedAt = clock();
     const scope = activeScope();
     let site: Checkout['site'];
-    if (captureStacks && thresholdMs > 0) {
+    // One comparison per checkout when no hunt runs: the stack capture is what costs.
+    if (thresholdMs > 0 && (captureStacks || startedAt < huntUntil)) {
       site = {};
       // Frames are collected now and formatted only if a leak is reported.
       Error.captureStackTrace(site, monitoredConnect);
@@ -132,13 +150,16 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
         heldMs,
         stack: checkout.site?.stack?.replace(/^[^\n]*\n/, 'connection acquired at:\n'),
         traceId: checkout.scope?.traceId,
+        spanId: checkout.scope?.spanId,
       };
       found.push(leak);
+      const where = leak.traceId ? `acquired in trace ${leak.traceId} (span ${leak.spanId})` : 'acquired outside any span';
+      const hint = leak.stack ? '' : '; start a leak hunt to record where connections are acquired';
       logger.warn(
-        { pool: name, heldMs: Math.round(heldMs), thresholdMs, traceId: leak.traceId, stack: leak.stack },
-        `possible connection leak: a connection of pool ${name} has been held for ${Math.round(heldMs)} ms (leakDetectionThresholdMs ${thresholdMs})`,
+        { pool: name, heldMs: Math.round(heldMs), thresholdMs, traceId: leak.traceId, spanId: leak.spanId, stack: leak.stack },
+        `possible connection leak: a connection of pool ${name} has been held for ${Math.round(heldMs)} ms (leakDetectionThresholdMs ${thresholdMs}), ${where}${hint}`,
       );
-      for (const listener of listeners) listener.leaked?.(leak);
+      notify('leaked', leak);
     }
     return found;
   }
@@ -152,10 +173,18 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
     return {
       activeConnections,
       availableConnections: Math.max(0, maxConnections - activeConnections),
-      queuedRequests: pool.waitingCount,
+      // pg-pool queues a caller even when an idle connection is free, and hands that connection
+      // over on the next tick: such a caller is not waiting for the pool. Only callers beyond the
+      // idle connections are (so a health query in flight does not read as exhaustion).
+      queuedRequests: Math.max(0, pool.waitingCount - pool.idleCount),
       maxConnections,
       utilizationPercent: Math.round((activeConnections / maxConnections) * 100),
     };
+  }
+
+  function leakHunt(): LeakHuntState {
+    const remainingMs = Math.max(0, huntUntil - clock());
+    return { capturingStacks: thresholdMs > 0 && (captureStacks || remainingMs > 0), always: captureStacks && thresholdMs > 0, remainingMs };
   }
 
   return {
@@ -171,10 +200,28 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
         waitTime: waitTime.summary(),
         holdTime: holdTime.summary(),
         leaks: { detected: leaksDetected, outstanding: overdue, thresholdMs },
+        leakHunt: leakHunt(),
       };
     },
+    startLeakHunt(durationMs = DEFAULT_LEAK_HUNT_MS) {
+      if (typeof durationMs !== 'number' || !(durationMs > 0) || durationMs > maxLeakHuntMs) {
+        throw new TypeError(`PoolMonitor.startLeakHunt: durationMs must be a number > 0 and ≤ ${maxLeakHuntMs} (got ${String(durationMs)})`);
+      }
+      if (thresholdMs > 0) {
+        huntUntil = clock() + durationMs;
+        logger.info({ pool: name, durationMs }, `leak hunt started on pool ${name}: acquire stacks are captured for ${Math.round(durationMs / 1000)} s`);
+      }
+      return leakHunt();
+    },
+    stopLeakHunt() {
+      if (huntUntil > clock()) logger.info({ pool: name }, `leak hunt stopped on pool ${name}`);
+      huntUntil = Number.NEGATIVE_INFINITY;
+      return leakHunt();
+    },
+    leakHunt,
     checkLeaks,
     subscribe(listener) {
+      if (listener === null || typeof listener !== 'object') throw new TypeError('PoolMonitor.subscribe: listener must be an object');
       listeners = [...listeners, listener];
       return () => {
         listeners = listeners.filter((l) => l !== listener);

@@ -6,6 +6,7 @@
 export type {
   ConnectionLeak,
   LatencySummary,
+  LeakHuntState,
   MonitorablePool,
   PoolListener,
   PoolMonitor,
