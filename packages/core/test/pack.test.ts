@@ -4,9 +4,11 @@
  * as CommonJS.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
@@ -15,6 +17,8 @@ interface Manifest {
   name: string;
   private?: boolean;
   exports?: Record<string, unknown>;
+  dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
 }
 
 const rootManifest = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { workspaces: string[] };
@@ -25,6 +29,7 @@ const packages = rootManifest.workspaces
 // Inside the repository, so that peer dependencies (pg, express, ...) resolve from its node_modules
 // the way they would from a user's; the packed packages shadow the workspace links.
 let project: string;
+const tarballs = new Map<string, string>();
 
 beforeAll(() => {
   mkdirSync(path.join(repo, '.tmp'), { recursive: true });
@@ -34,6 +39,7 @@ beforeAll(() => {
   for (const { dir, manifest } of packages) {
     const out = execFileSync('npm', ['pack', '--json', '--pack-destination', project], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const [{ filename }] = JSON.parse(out.slice(out.indexOf('['))) as [{ filename: string }];
+    tarballs.set(manifest.name, path.join(project, filename));
     const target = path.join(project, 'node_modules', manifest.name);
     mkdirSync(target, { recursive: true });
     execFileSync('tar', ['-xzf', path.join(project, filename), '-C', target, '--strip-components=1']);
@@ -43,6 +49,24 @@ beforeAll(() => {
 afterAll(() => {
   if (project) rmSync(project, { recursive: true, force: true });
 });
+
+/** `@scope/name/sub/path` → `@scope/name`; `name/sub` → `name`. */
+function packageNameOf(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
+
+/** DefinitelyTyped's name for a package's types: `express` → `@types/express`, `@a/b` → `@types/a__b`. */
+function typesPackageOf(name: string): string {
+  return `@types/${name.startsWith('@') ? name.slice(1).replace('/', '__') : name}`;
+}
+
+/** Whether the installed package carries its own type declarations. */
+function shipsTypes(name: string): boolean {
+  const dir = path.join(repo, 'node_modules', name);
+  const manifest = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { types?: string; typings?: string; exports?: unknown };
+  return Boolean(manifest.types ?? manifest.typings) || JSON.stringify(manifest.exports ?? {}).includes('"types"') || existsSync(path.join(dir, 'index.d.ts'));
+}
 
 function subpaths(manifest: Manifest): string[] {
   return Object.entries(manifest.exports ?? {})
@@ -56,12 +80,39 @@ function runNode(file: string, source: string): string[] {
   return JSON.parse(out) as string[];
 }
 
-describe.each(packages.map((p) => [p.manifest.name, p] as const))('the packed %s', (_name, { dir, manifest }) => {
+describe.each(packages.map((p) => [p.manifest.name, p] as const))('the packed %s', (_name, { manifest }) => {
   it('ships only dist and its manifest, and passes publint', () => {
     const packed = JSON.parse(readFileSync(path.join(project, 'node_modules', manifest.name, 'package.json'), 'utf8')) as Manifest & { files: string[] };
     expect(packed.files).toEqual(['dist']);
     execFileSync('npx', ['publint', '--strict'], { cwd: path.join(project, 'node_modules', manifest.name), encoding: 'utf8' });
-    expect(dir).toBeTruthy();
+  });
+
+  it('passes @arethetypeswrong/cli: types resolve for node10, node16 (CJS and ESM) and bundler', () => {
+    const attw = path.join(repo, 'node_modules', '.bin', 'attw');
+    try {
+      execFileSync(attw, [tarballs.get(manifest.name)!, '--no-definitely-typed', '--format', 'ascii'], { cwd: project, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+      throw new Error(`attw found problems in ${manifest.name}:\n${stdout ?? ''}${stderr ?? ''}`);
+    }
+  });
+
+  it('declares every package its JavaScript and type declarations import, and the @types of those that ship none', () => {
+    const packed = path.join(project, 'node_modules', manifest.name);
+    const mine = new Set([...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.peerDependencies ?? {})]);
+    const missing = new Set<string>();
+    for (const file of readdirSync(path.join(packed, 'dist'), { recursive: true, encoding: 'utf8' })) {
+      if (!/\.(c?js|d\.c?ts)$/.test(file)) continue;
+      const isTypes = /\.d\.c?ts$/.test(file);
+      for (const { fileName } of ts.preProcessFile(readFileSync(path.join(packed, 'dist', file), 'utf8'), true, true).importedFiles) {
+        if (fileName.startsWith('.') || fileName.startsWith('node:') || builtinModules.includes(fileName)) continue;
+        const name = packageNameOf(fileName);
+        if (name === manifest.name) continue;
+        if (!mine.has(name)) missing.add(name);
+        else if (isTypes && !shipsTypes(name) && !mine.has(typesPackageOf(name))) missing.add(typesPackageOf(name));
+      }
+    }
+    expect([...missing]).toEqual([]);
   });
 
   it.each(subpaths(manifest))('loads %s from ESM and from CommonJS with the same exports', (specifier) => {

@@ -57,7 +57,12 @@ export function installObservability(ctx: ServerContext): Observability {
   const errors = createErrorMetrics();
 
   // Process metrics (CPU, memory, event-loop lag) once per registry, whoever asks first.
-  if (!metrics.getSingleMetric('process_cpu_user_seconds_total')) collectDefaultMetrics({ register: metrics });
+  if (!metrics.getSingleMetric('process_cpu_user_seconds_total')) {
+    collectDefaultMetrics({ register: metrics });
+    // Gauges named *_total break Prometheus' naming rule (promtool check metrics); the per-type
+    // gauges beside them (nodejs_active_handles, ...) carry the same counts.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) metrics.removeSingleMetric(name);
+  }
   registerPoolMetrics(metrics, monitor);
 
   infra.health.register('pool', () => {
