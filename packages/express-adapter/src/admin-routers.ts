@@ -4,6 +4,7 @@ import type { StatusRegistry } from '@aikb/core/health';
 import type { ErrorMetrics, ErrorWindow } from '@aikb/core/metrics';
 import type { SpanRecord, SpanStore } from '@aikb/core/tracing';
 import type { Registry } from 'prom-client';
+import { checkObject } from './internal/options';
 
 function queryValue(raw: unknown, field: string): string | undefined {
   if (raw === undefined) return undefined;
@@ -24,6 +25,7 @@ function wholeNumber(raw: unknown, field: string): number | undefined {
  * 400 problem naming it.
  */
 export function tracesRouter(store: SpanStore): Router {
+  checkObject('tracesRouter', 'store', store, 'a SpanStore', ['query']);
   return Router().get('/', (req, res) => {
     const minConnections = wholeNumber(req.query.minConnections, 'minConnections');
     const limit = wholeNumber(req.query.limit, 'limit');
@@ -48,6 +50,7 @@ export function tracesRouter(store: SpanStore): Router {
  * client errors are the `client*` members. An unknown window is a 400 problem.
  */
 export function errorMetricsRouter(metrics: ErrorMetrics): Router {
+  checkObject('errorMetricsRouter', 'metrics', metrics, 'an ErrorMetrics', ['report']);
   return Router().get('/', (req, res) => {
     res.json(metrics.report((queryValue(req.query.window, 'window') ?? '1h') as ErrorWindow));
   });
@@ -55,6 +58,7 @@ export function errorMetricsRouter(metrics: ErrorMetrics): Router {
 
 /** `GET /` → `{ subsystems: { <name>: <status> } }`: whatever each subsystem registered. */
 export function systemStatusRouter(status: StatusRegistry): Router {
+  checkObject('systemStatusRouter', 'status', status, 'a StatusRegistry', ['snapshot']);
   return Router().get('/', async (_req, res) => {
     res.json({ subsystems: await status.snapshot() });
   });
@@ -62,6 +66,7 @@ export function systemStatusRouter(status: StatusRegistry): Router {
 
 /** A handler answering with every metric of `registry` in the Prometheus text format. */
 export function prometheusMetrics(registry: Registry): RequestHandler {
+  checkObject('prometheusMetrics', 'registry', registry, 'a prom-client Registry', ['metrics']);
   return async (_req, res) => {
     const body = await registry.metrics();
     res.type(registry.contentType).send(body);

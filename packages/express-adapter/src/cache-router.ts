@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { ValidationError, type FeatureFlagClient } from '@aikb/core';
 import { jsonBody } from './json-body';
+import { checkOptions } from './internal/options';
 
 /** {@link cacheRouter} options. */
 export interface CacheRouterOptions {
@@ -15,6 +16,7 @@ export interface CacheRouterOptions {
  * `propagation.convergesWithinSeconds`. Mount it at `/api/admin/cache` behind your admin guard.
  */
 export function cacheRouter(options: CacheRouterOptions): Router {
+  checkOptions('cacheRouter', options).object('flags', 'a FeatureFlagClient', true, ['invalidate', 'propagation']);
   const router = Router();
   router.use(jsonBody());
   router.post('/invalidate', async (req, res) => {

@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { NotFoundError, ValidationError, type FeatureFlagClient, type Flag } from '@aikb/core';
 import { jsonBody } from './json-body';
+import { checkOptions } from './internal/options';
 
 /** {@link featureFlagsRouter} options. */
 export interface FeatureFlagsRouterOptions {
@@ -52,6 +53,9 @@ function written(res: Response, flags: FeatureFlagClient, flag: Flag, status = 2
  * `none`: there is no bus, other instances see the change when their cached copy expires.
  */
 export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
+  const check = checkOptions('featureFlagsRouter', options);
+  check.object('flags', 'a FeatureFlagClient', true, ['evaluate', 'getFlag', 'listFlags', 'putFlag', 'updateFlag']);
+  check.function('actor');
   const { flags } = options;
   const actor = options.actor ?? (() => 'admin');
   const router = Router();

@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { FeatureFlagClient } from '@aikb/core';
+import { checkOptions } from './internal/options';
 
 /** {@link registerFeatureFlagMetrics} options. */
 export interface FeatureFlagMetricsOptions {
@@ -18,6 +19,9 @@ export interface FeatureFlagMetricsOptions {
  *   the store: bus down, a publish waiting for its retry, or a reconnect not yet reconciled)
  */
 export function registerFeatureFlagMetrics(options: FeatureFlagMetricsOptions): void {
+  const check = checkOptions('registerFeatureFlagMetrics', options);
+  check.object('flags', 'a FeatureFlagClient', true, ['stats', 'propagation']);
+  check.object('registry', 'a prom-client Registry', true, ['getSingleMetric']);
   const { flags, registry } = options;
   const reported = new Map<string, number>();
   // Counters only go up: add what happened since the last scrape.

@@ -3,6 +3,7 @@ import { NotFoundError, ValidationError } from '@aikb/core';
 import type { User, UserChange, UserDirectory } from '@aikb/core/auth';
 import { jsonBody } from './json-body';
 import { requestActor } from './user-auth';
+import { checkOptions } from './internal/options';
 
 /** {@link usersRouter} options. */
 export interface UsersRouterOptions {
@@ -53,6 +54,10 @@ const badPath: ErrorRequestHandler = (error, _req, _res, next) => {
  * delete) revokes the user's tokens. Password hashes never leave.
  */
 export function usersRouter(options: UsersRouterOptions): Router {
+  const check = checkOptions('usersRouter', options);
+  check.object('users', 'a UserDirectory', true, ['add', 'get', 'list', 'update', 'remove']);
+  check.function('actor');
+  check.number('maxBodyBytes', { min: 1, integer: true });
   const { users } = options;
   const actor = options.actor ?? requestActor;
   const router = Router();
