@@ -23,6 +23,8 @@ function wholeNumber(raw: unknown, field: string): number | undefined {
  * `GET /?minConnections=5&limit=20&minDurationMs=&status=` → recent request spans, newest first:
  * `[{ traceId, spanName, connectionsUsed, durationMs, status, startTime, ... }]`. A bad filter is a
  * 400 problem naming it.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function tracesRouter(store: SpanStore): Router {
   checkObject('tracesRouter', 'store', store, 'a SpanStore', ['query']);
@@ -48,6 +50,8 @@ export function tracesRouter(store: SpanStore): Router {
  * clientErrorRate, topClientErrors }] }`: every endpoint with server (5xx) or client (4xx) errors
  * in the window. `errorCount` and `errorRate` count server errors only (the runbook's error rate);
  * client errors are the `client*` members. An unknown window is a 400 problem.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function errorMetricsRouter(metrics: ErrorMetrics): Router {
   checkObject('errorMetricsRouter', 'metrics', metrics, 'an ErrorMetrics', ['report']);
@@ -56,7 +60,11 @@ export function errorMetricsRouter(metrics: ErrorMetrics): Router {
   });
 }
 
-/** `GET /` → `{ subsystems: { <name>: <status> } }`: whatever each subsystem registered. */
+/**
+ * `GET /` → `{ subsystems: { <name>: <status> } }`: whatever each subsystem registered.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
+ */
 export function systemStatusRouter(status: StatusRegistry): Router {
   checkObject('systemStatusRouter', 'status', status, 'a StatusRegistry', ['snapshot']);
   return Router().get('/', async (_req, res) => {
@@ -64,7 +72,11 @@ export function systemStatusRouter(status: StatusRegistry): Router {
   });
 }
 
-/** A handler answering with every metric of `registry` in the Prometheus text format. */
+/**
+ * A handler answering with every metric of `registry` in the Prometheus text format.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
+ */
 export function prometheusMetrics(registry: Registry): RequestHandler {
   checkObject('prometheusMetrics', 'registry', registry, 'a prom-client Registry', ['metrics']);
   return async (_req, res) => {

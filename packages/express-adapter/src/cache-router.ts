@@ -14,6 +14,8 @@ export interface CacheRouterOptions {
  * bus, on every instance. While the bus is down, `propagation.status` is `degraded` (also the
  * `Aikb-Propagation` header): the other instances pick the change up by polling within
  * `propagation.convergesWithinSeconds`. Mount it at `/api/admin/cache` behind your admin guard.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function cacheRouter(options: CacheRouterOptions): Router {
   checkOptions('cacheRouter', options).object('flags', 'a FeatureFlagClient', true, ['invalidate', 'propagation']);

@@ -18,6 +18,8 @@ export interface ErrorHandlerOptions {
 /**
  * The last middleware of an app: answers every error as `application/problem+json` (RFC 9457).
  * 5xx errors are logged with their cause; their internal messages never reach the client.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHandler {
   checkOptions('errorHandler', options, true).object('logger', 'a Logger', false, ['error']);

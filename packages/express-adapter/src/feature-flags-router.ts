@@ -51,6 +51,8 @@ function written(res: Response, flags: FeatureFlagClient, flag: Flag, status = 2
  * `degraded` means the bus is down or the publish failed: other instances do not get the change at
  * once but by polling the store (and the publish is retried), within `convergesWithinSeconds`.
  * `none`: there is no bus, other instances see the change when their cached copy expires.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
   const check = checkOptions('featureFlagsRouter', options);

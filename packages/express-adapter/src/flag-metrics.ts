@@ -17,6 +17,8 @@ export interface FeatureFlagMetricsOptions {
  * - `aikb_feature_flag_stale` (1 while the bus is disconnected or the store unreachable)
  * - `aikb_feature_flag_propagation_degraded` (1 while changes reach other instances only by polling
  *   the store: bus down, a publish waiting for its retry, or a reconnect not yet reconciled)
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function registerFeatureFlagMetrics(options: FeatureFlagMetricsOptions): void {
   const check = checkOptions('registerFeatureFlagMetrics', options);

@@ -30,6 +30,8 @@ export interface HealthRouterOptions {
 /**
  * `GET /` → `{ status, uptimeSeconds, version, components, tracing? }`: every registered check
  * measured now; 200 when all are ok, 503 when any is degraded or down.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function healthRouter(options: HealthRouterOptions): Router {
   const check = checkOptions('healthRouter', options);

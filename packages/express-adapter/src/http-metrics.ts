@@ -29,6 +29,8 @@ const NAME = 'http_server_request_duration_seconds';
  * Measures every request: `http_server_request_duration_seconds{http_request_method, http_route,
  * http_response_status_code}` (the OpenTelemetry `http.server.request.duration` instrument in
  * Prometheus naming), labelled by route template, never by raw URL.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function httpMetrics(options: HttpMetricsOptions): RequestHandler {
   const check = checkOptions('httpMetrics', options);

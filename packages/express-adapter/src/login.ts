@@ -72,6 +72,8 @@ function setRateLimitHeaders(res: Response, error: RateLimitedError): void {
  *
  * A busy refusal (503 `resource-exhausted`) is answered by the handler itself and its request-log
  * line is written at `debug`: the authenticator logs refusals as one WARN line a second at most.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function loginHandler(options: LoginHandlerOptions): RequestHandler {
   const check = checkOptions('loginHandler', options);

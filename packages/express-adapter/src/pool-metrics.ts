@@ -21,6 +21,8 @@ function metric<T>(registry: Registry, name: string, create: () => T): T {
  * Pool usage is `used / max`.
  *
  * @returns a function that stops feeding the histograms and counter
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function registerPoolMetrics(registry: Registry, monitor: PoolMonitor): () => void {
   checkObject('registerPoolMetrics', 'registry', registry, 'a prom-client Registry', ['getSingleMetric']);
@@ -75,6 +77,8 @@ export function registerPoolMetrics(registry: Registry, monitor: PoolMonitor): (
 /**
  * `GET /` → the runbook's five pool figures, plus `histograms` (wait and hold times in ms:
  * count, p50, p95, p99, max, mean), `leaks` and `leakHunt` (whether acquire stacks are captured).
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function poolStatsRouter(monitor: PoolMonitor): Router {
   checkObject('poolStatsRouter', 'monitor', monitor, 'a PoolMonitor', ['snapshot']);

@@ -37,6 +37,8 @@ function bindingLogger(logger: Logger, bindings: Record<string, unknown>): Logge
  * (`info`, `warn` for 4xx, `error` for 5xx naming the endpoint, error type and message; `debug`
  * for a response its handler accounts for in the logs itself, such as a login refused as busy). Mount it
  * after {@link tracing} so the trace id exists.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function requestLogging(options: RequestLoggingOptions = {}): RequestHandler {
   const check = checkOptions('requestLogging', options, true);

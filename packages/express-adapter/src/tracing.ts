@@ -24,6 +24,8 @@ export interface TracingOptions {
  * as an error for a 5xx answer.
  *
  * Mount it first, so that everything after it runs inside the span.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function tracing(options: TracingOptions = {}): RequestHandler {
   const check = checkOptions('tracing', options, true);

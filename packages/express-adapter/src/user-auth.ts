@@ -51,6 +51,8 @@ export interface RequireUserOptions {
  * user still exists, is enabled and has not changed credentials or roles since it was issued; sets
  * `res.locals.user` ({@link TokenClaims}, with the current roles). Missing, invalid or revoked →
  * 401 problem+json; user store unreachable → 503 (fails closed).
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function requireUser(options: RequireUserOptions): RequestHandler {
   checkOptions('requireUser', options).object('sessions', 'a SessionVerifier (createSessionVerifier)', true, ['verify', 'invalidate']);
@@ -67,7 +69,11 @@ export function requireUser(options: RequireUserOptions): RequestHandler {
   };
 }
 
-/** After {@link requireUser}: 403 problem+json unless the user has `role`. */
+/**
+ * After {@link requireUser}: 403 problem+json unless the user has `role`.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
+ */
 export function requireRole(role: string): RequestHandler {
   checkOptions('requireRole', { role }).string('role', true);
   return (_req, res, next) => {

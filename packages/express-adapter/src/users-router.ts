@@ -52,6 +52,8 @@ const badPath: ErrorRequestHandler = (error, _req, _res, next) => {
  * Unknown body fields are a 400 naming the field; an id that no user could have is a 404. Every
  * change is recorded with its actor, and a change of email, password, roles or `disabled` (or a
  * delete) revokes the user's tokens. Password hashes never leave.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function usersRouter(options: UsersRouterOptions): Router {
   const check = checkOptions('usersRouter', options);
