@@ -3,6 +3,7 @@ import type { RequestHandler } from 'express';
 import { AikbError } from '@aikb/core';
 import type { SessionVerifier } from '@aikb/core/auth';
 import { bearer, type Credential } from './user-auth';
+import { checkOptions } from './internal/options';
 
 /** {@link adminGuard} options. */
 export interface AdminGuardOptions {
@@ -38,10 +39,11 @@ const JWT = /^[\w-]+\.[\w-]+\.[\w-]*$/;
  * @throws {TypeError} when `sessions` is given but is not a session verifier
  */
 export function adminGuard(options: AdminGuardOptions): RequestHandler {
+  const check = checkOptions('adminGuard', options);
+  check.object('sessions', 'a SessionVerifier (createSessionVerifier), not a bare TokenService', false, ['verify', 'invalidate']);
+  check.string('adminToken', false, true);
+  check.string('role');
   const { sessions } = options;
-  if (sessions !== undefined && (typeof sessions?.verify !== 'function' || typeof sessions.invalidate !== 'function')) {
-    throw new TypeError('adminGuard: sessions must be a SessionVerifier (createSessionVerifier), not a bare TokenService');
-  }
   const expected = options.adminToken ? digest(options.adminToken) : undefined;
   const role = options.role ?? 'admin';
   const expects = `admin endpoints expect the header Authorization: Bearer <ADMIN_TOKEN>${sessions ? ` or Bearer <user token with the ${role} role>` : ''}`;

@@ -4,6 +4,7 @@ import type { StatusRegistry } from '@aikb/core/health';
 import type { ErrorMetrics, ErrorWindow } from '@aikb/core/metrics';
 import type { SpanRecord, SpanStore } from '@aikb/core/tracing';
 import type { Registry } from 'prom-client';
+import { checkObject } from './internal/options';
 
 function queryValue(raw: unknown, field: string): string | undefined {
   if (raw === undefined) return undefined;
@@ -22,8 +23,11 @@ function wholeNumber(raw: unknown, field: string): number | undefined {
  * `GET /?minConnections=5&limit=20&minDurationMs=&status=` → recent request spans, newest first:
  * `[{ traceId, spanName, connectionsUsed, durationMs, status, startTime, ... }]`. A bad filter is a
  * 400 problem naming it.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function tracesRouter(store: SpanStore): Router {
+  checkObject('tracesRouter', 'store', store, 'a SpanStore', ['query']);
   return Router().get('/', (req, res) => {
     const minConnections = wholeNumber(req.query.minConnections, 'minConnections');
     const limit = wholeNumber(req.query.limit, 'limit');
@@ -46,22 +50,35 @@ export function tracesRouter(store: SpanStore): Router {
  * clientErrorRate, topClientErrors }] }`: every endpoint with server (5xx) or client (4xx) errors
  * in the window. `errorCount` and `errorRate` count server errors only (the runbook's error rate);
  * client errors are the `client*` members. An unknown window is a 400 problem.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function errorMetricsRouter(metrics: ErrorMetrics): Router {
+  checkObject('errorMetricsRouter', 'metrics', metrics, 'an ErrorMetrics', ['report']);
   return Router().get('/', (req, res) => {
     res.json(metrics.report((queryValue(req.query.window, 'window') ?? '1h') as ErrorWindow));
   });
 }
 
-/** `GET /` → `{ subsystems: { <name>: <status> } }`: whatever each subsystem registered. */
+/**
+ * `GET /` → `{ subsystems: { <name>: <status> } }`: whatever each subsystem registered.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
+ */
 export function systemStatusRouter(status: StatusRegistry): Router {
+  checkObject('systemStatusRouter', 'status', status, 'a StatusRegistry', ['snapshot']);
   return Router().get('/', async (_req, res) => {
     res.json({ subsystems: await status.snapshot() });
   });
 }
 
-/** A handler answering with every metric of `registry` in the Prometheus text format. */
+/**
+ * A handler answering with every metric of `registry` in the Prometheus text format.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
+ */
 export function prometheusMetrics(registry: Registry): RequestHandler {
+  checkObject('prometheusMetrics', 'registry', registry, 'a prom-client Registry', ['metrics']);
   return async (_req, res) => {
     const body = await registry.metrics();
     res.type(registry.contentType).send(body);

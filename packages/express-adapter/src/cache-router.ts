@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { ValidationError, type FeatureFlagClient } from '@aikb/core';
 import { jsonBody } from './json-body';
+import { checkOptions } from './internal/options';
 
 /** {@link cacheRouter} options. */
 export interface CacheRouterOptions {
@@ -13,8 +14,11 @@ export interface CacheRouterOptions {
  * bus, on every instance. While the bus is down, `propagation.status` is `degraded` (also the
  * `Aikb-Propagation` header): the other instances pick the change up by polling within
  * `propagation.convergesWithinSeconds`. Mount it at `/api/admin/cache` behind your admin guard.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function cacheRouter(options: CacheRouterOptions): Router {
+  checkOptions('cacheRouter', options).object('flags', 'a FeatureFlagClient', true, ['invalidate', 'propagation']);
   const router = Router();
   router.use(jsonBody());
   router.post('/invalidate', async (req, res) => {

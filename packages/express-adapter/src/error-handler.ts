@@ -3,6 +3,7 @@ import { NotFoundError, noopLogger, type Logger } from '@aikb/core';
 import { errorType } from '@aikb/core/tracing';
 import { requestLoggerEntry, requestPath, routeTemplate, setResponseError } from './internal/request-state';
 import { problemFromError, sendProblem } from './problem';
+import { checkOptions } from './internal/options';
 
 /** {@link errorHandler} options. */
 export interface ErrorHandlerOptions {
@@ -17,8 +18,11 @@ export interface ErrorHandlerOptions {
 /**
  * The last middleware of an app: answers every error as `application/problem+json` (RFC 9457).
  * 5xx errors are logged with their cause; their internal messages never reach the client.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHandler {
+  checkOptions('errorHandler', options, true).object('logger', 'a Logger', false, ['error']);
   const logger = options.logger ?? noopLogger;
   return (error, req, res, next) => {
     if (res.headersSent) {

@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { NotFoundError, ValidationError, type FeatureFlagClient, type Flag } from '@aikb/core';
 import { jsonBody } from './json-body';
+import { checkOptions } from './internal/options';
 
 /** {@link featureFlagsRouter} options. */
 export interface FeatureFlagsRouterOptions {
@@ -50,8 +51,13 @@ function written(res: Response, flags: FeatureFlagClient, flag: Flag, status = 2
  * `degraded` means the bus is down or the publish failed: other instances do not get the change at
  * once but by polling the store (and the publish is retried), within `convergesWithinSeconds`.
  * `none`: there is no bus, other instances see the change when their cached copy expires.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
+  const check = checkOptions('featureFlagsRouter', options);
+  check.object('flags', 'a FeatureFlagClient', true, ['evaluate', 'getFlag', 'listFlags', 'putFlag', 'updateFlag']);
+  check.function('actor');
   const { flags } = options;
   const actor = options.actor ?? (() => 'admin');
   const router = Router();

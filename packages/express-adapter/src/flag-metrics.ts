@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { FeatureFlagClient } from '@aikb/core';
+import { checkOptions } from './internal/options';
 
 /** {@link registerFeatureFlagMetrics} options. */
 export interface FeatureFlagMetricsOptions {
@@ -16,8 +17,13 @@ export interface FeatureFlagMetricsOptions {
  * - `aikb_feature_flag_stale` (1 while the bus is disconnected or the store unreachable)
  * - `aikb_feature_flag_propagation_degraded` (1 while changes reach other instances only by polling
  *   the store: bus down, a publish waiting for its retry, or a reconnect not yet reconciled)
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function registerFeatureFlagMetrics(options: FeatureFlagMetricsOptions): void {
+  const check = checkOptions('registerFeatureFlagMetrics', options);
+  check.object('flags', 'a FeatureFlagClient', true, ['stats', 'propagation']);
+  check.object('registry', 'a prom-client Registry', true, ['getSingleMetric']);
   const { flags, registry } = options;
   const reported = new Map<string, number>();
   // Counters only go up: add what happened since the last scrape.

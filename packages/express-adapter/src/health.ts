@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { HealthRegistry } from '@aikb/core/health';
 import { generateTraceId, isValidTraceId } from '@aikb/core/tracing';
+import { checkOptions } from './internal/options';
 
 /** {@link healthRouter} options. */
 export interface HealthRouterOptions {
@@ -29,8 +30,17 @@ export interface HealthRouterOptions {
 /**
  * `GET /` → `{ status, uptimeSeconds, version, components, tracing? }`: every registered check
  * measured now; 200 when all are ok, 503 when any is degraded or down.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function healthRouter(options: HealthRouterOptions): Router {
+  const check = checkOptions('healthRouter', options);
+  check.object('registry', 'a HealthRegistry', true, ['check']);
+  check.string('version', false, true);
+  check.boolean('tracing');
+  check.string('traceHeader');
+  check.function('extra');
+  check.function('now');
   const now = options.now ?? Date.now;
   const started = now();
   const router = Router();

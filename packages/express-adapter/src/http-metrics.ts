@@ -3,6 +3,7 @@ import { Histogram, type Registry } from 'prom-client';
 import type { ErrorMetrics } from '@aikb/core/metrics';
 import { errorType } from '@aikb/core/tracing';
 import { responseError, routeTemplate } from './internal/request-state';
+import { checkOptions } from './internal/options';
 
 /** {@link httpMetrics} options. */
 export interface HttpMetricsOptions {
@@ -28,8 +29,14 @@ const NAME = 'http_server_request_duration_seconds';
  * Measures every request: `http_server_request_duration_seconds{http_request_method, http_route,
  * http_response_status_code}` (the OpenTelemetry `http.server.request.duration` instrument in
  * Prometheus naming), labelled by route template, never by raw URL.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function httpMetrics(options: HttpMetricsOptions): RequestHandler {
+  const check = checkOptions('httpMetrics', options);
+  check.object('registry', 'a prom-client Registry', true, ['getSingleMetric']);
+  check.object('errorMetrics', 'an ErrorMetrics', false, ['record']);
+  check.numbers('buckets');
   const histogram =
     (options.registry.getSingleMetric(NAME) as Histogram | undefined) ??
     new Histogram({

@@ -2,6 +2,7 @@ import type { Request, RequestHandler } from 'express';
 import { ValidationError } from '@aikb/core';
 import { readBody } from './read-body';
 import { unstorableError, unstorableField } from './storable-input';
+import { checkOptions } from './internal/options';
 
 /** {@link jsonBody} options. */
 export interface JsonBodyOptions {
@@ -33,6 +34,7 @@ function hasBody(req: Request): boolean {
  * @throws {TypeError} when `limit` is not a positive integer
  */
 export function jsonBody(options: JsonBodyOptions = {}): RequestHandler {
+  checkOptions('jsonBody', options, true);
   const limit = options.limit ?? 100 * 1024;
   if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError(`jsonBody: limit must be a positive integer (got ${String(limit)})`);
   return async (req, res, next) => {

@@ -6,6 +6,7 @@ import { setLoggedElsewhere, setResponseError } from './internal/request-state';
 import { problemFromError, sendProblem } from './problem';
 import { readBody } from './read-body';
 import { isUnstorable, unstorableError } from './storable-input';
+import { checkOptions } from './internal/options';
 
 /** {@link loginHandler} options. */
 export interface LoginHandlerOptions {
@@ -71,8 +72,15 @@ function setRateLimitHeaders(res: Response, error: RateLimitedError): void {
  *
  * A busy refusal (503 `resource-exhausted`) is answered by the handler itself and its request-log
  * line is written at `debug`: the authenticator logs refusals as one WARN line a second at most.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function loginHandler(options: LoginHandlerOptions): RequestHandler {
+  const check = checkOptions('loginHandler', options);
+  check.object('authenticator', 'a ConstantTimeAuthenticator', true, ['begin']);
+  check.object('tokens', 'a TokenService', true, ['issue']);
+  check.number('maxBodyBytes', { min: 1, integer: true });
+  check.number('drainBodyBytes', { min: 1, integer: true });
   const { authenticator, tokens } = options;
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
   const drainBodyBytes = options.drainBodyBytes ?? 16 * 1024 * 1024;

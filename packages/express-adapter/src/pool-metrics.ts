@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { ValidationError } from '@aikb/core';
 import type { PoolMonitor } from '@aikb/core/pool';
 import { jsonBody } from './json-body';
+import { checkObject, checkOptions } from './internal/options';
 
 /** Seconds buckets for connection wait and use times: 0.1 ms to 10 s. */
 const BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -20,8 +21,12 @@ function metric<T>(registry: Registry, name: string, create: () => T): T {
  * Pool usage is `used / max`.
  *
  * @returns a function that stops feeding the histograms and counter
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function registerPoolMetrics(registry: Registry, monitor: PoolMonitor): () => void {
+  checkObject('registerPoolMetrics', 'registry', registry, 'a prom-client Registry', ['getSingleMetric']);
+  checkObject('registerPoolMetrics', 'monitor', monitor, 'a PoolMonitor', ['snapshot', 'subscribe']);
   const pool = monitor.name;
   metric(registry, 'db_client_connections_usage', () => new Gauge({
     name: 'db_client_connections_usage',
@@ -72,8 +77,11 @@ export function registerPoolMetrics(registry: Registry, monitor: PoolMonitor): (
 /**
  * `GET /` → the runbook's five pool figures, plus `histograms` (wait and hold times in ms:
  * count, p50, p95, p99, max, mean), `leaks` and `leakHunt` (whether acquire stacks are captured).
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function poolStatsRouter(monitor: PoolMonitor): Router {
+  checkObject('poolStatsRouter', 'monitor', monitor, 'a PoolMonitor', ['snapshot']);
   return Router().get('/', (_req, res) => {
     const { waitTime, holdTime, leaks, idleConnections, ...stats } = monitor.snapshot();
     res.json({ ...stats, idleConnections, histograms: { waitTimeMs: waitTime, holdTimeMs: holdTime }, leaks });
@@ -104,6 +112,8 @@ export interface LeakHuntRouterOptions {
  * @throws {TypeError} when `maxMinutes` or `defaultMinutes` is not a positive number, or the default exceeds the maximum
  */
 export function leakHuntRouter(monitor: PoolMonitor, options: LeakHuntRouterOptions = {}): Router {
+  checkObject('leakHuntRouter', 'monitor', monitor, 'a PoolMonitor', ['startLeakHunt', 'stopLeakHunt']);
+  checkOptions('leakHuntRouter', options, true);
   const maxMinutes = options.maxMinutes ?? 24 * 60;
   const defaultMinutes = options.defaultMinutes ?? 15;
   if (typeof maxMinutes !== 'number' || !Number.isFinite(maxMinutes) || !(maxMinutes > 0)) {

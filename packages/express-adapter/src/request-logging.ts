@@ -3,6 +3,7 @@ import type { RequestHandler, Response } from 'express';
 import { noopLogger, type Logger } from '@aikb/core';
 import { currentTraceId, errorType } from '@aikb/core/tracing';
 import { isLoggedElsewhere, requestContext, requestLoggerEntry, requestPath, responseError, routeTemplate, setRequestLogger } from './internal/request-state';
+import { checkOptions } from './internal/options';
 
 /** A logger that can make children carrying fixed fields (pino's `child` fits). */
 export type ChildLoggerFactory = (bindings: Record<string, unknown>) => Logger;
@@ -36,8 +37,14 @@ function bindingLogger(logger: Logger, bindings: Record<string, unknown>): Logge
  * (`info`, `warn` for 4xx, `error` for 5xx naming the endpoint, error type and message; `debug`
  * for a response its handler accounts for in the logs itself, such as a login refused as busy). Mount it
  * after {@link tracing} so the trace id exists.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function requestLogging(options: RequestLoggingOptions = {}): RequestHandler {
+  const check = checkOptions('requestLogging', options, true);
+  check.object('logger', 'a Logger', false, ['info', 'warn', 'error']);
+  check.function('child');
+  check.string('header');
   const parent = options.logger ?? noopLogger;
   const parentChild = (parent as Logger & { child?: ChildLoggerFactory }).child;
   const child: ChildLoggerFactory = options.child ?? (typeof parentChild === 'function' ? (b) => parentChild.call(parent, b) : (b) => bindingLogger(parent, b));

@@ -1,6 +1,7 @@
 import type { RequestHandler } from 'express';
 import { parseTraceparent, recordError, SpanKind, SpanStatusCode, withSpan, type SpanRecorder, type Tracer } from '@aikb/core/tracing';
 import { requestPath, responseError, routeTemplate } from './internal/request-state';
+import { checkOptions } from './internal/options';
 
 /** {@link tracing} options. */
 export interface TracingOptions {
@@ -23,8 +24,14 @@ export interface TracingOptions {
  * as an error for a 5xx answer.
  *
  * Mount it first, so that everything after it runs inside the span.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function tracing(options: TracingOptions = {}): RequestHandler {
+  const check = checkOptions('tracing', options, true);
+  check.object('tracer', 'an OpenTelemetry Tracer');
+  check.object('recorder', 'a SpanRecorder');
+  check.string('header');
   const header = options.header ?? 'X-Trace-ID';
   return (req, res, next) => {
     const parent = parseTraceparent(req.headers.traceparent);

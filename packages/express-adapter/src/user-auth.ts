@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { AikbError } from '@aikb/core';
 import type { SessionVerifier, TokenClaims } from '@aikb/core/auth';
+import { checkOptions } from './internal/options';
 
 /** The fixed actor recorded for changes made with the shared admin token. */
 export const ADMIN_TOKEN_ACTOR = 'admin-token';
@@ -50,12 +51,12 @@ export interface RequireUserOptions {
  * user still exists, is enabled and has not changed credentials or roles since it was issued; sets
  * `res.locals.user` ({@link TokenClaims}, with the current roles). Missing, invalid or revoked →
  * 401 problem+json; user store unreachable → 503 (fails closed).
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function requireUser(options: RequireUserOptions): RequestHandler {
-  const sessions = options?.sessions;
-  if (!sessions || typeof sessions.verify !== 'function' || typeof sessions.invalidate !== 'function') {
-    throw new TypeError('requireUser: sessions must be a SessionVerifier (createSessionVerifier)');
-  }
+  checkOptions('requireUser', options).object('sessions', 'a SessionVerifier (createSessionVerifier)', true, ['verify', 'invalidate']);
+  const { sessions } = options;
   return async (req, res, next) => {
     const token = bearer(req.get('authorization'));
     if (!token) {
@@ -68,8 +69,13 @@ export function requireUser(options: RequireUserOptions): RequestHandler {
   };
 }
 
-/** After {@link requireUser}: 403 problem+json unless the user has `role`. */
+/**
+ * After {@link requireUser}: 403 problem+json unless the user has `role`.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
+ */
 export function requireRole(role: string): RequestHandler {
+  checkOptions('requireRole', { role }).string('role', true);
   return (_req, res, next) => {
     const user = currentUser(res);
     if (!user) next(new AikbError('UNAUTHENTICATED', 'this endpoint expects the header Authorization: Bearer <token>'));

@@ -3,6 +3,7 @@ import { NotFoundError, ValidationError } from '@aikb/core';
 import type { User, UserChange, UserDirectory } from '@aikb/core/auth';
 import { jsonBody } from './json-body';
 import { requestActor } from './user-auth';
+import { checkOptions } from './internal/options';
 
 /** {@link usersRouter} options. */
 export interface UsersRouterOptions {
@@ -51,8 +52,14 @@ const badPath: ErrorRequestHandler = (error, _req, _res, next) => {
  * Unknown body fields are a 400 naming the field; an id that no user could have is a 404. Every
  * change is recorded with its actor, and a change of email, password, roles or `disabled` (or a
  * delete) revokes the user's tokens. Password hashes never leave.
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function usersRouter(options: UsersRouterOptions): Router {
+  const check = checkOptions('usersRouter', options);
+  check.object('users', 'a UserDirectory', true, ['add', 'get', 'list', 'update', 'remove']);
+  check.function('actor');
+  check.number('maxBodyBytes', { min: 1, integer: true });
   const { users } = options;
   const actor = options.actor ?? requestActor;
   const router = Router();
