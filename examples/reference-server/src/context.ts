@@ -10,7 +10,9 @@ import type { AuthSubsystem } from './subsystems/auth';
 /**
  * Everything the server's subsystems share, created once at start-up. A subsystem
  * (`src/subsystems/<name>.ts`) registers its health checks on `infra.health`, its operator status
- * on `status`, and its Prometheus metrics on `metrics`.
+ * on `status`, and its Prometheus metrics on `metrics`. Each subsystem is a `Subsystem` entry
+ * (`src/lifecycle.ts`) declaring what it needs and what it adds here; `contextSubsystems` in
+ * `server.ts` lists them in start order, and they close in reverse.
  */
 export interface ServerContext {
   readonly config: ServerConfig;

@@ -7,16 +7,20 @@ import { createApp } from './app';
 import type { ServerContext } from './context';
 import type { ServerConfig } from './config';
 import { openInfrastructure, type Infrastructure } from './infrastructure';
+import { startSubsystems, type Subsystem } from './lifecycle';
 import type { PinoLogger } from './logger';
 import { serverMigrations } from './migrations';
-import { startFlags } from './subsystems/flags';
-import { createAuthSubsystem } from './subsystems/auth';
+import { authSubsystem } from './subsystems/auth';
+import { flagsSubsystem } from './subsystems/flags';
 
 /** A running server. */
 export interface RunningServer {
   readonly port: number;
   readonly infra: Infrastructure;
-  /** Stops accepting connections, finishes in-flight requests and closes every connection. */
+  /**
+   * Stops accepting connections, finishes in-flight requests, then closes every subsystem in
+   * reverse start order (a failure is logged and the rest still close; it then rejects).
+   */
   close(): Promise<void>;
 }
 
@@ -51,53 +55,71 @@ export function createHttpServer(config: Pick<ServerConfig, 'http'>, app: Reques
   return http;
 }
 
-/** Opens the infrastructure, builds the app and listens. */
+/** The config, logger and registries every subsystem starts on. */
+export type InitialContext = Pick<ServerContext, 'config' | 'logger' | 'status' | 'metrics'>;
+
+/** The initial context: fresh status and Prometheus registries. */
+export function createInitialContext(config: ServerConfig, logger: PinoLogger): InitialContext {
+  return { config, logger, status: createStatusRegistry(), metrics: new Registry() };
+}
+
+/** Opens the database and Redis (`infra`); closes them last. */
+const infrastructureSubsystem: Subsystem<InitialContext, Pick<ServerContext, 'infra'>> = {
+  name: 'infrastructure',
+  start: async ({ config, logger }) => ({ infra: await openInfrastructure(config, logger, serverMigrations) }),
+  close: ({ infra }) => infra.close(),
+};
+
+/**
+ * Waits for migrations. Embedded mode has no outage to wait out: start serving on a migrated
+ * schema. A server database gets one attempt; if it is down, serve degraded while migrations
+ * retry in the background.
+ */
+const migrationsSubsystem: Subsystem<Pick<ServerContext, 'config' | 'infra'>, object> = {
+  name: 'migrations',
+  async start({ config, infra }) {
+    if (!config.databaseUrl) await infra.migrated;
+    else await infra.firstMigrationAttempt;
+    return {};
+  },
+};
+
+/**
+ * Everything the app is built on, in start order (each finds what it needs in the context the
+ * ones before it provided); closed in reverse. A new subsystem is one entry here.
+ */
+export const contextSubsystems = [infrastructureSubsystem, migrationsSubsystem, flagsSubsystem, authSubsystem] as const;
+
+/** Builds the app and listens; stops listening first on close. */
+const httpSubsystem: Subsystem<ServerContext, { http: Server; port: number }> = {
+  name: 'http',
+  async start(ctx) {
+    const { config } = ctx;
+    const http = createHttpServer(config, createApp(ctx));
+    http.listen(config.port, config.host);
+    try {
+      await once(http, 'listening');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') throw new StartupError(`port ${config.port} on ${config.host} is already in use (set PORT to a free port)`);
+      if (code === 'EACCES') throw new StartupError(`not allowed to listen on port ${config.port} (set PORT to a port above 1023)`);
+      if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new StartupError(`HOST ${config.host} is not an address of this machine`);
+      throw error;
+    }
+    return { http, port: (http.address() as AddressInfo).port };
+  },
+  close: ({ http }) =>
+    new Promise<void>((resolve) => {
+      http.close(() => resolve());
+      http.closeIdleConnections();
+    }),
+};
+
+/** Starts every subsystem and listens; a failure closes what had started and is rethrown. */
 export async function startServer(config: ServerConfig, logger: PinoLogger): Promise<RunningServer> {
-  const infra = await openInfrastructure(config, logger, serverMigrations);
-  // Embedded mode has no outage to wait out: start serving on a migrated schema. A server database
-  // gets one attempt; if it is down, serve degraded while migrations retry in the background.
-  if (!config.databaseUrl) await infra.migrated;
-  else await infra.firstMigrationAttempt;
-
-  const base = { config, logger, infra, status: createStatusRegistry(), metrics: new Registry() };
-  const flags = await startFlags(base);
-  let ctx: ServerContext;
-  try {
-    const withFlags = { ...base, flags: flags.client, bus: flags.bus };
-    ctx = { ...withFlags, auth: await createAuthSubsystem(withFlags) };
-  } catch (error) {
-    await flags.close();
-    await infra.close();
-    throw error;
-  }
-  const app = createApp(ctx);
-  const http = createHttpServer(config, app);
-  http.listen(config.port, config.host);
-  try {
-    await once(http, 'listening');
-  } catch (error) {
-    await flags.close();
-    await infra.close();
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new StartupError(`port ${config.port} on ${config.host} is already in use (set PORT to a free port)`);
-    if (code === 'EACCES') throw new StartupError(`not allowed to listen on port ${config.port} (set PORT to a port above 1023)`);
-    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new StartupError(`HOST ${config.host} is not an address of this machine`);
-    throw error;
-  }
-  const port = (http.address() as AddressInfo).port;
-  ctx.auth.announce();
+  const started = await startSubsystems([...contextSubsystems, httpSubsystem], createInitialContext(config, logger), { logger });
+  const { port, infra, auth } = started.ctx;
+  auth.announce();
   logger.info({ port, host: config.host }, `aikb-server listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
-
-  return {
-    port,
-    infra,
-    async close() {
-      await new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeIdleConnections();
-      });
-      await flags.close();
-      await infra.close();
-    },
-  };
+  return { port, infra, close: started.close };
 }

@@ -18,18 +18,15 @@ import path from 'node:path';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import pino from 'pino';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresUserStore } from '@aikb/core/auth';
 import { createPostgresFlagStore } from '@aikb/core/flags';
-import { createStatusRegistry } from '@aikb/core/health';
 import { createApp } from '../src/app';
 import { loadConfig } from '../src/config';
 import type { ServerContext } from '../src/context';
-import { openInfrastructure, type Infrastructure } from '../src/infrastructure';
-import { serverMigrations } from '../src/migrations';
-import { createAuthSubsystem } from '../src/subsystems/auth';
-import { startFlags, type FlagsSubsystem } from '../src/subsystems/flags';
+import type { Infrastructure } from '../src/infrastructure';
+import { startSubsystems, type StartedSubsystems } from '../src/lifecycle';
+import { contextSubsystems, createInitialContext } from '../src/server';
 
 const RUNS = Number(process.env.AIKB_FUZZ_RUNS ?? 300);
 const SEED = process.env.AIKB_FUZZ_SEED === 'random' ? undefined : Number(process.env.AIKB_FUZZ_SEED ?? 20_261_127);
@@ -82,8 +79,8 @@ function routesOf(stack: Layer[], prefix = ''): string[] {
 }
 
 let root: string;
+let started: StartedSubsystems<ServerContext> | undefined;
 let infra: Infrastructure;
-let flags: FlagsSubsystem;
 let server: Server;
 let routes: string[];
 /** The id of a real user, so PATCH and DELETE sometimes hit one. */
@@ -94,12 +91,10 @@ beforeAll(async () => {
   root = mkdtempSync(path.join(tmpdir(), 'aikb-fuzz-'));
   const config = loadConfig({ AIKB_DATA_DIR: path.join(root, 'data'), ADMIN_TOKEN, LOG_LEVEL: 'error', PORT: '0' }, '/');
   const logger = pino({ level: 'error' }, { write: (line: string) => void errors.push(JSON.parse(line)) });
-  infra = await openInfrastructure(config, logger, serverMigrations);
-  await infra.migrated;
-  const base = { config, logger, infra, status: createStatusRegistry(), metrics: new Registry() };
-  flags = await startFlags(base);
-  const withFlags = { ...base, flags: flags.client, bus: flags.bus };
-  const ctx: ServerContext = { ...withFlags, auth: await createAuthSubsystem(withFlags) };
+  // The server's own subsystems, in its order (embedded: started on a migrated schema).
+  started = await startSubsystems(contextSubsystems, createInitialContext(config, logger), { logger });
+  const { ctx } = started;
+  infra = ctx.infra;
   const app = createApp(ctx);
   routes = routesOf((app as unknown as { router: { stack: Layer[] } }).router.stack);
   server = app.listen(0, '127.0.0.1');
@@ -110,8 +105,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  await flags?.close();
-  await infra?.close();
+  await started?.close();
   rmSync(root, { recursive: true, force: true });
 });
 

@@ -20,6 +20,7 @@ import {
 import { adminGuard, loginHandler, requireUser, usersRouter } from '@aikb/express';
 import { ConfigError } from '../config';
 import type { ServerContext } from '../context';
+import type { Subsystem } from '../lifecycle';
 
 /** The flag that switches constant-time padding (wired by the flags subsystem). */
 export const CONSTANT_TIME_FLAG = 'priority_1_3_constant_time_auth';
@@ -77,7 +78,8 @@ function storedSecret(file: string): { value: string; generated: boolean } {
   return { value, generated: true };
 }
 
-type BaseContext = Omit<ServerContext, 'auth'>;
+/** What the auth subsystem needs from those started before it. */
+type BaseContext = Pick<ServerContext, 'config' | 'logger' | 'infra' | 'status' | 'metrics' | 'flags' | 'bus'>;
 
 function resolveAdminToken({ config, logger }: BaseContext): { token: string | undefined; notice?: string } {
   if (config.adminToken) return { token: config.adminToken };
@@ -221,3 +223,9 @@ export async function createAuthSubsystem(ctx: BaseContext): Promise<AuthSubsyst
     },
   };
 }
+
+/** The auth subsystem: provides `auth`. Nothing to close: it holds no connection of its own (the rate limiter's closes with Redis). */
+export const authSubsystem: Subsystem<BaseContext, Pick<ServerContext, 'auth'>> = {
+  name: 'auth',
+  start: async (ctx) => ({ auth: await createAuthSubsystem(ctx) }),
+};

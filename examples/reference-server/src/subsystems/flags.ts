@@ -5,9 +5,10 @@ import {
   createRedisInvalidationBus,
   type InvalidationBus,
 } from '@aikb/core/cache';
-import { createFeatureFlagClient, createPostgresFlagStore, type FeatureFlagClient, type FlagDefinition } from '@aikb/core/flags';
+import { createFeatureFlagClient, createPostgresFlagStore, type FlagDefinition } from '@aikb/core/flags';
 import { cacheRouter, featureFlagsRouter, registerFeatureFlagMetrics, requestActor } from '@aikb/express';
 import type { ServerContext } from '../context';
+import type { Subsystem } from '../lifecycle';
 
 /**
  * The flags this server gates, created at start-up when missing (enabled at 100%, as the
@@ -20,16 +21,10 @@ export const SEEDED_FLAGS: Readonly<Record<string, FlagDefinition>> = {
   priority_2_2_rbac_api_filtering: { enabled: true, rolloutPercentage: 100, description: 'Filters search results by role' },
 };
 
-/** The running flags subsystem. */
-export interface FlagsSubsystem {
-  readonly client: FeatureFlagClient;
-  readonly bus: InvalidationBus;
-  close(): Promise<void>;
-}
+/** What the flags subsystem needs from those started before it. */
+type FlagsNeeds = Pick<ServerContext, 'config' | 'logger' | 'infra' | 'status' | 'metrics'>;
 
-type BaseContext = Omit<ServerContext, 'flags' | 'auth' | 'bus'>;
-
-function createBus(ctx: BaseContext): InvalidationBus {
+function createBus(ctx: FlagsNeeds): InvalidationBus {
   const { infra, logger } = ctx;
   // Redis when there is one; otherwise Postgres LISTEN/NOTIFY on a server database; embedded
   // PGlite is one process with one connection, so in-process is all there is to fan out to.
@@ -43,7 +38,7 @@ function createBus(ctx: BaseContext): InvalidationBus {
  * (`flags` in the system status) and Prometheus metrics. With the database still down, it starts
  * empty (every flag gives its default) and loads and seeds once migrations have run.
  */
-export async function startFlags(ctx: BaseContext): Promise<FlagsSubsystem> {
+async function startFlags(ctx: FlagsNeeds): Promise<Pick<ServerContext, 'flags' | 'bus'>> {
   const { config, infra, logger } = ctx;
   const bus = createBus(ctx);
   const client = createFeatureFlagClient({ store: createPostgresFlagStore(infra.db.pool), bus, cacheTtlSeconds: config.cacheTtlSeconds, logger });
@@ -60,15 +55,18 @@ export async function startFlags(ctx: BaseContext): Promise<FlagsSubsystem> {
   // Migrated already (embedded, or a server database that was up): serve with every flag loaded.
   if (infra.vector() !== undefined) await seeded;
 
-  return {
-    client,
-    bus,
-    async close() {
-      await client.close();
-      await bus.close();
-    },
-  };
+  return { flags: client, bus };
 }
+
+/** The flags subsystem: provides `flags` and the `bus` (which it creates, so it closes it, after the client). */
+export const flagsSubsystem: Subsystem<FlagsNeeds, Pick<ServerContext, 'flags' | 'bus'>> = {
+  name: 'flags',
+  start: startFlags,
+  async close({ flags, bus }) {
+    await flags.close();
+    await bus.close();
+  },
+};
 
 /** The admin routes: `/feature-flags` and `/cache/invalidate`, for the guarded `/api/admin` router. */
 export function flagAdminRoutes(ctx: Pick<ServerContext, 'flags'>): Router {
