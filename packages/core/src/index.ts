@@ -2,7 +2,9 @@
  * `@aikb/core`: production-safety primitives for Node.js services.
  *
  * Each primitive is also its own entry point (`@aikb/core/db`, `@aikb/core/health`, ...): import
- * from there to load only that primitive's code and drivers.
+ * from there to load only that primitive's code and drivers. This root exports exactly the union
+ * of those entry points, plus the errors and the logger every primitive shares
+ * (`test/root-exports.test.ts` keeps the two in step).
  */
 
 // errors
@@ -14,15 +16,49 @@ export type { Logger } from './logger';
 export { noopLogger } from './logger';
 
 // db
-export type { Database, DatabaseOptions, Migration, MigrateResult, Queryable, VectorSupport } from './db';
+export type {
+  Database,
+  DatabaseCheck,
+  DatabaseOptions,
+  EmbeddedDatabaseOptions,
+  Migration,
+  MigrateOptions,
+  MigrateResult,
+  PostgresDatabaseOptions,
+  Queryable,
+  VectorSupport,
+} from './db';
 export { checkDatabase, createDatabase, ensureVectorExtension, migrate } from './db';
 
 // health
-export type { ComponentHealth, ComponentStatus, HealthCheck, HealthRegistry, HealthReport, StatusRegistry, SubsystemStatus } from './health';
+export type {
+  ComponentHealth,
+  ComponentStatus,
+  HealthCheck,
+  HealthRegistry,
+  HealthRegistryOptions,
+  HealthReport,
+  MeasuredComponentHealth,
+  StatusProvider,
+  StatusRegistry,
+  SubsystemStatus,
+} from './health';
 export { createHealthRegistry, createStatusRegistry } from './health';
 
 // cache
-export type { CacheAge, CacheInfo, InvalidationBus, InvalidationBusState, InvalidationMessage, TtlCache, TtlCacheOptions } from './cache';
+export type {
+  CacheAge,
+  CacheEntry,
+  CacheInfo,
+  InProcessInvalidationBusOptions,
+  InvalidationBus,
+  InvalidationBusState,
+  InvalidationMessage,
+  PostgresInvalidationBusOptions,
+  RedisInvalidationBusOptions,
+  TtlCache,
+  TtlCacheOptions,
+} from './cache';
 export { createInProcessInvalidationBus, createPostgresInvalidationBus, createRedisInvalidationBus, createTtlCache } from './cache';
 
 // feature flags
@@ -40,45 +76,94 @@ export type {
   FlagPatch,
   FlagPropagation,
   FlagReason,
+  FlagState,
   FlagStore,
   FlagTimers,
+  MemoryFlagStoreOptions,
 } from './flags';
-export { createFeatureFlagClient, createMemoryFlagStore, createPostgresFlagStore, flagStoreMigrations, rolloutBucket } from './flags';
+export { FLAG_KEY_PREFIX, createFeatureFlagClient, createMemoryFlagStore, createPostgresFlagStore, flagStoreMigrations, rolloutBucket } from './flags';
+
 // pool
-export type { ConnectionLeak, LatencySummary, PoolListener, PoolMonitor, PoolMonitorOptions, PoolSnapshot, PoolStats } from './pool';
+export type {
+  ConnectionLeak,
+  LatencySummary,
+  LeakHuntState,
+  MonitorablePool,
+  PoolListener,
+  PoolMonitor,
+  PoolMonitorOptions,
+  PoolSnapshot,
+  PoolStats,
+} from './pool';
 export { createPoolMonitor } from './pool';
 
 // tracing
 export type { FinishedSpan, SpanQuery, SpanRecord, SpanRecorder, SpanStore, SpanStoreOptions, WithSpanOptions } from './tracing';
-export { createSpanStore, currentTraceId, currentTraceparent, errorType, parseTraceparent, recordError, withSpan } from './tracing';
+export {
+  ATTR_CONNECTIONS_USED,
+  ATTR_LONGEST_HOLD_MS,
+  createSpanStore,
+  currentSpan,
+  currentSpanContext,
+  currentTraceId,
+  currentTraceparent,
+  errorType,
+  formatTraceparent,
+  generateSpanId,
+  generateTraceId,
+  isValidSpanId,
+  isValidTraceId,
+  parseTraceparent,
+  recordError,
+  withSpan,
+} from './tracing';
 
 // metrics
-export type { EndpointErrors, ErrorMetrics, ErrorMetricsOptions, ErrorReport, ErrorWindow } from './metrics';
+export type { EndpointErrors, ErrorMetrics, ErrorMetricsOptions, ErrorReport, ErrorTypeCount, ErrorWindow, OutcomeError, RequestOutcome } from './metrics';
 export { createErrorMetrics } from './metrics';
+
 // auth
 export type {
+  AddUserInput,
+  Argon2HasherOptions,
   AttemptObservation,
+  AttemptOutcome,
+  AuthClock,
   AuthenticatorStats,
   BeginOptions,
   ConstantTimeAuthenticator,
   ConstantTimeAuthenticatorOptions,
   Credentials,
+  IssuedToken,
   LoginAttempt,
   LoginRateLimiter,
   LoginRateLimiterOptions,
   LoginResult,
+  MemoryUserStoreOptions,
+  NewUser,
   PasswordHasher,
+  ScryptHasherOptions,
   SessionVerifier,
   SessionVerifierOptions,
+  SessionVerifierStats,
   TokenClaims,
   TokenService,
+  TokenServiceOptions,
+  UpdateUserInput,
   User,
   UserChange,
+  UserChangeOptions,
   UserDirectory,
+  UserDirectoryOptions,
+  UserPatch,
   UserRecord,
   UserStore,
 } from './auth';
 export {
+  MAX_PASSWORD_LENGTH,
+  MAX_POLICY_PASSWORD_LENGTH,
+  MIN_PASSWORD_LENGTH,
+  USER_KEY_PREFIX,
   createArgon2Hasher,
   createConstantTimeAuthenticator,
   createLoginRateLimiter,
@@ -88,5 +173,7 @@ export {
   createSessionVerifier,
   createTokenService,
   createUserDirectory,
+  isUserId,
+  userInvalidationKey,
   userStoreMigrations,
 } from './auth';

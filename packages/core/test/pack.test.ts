@@ -125,18 +125,57 @@ describe.each(packages.map((p) => [p.manifest.name, p] as const))('the packed %s
 
 describe('the packed @aikb/core entry points', () => {
   const drivers = ['pg', 'pg-pool', 'ioredis', '@electric-sql/pglite', '@electric-sql/pglite-pgvector', '@node-rs/argon2', 'pgvector'];
+  // What only logins, tokens and login rate limits need: argon2's native binary, JWTs, rate limits.
+  const authDependencies = ['@node-rs/argon2', 'jose', 'rate-limiter-flexible'];
   const core = packages.find((p) => p.manifest.name === '@aikb/core')!;
+  const packageOf = `(f) => /^((?:@[^/]+\\/)?[^/]+)\\//.exec(f.slice(f.lastIndexOf('/node_modules/') + 14))?.[1]`;
 
-  it.each(subpaths(core.manifest))('%s loads no database or Redis driver until one is used', (specifier) => {
-    const loaded = runNode(
+  /** The packages of node_modules that `require(specifier)` loads, from CommonJS. */
+  function requiredPackages(specifier: string): string[] {
+    return runNode(
       'drivers.cjs',
       `require(${JSON.stringify(specifier)});
-       const names = Object.keys(require.cache)
-         .filter((f) => f.includes('/node_modules/'))
-         .map((f) => /^((?:@[^/]+\\/)?[^/]+)\\//.exec(f.slice(f.lastIndexOf('/node_modules/') + 14))?.[1])
-         .filter(Boolean);
+       const names = Object.keys(require.cache).filter((f) => f.includes('/node_modules/')).map(${packageOf}).filter(Boolean);
        console.log(JSON.stringify([...new Set(names)]));`,
     );
-    expect(loaded.filter((name) => drivers.includes(name))).toEqual([]);
+  }
+
+  /** The packages of node_modules that `import(specifier)` loads, from ESM, as seen by a resolve hook. */
+  function importedPackages(specifier: string): string[] {
+    const log = path.join(project, 'resolved.log');
+    writeFileSync(log, '');
+    writeFileSync(
+      path.join(project, 'log-hooks.mjs'),
+      `import { appendFileSync } from 'node:fs';
+       export async function resolve(specifier, context, next) {
+         const resolved = await next(specifier, context);
+         appendFileSync(${JSON.stringify(log)}, resolved.url + '\\n');
+         return resolved;
+       }`,
+    );
+    writeFileSync(path.join(project, 'log-register.mjs'), `import { register } from 'node:module'; register('./log-hooks.mjs', import.meta.url);`);
+    writeFileSync(path.join(project, 'imports.mjs'), `await import(${JSON.stringify(specifier)});`);
+    execFileSync(process.execPath, ['--import', './log-register.mjs', 'imports.mjs'], { cwd: project, encoding: 'utf8' });
+    const files = readFileSync(log, 'utf8').split('\n').filter((url) => url.startsWith('file:') && url.includes('/node_modules/'));
+    expect(files.some((f) => f.includes('/node_modules/@aikb/core/'))).toBe(true);
+    const names = files.map((url) => /^((?:@[^/]+\/)?[^/]+)\//.exec(url.slice(url.lastIndexOf('/node_modules/') + 14))?.[1]);
+    return [...new Set(names.filter((name): name is string => Boolean(name)))];
+  }
+
+  it.each(subpaths(core.manifest))('%s loads no database or Redis driver until one is used', (specifier) => {
+    expect(requiredPackages(specifier).filter((name) => drivers.includes(name))).toEqual([]);
+  });
+
+  it.each(subpaths(core.manifest).filter((specifier) => specifier !== '@aikb/core' && specifier !== '@aikb/core/auth'))(
+    '%s loads none of the auth dependencies (argon2, jose, rate-limiter-flexible), from CommonJS or ESM',
+    (specifier) => {
+      expect(requiredPackages(specifier).filter((name) => authDependencies.includes(name))).toEqual([]);
+      expect(importedPackages(specifier).filter((name) => authDependencies.includes(name))).toEqual([]);
+    },
+  );
+
+  it('sees the auth dependencies load where they are used: the check can fail', () => {
+    expect(requiredPackages('@aikb/core/auth')).toEqual(expect.arrayContaining(['jose', 'rate-limiter-flexible']));
+    expect(importedPackages('@aikb/core/auth')).toEqual(expect.arrayContaining(['jose', 'rate-limiter-flexible']));
   });
 });

@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
-import { parseTraceparent, recordError, SpanKind, SpanStatusCode, withSpan, type SpanRecorder, type Tracer } from '@aikb/core/tracing';
+import { parseTraceparent, recordError, withSpan, type SpanRecorder } from '@aikb/core/tracing';
+import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import { requestPath, responseError, routeTemplate } from './internal/request-state';
 import { checkOptions } from './internal/options';
 

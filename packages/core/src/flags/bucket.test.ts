@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { murmur3x86_32, rolloutBucket } from './index';
+import { murmur3x86_32 } from './internal/murmur3';
+import { rolloutBucket } from './index';
 
 const require = createRequire(import.meta.url);
 // unleash-client's own gradual-rollout normalisation, loaded from its published build.

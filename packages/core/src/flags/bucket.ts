@@ -33,4 +33,3 @@ export function bucketsFor(name: string): (userId: string) => number {
   return (userId) => (hash(userId) % 100) + 1;
 }
 
-export { murmur3x86_32 };

@@ -22,7 +22,7 @@ export type {
   FlagTimers,
 } from './flags';
 export { createFeatureFlagClient, FLAG_KEY_PREFIX } from './create-feature-flag-client';
-export { rolloutBucket, murmur3x86_32 } from './bucket';
+export { rolloutBucket } from './bucket';
 export type { MemoryFlagStoreOptions } from './memory-flag-store';
 export { createMemoryFlagStore } from './memory-flag-store';
 export { createPostgresFlagStore, flagStoreMigrations } from './postgres-flag-store';

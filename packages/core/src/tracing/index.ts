@@ -8,6 +8,3 @@ export { ATTR_CONNECTIONS_USED, ATTR_LONGEST_HOLD_MS } from './tracing';
 export { currentSpan, currentSpanContext, currentTraceId, currentTraceparent, errorType, recordError, withSpan } from './with-span';
 export { formatTraceparent, generateSpanId, generateTraceId, isValidSpanId, isValidTraceId, parseTraceparent } from './trace-context';
 export { createSpanStore } from './span-store';
-// Re-exported so adapters and users need no direct import of the API package for these.
-export { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-export type { Span, SpanContext, Tracer } from '@opentelemetry/api';
