@@ -1,6 +1,6 @@
 import pRetry from 'p-retry';
 import { Redis } from 'ioredis';
-import { checkDatabase, createDatabase, ensureVectorExtension, migrate, type Database, type Migration, type VectorSupport } from '@aikb/core/db';
+import { checkDatabase, createDatabase, ensureVectorExtension, isPgConnectionError, migrate, type Database, type Migration, type VectorSupport } from '@aikb/core/db';
 import { createHealthRegistry, type HealthRegistry } from '@aikb/core/health';
 import type { ServerConfig } from './config';
 import type { PinoLogger } from './logger';
@@ -57,10 +57,10 @@ export async function openInfrastructure(
       minTimeout: 500,
       maxTimeout: 10_000,
       signal: abort.signal,
-      shouldRetry: ({ error }) => isConnectionError(error),
+      shouldRetry: ({ error }) => isPgConnectionError(error),
       onFailedAttempt: ({ error, attemptNumber }) => {
         attempted();
-        if (isConnectionError(error)) {
+        if (isPgConnectionError(error)) {
           // One line per attempt, without a stack: an outage is expected here, not a bug.
           logger.warn({ error: error.message, attempt: attemptNumber }, `database unreachable (${error.message}); migrations will be retried`);
         }
@@ -127,19 +127,4 @@ function openRedis(url: string, logger: PinoLogger): Redis {
     reported = false;
   });
   return redis;
-}
-
-function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: string }).code;
-  const message = (error as Error)?.message ?? '';
-  return (
-    code === 'ECONNREFUSED' ||
-    code === 'ECONNRESET' ||
-    code === 'ETIMEDOUT' ||
-    code === 'ENOTFOUND' ||
-    code === 'EAI_AGAIN' ||
-    code === '57P03' || // the database system is starting up
-    code === '57P01' || // admin shutdown
-    /timeout|terminated|Connection terminated/i.test(message)
-  );
 }

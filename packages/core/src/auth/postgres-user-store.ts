@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { AikbError, UnavailableError } from '../errors';
+import { AikbError } from '../errors';
 import type { Migration, Queryable } from '../db';
-import { assertStorable, invalidInputError } from '../db/internal/pg-errors';
+import { assertStorable, translatePgError } from '../db/internal/pg-errors';
 import type { NewUser, User, UserChange, UserChangeOptions, UserPatch, UserRecord, UserStore } from './auth';
 import { actorOf, changedFields, historyLimit, revokes } from './internal/user-changes';
 
@@ -82,17 +82,12 @@ const publicUser = ({ passwordHash: _hash, ...user }: UserRecord): User => user;
 const emailTaken = (cause?: unknown) => new AikbError('ALREADY_EXISTS', 'a user with this email already exists', { details: { field: 'email' }, cause });
 
 /**
- * Unique violations become `ALREADY_EXISTS`; input the server refused, a ValidationError naming
- * the field; errors without a server answer become `UnavailableError`.
+ * The one driver-error translation ({@link translatePgError}), with the user store's own word for
+ * a unique violation: the email is taken.
  */
 function translate(error: unknown, fields: Readonly<Record<string, unknown>>): never {
-  const code = (error as { code?: string }).code;
-  if (code === '23505') throw emailTaken(error);
-  const invalid = invalidInputError(error, fields);
-  if (invalid) throw invalid;
-  // A server-side error carries a SQLSTATE (5 characters); anything else is the connection.
-  if (typeof code !== 'string' || code.length !== 5) throw new UnavailableError('the user database is unavailable', { cause: error });
-  throw error;
+  if ((error as { code?: unknown } | null | undefined)?.code === '23505') throw emailTaken(error);
+  return translatePgError(error, { fields, what: 'the user database' });
 }
 
 class PostgresUserStore implements UserStore {

@@ -76,6 +76,21 @@ describe.runIf(hasRedisServer())('RedisInvalidationBus when Redis dies and comes
   });
 });
 
+describe('PostgresInvalidationBus publish on a broken database', () => {
+  it('rejects with an UnavailableError that does not carry the driver text', async () => {
+    const reset = Object.assign(new Error('read ECONNRESET at 10.0.0.7:5432'), { code: 'ECONNRESET' });
+    const denied = Object.assign(new Error('permission denied for function pg_notify'), { code: '42501' });
+    for (const failure of [reset, denied]) {
+      const pool = { query: async () => Promise.reject(failure), connect: async () => new Promise<never>(() => {}) };
+      const bus = createPostgresInvalidationBus({ pool: pool as never });
+      const error = await bus.publish({ key: 'a', version: 1 }).catch((e: unknown) => e);
+      await bus.close();
+      expect(error).toMatchObject({ code: 'UNAVAILABLE', cause: failure });
+      expect((error as Error).message).not.toMatch(/ECONNRESET|10\.0\.0\.7|permission/);
+    }
+  });
+});
+
 describe.runIf(testDatabaseUrl)('PostgresInvalidationBus [postgres]', () => {
   let db: Database;
   beforeAll(async () => {

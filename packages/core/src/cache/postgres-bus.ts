@@ -1,6 +1,7 @@
 import type { PoolClient } from 'pg';
 import type { Queryable } from '../db/database';
-import { UnavailableError } from '../errors';
+import { UnavailableError, isAikbError } from '../errors';
+import { pgErrorToAikbError } from '../db/internal/pg-errors';
 import { noopLogger, type Logger } from '../logger';
 import type { InvalidationBus } from './cache';
 import { BusListeners, checkMessage, parseMessage } from './internal/bus-state';
@@ -133,7 +134,9 @@ export function createPostgresInvalidationBus(options: PostgresInvalidationBusOp
       try {
         await pool.query('SELECT pg_notify($1, $2)', [channel, encoded]);
       } catch (error) {
-        throw new UnavailableError(`could not publish the invalidation to postgres: ${(error as Error).message}`, { cause: error });
+        // Every failure of a NOTIFY is the bus being unavailable to the caller; the driver's text stays in `cause`.
+        const translated = pgErrorToAikbError(error, { what: 'the postgres invalidation bus' });
+        throw isAikbError(translated, 'UNAVAILABLE') ? translated : new UnavailableError('could not publish the invalidation to postgres', { cause: error });
       }
     },
     subscribe: (handler) => listeners.subscribe(handler),

@@ -10,3 +10,7 @@ export type { VectorSupport } from './vector';
 export { ensureVectorExtension } from './vector';
 export type { DatabaseCheck } from './check';
 export { checkDatabase } from './check';
+export type { IsolationLevel, TransactionOptions } from './transaction';
+export { withTransaction } from './transaction';
+export type { TranslatePgErrorOptions } from './internal/pg-errors';
+export { isPgConnectionError, isPgRetryableError, translatePgError } from './internal/pg-errors';

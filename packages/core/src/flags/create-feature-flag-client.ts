@@ -206,7 +206,8 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
       flags = await store.list();
     } catch (error) {
       lastRefreshError = (error as Error)?.message ?? String(error);
-      throw isAikbError(error) ? error : new UnavailableError(`could not load feature flags: ${lastRefreshError}`, { cause: error });
+      // The store's own text stays in `cause` (and the status report), never in a message a client may see.
+      throw isAikbError(error) ? error : new UnavailableError('could not load feature flags: the flag store is unavailable', { cause: error });
     }
     const changed: string[] = [];
     for (const flag of flags) if (install(flag.name, flag)) changed.push(flag.name);

@@ -1,6 +1,6 @@
 import { describeEachDatabase } from '@aikb/test-support';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ValidationError } from '../errors';
+import { UnavailableError, ValidationError } from '../errors';
 import { migrate } from '../db';
 import { describeFlagStoreContract } from './flag-store.contract';
 import { createMemoryFlagStore, createPostgresFlagStore, flagStoreMigrations } from './index';
@@ -14,6 +14,17 @@ describeEachDatabase('PostgresFlagStore', (db) => {
     await migrate(db().pool, flagStoreMigrations);
   });
   describeFlagStoreContract(() => createPostgresFlagStore(db().pool));
+});
+
+describe('PostgresFlagStore outage', () => {
+  it('reports an unreachable database as an UnavailableError without the driver text', async () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.7:5432'), { code: 'ECONNREFUSED' });
+    const pool = { query: async () => Promise.reject(refused), connect: async () => Promise.reject(refused) };
+    const store = createPostgresFlagStore(pool as never);
+    const error = await store.list().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect((error as Error).message).not.toMatch(/ECONNREFUSED|10\.0\.0\.7/);
+  });
 });
 
 describeEachDatabase('PostgresFlagStore input the database refuses', (db) => {

@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/database';
 import type { Migration } from '../db/migrations';
-import { assertStorable, invalidInputError } from '../db/internal/pg-errors';
+import { assertStorable, translatePgError } from '../db/internal/pg-errors';
 import type { Flag, FlagChange, FlagState, FlagStore } from './flags';
 
 /**
@@ -107,8 +107,9 @@ export function createPostgresFlagStore(pool: Queryable): FlagStore {
     try {
       return (await pool.query<R>(sql, values)).rows;
     } catch (error) {
-      // Input the server refused is the caller's error (a 400), never a driver message for a client.
-      throw invalidInputError(error, {}) ?? error;
+      // Input the server refused is the caller's error (a 400), an outage an UnavailableError;
+      // never a driver message for a client.
+      return translatePgError(error, { what: 'the flag store' });
     }
   };
 

@@ -1,4 +1,92 @@
-import { ValidationError } from '../../errors';
+import { AikbError, UnavailableError, ValidationError } from '../../errors';
+
+/** Driver (Node socket) error codes meaning the database could not be reached or the link broke. */
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * node-postgres and PGlite report a dropped or never-made connection without a code; these are
+ * their wordings.
+ */
+const CONNECTION_MESSAGE = /connection terminated|timeout exceeded when trying to connect|query read timeout|not queryable|connection (?:error|closed)|pglite is closed/i;
+
+const sqlState = (error: unknown): string | undefined => {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+};
+
+/**
+ * True when `error` says the database could not be reached or went away, so the operation may
+ * succeed later: a socket error (ECONNREFUSED, ECONNRESET, ETIMEDOUT, ...), SQLSTATE class 08
+ * (connection exception), 57P01 (admin shutdown), 57P02 (crash shutdown), 57P03 (cannot connect
+ * now: starting up), 53300 (too many connections), or a driver's "connection terminated".
+ */
+export function isPgConnectionError(error: unknown): boolean {
+  const code = sqlState(error);
+  if (code !== undefined && (SOCKET_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300')) return true;
+  const message = error instanceof Error ? error.message : '';
+  return code === undefined && CONNECTION_MESSAGE.test(message);
+}
+
+/**
+ * True when `error` is a serialization failure (40001) or a deadlock (40P01): the transaction was
+ * rolled back by the server and running it again from the start may succeed.
+ */
+export function isPgRetryableError(error: unknown): boolean {
+  const code = sqlState(error);
+  return code === '40001' || code === '40P01';
+}
+
+/** {@link translatePgError} options. */
+export interface TranslatePgErrorOptions {
+  /**
+   * The input of the statement, by field name, so a value the server refused (SQLSTATE class 22,
+   * 54000) becomes a ValidationError naming its field.
+   * @default {}
+   */
+  fields?: Readonly<Record<string, unknown>>;
+  /**
+   * What was being reached, for the messages (`the user database`).
+   * @default 'the database'
+   */
+  what?: string;
+}
+
+/**
+ * The one translation of a PostgreSQL driver error into an {@link AikbError}, used by every store.
+ * Messages never carry the driver's text (it is kept as `cause`, for logs only):
+ *
+ * | driver error | thrown |
+ * | --- | --- |
+ * | connection refused/reset/timed out, class 08, 57P01/57P02/57P03, 53300 | `UnavailableError` (`UNAVAILABLE`) |
+ * | 40001 serialization failure, 40P01 deadlock | `UnavailableError` with `details.retryable: true` |
+ * | 23505 unique violation | `AikbError('ALREADY_EXISTS')` |
+ * | class 22 data exception, 54000 program limit exceeded | `ValidationError` naming the field (see `fields`) |
+ * | an `AikbError`, or anything else | rethrown unchanged |
+ *
+ * @throws always: the translated error, or `error` itself
+ * @example
+ * ```ts
+ * try { await pool.query(sql, [name]) }
+ * catch (error) { translatePgError(error, { fields: { name }, what: 'the flag store' }) }
+ * ```
+ */
+export function translatePgError(error: unknown, options: TranslatePgErrorOptions = {}): never {
+  throw pgErrorToAikbError(error, options);
+}
+
+/** What {@link translatePgError} throws, returned instead (for callers that add their own fallback). */
+export function pgErrorToAikbError(error: unknown, options: TranslatePgErrorOptions = {}): unknown {
+  if (error instanceof AikbError) return error;
+  const what = options.what ?? 'the database';
+  if (isPgConnectionError(error)) return new UnavailableError(`${what} is unavailable`, { cause: error });
+  if (isPgRetryableError(error)) {
+    const conflict = sqlState(error) === '40P01' ? 'deadlock' : 'serialization_failure';
+    return new UnavailableError(`${what} aborted a conflicting transaction; try again`, { cause: error, details: { retryable: true, conflict } });
+  }
+  if (sqlState(error) === '23505') return new AikbError('ALREADY_EXISTS', 'the record already exists', { cause: error });
+  return invalidInputError(error, options.fields ?? {}) ?? error;
+}
+
 
 /**
  * The first of `fields` (strings, or arrays of strings) holding a NUL character, which PostgreSQL
