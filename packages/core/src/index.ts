@@ -21,14 +21,17 @@ export type {
   DatabaseCheck,
   DatabaseOptions,
   EmbeddedDatabaseOptions,
+  IsolationLevel,
   Migration,
   MigrateOptions,
   MigrateResult,
   PostgresDatabaseOptions,
   Queryable,
+  TransactionOptions,
+  TranslatePgErrorOptions,
   VectorSupport,
 } from './db';
-export { checkDatabase, createDatabase, ensureVectorExtension, migrate } from './db';
+export { checkDatabase, createDatabase, ensureVectorExtension, isPgConnectionError, isPgRetryableError, migrate, translatePgError, withTransaction } from './db';
 
 // health
 export type {
