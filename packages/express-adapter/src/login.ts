@@ -2,8 +2,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { RequestHandler, Response } from 'express';
 import { AikbError, RateLimitedError, ValidationError, isAikbError } from '@aikb/core';
 import type { ConstantTimeAuthenticator, TokenService } from '@aikb/core/auth';
-import { setLoggedElsewhere, setResponseError } from './internal/request-state';
-import { problemFromError, sendProblem } from './problem';
+import { setLoggedElsewhere } from './internal/request-state';
 import { readBody } from './read-body';
 import { isUnstorable, unstorableError } from './storable-input';
 import { checkOptions } from './internal/options';
@@ -116,15 +115,9 @@ export function loginHandler(options: LoginHandlerOptions): RequestHandler {
       res.json(result.value);
     } catch (error) {
       if (isAikbError(error, 'RATE_LIMITED')) setRateLimitHeaders(res, RateLimitedError.from(error));
-      if (isAikbError(error, 'RESOURCE_EXHAUSTED')) {
-        // Busy: an expected answer under load, logged by the authenticator as one rate-limited
-        // WARN line; answered here so neither the error handler nor the request log writes an
-        // error line per refusal.
-        setResponseError(res, error);
-        setLoggedElsewhere(res);
-        sendProblem(res, problemFromError(error, req.originalUrl.split('?')[0]));
-        return;
-      }
+      // Busy: an expected answer under load, logged by the authenticator as one rate-limited WARN
+      // line, so neither the error handler nor the request log writes an error line per refusal.
+      if (isAikbError(error, 'RESOURCE_EXHAUSTED')) setLoggedElsewhere(res);
       next(error);
     }
   };
