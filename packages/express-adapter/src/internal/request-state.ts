@@ -140,6 +140,17 @@ function mountPrefix(app: App): string {
   return prefix === '/' ? '' : prefix;
 }
 
+const fixedTemplates = new WeakMap<Chain, string>();
+
+function fixedTemplate(prefix: string, chain: Chain): string {
+  let template = fixedTemplates.get(chain);
+  if (template === undefined) {
+    template = join(chain.map((layer) => piece(layer.route ? layer.route.path : layer.rawPath)));
+    fixedTemplates.set(chain, template);
+  }
+  return prefix ? join([prefix, template]) : template;
+}
+
 function computeTemplate(req: Request): string | undefined {
   const route = (req as { route?: unknown }).route as { path?: unknown } | undefined;
   if (!route || typeof route !== 'object') return undefined;
@@ -154,6 +165,9 @@ function computeTemplate(req: Request): string | undefined {
   }
   const prefix = app ? mountPrefix(app) : '';
   if (chains && chains.length > 0) {
+    // One way to the route, with no alternative paths on it: its template is fixed, so no
+    // matching per request.
+    if (chains.length === 1 && !chains[0]!.some((layer) => Array.isArray(layer.rawPath))) return fixedTemplate(prefix, chains[0]!);
     if (!prefix) {
       const path = (req.originalUrl ?? req.url ?? '/').split('?')[0] ?? '/';
       for (const chain of chains) {
