@@ -233,6 +233,20 @@ describe('ConstantTimeAuthenticator', () => {
       expect(isAikbError(result.error, 'UNAVAILABLE')).toBe(true);
     });
 
+    it('reports paddedToMs as exactly floor + jitter, whatever fractional time the clock reads', async () => {
+      // performance.now()-style clocks read fractions; deadline − start then lost a ulp (54.999… for 55).
+      const t0 = Date.now();
+      const fractional: AuthClock = { ...clock, now: () => 1000.274 + (Date.now() - t0) };
+      const hasher = fakeHasher(30);
+      const store = await seeded(hasher);
+      const observations: AttemptObservation[] = [];
+      const auth = createConstantTimeAuthenticator({ store, hasher, clock: fractional, floorMs: 60, jitterMs: 5, random: () => -5, onAttempt: (o) => observations.push(o) });
+      const pending = auth.authenticate({ email: 'alice@example.com', password: 'wrong' });
+      await vi.advanceTimersByTimeAsync(100);
+      await pending;
+      expect(observations[0]!.paddedToMs).toBe(55);
+    });
+
     it('counts an overrun, warns and reports it, and answers as soon as the work ends', async () => {
       // The machine is slower than the hasher declared: a verify takes 630 ms instead of 30.
       const hasher = fakeHasher(30, 630);

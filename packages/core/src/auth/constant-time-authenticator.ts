@@ -259,7 +259,7 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
         constantTime: padded,
         elapsedMs: finished - start,
         totalMs: clock.now() - start,
-        paddedToMs: padded ? deadline - start : 0,
+        paddedToMs: padded ? floorMs + jitter : 0,
         jitterMs: jitter,
         overrun,
       };
