@@ -15,6 +15,13 @@ export { AikbError, NotFoundError, RateLimitedError, UnavailableError, Validatio
 export type { Logger } from './logger';
 export { noopLogger } from './logger';
 
+// time
+export type { Clock } from './clock';
+export { systemClock, unrefTimer } from './clock';
+
+// callers
+export type { Principal } from './principal';
+
 // db
 export type {
   Database,

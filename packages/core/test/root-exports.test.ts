@@ -17,11 +17,14 @@ const core = fileURLToPath(new URL('..', import.meta.url));
  *
  * - Modules of `src/` that have no subpath of their own and are exported from the root only:
  *   `errors.ts` (`AikbError` and its subclasses: every primitive throws them, so they belong to
- *   no single subpath) and `logger.ts` (the `Logger` interface every primitive accepts).
- * - Names a subpath exports that the root leaves out: none today.
+ *   no single subpath), `logger.ts` (the `Logger` interface every primitive accepts), `clock.ts`
+ *   (the `Clock` every primitive that reads time accepts) and `principal.ts` (the caller, as the
+ *   auth layer produces it and search consumes it).
+ * - Names a subpath exports that the root leaves out: `@aikb/core/options` is a tool for adapter
+ *   authors (the options check every factory runs), not a primitive, so it stays on its subpath.
  */
-const rootOnlyModules: readonly string[] = ['errors.ts', 'logger.ts'];
-const onlyInSubpaths: ReadonlySet<string> = new Set<string>([]);
+const rootOnlyModules: readonly string[] = ['errors.ts', 'logger.ts', 'clock.ts', 'principal.ts'];
+const onlyInSubpaths: ReadonlySet<string> = new Set<string>(['checkOptions', 'checkObject', 'OptionChecks']);
 
 /** Source entry of each export: `"./db"` → `src/db/index.ts`, `"."` → `src/index.ts`. */
 const entries = Object.entries((JSON.parse(readFileSync(path.join(core, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }).exports)

@@ -3,7 +3,7 @@ import type { RequestHandler } from 'express';
 import { AikbError } from '@aikb/core';
 import type { SessionVerifier } from '@aikb/core/auth';
 import { bearer, type Credential } from './user-auth';
-import { checkOptions } from './internal/options';
+import { checkOptions } from '@aikb/core/options';
 
 /** {@link adminGuard} options. */
 export interface AdminGuardOptions {

@@ -4,7 +4,7 @@ import type { StatusRegistry } from '@aikb/core/health';
 import type { ErrorMetrics, ErrorWindow } from '@aikb/core/metrics';
 import type { SpanRecord, SpanStore } from '@aikb/core/tracing';
 import type { Registry } from 'prom-client';
-import { checkObject } from './internal/options';
+import { checkObject } from '@aikb/core/options';
 
 function queryValue(raw: unknown, field: string): string | undefined {
   if (raw === undefined) return undefined;

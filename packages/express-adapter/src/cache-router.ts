@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { ValidationError, type FeatureFlagClient } from '@aikb/core';
 import { jsonBody } from './json-body';
-import { checkOptions } from './internal/options';
+import { checkOptions } from '@aikb/core/options';
 
 /** {@link cacheRouter} options. */
 export interface CacheRouterOptions {

@@ -3,7 +3,7 @@ import { NotFoundError, noopLogger, type Logger } from '@aikb/core';
 import { errorType } from '@aikb/core/tracing';
 import { isLoggedElsewhere, requestLoggerEntry, requestPath, routeTemplate, setResponseError } from './internal/request-state';
 import { problemFromError, sendProblem } from './problem';
-import { checkOptions } from './internal/options';
+import { checkOptions } from '@aikb/core/options';
 
 /** {@link errorHandler} options. */
 export interface ErrorHandlerOptions {

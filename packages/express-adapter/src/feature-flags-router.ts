@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { NotFoundError, ValidationError, type FeatureFlagClient, type Flag } from '@aikb/core';
 import { jsonBody } from './json-body';
-import { checkOptions } from './internal/options';
+import { checkOptions } from '@aikb/core/options';
 
 /** {@link featureFlagsRouter} options. */
 export interface FeatureFlagsRouterOptions {

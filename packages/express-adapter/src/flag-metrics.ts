@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { FeatureFlagClient } from '@aikb/core';
-import { checkOptions } from './internal/options';
+import { checkOptions } from '@aikb/core/options';
 
 /** {@link registerFeatureFlagMetrics} options. */
 export interface FeatureFlagMetricsOptions {

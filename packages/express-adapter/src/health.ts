@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { HealthRegistry } from '@aikb/core/health';
 import { generateTraceId, isValidTraceId } from '@aikb/core/tracing';
-import { checkOptions } from './internal/options';
+import { checkOptions } from '@aikb/core/options';
 
 /** {@link healthRouter} options. */
 export interface HealthRouterOptions {

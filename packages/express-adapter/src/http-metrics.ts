@@ -3,7 +3,7 @@ import { Histogram, type Registry } from 'prom-client';
 import type { ErrorMetrics } from '@aikb/core/metrics';
 import { errorType } from '@aikb/core/tracing';
 import { responseError, routeTemplate } from './internal/request-state';
-import { checkOptions } from './internal/options';
+import { checkOptions } from '@aikb/core/options';
 
 /** {@link httpMetrics} options. */
 export interface HttpMetricsOptions {

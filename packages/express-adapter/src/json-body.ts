@@ -2,7 +2,7 @@ import type { Request, RequestHandler } from 'express';
 import { ValidationError } from '@aikb/core';
 import { readBody } from './read-body';
 import { unstorableError, unstorableField } from './storable-input';
-import { checkOptions } from './internal/options';
+import { checkOptions } from '@aikb/core/options';
 
 /** {@link jsonBody} options. */
 export interface JsonBodyOptions {

@@ -5,7 +5,7 @@ import type { ConstantTimeAuthenticator, TokenService } from '@aikb/core/auth';
 import { setLoggedElsewhere } from './internal/request-state';
 import { readBody } from './read-body';
 import { isUnstorable, unstorableError } from './storable-input';
-import { checkOptions } from './internal/options';
+import { checkOptions } from '@aikb/core/options';
 
 /** {@link loginHandler} options. */
 export interface LoginHandlerOptions {

@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { ValidationError } from '@aikb/core';
 import type { PoolMonitor } from '@aikb/core/pool';
 import { jsonBody } from './json-body';
-import { checkObject, checkOptions } from './internal/options';
+import { checkObject, checkOptions } from '@aikb/core/options';
 
 /** Seconds buckets for connection wait and use times: 0.1 ms to 10 s. */
 const BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -3,7 +3,7 @@ import type { RequestHandler, Response } from 'express';
 import { noopLogger, type Logger } from '@aikb/core';
 import { currentTraceId, errorType } from '@aikb/core/tracing';
 import { isLoggedElsewhere, requestContext, requestLoggerEntry, requestPath, responseError, routeTemplate, setRequestLogger } from './internal/request-state';
-import { checkOptions } from './internal/options';
+import { checkOptions } from '@aikb/core/options';
 
 /** A logger that can make children carrying fixed fields (pino's `child` fits). */
 export type ChildLoggerFactory = (bindings: Record<string, unknown>) => Logger;

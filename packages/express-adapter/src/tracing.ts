@@ -2,7 +2,7 @@ import type { RequestHandler } from 'express';
 import { parseTraceparent, recordError, withSpan, type SpanRecorder } from '@aikb/core/tracing';
 import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import { requestPath, responseError, routeTemplate } from './internal/request-state';
-import { checkOptions } from './internal/options';
+import { checkOptions } from '@aikb/core/options';
 
 /** {@link tracing} options. */
 export interface TracingOptions {

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { AikbError } from '@aikb/core';
 import type { SessionVerifier, TokenClaims } from '@aikb/core/auth';
-import { checkOptions } from './internal/options';
+import { checkOptions } from '@aikb/core/options';
 
 /** The fixed actor recorded for changes made with the shared admin token. */
 export const ADMIN_TOKEN_ACTOR = 'admin-token';

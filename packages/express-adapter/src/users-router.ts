@@ -3,7 +3,7 @@ import { NotFoundError, ValidationError } from '@aikb/core';
 import type { User, UserChange, UserDirectory } from '@aikb/core/auth';
 import { jsonBody } from './json-body';
 import { requestActor } from './user-auth';
-import { checkOptions } from './internal/options';
+import { checkOptions } from '@aikb/core/options';
 
 /** {@link usersRouter} options. */
 export interface UsersRouterOptions {

@@ -1,6 +1,7 @@
 /**
- * The one options check every adapter factory runs at construction, so a bad option throws a
- * `TypeError` naming it when the app is wired, never on the first request.
+ * The one options check every aikb factory runs at construction (core primitives, the Express
+ * adapter, the Prometheus exporters, the OpenFeature provider), so a bad option throws a
+ * `TypeError` naming the factory and the option when the app is wired, never on first use.
  */
 
 function describe(value: unknown): string {
