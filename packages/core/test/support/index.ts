@@ -12,3 +12,4 @@ export {
   type ThrowawayPostgres,
   type ThrowawayRedis,
 } from './throwaway';
+export { createRecordingMeter, type RecordedPoint, type RecordingMeter } from './metrics';
