@@ -24,6 +24,7 @@ export type { Principal } from './principal';
 
 // db
 export type {
+  CheckDatabaseOptions,
   Database,
   DatabaseCheck,
   DatabaseOptions,

@@ -116,7 +116,7 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
   checks.function('random');
   checks.object('rateLimiter', 'a LoginRateLimiter', false, ['check', 'recordFailure', 'recordSuccess']);
   checks.clock();
-  checks.object('logger', 'a Logger', false, ['warn']);
+  checks.logger();
   const store = options.store;
   const floorMs = options.floorMs ?? 500;
   const jitterMs = options.jitterMs ?? 20;

@@ -112,7 +112,7 @@ export function createSessionVerifier(options: SessionVerifierOptions): SessionV
   check.number('cacheTtlMs', { min: 0, max: 60_000, integer: true });
   check.number('maxEntries', { min: 1, integer: true });
   check.clock();
-  check.object('logger', 'a Logger', false, ['warn']);
+  check.logger();
   const { tokens, store, bus } = options;
   const cacheTtlMs = options.cacheTtlMs ?? 1000;
   const maxEntries = options.maxEntries ?? 10_000;

@@ -115,7 +115,7 @@ export function createUserDirectory(options: UserDirectoryOptions): UserDirector
   check.object('hasher', 'a PasswordHasher', true, ['hash']);
   check.function('onChange');
   check.clock();
-  check.object('logger', 'a Logger', false, ['warn']);
+  check.logger();
   const { store, hasher, onChange } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? noopLogger;

@@ -23,7 +23,7 @@ export interface InProcessInvalidationBusOptions {
  * ```
  */
 export function createInProcessInvalidationBus(options: InProcessInvalidationBusOptions = {}): InvalidationBus {
-  checkOptions('createInProcessInvalidationBus', options).object('logger', 'a Logger', false, ['warn']);
+  checkOptions('createInProcessInvalidationBus', options).logger();
   const listeners = new BusListeners('connected', options.logger ?? noopLogger);
   return {
     kind: 'in-process',

@@ -55,7 +55,7 @@ export function createPostgresInvalidationBus(options: PostgresInvalidationBusOp
   check.string('channel');
   check.number('reconnectDelayMs', { min: 0 });
   check.clock();
-  check.object('logger', 'a Logger', false, ['warn']);
+  check.logger();
   const pool = options.pool;
   const channel = options.channel ?? 'aikb_invalidation';
   if (!CHANNEL.test(channel)) throw new TypeError(`createPostgresInvalidationBus: channel must match ${CHANNEL}`);

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from '../clock';
 import { UnavailableError } from '../errors';
+import { withTimeout } from '../internal/timeout';
 import { noopLogger, type Logger } from '../logger';
 import { checkOptions } from '../options';
 import type { InvalidationBus } from './cache';
@@ -50,7 +51,7 @@ export function createRedisInvalidationBus(options: RedisInvalidationBusOptions)
   check.string('channel');
   check.number('publishTimeoutMs', { min: 0, exclusiveMin: true });
   check.clock();
-  check.object('logger', 'a Logger', false, ['warn']);
+  check.logger();
   const redis = options.redis;
   const channel = options.channel ?? 'aikb:invalidation';
   const publishTimeoutMs = options.publishTimeoutMs ?? 1000;
@@ -91,18 +92,10 @@ export function createRedisInvalidationBus(options: RedisInvalidationBusOptions)
     async publish(message) {
       const encoded = checkMessage('RedisInvalidationBus.publish', message);
       if (listeners.state === 'closed') throw new UnavailableError('the invalidation bus is closed');
-      let timer: unknown;
       try {
-        await Promise.race([
-          redis.publish(channel, encoded),
-          new Promise<never>((_, reject) => {
-            timer = clock.setTimeout(() => reject(new Error(`no answer within ${publishTimeoutMs} ms`)), publishTimeoutMs);
-          }),
-        ]);
+        await withTimeout(clock, redis.publish(channel, encoded), publishTimeoutMs, `no answer within ${publishTimeoutMs} ms`);
       } catch (error) {
         throw new UnavailableError(`could not publish the invalidation to redis: ${(error as Error).message}`, { cause: error });
-      } finally {
-        if (timer !== undefined) clock.clearTimeout(timer);
       }
     },
     subscribe: (handler) => listeners.subscribe(handler),

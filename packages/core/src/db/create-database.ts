@@ -33,7 +33,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
   check.number('connectionTimeoutMs', { min: 1, integer: true });
   check.object('poolConfig', 'an object');
   check.boolean('vector');
-  check.object('logger', 'a Logger', false, ['warn']);
+  check.logger();
   return options.url === undefined ? createEmbedded(options) : createPostgres(options);
 }
 

@@ -49,7 +49,7 @@ function resolveOptions(options: FeatureFlagClientOptions) {
   check.clock();
   check.function('random');
   check.number('pollIntervalMs', { min: 10 });
-  check.object('logger', 'a Logger', false, ['warn', 'error']);
+  check.logger();
   return Object.freeze({
     store: options.store,
     bus: options.bus,

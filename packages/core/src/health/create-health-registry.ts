@@ -1,4 +1,5 @@
 import { monotonicClock } from '../clock';
+import { withTimeout } from '../internal/timeout';
 import { checkOptions } from '../options';
 import type { HealthCheck, HealthRegistry, HealthRegistryOptions, HealthReport, MeasuredComponentHealth } from './health';
 
@@ -22,22 +23,14 @@ export function createHealthRegistry(options: HealthRegistryOptions = {}): Healt
   const clock = options.clock ?? monotonicClock;
   const checks = new Map<string, HealthCheck>();
 
-  async function measure(check: HealthCheck): Promise<MeasuredComponentHealth> {
+  async function measure(probe: HealthCheck): Promise<MeasuredComponentHealth> {
     const started = clock.now();
     const elapsed = () => Math.round((clock.now() - started) * 100) / 100;
-    let timer: unknown;
     try {
-      const result = await Promise.race([
-        Promise.resolve().then(check),
-        new Promise<never>((_, reject) => {
-          timer = clock.setTimeout(() => reject(new Error(`check did not answer within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      const result = await withTimeout(clock, Promise.resolve().then(probe), timeoutMs, `check did not answer within ${timeoutMs} ms`);
       return { ...result, latencyMs: elapsed() };
     } catch (error) {
       return { status: 'down', error: (error as Error)?.message ?? String(error), latencyMs: elapsed() };
-    } finally {
-      if (timer !== undefined) clock.clearTimeout(timer);
     }
   }
 

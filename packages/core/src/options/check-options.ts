@@ -26,10 +26,14 @@ export interface OptionChecks {
   numbers(name: string): void;
   /** A `Clock` (an object with `now`, `setTimeout` and `clearTimeout` methods), optional. */
   clock(name?: string): void;
+  /** A `Logger` (an object with `debug`, `info`, `warn` and `error` methods), optional. */
+  logger(name?: string): void;
 }
 
 /** The methods of a `Clock`, as {@link OptionChecks.clock} requires them. */
 const CLOCK_METHODS = ['now', 'setTimeout', 'clearTimeout'] as const;
+/** The methods of a `Logger`, as {@link OptionChecks.logger} requires them. */
+const LOGGER_METHODS = ['debug', 'info', 'warn', 'error'] as const;
 
 function fail(factory: string, name: string, expected: string, value: unknown): never {
   throw new TypeError(`${factory}: ${name} must be ${expected} (got ${describe(value)})`);
@@ -62,6 +66,9 @@ export function checkOptions(factory: string, options: unknown, optional = false
     },
     clock(name = 'clock') {
       checks.object(name, 'a Clock', false, CLOCK_METHODS);
+    },
+    logger(name = 'logger') {
+      checks.object(name, 'a Logger', false, LOGGER_METHODS);
     },
     function(name, required = false) {
       const value = record[name];

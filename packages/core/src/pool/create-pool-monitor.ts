@@ -45,7 +45,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
   for (const option of ['leakDetectionThresholdMs', 'leakCheckIntervalMs', 'maxLeakHuntMs'] as const) check.number(option, { min: 0 });
   check.boolean('captureStacks');
   check.clock();
-  check.object('logger', 'a Logger', false, ['info', 'warn', 'error']);
+  check.logger();
   check.string('name');
   const thresholdMs = options.leakDetectionThresholdMs ?? 60_000;
   const intervalMs = options.leakCheckIntervalMs ?? Math.max(100, Math.min(5000, thresholdMs / 2));
