@@ -54,7 +54,7 @@ async function withVariant<T>(db: Database, v: number, seen: number[], body: () 
     return await body();
   } finally {
     if (monitor) {
-      seen[v]! += monitor.snapshot().holdTime.count;
+      seen[v]! += monitor.stats().holdTimeMs.count;
       monitor.close();
     }
   }

@@ -22,6 +22,18 @@ export const systemClock: Clock = {
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
+/**
+ * A monotonic clock: `performance.now()` (milliseconds since the process started; never jumps
+ * when the system time is set) and the global timers. The default of primitives that measure
+ * durations and deadlines within one process (the login authenticator, the pool monitor, health
+ * checks). Its readings mean nothing to another process: do not store them.
+ */
+export const monotonicClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
 /** Lets the process exit while the timer `handle` (from any {@link Clock}) is pending, when it can. */
 export function unrefTimer(handle: unknown): void {
   (handle as { unref?: () => void } | null)?.unref?.();

@@ -166,7 +166,10 @@ export class NotFoundError extends AikbError {
 
 /** {@link RateLimitedError} options: the figures a client needs to back off. */
 export interface RateLimitedErrorOptions extends AikbErrorOptions {
-  /** Seconds until a retry can succeed (HTTP: `Retry-After` and the `retryAfterSeconds` member). */
+  /**
+   * Seconds until a retry can succeed (HTTP: `Retry-After` and the `retryAfterSeconds` member).
+   * Seconds, not milliseconds, because HTTP's `Retry-After` and `RateLimit-Reset` count whole seconds.
+   */
   retryAfterSeconds: number;
   /** Attempts allowed per window (HTTP: `RateLimit-Limit`). */
   limit?: number;

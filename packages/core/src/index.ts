@@ -17,13 +17,14 @@ export { noopLogger } from './logger';
 
 // time
 export type { Clock } from './clock';
-export { systemClock, unrefTimer } from './clock';
+export { monotonicClock, systemClock, unrefTimer } from './clock';
 
 // callers
 export type { Principal } from './principal';
 
 // db
 export type {
+  CheckDatabaseOptions,
   Database,
   DatabaseCheck,
   DatabaseOptions,
@@ -57,9 +58,8 @@ export { createHealthRegistry, createStatusRegistry } from './health';
 
 // cache
 export type {
-  CacheAge,
   CacheEntry,
-  CacheInfo,
+  CacheKeyStats,
   InProcessInvalidationBusOptions,
   InvalidationBus,
   InvalidationBusState,
@@ -68,6 +68,7 @@ export type {
   RedisInvalidationBusOptions,
   TtlCache,
   TtlCacheOptions,
+  TtlCacheStats,
 } from './cache';
 export { createInProcessInvalidationBus, createPostgresInvalidationBus, createRedisInvalidationBus, createTtlCache } from './cache';
 
@@ -77,10 +78,9 @@ export type {
   FeatureFlagClient,
   FeatureFlagClientOptions,
   Flag,
-  FlagCacheInfo,
+  FlagCacheEntryStats,
   FlagChange,
   FlagClientStats,
-  FlagClientStatus,
   FlagDefinition,
   FlagEvaluation,
   FlagPatch,
@@ -88,7 +88,6 @@ export type {
   FlagReason,
   FlagState,
   FlagStore,
-  FlagTimers,
   MemoryFlagStoreOptions,
 } from './flags';
 export { FLAG_KEY_PREFIX, createFeatureFlagClient, createMemoryFlagStore, createPostgresFlagStore, flagStoreMigrations, rolloutBucket } from './flags';
@@ -102,8 +101,8 @@ export type {
   PoolListener,
   PoolMonitor,
   PoolMonitorOptions,
-  PoolSnapshot,
   PoolStats,
+  PoolUsage,
 } from './pool';
 export { createPoolMonitor } from './pool';
 
@@ -138,7 +137,6 @@ export type {
   Argon2HasherOptions,
   AttemptObservation,
   AttemptOutcome,
-  AuthClock,
   AuthenticatorStats,
   BeginOptions,
   ConstantTimeAuthenticator,

@@ -66,9 +66,9 @@ export function errorMetricsRouter(metrics: ErrorMetrics): Router {
  * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function systemStatusRouter(status: StatusRegistry): Router {
-  checkObject('systemStatusRouter', 'status', status, 'a StatusRegistry', ['snapshot']);
+  checkObject('systemStatusRouter', 'status', status, 'a StatusRegistry', ['collect']);
   return Router().get('/', async (_req, res) => {
-    res.json({ subsystems: await status.snapshot() });
+    res.json({ subsystems: await status.collect() });
   });
 }
 

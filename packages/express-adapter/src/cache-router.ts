@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { ValidationError, type FeatureFlagClient } from '@aikb/core';
 import { jsonBody } from './json-body';
 import { checkOptions } from '@aikb/core/options';
+import { propagationBody } from './internal/flag-bodies';
 
 /** {@link cacheRouter} options. */
 export interface CacheRouterOptions {
@@ -29,7 +30,7 @@ export function cacheRouter(options: CacheRouterOptions): Router {
     const invalidated = await options.flags.invalidate((body as { keys?: string[] }).keys as string[]);
     const propagation = options.flags.propagation();
     res.setHeader('Aikb-Propagation', propagation.status);
-    res.json({ invalidated, propagation });
+    res.json({ invalidated, propagation: propagationBody(propagation) });
   });
   return router;
 }

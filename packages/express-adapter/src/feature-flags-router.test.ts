@@ -244,7 +244,7 @@ describe('cacheRouter', () => {
   it('POST /invalidate reloads exact keys and globs and lists what it invalidated', async () => {
     const res = await request(app).post('/api/admin/cache/invalidate').send({ keys: ['feature_flags:priority_2_*'] });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ invalidated: ['feature_flags:priority_2_1_saga_pattern', 'feature_flags:priority_2_2_rbac_api_filtering'], propagation: flags.propagation() });
+    expect(res.body).toEqual({ invalidated: ['feature_flags:priority_2_1_saga_pattern', 'feature_flags:priority_2_2_rbac_api_filtering'], propagation: { bus: 'none', status: 'none', convergesWithinSeconds: 300 } });
     expect(res.headers['aikb-propagation']).toBe(flags.propagation().status);
     const all = await request(app).post('/api/admin/cache/invalidate').set('content-type', 'application/json').send('{"keys": ["feature_flags:*"]}');
     expect(all.body.invalidated).toHaveLength(3);

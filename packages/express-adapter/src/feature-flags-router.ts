@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { NotFoundError, ValidationError, type FeatureFlagClient, type Flag } from '@aikb/core';
+import { cacheAgeBody, propagationBody } from './internal/flag-bodies';
 import { jsonBody } from './json-body';
 import { checkOptions } from '@aikb/core/options';
 
@@ -33,7 +34,7 @@ async function notFound(flags: FeatureFlagClient, flagName: string): Promise<Not
 function written(res: Response, flags: FeatureFlagClient, flag: Flag, status = 200): void {
   const propagation = flags.propagation();
   res.setHeader('Aikb-Propagation', propagation.status);
-  res.status(status).json({ ...present(flag), propagation });
+  res.status(status).json({ ...present(flag), propagation: propagationBody(propagation) });
 }
 
 /**
@@ -71,10 +72,11 @@ export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
       res.json({ flags: list });
       return;
     }
-    const info = flags.cacheInfo();
+    const { cache } = flags.stats();
+    const cacheAge = (entry: { ageMs: number; stale: boolean } | undefined) => (entry ? { ...cacheAgeBody(entry.ageMs, cache.ttlMs), stale: entry.stale } : null);
     res.json({
-      flags: list.map((flag) => ({ ...flag, cacheAge: Object.hasOwn(info.flags, flag.name) ? info.flags[flag.name] : null })),
-      cacheAge: { secondsSinceUpdate: info.secondsSinceUpdate, ttl: info.ttl },
+      flags: list.map((flag) => ({ ...flag, cacheAge: cacheAge(Object.hasOwn(cache.flags, flag.name) ? cache.flags[flag.name] : undefined) })),
+      cacheAge: cacheAgeBody(cache.ageMs, cache.ttlMs),
     });
   });
 
@@ -111,7 +113,7 @@ export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
       bucket: decision.bucket ?? null,
       rolloutPercentage: decision.rolloutPercentage ?? null,
       reason: decision.reason,
-      cacheAgeSeconds: decision.cacheAgeSeconds ?? 0,
+      cacheAgeSeconds: Math.floor((decision.cacheAgeMs ?? 0) / 1000),
       stale: decision.stale,
       version: decision.version ?? null,
     });

@@ -60,7 +60,7 @@ export function registerFeatureFlagMetrics(options: FeatureFlagMetricsOptions): 
     help: '1 while feature flags may be stale (invalidation bus disconnected or flag store unreachable).',
     registers: [registry],
     collect() {
-      this.set(flags.status().stale ? 1 : 0);
+      this.set(flags.stats().stale ? 1 : 0);
     },
   });
   new Gauge({

@@ -112,7 +112,7 @@ export function loginHandler(options: LoginHandlerOptions): RequestHandler {
       // The token is signed inside the padded time, so a success does no more work after the deadline.
       const result = await attempt.verify({ ...credentials, ip: req.ip }, (user) => tokens.issue(user));
       if (!result.ok) throw new AikbError('UNAUTHENTICATED', 'invalid email or password');
-      res.json(result.value);
+      res.json({ token: result.value.token, expiresIn: result.value.expiresInSeconds });
     } catch (error) {
       if (isAikbError(error, 'RATE_LIMITED')) setRateLimitHeaders(res, RateLimitedError.from(error));
       // Busy: an expected answer under load, logged by the authenticator as one rate-limited WARN

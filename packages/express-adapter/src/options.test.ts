@@ -29,7 +29,7 @@ const fn = () => undefined;
 const service = (...methods: string[]) => Object.fromEntries(methods.map((m) => [m, fn]));
 const flags = service('evaluate', 'getFlag', 'listFlags', 'putFlag', 'updateFlag', 'invalidate', 'propagation', 'stats');
 const registry = service('getSingleMetric', 'metrics', 'check');
-const monitor = service('snapshot', 'subscribe', 'startLeakHunt', 'stopLeakHunt');
+const monitor = service('stats', 'subscribe', 'startLeakHunt', 'stopLeakHunt');
 const authenticator = { ...service('begin'), floorMs: 500 };
 const tokens = service('issue');
 const sessions = service('verify', 'invalidate');

@@ -2,6 +2,7 @@ import express from 'express';
 import type { PoolClient } from 'pg';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '@aikb/core';
 import { checkDatabase, createDatabase } from '@aikb/core/db';
 import { createHealthRegistry } from '@aikb/core/health';
 import { createPoolMonitor, type PoolMonitor } from '@aikb/core/pool';
@@ -19,7 +20,7 @@ afterEach(() => {
 
 function app(options?: Parameters<typeof leakHuntRouter>[1]) {
   now = 0;
-  monitor = createPoolMonitor(fakePool(), { clock: () => now });
+  monitor = createPoolMonitor(fakePool(), { clock: { ...systemClock, now: () => now } });
   return express()
     .use('/api/health/pool-stats', poolStatsRouter(monitor))
     .use('/api/admin', adminGuard({ adminToken: TOKEN }))
@@ -85,7 +86,7 @@ describe('leakHuntRouter', () => {
 
   it("refuses minutes beyond the monitor's own bound as a 400", async () => {
     now = 0;
-    monitor = createPoolMonitor(fakePool(), { clock: () => now, maxLeakHuntMs: 60_000 });
+    monitor = createPoolMonitor(fakePool(), { clock: { ...systemClock, now: () => now }, maxLeakHuntMs: 60_000 });
     const server = express().use('/hunt', leakHuntRouter(monitor)).use(errorHandler());
     const res = await request(server).post('/hunt').send({ enabled: true, minutes: 2 });
     expect(res.status).toBe(400);
@@ -113,7 +114,7 @@ describe('the health check of a monitored pool', () => {
       for (let i = 0; i < 3; i++) {
         const res = await request(server).get('/api/health');
         const { status: _status, latencyMs: _latency, ...figures } = res.body.components.pool;
-        expect(figures).toEqual({ activeConnections: 0, availableConnections: 1, queuedRequests: 0, maxConnections: 1, utilizationPercent: 0 });
+        expect(figures).toMatchObject({ activeConnections: 0, availableConnections: 1, queuedRequests: 0, maxConnections: 1, utilizationPercent: 0 });
         const stats = (await request(server).get('/api/health/pool-stats')).body;
         expect(figures.queuedRequests).toBe(stats.queuedRequests);
       }

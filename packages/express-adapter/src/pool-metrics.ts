@@ -26,7 +26,7 @@ function metric<T>(registry: Registry, name: string, create: () => T): T {
  */
 export function registerPoolMetrics(registry: Registry, monitor: PoolMonitor): () => void {
   checkObject('registerPoolMetrics', 'registry', registry, 'a prom-client Registry', ['getSingleMetric']);
-  checkObject('registerPoolMetrics', 'monitor', monitor, 'a PoolMonitor', ['snapshot', 'subscribe']);
+  checkObject('registerPoolMetrics', 'monitor', monitor, 'a PoolMonitor', ['stats', 'subscribe']);
   const pool = monitor.name;
   metric(registry, 'db_client_connections_usage', () => new Gauge({
     name: 'db_client_connections_usage',
@@ -34,7 +34,7 @@ export function registerPoolMetrics(registry: Registry, monitor: PoolMonitor): (
     labelNames: ['pool_name', 'state'],
     registers: [registry],
     collect() {
-      const { activeConnections, idleConnections } = monitor.snapshot();
+      const { activeConnections, idleConnections } = monitor.stats();
       this.set({ pool_name: pool, state: 'used' }, activeConnections);
       this.set({ pool_name: pool, state: 'idle' }, idleConnections);
     },
@@ -81,10 +81,10 @@ export function registerPoolMetrics(registry: Registry, monitor: PoolMonitor): (
  * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
 export function poolStatsRouter(monitor: PoolMonitor): Router {
-  checkObject('poolStatsRouter', 'monitor', monitor, 'a PoolMonitor', ['snapshot']);
+  checkObject('poolStatsRouter', 'monitor', monitor, 'a PoolMonitor', ['stats']);
   return Router().get('/', (_req, res) => {
-    const { waitTime, holdTime, leaks, idleConnections, ...stats } = monitor.snapshot();
-    res.json({ ...stats, idleConnections, histograms: { waitTimeMs: waitTime, holdTimeMs: holdTime }, leaks });
+    const { waitTimeMs, holdTimeMs, leaks, idleConnections, ...stats } = monitor.stats();
+    res.json({ ...stats, idleConnections, histograms: { waitTimeMs, holdTimeMs }, leaks });
   });
 }
 

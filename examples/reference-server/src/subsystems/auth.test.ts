@@ -48,7 +48,7 @@ describe('createAuthSubsystem', () => {
   });
 
   it('reports its configuration and counters on the status registry', async () => {
-    const { auth: status } = await base.status.snapshot();
+    const { auth: status } = await base.status.collect();
     expect(status).toMatchObject({
       constantTime: { enabled: true, flag: 'priority_1_3_constant_time_auth' },
       floorMs: 500,
@@ -76,7 +76,7 @@ describe('createAuthSubsystem', () => {
     try {
       expect((await request(app).post('/auth/login').send({ email: 'ghost@example.com', password: 'test12345' })).status).toBe(401);
       expect(await base.metrics.metrics()).toMatch(/aikb_auth_login_duration_seconds_count\{outcome="failure",constant_time="false"\} 1/);
-      const { auth: status } = await base.status.snapshot();
+      const { auth: status } = await base.status.collect();
       expect(status).toMatchObject({ constantTime: { enabled: false } });
     } finally {
       await flags.updateFlag(CONSTANT_TIME_FLAG, { enabled: true });
@@ -88,6 +88,6 @@ describe('createAuthSubsystem', () => {
     await unknown.start();
     const status = createStatusRegistry();
     await createAuthSubsystem({ ...base, flags: unknown, status, metrics: new Registry() });
-    expect((await status.snapshot()).auth).toMatchObject({ constantTime: { enabled: true } });
+    expect((await status.collect()).auth).toMatchObject({ constantTime: { enabled: true } });
   });
 });

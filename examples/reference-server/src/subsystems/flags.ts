@@ -5,7 +5,7 @@ import {
   createRedisInvalidationBus,
   type InvalidationBus,
 } from '@aikb/core/cache';
-import { createFeatureFlagClient, createPostgresFlagStore, type FlagDefinition } from '@aikb/core/flags';
+import { createFeatureFlagClient, createPostgresFlagStore, type FlagClientStats, type FlagDefinition } from '@aikb/core/flags';
 import { cacheRouter, featureFlagsRouter, registerFeatureFlagMetrics, requestActor } from '@aikb/express';
 import type { ServerContext } from '../context';
 import type { Subsystem } from '../lifecycle';
@@ -34,6 +34,24 @@ function createBus(ctx: FlagsNeeds): InvalidationBus {
 }
 
 /**
+ * The `flags` member of the system status, in the shape it has always had (seconds, as the
+ * runbook shows them): core's `stats()` reports milliseconds.
+ */
+function statusBody({ flags, cache, evaluations, bus, stale, propagation, polling, lastRefresh, lastRefreshError }: FlagClientStats) {
+  return {
+    flags,
+    cache: { secondsSinceUpdate: Math.floor(cache.ageMs / 1000), ttl: cache.ttlMs / 1000, size: cache.size, staleEntries: cache.staleEntries },
+    bus,
+    stale,
+    propagation: { bus: propagation.bus, status: propagation.status, convergesWithinSeconds: Math.ceil(propagation.convergesWithinMs / 1000) },
+    polling,
+    lastRefresh,
+    lastRefreshError,
+    stats: { evaluations, cache: { hits: cache.hits, misses: cache.misses } },
+  };
+}
+
+/**
  * Starts feature flags on the server database: Postgres store, invalidation bus, seeding, status
  * (`flags` in the system status) and Prometheus metrics. With the database still down, it starts
  * empty (every flag gives its default) and loads and seeds once migrations have run.
@@ -41,15 +59,15 @@ function createBus(ctx: FlagsNeeds): InvalidationBus {
 async function startFlags(ctx: FlagsNeeds): Promise<Pick<ServerContext, 'flags' | 'bus'>> {
   const { config, infra, logger } = ctx;
   const bus = createBus(ctx);
-  const client = createFeatureFlagClient({ store: createPostgresFlagStore(infra.db.pool), bus, cacheTtlSeconds: config.cacheTtlSeconds, logger });
-  ctx.status.register('flags', () => ({ ...client.status() }));
+  const client = createFeatureFlagClient({ store: createPostgresFlagStore(infra.db.pool), bus, cacheTtlMs: config.cacheTtlSeconds * 1000, logger });
+  ctx.status.register('flags', () => statusBody(client.stats()));
   registerFeatureFlagMetrics({ flags: client, registry: ctx.metrics });
 
   const seeded = infra.migrated
     .then(async () => {
       for (const [name, definition] of Object.entries(SEEDED_FLAGS)) await client.ensureFlag(name, definition);
       await client.start();
-      logger.info({ bus: bus.kind, ttlSeconds: config.cacheTtlSeconds }, `feature flags: ${client.status().flags} loaded, invalidation over ${bus.kind}`);
+      logger.info({ bus: bus.kind, ttlSeconds: config.cacheTtlSeconds }, `feature flags: ${client.stats().flags} loaded, invalidation over ${bus.kind}`);
     })
     .catch((error: unknown) => logger.error({ err: error }, `feature flags: could not seed or load (${(error as Error).message})`));
   // Migrated already (embedded, or a server database that was up): serve with every flag loaded.

@@ -66,10 +66,14 @@ export function installObservability(ctx: ServerContext): Observability {
   registerPoolMetrics(metrics, monitor);
 
   infra.health.register('pool', () => {
-    const { leaks, waitTime, holdTime, idleConnections, leakHunt, ...stats } = monitor.snapshot();
-    return { status: leaks.outstanding > 0 ? 'degraded' : 'ok', ...stats, leaks };
+    const { leaks, waitTimeMs, holdTimeMs, idleConnections, leakHunt, ...usage } = monitor.stats();
+    return { status: leaks.outstanding > 0 ? 'degraded' : 'ok', ...usage, leaks };
   });
-  status.register('pool', () => ({ ...monitor.snapshot() }));
+  // The system status keeps its member names (`waitTime`, `holdTime`: milliseconds, as documented).
+  status.register('pool', () => {
+    const { idleConnections, waitTimeMs, holdTimeMs, leaks, leakHunt, ...usage } = monitor.stats();
+    return { ...usage, idleConnections, waitTime: waitTimeMs, holdTime: holdTimeMs, leaks, leakHunt };
+  });
   status.register('tracing', () => ({
     enabled: true,
     middleware: 'active',

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { checkOptions } from '../options';
 import type { PasswordHasher } from './auth';
 import { measureMedian } from './internal/cost';
 import { parsePhc } from './internal/phc';
@@ -27,12 +28,6 @@ let argon2Module: Promise<Argon2Module> | undefined;
 // Loaded on first use, so importing @aikb/core/auth loads no native binding.
 const loadArgon2 = () => (argon2Module ??= import('@node-rs/argon2'));
 
-function positiveInteger(name: string, value: number | undefined, fallback: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1 || value > max) throw new TypeError(`createArgon2Hasher: ${name} must be an integer from 1 to ${max} (got ${value})`);
-  return value;
-}
-
 /**
  * The default {@link PasswordHasher}: argon2id through `@node-rs/argon2` (prebuilt binaries, work
  * off the event loop). About 30 ms per verify at the default parameters on a current x86 core.
@@ -46,9 +41,11 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
  * ```
  */
 export function createArgon2Hasher(options: Argon2HasherOptions = {}): PasswordHasher {
-  const memoryCost = positiveInteger('memoryCost', options.memoryCost, 19456, 4 * 1024 * 1024);
-  const timeCost = positiveInteger('timeCost', options.timeCost, 2, 100);
-  const parallelism = positiveInteger('parallelism', options.parallelism, 1, 255);
+  const check = checkOptions('createArgon2Hasher', options, true);
+  check.number('memoryCost', { min: 1, max: 4 * 1024 * 1024, integer: true });
+  check.number('timeCost', { min: 1, max: 100, integer: true });
+  check.number('parallelism', { min: 1, max: 255, integer: true });
+  const { memoryCost = 19456, timeCost = 2, parallelism = 1 } = options;
   if (memoryCost < 8 * parallelism) throw new TypeError(`createArgon2Hasher: memoryCost must be at least 8 × parallelism KiB (got ${memoryCost})`);
   const params = { memoryCost, timeCost, parallelism, algorithm: 2 /* Argon2id */ } as const;
   // ≈ 1.3 GB/s of memory filling per lane: declared until calibrated.

@@ -1,3 +1,4 @@
+import type { Clock } from '../clock';
 import type { AikbError } from '../errors';
 import type { Logger } from '../logger';
 
@@ -200,14 +201,6 @@ export interface LoginRateLimiter {
   refund?(credentials: Credentials): Promise<void>;
 }
 
-/** A clock and timers, injectable so deadlines are tested with fake time. */
-export interface AuthClock {
-  /** Milliseconds, monotonic. */
-  now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 /** {@link createConstantTimeAuthenticator} options. */
 export interface ConstantTimeAuthenticatorOptions {
   /** Where users are looked up. */
@@ -264,8 +257,12 @@ export interface ConstantTimeAuthenticatorOptions {
   rateLimiter?: LoginRateLimiter;
   /** Called once per attempt, after it is answered. Must not throw. */
   onAttempt?: (observation: AttemptObservation) => void;
-  /** @default performance.now and global setTimeout */
-  clock?: AuthClock;
+  /**
+   * Reads time for deadlines and sets the timers that answer at them. A monotonic default: a
+   * wall-clock step (NTP) must not move a deadline.
+   * @default monotonicClock (`performance.now()` and the global timers)
+   */
+  clock?: Clock;
   /**
    * Draws an integer uniformly from `[min, max)`.
    * @default crypto.randomInt
@@ -294,8 +291,8 @@ export interface LoginAttempt {
   readonly constantTime: boolean;
   /** The jitter drawn for this attempt, in milliseconds. */
   readonly jitterMs: number;
-  /** `clock.now()` at which the answer is due; equal to the start when not padded. */
-  readonly deadline: number;
+  /** The `clock.now()` reading at which the answer is due; equal to the start when not padded. */
+  readonly deadlineMs: number;
   /**
    * Checks the credentials and resolves at the deadline. Throws (at the deadline too) an
    * `AikbError` `RATE_LIMITED`, `RESOURCE_EXHAUSTED` (admission control, with

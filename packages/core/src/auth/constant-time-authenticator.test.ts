@@ -2,7 +2,8 @@ import { availableParallelism } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AikbError, isAikbError } from '../errors';
 import type { Logger } from '../logger';
-import type { AttemptObservation, AuthClock, PasswordHasher, UserStore } from './auth';
+import { systemClock, type Clock } from '../clock';
+import type { AttemptObservation, PasswordHasher, UserStore } from './auth';
 import { createArgon2Hasher } from './argon2-hasher';
 import { createConstantTimeAuthenticator } from './constant-time-authenticator';
 import { createMemoryUserStore } from './memory-user-store';
@@ -58,11 +59,8 @@ function stallingHasher(stalled: () => boolean, stallMs: number): PasswordHasher
 
 const codeOf = (r: { error?: unknown }) => (r.error ? ((r.error as AikbError).code ?? 'error') : 'ok');
 
-const clock: AuthClock = {
-  now: () => Date.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
+// Date.now under fake timers: deadlines read as exact fake-time instants.
+const clock: Clock = systemClock;
 
 function recordingLogger(): Logger & { lines: Array<{ level: string; obj: object; msg?: string }> } {
   const lines: Array<{ level: string; obj: object; msg?: string }> = [];
@@ -157,7 +155,7 @@ describe('ConstantTimeAuthenticator', () => {
       const jitters = new Set<number>();
       for (let i = 0; i < 2000; i++) {
         const attempt = auth.begin();
-        expect(attempt.deadline - Date.now()).toBe(500 + attempt.jitterMs);
+        expect(attempt.deadlineMs - Date.now()).toBe(500 + attempt.jitterMs);
         jitters.add(attempt.jitterMs);
       }
       expect(Math.min(...jitters)).toBe(-20);
@@ -236,7 +234,7 @@ describe('ConstantTimeAuthenticator', () => {
     it('reports paddedToMs as exactly floor + jitter, whatever fractional time the clock reads', async () => {
       // performance.now()-style clocks read fractions; deadline − start then lost a ulp (54.999… for 55).
       const t0 = Date.now();
-      const fractional: AuthClock = { ...clock, now: () => 1000.274 + (Date.now() - t0) };
+      const fractional: Clock = { ...clock, now: () => 1000.274 + (Date.now() - t0) };
       const hasher = fakeHasher(30);
       const store = await seeded(hasher);
       const observations: AttemptObservation[] = [];
@@ -449,9 +447,9 @@ describe('ConstantTimeAuthenticator', () => {
     it('fixes the deadline from the request arrival (elapsedMs ago), never from a time in the future', () => {
       const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), clock, random: () => 0 });
       const now = Date.now();
-      expect(auth.begin({ elapsedMs: 120 }).deadline).toBe(now + 380);
-      expect(auth.begin({ elapsedMs: -5000 }).deadline).toBe(now + 500);
-      expect(auth.begin().deadline).toBe(now + 500);
+      expect(auth.begin({ elapsedMs: 120 }).deadlineMs).toBe(now + 380);
+      expect(auth.begin({ elapsedMs: -5000 }).deadlineMs).toBe(now + 500);
+      expect(auth.begin().deadlineMs).toBe(now + 500);
       expect(() => auth.begin({ elapsedMs: Number.NaN })).toThrow(/elapsedMs/);
     });
 

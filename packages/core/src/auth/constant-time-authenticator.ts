@@ -1,12 +1,13 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { monotonicClock, unrefTimer, type Clock } from '../clock';
 import { AikbError, UnavailableError, ValidationError, isAikbError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
+import { checkOptions } from '../options';
 import { createArgon2Hasher } from './argon2-hasher';
 import type {
   AttemptObservation,
   AttemptOutcome,
-  AuthClock,
   ConstantTimeAuthenticator,
   ConstantTimeAuthenticatorOptions,
   Credentials,
@@ -22,12 +23,6 @@ import { HashGate } from './internal/hash-gate';
 /** Longest password the authenticator verifies; longer ones are rejected (at the deadline). */
 export const MAX_PASSWORD_LENGTH = 1024;
 const MAX_EMAIL_LENGTH = 320;
-
-const defaultClock: AuthClock = {
-  now: () => performance.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
 
 function outcomeOf(error: unknown): AttemptOutcome {
   if (!isAikbError(error)) return 'unavailable';
@@ -56,7 +51,7 @@ function checkCredentials(credentials: Credentials): void {
  * One WARN line for the first admission refusal, then at most one per second counting the
  * refusals in between: a flood of thousands of refused logins must not become thousands of lines.
  */
-function refusalLog(clock: AuthClock, logger: Logger): (info: { maxConcurrentHashes: number; costMs: number }) => void {
+function refusalLog(clock: Clock, logger: Logger): (info: { maxConcurrentHashes: number; costMs: number }) => void {
   let open = false;
   let count = 0;
   const close = () => {
@@ -66,7 +61,7 @@ function refusalLog(clock: AuthClock, logger: Logger): (info: { maxConcurrentHas
     }
     logger.warn({ refused: count, windowMs: 1000 }, `login admission control: ${count} more login${count === 1 ? '' : 's'} refused (busy) in the last second`);
     count = 0;
-    clock.setTimeout(close, 1000);
+    unrefTimer(clock.setTimeout(close, 1000));
   };
   return ({ maxConcurrentHashes, costMs }) => {
     if (open) {
@@ -78,7 +73,7 @@ function refusalLog(clock: AuthClock, logger: Logger): (info: { maxConcurrentHas
       { refused: 1, maxConcurrentHashes, verifyCostMs: Math.round(costMs * 10) / 10 },
       'login admission control: refusing logins (busy: the hashing queue is full); further refusals are counted, at most one line per second',
     );
-    clock.setTimeout(close, 1000);
+    unrefTimer(clock.setTimeout(close, 1000));
   };
 }
 
@@ -109,29 +104,34 @@ function refusalLog(clock: AuthClock, logger: Logger): (info: { maxConcurrentHas
  */
 export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticatorOptions): ConstantTimeAuthenticator {
   const name = 'createConstantTimeAuthenticator';
-  const store = options?.store;
-  if (!store || typeof store.findByEmail !== 'function') throw new TypeError(`${name}: store must be a UserStore`);
+  const checks = checkOptions(name, options);
+  checks.object('store', 'a UserStore', true, ['findByEmail']);
+  checks.object('hasher', 'a PasswordHasher', false, ['hash', 'verify', 'needsRehash']);
+  checks.number('floorMs', { min: 0, exclusiveMin: true, max: 60_000 });
+  checks.number('jitterMs', { min: 0, integer: true });
+  checks.number('maxConcurrentHashes', { min: 1, integer: true });
+  checks.number('admissionMarginMs', { min: 0 });
+  checks.function('constantTime');
+  checks.function('onAttempt');
+  checks.function('random');
+  checks.object('rateLimiter', 'a LoginRateLimiter', false, ['check', 'recordFailure', 'recordSuccess']);
+  checks.clock();
+  checks.logger();
+  const store = options.store;
   const floorMs = options.floorMs ?? 500;
-  if (!Number.isFinite(floorMs) || floorMs <= 0 || floorMs > 60_000) throw new TypeError(`${name}: floorMs must be a number of milliseconds in (0, 60000] (got ${floorMs})`);
   const jitterMs = options.jitterMs ?? 20;
-  if (!Number.isInteger(jitterMs) || jitterMs < 0 || jitterMs >= floorMs) throw new TypeError(`${name}: jitterMs must be an integer from 0 to below floorMs (got ${jitterMs})`);
+  if (jitterMs >= floorMs) throw new TypeError(`${name}: jitterMs must be below floorMs (got ${jitterMs})`);
   const maxConcurrentHashes = options.maxConcurrentHashes ?? Math.max(1, availableParallelism() - 1);
-  if (!Number.isInteger(maxConcurrentHashes) || maxConcurrentHashes < 1) throw new TypeError(`${name}: maxConcurrentHashes must be a positive integer (got ${maxConcurrentHashes})`);
   const admissionMarginMs = options.admissionMarginMs ?? 25;
-  if (!Number.isFinite(admissionMarginMs) || admissionMarginMs < 0 || admissionMarginMs >= floorMs - jitterMs) {
-    throw new TypeError(`${name}: admissionMarginMs must be a number from 0 to below floorMs - jitterMs (got ${admissionMarginMs})`);
-  }
+  if (admissionMarginMs >= floorMs - jitterMs) throw new TypeError(`${name}: admissionMarginMs must be below floorMs - jitterMs (got ${admissionMarginMs})`);
   const hasher = options.hasher ?? createArgon2Hasher();
   if (!(floorMs - jitterMs > hasher.verifyCostMs)) {
     throw new TypeError(
       `${name}: floorMs (${floorMs}) minus jitterMs (${jitterMs}) must be above the hasher's verify cost (${hasher.algorithm}: ${Math.round(hasher.verifyCostMs)} ms); raise floorMs or lower the hasher's cost`,
     );
   }
-  for (const key of ['constantTime', 'onAttempt', 'random'] as const) {
-    if (options[key] !== undefined && typeof options[key] !== 'function') throw new TypeError(`${name}: ${key} must be a function`);
-  }
   const constantTime = options.constantTime ?? (() => true);
-  const clock = options.clock ?? defaultClock;
+  const clock = options.clock ?? monotonicClock;
   const random = options.random ?? randomInt;
   const logger = options.logger ?? noopLogger;
   const rateLimiter = options.rateLimiter;
@@ -286,7 +286,7 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
     return {
       constantTime: padded,
       jitterMs: jitter,
-      deadline,
+      deadlineMs: deadline,
       verify: <T>(credentials: Credentials, onSuccess?: (user: User) => T | Promise<T>) =>
         settle(() => check(credentials, padded ? deadline : undefined, onSuccess)),
       reject: (error: AikbError) =>

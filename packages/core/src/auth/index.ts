@@ -6,7 +6,6 @@
 export type {
   AttemptObservation,
   AttemptOutcome,
-  AuthClock,
   AuthenticatorStats,
   BeginOptions,
   ConstantTimeAuthenticator,

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { systemClock, type Clock } from '../clock';
 import { AikbError } from '../errors';
+import { checkOptions } from '../options';
 import type { NewUser, User, UserChange, UserChangeOptions, UserPatch, UserRecord, UserStore } from './auth';
 import { actorOf, changedFields, historyLimit, MAX_HISTORY, revokes } from './internal/user-changes';
 
@@ -12,10 +14,14 @@ class MemoryUserStore implements UserStore {
   readonly #byId = new Map<string, UserRecord>();
   /** Per user id, newest last; bounded to {@link MAX_HISTORY} entries per id. */
   readonly #history = new Map<string, UserChange[]>();
-  readonly #now: () => Date;
+  readonly #clock: Clock;
 
-  constructor(now: () => Date) {
-    this.#now = now;
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  #now(): Date {
+    return new Date(this.#clock.now());
   }
 
   #idOf(email: string): string | undefined {
@@ -101,14 +107,20 @@ class MemoryUserStore implements UserStore {
 
 /** {@link createMemoryUserStore} options. */
 export interface MemoryUserStoreOptions {
-  /** @default () => new Date() */
-  now?: () => Date;
+  /**
+   * Dates `createdAt`, `updatedAt` and audit entries (epoch milliseconds).
+   * @default systemClock
+   */
+  clock?: Clock;
 }
 
 /**
  * Creates an in-memory {@link UserStore}. Emails are unique regardless of case; each user id keeps
  * its last 1000 audit entries.
+ *
+ * @throws {TypeError} naming the option when `clock` is not a Clock
  */
 export function createMemoryUserStore(options: MemoryUserStoreOptions = {}): UserStore {
-  return new MemoryUserStore(options.now ?? (() => new Date()));
+  checkOptions('createMemoryUserStore', options).clock();
+  return new MemoryUserStore(options.clock ?? systemClock);
 }

@@ -11,11 +11,11 @@ describe('createLoginRateLimiter (memory)', () => {
 
   it('rejects a limit that is not a positive integer, naming the option', () => {
     expect(() => createLoginRateLimiter({ maxConsecutiveFailures: 0 })).toThrow(/maxConsecutiveFailures/);
-    expect(() => createLoginRateLimiter({ blockSeconds: 1.5 })).toThrow(/blockSeconds/);
+    expect(() => createLoginRateLimiter({ blockMs: 1.5 })).toThrow(/blockMs/);
     expect(() => createLoginRateLimiter({ maxFailuresPerAccount: 0 })).toThrow(/maxFailuresPerAccount/);
-    expect(() => createLoginRateLimiter({ accountWindowSeconds: -1 })).toThrow(/accountWindowSeconds/);
-    expect(() => createLoginRateLimiter({ accountBlockSeconds: 0.5 })).toThrow(/accountBlockSeconds/);
-    expect(() => createLoginRateLimiter({ knownAddressDays: 30 })).toThrow(/knownAddressDays/);
+    expect(() => createLoginRateLimiter({ accountWindowMs: -1 })).toThrow(/accountWindowMs/);
+    expect(() => createLoginRateLimiter({ accountBlockMs: 0.5 })).toThrow(/accountBlockMs/);
+    expect(() => createLoginRateLimiter({ knownAddressMs: 30 * 24 * 3600_000 })).toThrow(/knownAddressMs/);
     expect(() => createLoginRateLimiter({ redis: {} as Redis })).toThrow(/redis/);
     expect(() => createLoginRateLimiter({ redisTimeoutMs: 0 })).toThrow(/redisTimeoutMs/);
   });

@@ -1,6 +1,7 @@
 import { RLWrapperTimeouts, RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Redis } from 'ioredis';
 import { RateLimitedError } from '../errors';
+import { checkOptions } from '../options';
 import type { Credentials, LoginRateLimiter } from './auth';
 
 /** {@link createLoginRateLimiter} options. */
@@ -35,10 +36,11 @@ export interface LoginRateLimiterOptions {
    */
   maxConsecutiveFailures?: number;
   /**
-   * How long a blocked email + IP stays blocked, in seconds.
-   * @default 900 (15 minutes)
+   * How long a blocked email + IP stays blocked, in milliseconds (rounded up to whole seconds:
+   * the limits count in seconds).
+   * @default 900000 (15 minutes)
    */
-  blockSeconds?: number;
+  blockMs?: number;
   /**
    * Attempts (successful or not) per IP per day. Attempts refused as busy are given back.
    * @default 1000
@@ -46,37 +48,34 @@ export interface LoginRateLimiterOptions {
   maxAttemptsPerIpPerDay?: number;
   /**
    * Failures per account (the email as typed, trimmed and case-folded, whether or not it exists)
-   * from all addresses together, within {@link accountWindowSeconds}, before the account is
-   * blocked for {@link accountBlockSeconds} — except from an address that has logged into it
-   * before (see {@link knownAddressDays}), so the owner is not locked out by someone else's
+   * from all addresses together, within {@link accountWindowMs}, before the account is
+   * blocked for {@link accountBlockMs} — except from an address that has logged into it
+   * before (see {@link knownAddressMs}), so the owner is not locked out by someone else's
    * guesses. Stops a guesser who spreads over many addresses (10 per address would otherwise
    * give 50 addresses 500 guesses per 15 minutes).
    * @default 50
    */
   maxFailuresPerAccount?: number;
   /**
-   * The window of {@link maxFailuresPerAccount}, in seconds, counted from the first failure.
-   * @default 3600 (1 hour)
+   * The window of {@link maxFailuresPerAccount}, in milliseconds (rounded up to whole seconds),
+   * counted from the first failure.
+   * @default 3600000 (1 hour)
    */
-  accountWindowSeconds?: number;
+  accountWindowMs?: number;
   /**
-   * How long an account stays blocked to unknown addresses, in seconds.
-   * @default 900 (15 minutes)
+   * How long an account stays blocked to unknown addresses, in milliseconds (rounded up to whole
+   * seconds).
+   * @default 900000 (15 minutes)
    */
-  accountBlockSeconds?: number;
+  accountBlockMs?: number;
   /**
    * How long an address that logged into an account stays exempt from that account's block, in
-   * days (each success renews it). At most 24: Node's timers, which expire in-process keys (the
-   * insurance limiter's too), hold at most 24.8 days.
-   * @default 20
+   * milliseconds (rounded up to whole seconds; each success renews it). At most 24 days
+   * (2073600000): Node's timers, which expire in-process keys (the insurance limiter's too), hold
+   * at most 24.8 days.
+   * @default 1728000000 (20 days)
    */
-  knownAddressDays?: number;
-}
-
-function positive(name: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1 || value > max) throw new TypeError(`createLoginRateLimiter: ${name} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''} (got ${value})`);
-  return value;
+  knownAddressMs?: number;
 }
 
 // Email as typed (case folded, so `A@x` and `a@x` share a counter), whether or not it exists.
@@ -94,7 +93,9 @@ function limited(limit: number, msBeforeNext: number, what: string): RateLimited
   });
 }
 
-const DAY = 24 * 3600;
+const DAY_MS = 24 * 3600 * 1000;
+/** rate-limiter-flexible counts in whole seconds. */
+const seconds = (ms: number) => Math.ceil(ms / 1000);
 
 /**
  * Creates the login {@link LoginRateLimiter} on `rate-limiter-flexible`:
@@ -115,20 +116,23 @@ const DAY = 24 * 3600;
  * @throws {TypeError} naming the option when a limit is not a positive integer
  */
 export function createLoginRateLimiter(options: LoginRateLimiterOptions = {}): LoginRateLimiter {
+  const check = checkOptions('createLoginRateLimiter', options, true);
+  check.string('keyPrefix');
+  for (const name of ['maxConsecutiveFailures', 'maxAttemptsPerIpPerDay', 'maxFailuresPerAccount'] as const) check.number(name, { min: 1, integer: true });
+  for (const name of ['blockMs', 'accountWindowMs', 'accountBlockMs'] as const) check.number(name, { min: 1, integer: true });
+  check.number('knownAddressMs', { min: 1, max: 24 * DAY_MS, integer: true });
+  check.number('redisTimeoutMs', { min: 1, max: 60_000, integer: true });
+  check.object('redis', 'an ioredis client', false, ['multi']);
   const keyPrefix = options.keyPrefix ?? 'aikb:login';
-  if (typeof keyPrefix !== 'string' || keyPrefix.length === 0) throw new TypeError('createLoginRateLimiter: keyPrefix must be a non-empty string');
-  const maxFailures = positive('maxConsecutiveFailures', options.maxConsecutiveFailures, 10);
-  const blockSeconds = positive('blockSeconds', options.blockSeconds, 900);
-  const perDay = positive('maxAttemptsPerIpPerDay', options.maxAttemptsPerIpPerDay, 1000);
-  const perAccount = positive('maxFailuresPerAccount', options.maxFailuresPerAccount, 50);
-  const accountWindow = positive('accountWindowSeconds', options.accountWindowSeconds, 3600);
-  const accountBlock = positive('accountBlockSeconds', options.accountBlockSeconds, 900);
-  const knownDays = positive('knownAddressDays', options.knownAddressDays, 20, 24);
-  const redisTimeoutMs = positive('redisTimeoutMs', options.redisTimeoutMs, 100, 60_000);
+  const maxFailures = options.maxConsecutiveFailures ?? 10;
+  const blockSeconds = seconds(options.blockMs ?? 900_000);
+  const perDay = options.maxAttemptsPerIpPerDay ?? 1000;
+  const perAccount = options.maxFailuresPerAccount ?? 50;
+  const accountWindow = seconds(options.accountWindowMs ?? 3_600_000);
+  const accountBlock = seconds(options.accountBlockMs ?? 900_000);
+  const knownSeconds = seconds(options.knownAddressMs ?? 20 * DAY_MS);
+  const redisTimeoutMs = options.redisTimeoutMs ?? 100;
   const redis = options.redis;
-  if (redis !== undefined && (typeof redis !== 'object' || redis === null || typeof (redis as { multi?: unknown }).multi !== 'function')) {
-    throw new TypeError('createLoginRateLimiter: redis must be an ioredis client');
-  }
 
   const make = (suffix: string, points: number, duration: number): RateLimiterAbstract => {
     const base = { keyPrefix: `${keyPrefix}:${suffix}`, points, blockDuration: 0 };
@@ -137,11 +141,11 @@ export function createLoginRateLimiter(options: LoginRateLimiterOptions = {}): L
     const shared = new RateLimiterRedis({ ...base, duration, storeClient: redis, insuranceLimiter: memory, rejectIfRedisNotReady: true });
     return new RLWrapperTimeouts({ limiter: shared, timeoutMs: redisTimeoutMs, insuranceLimiter: memory });
   };
-  // Failures are remembered for a day unless cleared; reaching the limit blocks for blockSeconds.
-  const failures = make('fail', maxFailures, DAY);
-  const perIp = make('ip', perDay, DAY);
+  // Failures are remembered for a day unless cleared; reaching the limit blocks for blockMs.
+  const failures = make('fail', maxFailures, seconds(DAY_MS));
+  const perIp = make('ip', perDay, seconds(DAY_MS));
   const accounts = make('acct', perAccount, accountWindow);
-  const known = make('known', 1_000_000, knownDays * DAY);
+  const known = make('known', 1_000_000, knownSeconds);
 
   const isBlocked = (res: RateLimiterRes | null, limit: number) => res !== null && res.consumedPoints >= limit && res.msBeforeNext > 0;
   // Counts one failure; blocks the key for `seconds` when it reaches the limiter's points.
@@ -178,7 +182,7 @@ export function createLoginRateLimiter(options: LoginRateLimiterOptions = {}): L
       ]);
     },
     async recordSuccess(credentials) {
-      await Promise.all([failures.delete(pairKey(credentials)), known.set(pairKey(credentials), 1, knownDays * DAY)]);
+      await Promise.all([failures.delete(pairKey(credentials)), known.set(pairKey(credentials), 1, knownSeconds)]);
     },
     async refund(credentials) {
       await perIp.reward(ipKey(credentials));

@@ -1,4 +1,5 @@
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { checkOptions } from '../options';
 import type { PasswordHasher } from './auth';
 import { measureMedian } from './internal/cost';
 import { formatPhc, parsePhc } from './internal/phc';
@@ -31,12 +32,6 @@ function scrypt(password: string | Buffer, salt: Buffer, keyLength: number, opti
   return new Promise((resolve, reject) => scryptCallback(password, salt, keyLength, options, (error, key) => (error ? reject(error) : resolve(key))));
 }
 
-function integer(name: string, value: number | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max) throw new TypeError(`createScryptHasher: ${name} must be an integer from ${min} to ${max} (got ${value})`);
-  return value;
-}
-
 /**
  * A dependency-free {@link PasswordHasher} on `node:crypto`'s scrypt, stored as
  * `$scrypt$ln=17,r=8,p=1$salt$hash`.
@@ -49,10 +44,12 @@ function integer(name: string, value: number | undefined, fallback: number, min:
  * @throws {TypeError} naming the option when a parameter is out of range
  */
 export function createScryptHasher(options: ScryptHasherOptions = {}): PasswordHasher {
-  const logN = integer('logN', options.logN, 17, 10, 22);
-  const r = integer('r', options.r, 8, 1, 32);
-  const p = integer('p', options.p, 1, 1, 16);
-  const keyLength = integer('keyLength', options.keyLength, 32, 16, 64);
+  const check = checkOptions('createScryptHasher', options, true);
+  check.number('logN', { min: 10, max: 22, integer: true });
+  check.number('r', { min: 1, max: 32, integer: true });
+  check.number('p', { min: 1, max: 16, integer: true });
+  check.number('keyLength', { min: 16, max: 64, integer: true });
+  const { logN = 17, r = 8, p = 1, keyLength = 32 } = options;
   const run = (password: string | Buffer, salt: Buffer, ln: number, rr: number, pp: number, length: number) =>
     // 128·N·r bytes per lane, plus headroom: Node's default maxmem (32 MiB) is below OWASP's N.
     scrypt(password, salt, length, { N: 2 ** ln, r: rr, p: pp, maxmem: 128 * 2 ** ln * rr * pp + 32 * 1024 * 1024 });

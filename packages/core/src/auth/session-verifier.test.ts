@@ -1,3 +1,4 @@
+import { createManualClock } from '@aikb/test-support';
 import { describe, expect, it, vi } from 'vitest';
 import { createInProcessInvalidationBus } from '../cache';
 import { isAikbError, UnavailableError } from '../errors';
@@ -33,11 +34,10 @@ function countingStore() {
 }
 
 async function setup(options: { cacheTtlMs?: number; bus?: ReturnType<typeof createInProcessInvalidationBus> } = {}) {
-  let now = 1_000_000;
-  const clock = { now: () => now, advance: (ms: number) => (now += ms) };
+  const clock = createManualClock();
   const tokens = createTokenService({ secret });
   const { store, state } = countingStore();
-  const sessions = createSessionVerifier({ tokens, store, clock: clock.now, ...options });
+  const sessions = createSessionVerifier({ tokens, store, clock, ...options });
   const admin = await store.create({ email: 'admin@example.com', passwordHash: '$x$h', roles: ['admin'] });
   const { token } = await tokens.issue(admin);
   return { clock, tokens, store, state, sessions, admin, token };

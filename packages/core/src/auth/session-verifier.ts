@@ -1,6 +1,8 @@
 import { createTtlCache, type InvalidationBus, type InvalidationMessage } from '../cache';
+import { systemClock, type Clock } from '../clock';
 import { AikbError, UnavailableError, isAikbError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
+import { checkOptions } from '../options';
 import type { UserRecord, UserStore } from './auth';
 import type { TokenClaims, TokenService } from './tokens';
 
@@ -77,10 +79,10 @@ export interface SessionVerifierOptions {
    */
   maxEntries?: number;
   /**
-   * Milliseconds, for the cache. Inject a fake one to test expiry without waiting.
-   * @default Date.now
+   * The cache's time source. Inject a fake one to test expiry without waiting.
+   * @default systemClock
    */
-  clock?: () => number;
+  clock?: Clock;
   /** @default noopLogger */
   logger?: Logger;
 }
@@ -103,25 +105,21 @@ const revoked = () => new AikbError('UNAUTHENTICATED', 'the token has been revok
  * ```
  */
 export function createSessionVerifier(options: SessionVerifierOptions): SessionVerifier {
-  const { tokens, store, bus } = options ?? ({} as SessionVerifierOptions);
-  if (!tokens || typeof tokens.verify !== 'function') throw new TypeError('createSessionVerifier: tokens must be a TokenService');
-  if (!store || typeof store.get !== 'function') throw new TypeError('createSessionVerifier: store must be a UserStore');
-  if (bus !== undefined && (typeof bus?.publish !== 'function' || typeof bus.subscribe !== 'function' || typeof bus.onStateChange !== 'function')) {
-    throw new TypeError('createSessionVerifier: bus must be an InvalidationBus');
-  }
+  const check = checkOptions('createSessionVerifier', options);
+  check.object('tokens', 'a TokenService', true, ['verify']);
+  check.object('store', 'a UserStore', true, ['get']);
+  check.object('bus', 'an InvalidationBus', false, ['publish', 'subscribe', 'onStateChange']);
+  check.number('cacheTtlMs', { min: 0, max: 60_000, integer: true });
+  check.number('maxEntries', { min: 1, integer: true });
+  check.clock();
+  check.logger();
+  const { tokens, store, bus } = options;
   const cacheTtlMs = options.cacheTtlMs ?? 1000;
-  if (typeof cacheTtlMs !== 'number' || !Number.isInteger(cacheTtlMs) || cacheTtlMs < 0 || cacheTtlMs > 60_000) {
-    throw new TypeError(`createSessionVerifier: cacheTtlMs must be an integer from 0 to 60000 (got ${String(cacheTtlMs)})`);
-  }
   const maxEntries = options.maxEntries ?? 10_000;
-  if (typeof maxEntries !== 'number' || !Number.isInteger(maxEntries) || maxEntries < 1) {
-    throw new TypeError(`createSessionVerifier: maxEntries must be a positive integer (got ${String(maxEntries)})`);
-  }
-  const clock = options.clock ?? Date.now;
-  if (typeof clock !== 'function') throw new TypeError('createSessionVerifier: clock must be a function returning milliseconds');
+  const clock = options.clock ?? systemClock;
   const logger = options.logger ?? noopLogger;
 
-  const cache = cacheTtlMs > 0 ? createTtlCache<UserState>({ ttlSeconds: cacheTtlMs / 1000, maxEntries, clock }) : undefined;
+  const cache = cacheTtlMs > 0 ? createTtlCache<UserState>({ ttlMs: cacheTtlMs, maxEntries, clock }) : undefined;
   /** One store lookup per user at a time, shared by every token of that user verified meanwhile. */
   const inFlight = new Map<string, Promise<UserState>>();
   /** Raised by every invalidation: a lookup that started before one must not fill the cache. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { systemClock } from '../clock';
 import { isAikbError } from '../errors';
 import { createTokenService } from './tokens';
 
@@ -8,15 +9,16 @@ describe('createTokenService', () => {
   it('issues a token carrying the user id and roles, which verifies', async () => {
     const tokens = createTokenService({ secret, expiresInSeconds: 600 });
     const issued = await tokens.issue({ id: 'user-1', roles: ['user', 'admin'] });
-    expect(issued.expiresIn).toBe(600);
+    expect(issued.expiresInSeconds).toBe(600);
     const claims = await tokens.verify(issued.token);
     expect(claims).toMatchObject({ userId: 'user-1', roles: ['user', 'admin'] });
-    expect(claims.expiresAt - Date.now() / 1000).toBeGreaterThan(590);
+    expect(claims.expiresAtMs - Date.now()).toBeGreaterThan(590_000);
+    expect(claims.expiresAtMs % 1000).toBe(0);
   });
 
   it('refuses an expired token, a forged one and garbage with UNAUTHENTICATED', async () => {
     let now = Date.now();
-    const tokens = createTokenService({ secret, expiresInSeconds: 60, now: () => now });
+    const tokens = createTokenService({ secret, expiresInSeconds: 60, clock: { ...systemClock, now: () => now } });
     const { token } = await tokens.issue({ id: 'u', roles: [] });
     now += 61_000;
     await expect(tokens.verify(token)).rejects.toSatisfy((e) => isAikbError(e, 'UNAUTHENTICATED') && /expired/.test((e as Error).message));

@@ -1,5 +1,7 @@
 import { SignJWT, jwtVerify } from 'jose';
+import { systemClock, type Clock } from '../clock';
 import { AikbError } from '../errors';
+import { checkOptions } from '../options';
 import type { User } from './auth';
 
 /** The claims of a verified user token. */
@@ -10,15 +12,18 @@ export interface TokenClaims {
   readonly roles: readonly string[];
   /** The user's {@link User.tokenGeneration} when the token was issued (claim `gen`; 0 when absent). */
   readonly tokenGeneration: number;
-  /** Expiry, in seconds since the epoch. */
-  readonly expiresAt: number;
+  /** Expiry, in milliseconds since the epoch (the JWT's `exp` claim × 1000: a whole second). */
+  readonly expiresAtMs: number;
 }
 
 /** An issued token. */
 export interface IssuedToken {
   readonly token: string;
-  /** Seconds until it expires. */
-  readonly expiresIn: number;
+  /**
+   * Seconds until it expires: seconds, as OAuth 2.0's `expires_in` (RFC 6749) and the JWT `exp`
+   * claim (RFC 7519, whole seconds) count them.
+   */
+  readonly expiresInSeconds: number;
 }
 
 /**
@@ -38,7 +43,8 @@ export interface TokenServiceOptions {
   /** The HMAC secret: at least 32 bytes (a string is taken as UTF-8). */
   secret: string | Uint8Array;
   /**
-   * Token lifetime, in seconds.
+   * Token lifetime, in whole seconds: JWT times (`iat`, `exp`, RFC 7519 NumericDate) have a
+   * resolution of one second, so a lifetime in milliseconds would only be rounded.
    * @default 3600
    */
   expiresInSeconds?: number;
@@ -48,10 +54,11 @@ export interface TokenServiceOptions {
    */
   issuer?: string;
   /**
-   * Wall clock, in milliseconds since the epoch.
-   * @default Date.now
+   * The wall clock tokens are issued and checked against (epoch milliseconds: `iat` and `exp`
+   * must mean the same thing to every instance).
+   * @default systemClock
    */
-  now?: () => number;
+  clock?: Clock;
 }
 
 /**
@@ -62,16 +69,20 @@ export interface TokenServiceOptions {
  * ```ts
  * const tokens = createTokenService({ secret: process.env.AUTH_JWT_SECRET! })
  * const { token } = await tokens.issue(user)
- * const claims = await tokens.verify(token)   // { userId, roles, tokenGeneration, expiresAt }
+ * const claims = await tokens.verify(token)   // { userId, roles, tokenGeneration, expiresAtMs }
  * ```
  */
 export function createTokenService(options: TokenServiceOptions): TokenService {
-  const secret = typeof options?.secret === 'string' ? new TextEncoder().encode(options.secret) : options?.secret;
+  const check = checkOptions('createTokenService', options);
+  check.number('expiresInSeconds', { min: 1, integer: true });
+  check.string('issuer');
+  check.clock();
+  const secret = typeof options.secret === 'string' ? new TextEncoder().encode(options.secret) : options.secret;
   if (!(secret instanceof Uint8Array) || secret.length < 32) throw new TypeError('createTokenService: secret must be at least 32 bytes');
   const expiresIn = options.expiresInSeconds ?? 3600;
-  if (!Number.isInteger(expiresIn) || expiresIn < 1) throw new TypeError(`createTokenService: expiresInSeconds must be a positive integer (got ${expiresIn})`);
   const issuer = options.issuer ?? 'aikb';
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now();
   return {
     async issue(user) {
       const issuedAt = Math.floor(now() / 1000);
@@ -82,7 +93,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
         .setIssuedAt(issuedAt)
         .setExpirationTime(issuedAt + expiresIn)
         .sign(secret);
-      return { token, expiresIn };
+      return { token, expiresInSeconds: expiresIn };
     },
     async verify(token) {
       try {
@@ -92,7 +103,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
           throw new Error('missing claims');
         }
         if (typeof gen !== 'number' || !Number.isSafeInteger(gen) || gen < 0) throw new Error('bad gen claim');
-        return { userId: payload.sub, roles: roles as string[], tokenGeneration: gen, expiresAt: payload.exp };
+        return { userId: payload.sub, roles: roles as string[], tokenGeneration: gen, expiresAtMs: payload.exp * 1000 };
       } catch (cause) {
         const expired = (cause as { code?: string }).code === 'ERR_JWT_EXPIRED';
         throw new AikbError('UNAUTHENTICATED', expired ? 'the token has expired; log in again' : 'the token is not valid', { cause });

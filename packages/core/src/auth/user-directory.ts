@@ -1,5 +1,7 @@
+import { systemClock, type Clock } from '../clock';
 import { NotFoundError, ValidationError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
+import { checkOptions } from '../options';
 import type { PasswordHasher, User, UserChange, UserChangeOptions, UserStore } from './auth';
 import { actorOf, changedFields, historyLimit } from './internal/user-changes';
 import { checkEmail, checkRoles } from './internal/validation';
@@ -57,6 +59,11 @@ export interface UserDirectoryOptions {
    * @default undefined
    */
   onChange?: (change: UserChange) => void | Promise<void>;
+  /**
+   * Dates the changes passed to `onChange` (epoch milliseconds).
+   * @default systemClock
+   */
+  clock?: Clock;
   /** @default noopLogger */
   logger?: Logger;
 }
@@ -95,6 +102,7 @@ const notFound = (id: string) => new NotFoundError(isUserId(id) ? `no user with 
 /**
  * Creates a {@link UserDirectory}.
  *
+ * @throws {TypeError} naming the option when `store`, `hasher`, `onChange`, `clock` or `logger` is invalid
  * @example
  * ```ts
  * const users = createUserDirectory({ store, hasher })
@@ -102,16 +110,21 @@ const notFound = (id: string) => new NotFoundError(isUserId(id) ? `no user with 
  * ```
  */
 export function createUserDirectory(options: UserDirectoryOptions): UserDirectory {
-  const { store, hasher, onChange } = options ?? ({} as UserDirectoryOptions);
-  if (!store || !hasher) throw new TypeError('createUserDirectory: store and hasher are required');
-  if (onChange !== undefined && typeof onChange !== 'function') throw new TypeError('createUserDirectory: onChange must be a function');
+  const check = checkOptions('createUserDirectory', options);
+  check.object('store', 'a UserStore', true, ['create', 'get', 'list', 'update', 'delete', 'history']);
+  check.object('hasher', 'a PasswordHasher', true, ['hash']);
+  check.function('onChange');
+  check.clock();
+  check.logger();
+  const { store, hasher, onChange } = options;
+  const clock = options.clock ?? systemClock;
   const logger = options.logger ?? noopLogger;
 
   async function changed(userId: string, action: UserChange['action'], actor: string, fields: string[], user: User | undefined): Promise<void> {
     if (!onChange) return;
     const after = user ? { email: user.email, roles: user.roles, disabled: user.disabled } : undefined;
     try {
-      await onChange({ userId, action, actor, fields, after, at: new Date() });
+      await onChange({ userId, action, actor, fields, after, at: new Date(clock.now()) });
     } catch (error) {
       logger.warn({ err: error, userId, action }, 'user change listener failed');
     }

@@ -2,48 +2,55 @@
  * A cached value with when it was stored. Entries are kept after they expire or are invalidated,
  * so a caller can still serve the last known value when its source is down (stale-if-error).
  */
+import type { Clock } from '../clock';
+
 export interface CacheEntry<V> {
   readonly key: string;
   readonly value: V;
-  /** When the value was stored, in milliseconds of the cache's clock. */
-  readonly storedAt: number;
-  /** When the value stops being fresh: `storedAt + ttl`, or earlier once invalidated. */
-  readonly expiresAt: number;
+  /** When the value was stored: a reading of the cache's clock, in milliseconds. */
+  readonly storedAtMs: number;
+  /** When the value stops being fresh: `storedAtMs + ttlMs`, or earlier once invalidated. */
+  readonly expiresAtMs: number;
 }
 
-/** How old one entry (or the whole cache) is, as the runbook's `cacheAge` shows it. */
-export interface CacheAge {
-  /** Seconds since the entry was stored (overall: since the oldest entry was stored), rounded down. */
-  readonly secondsSinceUpdate: number;
-  /** The time to live, in seconds. */
-  readonly ttl: number;
+/** One key of {@link TtlCacheStats}. */
+export interface CacheKeyStats {
+  /** Milliseconds since the value was stored. */
+  readonly ageMs: number;
+  /** Expired or invalidated, kept as a fallback. */
+  readonly stale: boolean;
 }
 
-/** {@link TtlCache.info}: the cache as a whole and per key. */
-export interface CacheInfo extends CacheAge {
+/** {@link TtlCache.stats}: the cache as a whole and per key, as plain JSON. */
+export interface TtlCacheStats {
   readonly size: number;
   /** Entries that are expired or invalidated but kept as a fallback. */
   readonly stale: number;
-  readonly keys: Readonly<Record<string, CacheAge & { readonly stale: boolean }>>;
+  /** Milliseconds since the oldest entry was stored; `0` when the cache is empty. */
+  readonly ageMs: number;
+  /** The time to live, in milliseconds. */
+  readonly ttlMs: number;
+  readonly keys: Readonly<Record<string, CacheKeyStats>>;
 }
 
 /** {@link createTtlCache} options. */
 export interface TtlCacheOptions {
   /**
-   * How long a stored value stays fresh, in seconds.
-   * @default 300
+   * How long a stored value stays fresh, in milliseconds.
+   * @default 300000 (5 minutes)
    */
-  ttlSeconds?: number;
+  ttlMs?: number;
   /**
    * Most entries kept; the least recently used go first.
    * @default 10000
    */
   maxEntries?: number;
   /**
-   * The time source, in milliseconds. Inject a fake one to test expiry without waiting.
-   * @default Date.now
+   * The time source (only its `now` is read; the cache sets no timers). Inject a fake one to test
+   * expiry without waiting.
+   * @default systemClock
    */
-  clock?: () => number;
+  clock?: Clock;
   /**
    * Called with the key of every entry evicted to stay within `maxEntries`.
    * @default undefined
@@ -75,10 +82,10 @@ export interface TtlCache<V> {
   invalidate(pattern: string): string[];
   /** Every key, most recently used first. */
   keys(): string[];
-  /** The age of every entry and of the cache as a whole. */
-  info(): CacheInfo;
-  /** The time to live, in seconds. */
-  readonly ttlSeconds: number;
+  /** The age of every entry and of the cache as a whole, now. */
+  stats(): TtlCacheStats;
+  /** The time to live, in milliseconds. */
+  readonly ttlMs: number;
   readonly size: number;
 }
 

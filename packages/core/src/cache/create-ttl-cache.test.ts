@@ -1,15 +1,12 @@
+import { createManualClock } from '@aikb/test-support';
 import { describe, expect, it } from 'vitest';
+import type { Clock } from '../clock';
 import { createTtlCache } from './index';
-
-function fakeClock(start = 1_000_000) {
-  let now = start;
-  return { now: () => now, advance: (ms: number) => (now += ms) };
-}
 
 describe('TtlCache', () => {
   it('serves an entry as fresh until its TTL passes, then keeps it as a stale fallback', () => {
-    const time = fakeClock();
-    const cache = createTtlCache<string>({ ttlSeconds: 300, clock: time.now });
+    const time = createManualClock();
+    const cache = createTtlCache<string>({ ttlMs: 300_000, clock: time });
     cache.set('feature_flags:a', 'on');
     time.advance(299_999);
     expect(cache.isFresh(cache.peek('feature_flags:a')!)).toBe(true);
@@ -20,7 +17,7 @@ describe('TtlCache', () => {
   });
 
   it('invalidates by exact key and by glob, keeping invalidated values as fallbacks', () => {
-    const cache = createTtlCache<number>({ clock: fakeClock().now });
+    const cache = createTtlCache<number>({ clock: createManualClock() });
     for (const key of ['feature_flags:priority_2_1', 'feature_flags:priority_2_2', 'feature_flags:priority_1_3', 'other:x']) cache.set(key, 1);
     expect(cache.invalidate('feature_flags:priority_2_*').sort()).toEqual(['feature_flags:priority_2_1', 'feature_flags:priority_2_2']);
     expect(cache.isFresh(cache.peek('feature_flags:priority_1_3')!)).toBe(true);
@@ -40,16 +37,16 @@ describe('TtlCache', () => {
     expect(cache.invalidate('feature_flags:a?b').sort()).toEqual(['feature_flags:a.b', 'feature_flags:aXb']);
   });
 
-  it('reports ages per key and overall (the oldest entry) with the TTL', () => {
-    const time = fakeClock();
-    const cache = createTtlCache<number>({ ttlSeconds: 60, clock: time.now });
+  it('reports ages per key and overall (the oldest entry) with the TTL, as plain JSON', () => {
+    const time = createManualClock();
+    const cache = createTtlCache<number>({ ttlMs: 60_000, clock: time });
     cache.set('a', 1);
     time.advance(45_000);
     cache.set('b', 2);
     time.advance(20_500);
-    const info = cache.info();
-    expect(info).toMatchObject({ secondsSinceUpdate: 65, ttl: 60, size: 2, stale: 1 });
-    expect(info.keys).toEqual({ a: { secondsSinceUpdate: 65, ttl: 60, stale: true }, b: { secondsSinceUpdate: 20, ttl: 60, stale: false } });
+    const stats = cache.stats();
+    expect(stats).toEqual({ ageMs: 65_500, ttlMs: 60_000, size: 2, stale: 1, keys: { a: { ageMs: 65_500, stale: true }, b: { ageMs: 20_500, stale: false } } });
+    expect(JSON.parse(JSON.stringify(stats))).toEqual(stats);
   });
 
   it('evicts the least recently used entry beyond maxEntries, telling onEvict', () => {
@@ -67,10 +64,11 @@ describe('TtlCache', () => {
   });
 
   it.each([
-    [{ ttlSeconds: 0 }, /ttlSeconds must be a positive number/],
-    [{ ttlSeconds: Number.NaN }, /ttlSeconds must be a positive number/],
-    [{ maxEntries: 1.5 }, /maxEntries must be a positive integer/],
-    [{ clock: 5 as unknown as () => number }, /clock must be a function/],
+    [{ ttlMs: 0 }, /^createTtlCache: ttlMs must be a number > 0 \(got 0\)$/],
+    [{ ttlMs: Number.NaN }, /ttlMs must be a number > 0/],
+    [{ maxEntries: 1.5 }, /maxEntries must be a whole number ≥ 1/],
+    [{ clock: 5 as unknown as Clock }, /clock must be a Clock/],
+    [{ clock: { now: () => 0 } as unknown as Clock }, /clock must be a Clock \(with a setTimeout\(\) method\)/],
   ])('rejects %j naming the option', (options, message) => {
     expect(() => createTtlCache(options)).toThrow(message);
   });

@@ -1,41 +1,40 @@
 import { LRUCache } from 'lru-cache';
-import type { CacheAge, CacheEntry, CacheInfo, TtlCache, TtlCacheOptions } from './cache';
+import { systemClock } from '../clock';
+import { checkOptions } from '../options';
+import type { CacheEntry, CacheKeyStats, TtlCache, TtlCacheOptions, TtlCacheStats } from './cache';
 import { globMatcher } from './internal/glob';
 
 interface MutableEntry<V> {
   key: string;
   value: V;
-  storedAt: number;
-  expiresAt: number;
+  storedAtMs: number;
+  expiresAtMs: number;
 }
 
 /**
  * Creates a {@link TtlCache}.
  *
- * @throws {TypeError} when `ttlSeconds`, `maxEntries` or `clock` is invalid (the message names it)
+ * @throws {TypeError} when `ttlMs`, `maxEntries`, `clock` or `onEvict` is invalid (the message names it)
  *
  * @example
  * ```ts
- * const cache = createTtlCache<Flag>({ ttlSeconds: 300 })
+ * const cache = createTtlCache<Flag>({ ttlMs: 300_000 })
  * cache.set('feature_flags:beta', flag)
  * cache.invalidate('feature_flags:*')      // ['feature_flags:beta']
  * cache.peek('feature_flags:beta')          // still there, but no longer fresh
  * ```
  */
 export function createTtlCache<V>(options: TtlCacheOptions = {}): TtlCache<V> {
-  const ttlSeconds = options.ttlSeconds ?? 300;
-  if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds <= 0) {
-    throw new TypeError(`createTtlCache: ttlSeconds must be a positive number (got ${String(ttlSeconds)})`);
-  }
+  const check = checkOptions('createTtlCache', options, true);
+  check.number('ttlMs', { min: 0, exclusiveMin: true });
+  check.number('maxEntries', { min: 1, integer: true });
+  check.clock();
+  check.function('onEvict');
+  const ttlMs = options.ttlMs ?? 300_000;
   const maxEntries = options.maxEntries ?? 10_000;
-  if (typeof maxEntries !== 'number' || !Number.isInteger(maxEntries) || maxEntries < 1) {
-    throw new TypeError(`createTtlCache: maxEntries must be a positive integer (got ${String(maxEntries)})`);
-  }
-  const clock = options.clock ?? Date.now;
-  if (typeof clock !== 'function') throw new TypeError('createTtlCache: clock must be a function returning milliseconds');
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now();
   const onEvict = options.onEvict;
-  if (onEvict !== undefined && typeof onEvict !== 'function') throw new TypeError('createTtlCache: onEvict must be a function');
-  const ttlMs = ttlSeconds * 1000;
 
   // lru-cache bounds the size and runs the TTL on the same clock; stale entries are kept (and
   // returned) so callers can fall back on them when their source is down.
@@ -46,17 +45,12 @@ export function createTtlCache<V>(options: TtlCacheOptions = {}): TtlCache<V> {
     noDeleteOnStaleGet: true,
     updateAgeOnGet: false,
     ttlAutopurge: false,
-    perf: { now: clock },
+    perf: { now },
     ...(onEvict ? { dispose: (_value: MutableEntry<V>, key: string, reason: string) => void (reason === 'evict' && onEvict(key)) } : {}),
   });
 
-  const age = (entry: MutableEntry<V>, now: number): CacheAge => ({
-    secondsSinceUpdate: Math.max(0, Math.floor((now - entry.storedAt) / 1000)),
-    ttl: ttlSeconds,
-  });
-
   return {
-    ttlSeconds,
+    ttlMs,
     get size() {
       return lru.size;
     },
@@ -64,11 +58,11 @@ export function createTtlCache<V>(options: TtlCacheOptions = {}): TtlCache<V> {
       return lru.get(key);
     },
     isFresh(entry) {
-      return clock() < entry.expiresAt;
+      return now() < entry.expiresAtMs;
     },
     set(key, value) {
-      const storedAt = clock();
-      const entry: MutableEntry<V> = { key, value, storedAt, expiresAt: storedAt + ttlMs };
+      const storedAtMs = now();
+      const entry: MutableEntry<V> = { key, value, storedAtMs, expiresAtMs: storedAtMs + ttlMs };
       lru.set(key, entry);
       return entry;
     },
@@ -79,10 +73,10 @@ export function createTtlCache<V>(options: TtlCacheOptions = {}): TtlCache<V> {
       if (typeof pattern !== 'string' || pattern.length === 0) throw new TypeError('TtlCache.invalidate: pattern must be a non-empty string');
       const matches = globMatcher(pattern);
       const matched: string[] = [];
-      const now = clock();
+      const at = now();
       for (const entry of lru.values()) {
         if (!matches(entry.key)) continue;
-        entry.expiresAt = Math.min(entry.expiresAt, now);
+        entry.expiresAtMs = Math.min(entry.expiresAtMs, at);
         matched.push(entry.key);
       }
       return matched;
@@ -90,24 +84,18 @@ export function createTtlCache<V>(options: TtlCacheOptions = {}): TtlCache<V> {
     keys() {
       return [...lru.keys()];
     },
-    info(): CacheInfo {
-      const now = clock();
-      const keys: Record<string, CacheAge & { stale: boolean }> = {};
+    stats(): TtlCacheStats {
+      const at = now();
+      const keys: Record<string, CacheKeyStats> = {};
       let oldest: number | undefined;
       let stale = 0;
       for (const entry of lru.values()) {
-        const fresh = now < entry.expiresAt;
+        const fresh = at < entry.expiresAtMs;
         if (!fresh) stale++;
-        keys[entry.key] = { ...age(entry, now), stale: !fresh };
-        if (oldest === undefined || entry.storedAt < oldest) oldest = entry.storedAt;
+        keys[entry.key] = { ageMs: Math.max(0, at - entry.storedAtMs), stale: !fresh };
+        if (oldest === undefined || entry.storedAtMs < oldest) oldest = entry.storedAtMs;
       }
-      return {
-        secondsSinceUpdate: oldest === undefined ? 0 : Math.max(0, Math.floor((now - oldest) / 1000)),
-        ttl: ttlSeconds,
-        size: lru.size,
-        stale,
-        keys,
-      };
+      return { size: lru.size, stale, ageMs: oldest === undefined ? 0 : Math.max(0, at - oldest), ttlMs, keys };
     },
   } satisfies TtlCache<V> as TtlCache<V>;
 }

@@ -1,5 +1,6 @@
 import { UnavailableError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
+import { checkOptions } from '../options';
 import type { InvalidationBus } from './cache';
 import { BusListeners, checkMessage } from './internal/bus-state';
 
@@ -22,6 +23,7 @@ export interface InProcessInvalidationBusOptions {
  * ```
  */
 export function createInProcessInvalidationBus(options: InProcessInvalidationBusOptions = {}): InvalidationBus {
+  checkOptions('createInProcessInvalidationBus', options).logger();
   const listeners = new BusListeners('connected', options.logger ?? noopLogger);
   return {
     kind: 'in-process',

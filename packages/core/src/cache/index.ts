@@ -4,14 +4,14 @@
  * Redis pub/sub, Postgres `LISTEN/NOTIFY`).
  */
 export type {
-  CacheAge,
   CacheEntry,
-  CacheInfo,
+  CacheKeyStats,
   InvalidationBus,
   InvalidationBusState,
   InvalidationMessage,
   TtlCache,
   TtlCacheOptions,
+  TtlCacheStats,
 } from './cache';
 export { createTtlCache } from './create-ttl-cache';
 export type { InProcessInvalidationBusOptions } from './in-process-bus';

@@ -120,7 +120,7 @@ describe.runIf(hasPostgresBinaries())('PostgresInvalidationBus when Postgres res
   });
 
   it('reports disconnected while Postgres is down and listens again when it is back', async () => {
-    const db = await createDatabase({ url: server.url, max: 4, connectionTimeoutMillis: 1000 });
+    const db = await createDatabase({ url: server.url, max: 4, connectionTimeoutMs: 1000 });
     const listener = createPostgresInvalidationBus({ pool: db.pool, reconnectDelayMs: 50 });
     const publisher = createPostgresInvalidationBus({ pool: db.pool, reconnectDelayMs: 50 });
     try {

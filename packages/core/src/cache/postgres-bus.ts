@@ -1,8 +1,10 @@
 import type { PoolClient } from 'pg';
 import type { Queryable } from '../db/database';
+import { systemClock, unrefTimer, type Clock } from '../clock';
 import { UnavailableError, isAikbError } from '../errors';
 import { pgErrorToAikbError } from '../db/internal/pg-errors';
 import { noopLogger, type Logger } from '../logger';
+import { checkOptions } from '../options';
 import type { InvalidationBus } from './cache';
 import { BusListeners, checkMessage, parseMessage } from './internal/bus-state';
 
@@ -26,6 +28,11 @@ export interface PostgresInvalidationBusOptions {
    * @default 1000
    */
   reconnectDelayMs?: number;
+  /**
+   * Sets the reconnect timer (unref'd: it never keeps the process alive).
+   * @default systemClock
+   */
+  clock?: Clock;
   /** @default noopLogger */
   logger?: Logger;
 }
@@ -43,20 +50,21 @@ export interface PostgresInvalidationBusOptions {
  * ```
  */
 export function createPostgresInvalidationBus(options: PostgresInvalidationBusOptions): InvalidationBus {
-  const pool = options?.pool;
-  if (!pool || typeof pool.query !== 'function' || typeof pool.connect !== 'function') {
-    throw new TypeError('createPostgresInvalidationBus: pool must be a pg.Pool');
-  }
+  const check = checkOptions('createPostgresInvalidationBus', options);
+  check.object('pool', 'a pg.Pool', true, ['query', 'connect']);
+  check.string('channel');
+  check.number('reconnectDelayMs', { min: 0 });
+  check.clock();
+  check.logger();
+  const pool = options.pool;
   const channel = options.channel ?? 'aikb_invalidation';
-  if (typeof channel !== 'string' || !CHANNEL.test(channel)) throw new TypeError(`createPostgresInvalidationBus: channel must match ${CHANNEL}`);
+  if (!CHANNEL.test(channel)) throw new TypeError(`createPostgresInvalidationBus: channel must match ${CHANNEL}`);
   const reconnectDelayMs = options.reconnectDelayMs ?? 1000;
-  if (typeof reconnectDelayMs !== 'number' || !(reconnectDelayMs >= 0)) {
-    throw new TypeError(`createPostgresInvalidationBus: reconnectDelayMs must be a non-negative number (got ${String(reconnectDelayMs)})`);
-  }
+  const clock = options.clock ?? systemClock;
   const logger = options.logger ?? noopLogger;
   const listeners = new BusListeners('disconnected', logger);
   let client: PoolClient | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: unknown;
   let reported = false;
 
   const onNotification = (notification: { channel: string; payload?: string }) => {
@@ -88,9 +96,9 @@ export function createPostgresInvalidationBus(options: PostgresInvalidationBusOp
 
   const schedule = () => {
     if (listeners.state === 'closed') return;
-    clearTimeout(timer);
-    timer = setTimeout(() => void listen(), reconnectDelayMs);
-    timer.unref?.();
+    if (timer !== undefined) clock.clearTimeout(timer);
+    timer = clock.setTimeout(() => void listen(), reconnectDelayMs);
+    unrefTimer(timer);
   };
 
   const listen = async () => {
@@ -144,7 +152,7 @@ export function createPostgresInvalidationBus(options: PostgresInvalidationBusOp
     async close() {
       listeners.setState('closed');
       listeners.clear();
-      clearTimeout(timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
       const listening = client;
       client = undefined;
       if (listening) {

@@ -1,6 +1,9 @@
 import type { Redis } from 'ioredis';
+import { systemClock, type Clock } from '../clock';
 import { UnavailableError } from '../errors';
+import { withTimeout } from '../internal/timeout';
 import { noopLogger, type Logger } from '../logger';
+import { checkOptions } from '../options';
 import type { InvalidationBus } from './cache';
 import { BusListeners, checkMessage, parseMessage } from './internal/bus-state';
 
@@ -21,6 +24,11 @@ export interface RedisInvalidationBusOptions {
    * @default 1000
    */
   publishTimeoutMs?: number;
+  /**
+   * Sets the publish timeout's timer.
+   * @default systemClock
+   */
+  clock?: Clock;
   /** @default noopLogger */
   logger?: Logger;
 }
@@ -38,16 +46,16 @@ export interface RedisInvalidationBusOptions {
  * ```
  */
 export function createRedisInvalidationBus(options: RedisInvalidationBusOptions): InvalidationBus {
-  const redis = options?.redis;
-  if (!redis || typeof redis.publish !== 'function' || typeof redis.duplicate !== 'function') {
-    throw new TypeError('createRedisInvalidationBus: redis must be an ioredis client');
-  }
+  const check = checkOptions('createRedisInvalidationBus', options);
+  check.object('redis', 'an ioredis client', true, ['publish', 'duplicate']);
+  check.string('channel');
+  check.number('publishTimeoutMs', { min: 0, exclusiveMin: true });
+  check.clock();
+  check.logger();
+  const redis = options.redis;
   const channel = options.channel ?? 'aikb:invalidation';
-  if (typeof channel !== 'string' || channel.length === 0) throw new TypeError('createRedisInvalidationBus: channel must be a non-empty string');
   const publishTimeoutMs = options.publishTimeoutMs ?? 1000;
-  if (typeof publishTimeoutMs !== 'number' || !(publishTimeoutMs > 0)) {
-    throw new TypeError(`createRedisInvalidationBus: publishTimeoutMs must be a positive number (got ${String(publishTimeoutMs)})`);
-  }
+  const clock = options.clock ?? systemClock;
   const logger = options.logger ?? noopLogger;
   const listeners = new BusListeners('disconnected', logger);
 
@@ -84,18 +92,10 @@ export function createRedisInvalidationBus(options: RedisInvalidationBusOptions)
     async publish(message) {
       const encoded = checkMessage('RedisInvalidationBus.publish', message);
       if (listeners.state === 'closed') throw new UnavailableError('the invalidation bus is closed');
-      let timer: NodeJS.Timeout | undefined;
       try {
-        await Promise.race([
-          redis.publish(channel, encoded),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`no answer within ${publishTimeoutMs} ms`)), publishTimeoutMs);
-          }),
-        ]);
+        await withTimeout(clock, redis.publish(channel, encoded), publishTimeoutMs, `no answer within ${publishTimeoutMs} ms`);
       } catch (error) {
         throw new UnavailableError(`could not publish the invalidation to redis: ${(error as Error).message}`, { cause: error });
-      } finally {
-        clearTimeout(timer);
       }
     },
     subscribe: (handler) => listeners.subscribe(handler),

@@ -29,7 +29,7 @@ describe('createDatabase', () => {
     });
 
     it('rejects a max that is not a positive integer', async () => {
-      await expect(createDatabase({ url: 'postgres://localhost/x', max: 0 })).rejects.toThrow(/max must be a positive integer/);
+      await expect(createDatabase({ url: 'postgres://localhost/x', max: 0 })).rejects.toThrow(/^createDatabase: max must be a whole number ≥ 1 \(got 0\)$/);
     });
 
     it('rejects an empty dataDir', async () => {
@@ -39,7 +39,7 @@ describe('createDatabase', () => {
 
   describe('with a server url', () => {
     it('does not connect at creation, so a database that is down now is not fatal', async () => {
-      const db = await createDatabase({ url: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMillis: 1000 });
+      const db = await createDatabase({ url: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMs: 1000 });
       opened.push(db);
       expect(db.kind).toBe('postgres');
       const check = await checkDatabase(db.pool);

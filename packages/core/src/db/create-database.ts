@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { AikbError } from '../errors';
 import { noopLogger } from '../logger';
+import { checkOptions } from '../options';
 import type { Database, DatabaseOptions, EmbeddedDatabaseOptions, PostgresDatabaseOptions } from './database';
 import { lockDataDir } from './internal/data-dir-lock';
 import { checkPostgresUrl, redactUrl } from './internal/url';
@@ -26,26 +27,21 @@ const EMBEDDED_IN_MEMORY = 'memory://';
  * ```
  */
 export async function createDatabase(options: DatabaseOptions = {}): Promise<Database> {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError('createDatabase: options must be an object');
-  }
+  const check = checkOptions('createDatabase', options);
+  check.string('url', false, true);
+  check.number('max', { min: 1, integer: true });
+  check.number('connectionTimeoutMs', { min: 1, integer: true });
+  check.object('poolConfig', 'an object');
+  check.boolean('vector');
+  check.logger();
   return options.url === undefined ? createEmbedded(options) : createPostgres(options);
 }
 
-function positiveInteger(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new TypeError(`createDatabase: ${name} must be a positive integer (got ${String(value)})`);
-  }
-  return value;
-}
-
 async function createPostgres(options: PostgresDatabaseOptions): Promise<Database> {
-  if (typeof options.url !== 'string') throw new TypeError('createDatabase: url must be a string');
   const checked = checkPostgresUrl(options.url);
   if (!checked.ok) throw new TypeError(`createDatabase: url ${checked.problem}`);
-  const max = positiveInteger('max', options.max, 10);
-  const connectionTimeoutMillis = positiveInteger('connectionTimeoutMillis', options.connectionTimeoutMillis, 5000);
+  const max = options.max ?? 10;
+  const connectionTimeoutMillis = options.connectionTimeoutMs ?? 5000;
   const logger = options.logger ?? noopLogger;
   const target = redactUrl(checked.url);
 
@@ -77,7 +73,6 @@ async function createEmbedded(options: EmbeddedDatabaseOptions): Promise<Databas
     throw new TypeError('createDatabase: dataDir must be a non-empty path or "memory://"');
   }
   const vector = options.vector ?? true;
-  if (typeof vector !== 'boolean') throw new TypeError('createDatabase: vector must be a boolean');
   const logger = options.logger ?? noopLogger;
 
   const [pglite, adapter, pg, pgvector] = await Promise.all([

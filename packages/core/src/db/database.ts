@@ -26,10 +26,11 @@ export interface PostgresDatabaseOptions extends CommonDatabaseOptions {
    */
   max?: number;
   /**
-   * How long `pool.connect()` waits for a connection before failing, in milliseconds.
+   * How long `pool.connect()` waits for a connection before failing, in milliseconds (pg's
+   * `connectionTimeoutMillis`).
    * @default 5000
    */
-  connectionTimeoutMillis?: number;
+  connectionTimeoutMs?: number;
   /** Any further `pg.PoolConfig` fields, applied last. */
   poolConfig?: Omit<PoolConfig, 'connectionString' | 'max'>;
 }

@@ -8,7 +8,7 @@ export type { Migration, MigrateOptions, MigrateResult } from './migrations';
 export { migrate } from './migrations';
 export type { VectorSupport } from './vector';
 export { ensureVectorExtension } from './vector';
-export type { DatabaseCheck } from './check';
+export type { CheckDatabaseOptions, DatabaseCheck } from './check';
 export { checkDatabase } from './check';
 export type { IsolationLevel, TransactionOptions } from './transaction';
 export { withTransaction } from './transaction';

@@ -2,23 +2,22 @@ import { randomUUID } from 'node:crypto';
 import type { CacheEntry, InvalidationMessage, TtlCache } from '../cache/cache';
 import { createTtlCache } from '../cache/create-ttl-cache';
 import { isGlob } from '../cache/internal/glob';
+import { systemClock, unrefTimer } from '../clock';
 import { NotFoundError, UnavailableError, ValidationError, isAikbError } from '../errors';
 import { noopLogger } from '../logger';
+import { checkOptions } from '../options';
 import { bucketsFor } from './bucket';
 import type {
   EvaluationContext,
   FeatureFlagClient,
   FeatureFlagClientOptions,
   Flag,
-  FlagCacheInfo,
   FlagClientStats,
-  FlagClientStatus,
   FlagDefinition,
   FlagEvaluation,
   FlagPatch,
   FlagPropagation,
   FlagReason,
-  FlagTimers,
 } from './flags';
 import { checkDefinition, checkName, checkPatch } from './internal/validate';
 
@@ -28,15 +27,6 @@ export const FLAG_KEY_PREFIX = 'feature_flags:';
 const RETRY_AFTER_MS = 1000;
 /** Failed publishes kept for retry, by key; beyond this they collapse into one `feature_flags:*`. */
 const MAX_PENDING_PUBLISHES = 100;
-
-const globalTimers: FlagTimers = {
-  setTimeout: (callback, ms) => {
-    const timer = setTimeout(callback, ms);
-    timer.unref?.();
-    return timer;
-  },
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
 
 /** Per flag name, for as long as the client lives: evaluation counts and the bucket function. */
 interface Slot {
@@ -52,31 +42,23 @@ interface Cached {
 }
 
 function resolveOptions(options: FeatureFlagClientOptions) {
-  if (options === null || typeof options !== 'object') throw new TypeError('createFeatureFlagClient: options must be an object');
-  const { store, bus } = options;
-  if (!store || typeof store.get !== 'function' || typeof store.list !== 'function') {
-    throw new TypeError('createFeatureFlagClient: store must be a FlagStore');
-  }
-  if (bus !== undefined && (typeof bus.publish !== 'function' || typeof bus.subscribe !== 'function')) {
-    throw new TypeError('createFeatureFlagClient: bus must be an InvalidationBus');
-  }
-  const cacheTtlSeconds = options.cacheTtlSeconds ?? 300;
-  if (typeof cacheTtlSeconds !== 'number' || !Number.isFinite(cacheTtlSeconds) || cacheTtlSeconds <= 0) {
-    throw new TypeError(`createFeatureFlagClient: cacheTtlSeconds must be a positive number (got ${String(cacheTtlSeconds)})`);
-  }
-  const clock = options.clock ?? Date.now;
-  if (typeof clock !== 'function') throw new TypeError('createFeatureFlagClient: clock must be a function returning milliseconds');
-  const random = options.random ?? Math.random;
-  if (typeof random !== 'function') throw new TypeError('createFeatureFlagClient: random must be a function returning [0, 1)');
-  const pollIntervalMs = options.pollIntervalMs ?? 1000;
-  if (typeof pollIntervalMs !== 'number' || !Number.isFinite(pollIntervalMs) || pollIntervalMs < 10) {
-    throw new TypeError(`createFeatureFlagClient: pollIntervalMs must be a number of milliseconds, at least 10 (got ${String(pollIntervalMs)})`);
-  }
-  const timers = options.timers ?? globalTimers;
-  if (!timers || typeof timers.setTimeout !== 'function' || typeof timers.clearTimeout !== 'function') {
-    throw new TypeError('createFeatureFlagClient: timers must have setTimeout and clearTimeout functions');
-  }
-  return Object.freeze({ store, bus, cacheTtlSeconds, clock, random, pollIntervalMs, timers, logger: options.logger ?? noopLogger });
+  const check = checkOptions('createFeatureFlagClient', options);
+  check.object('store', 'a FlagStore', true, ['get', 'list']);
+  check.object('bus', 'an InvalidationBus', false, ['publish', 'subscribe']);
+  check.number('cacheTtlMs', { min: 0, exclusiveMin: true });
+  check.clock();
+  check.function('random');
+  check.number('pollIntervalMs', { min: 10 });
+  check.logger();
+  return Object.freeze({
+    store: options.store,
+    bus: options.bus,
+    cacheTtlMs: options.cacheTtlMs ?? 300_000,
+    clock: options.clock ?? systemClock,
+    random: options.random ?? Math.random,
+    pollIntervalMs: options.pollIntervalMs ?? 1000,
+    logger: options.logger ?? noopLogger,
+  });
 }
 
 /**
@@ -94,10 +76,10 @@ function resolveOptions(options: FeatureFlagClientOptions) {
  * ```
  */
 export function createFeatureFlagClient(options: FeatureFlagClientOptions): FeatureFlagClient {
-  const { store, bus, cacheTtlSeconds, clock, random, pollIntervalMs, timers, logger } = resolveOptions(options);
+  const { store, bus, cacheTtlMs, clock, random, pollIntervalMs, logger } = resolveOptions(options);
   const origin = randomUUID();
   const cache: TtlCache<Cached> = createTtlCache<Cached>({
-    ttlSeconds: cacheTtlSeconds,
+    ttlMs: cacheTtlMs,
     clock,
     onEvict: (key) => entries.delete(key.slice(FLAG_KEY_PREFIX.length)),
   });
@@ -171,7 +153,7 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
           if (install(name, flag ?? null)) emitChange([name]);
         },
         (error: unknown) => {
-          retryAt.set(name, clock() + RETRY_AFTER_MS);
+          retryAt.set(name, clock.now() + RETRY_AFTER_MS);
           lastRefreshError = (error as Error)?.message ?? String(error);
           logger.warn({ err: error, flag: name }, `feature flag ${name}: store unreachable, serving the last known value`);
         },
@@ -185,7 +167,7 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
   function loadInBackground(name: string): void {
     if (closed || loading.has(name)) return;
     const at = retryAt.get(name);
-    if (at !== undefined && clock() < at) return;
+    if (at !== undefined && clock.now() < at) return;
     if (!checkNameQuietly(name)) return;
     void load(name);
   }
@@ -211,7 +193,7 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
     }
     const changed: string[] = [];
     for (const flag of flags) if (install(flag.name, flag)) changed.push(flag.name);
-    lastRefresh = new Date(clock()).toISOString();
+    lastRefresh = new Date(clock.now()).toISOString();
     lastRefreshError = undefined;
     emitChange(changed);
   }
@@ -276,10 +258,11 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
 
   function schedulePoll(): void {
     if (closed || !started || pollTimer !== undefined || polling || !degraded()) return;
-    pollTimer = timers.setTimeout(() => {
+    pollTimer = clock.setTimeout(() => {
       pollTimer = undefined;
       void poll();
     }, pollIntervalMs);
+    unrefTimer(pollTimer);
   }
 
   /** Polls now (or right after the round under way), not at the next interval. */
@@ -289,7 +272,7 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
       pollAgain = true;
       return;
     }
-    if (pollTimer !== undefined) timers.clearTimeout(pollTimer);
+    if (pollTimer !== undefined) clock.clearTimeout(pollTimer);
     pollTimer = undefined;
     void poll();
   }
@@ -337,10 +320,10 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
   }
 
   function propagation(): FlagPropagation {
-    if (!bus) return { bus: 'none', status: 'none', convergesWithinSeconds: cacheTtlSeconds };
-    if (!degraded()) return { bus: bus.kind, status: 'ok', convergesWithinSeconds: 0 };
+    if (!bus) return { bus: 'none', status: 'none', convergesWithinMs: cacheTtlMs };
+    if (!degraded()) return { bus: bus.kind, status: 'ok', convergesWithinMs: 0 };
     // A poll interval for the others to notice, one more for a round trip that was already under way.
-    return { bus: bus.kind, status: 'degraded', convergesWithinSeconds: Math.ceil((2 * pollIntervalMs) / 1000) };
+    return { bus: bus.kind, status: 'degraded', convergesWithinMs: 2 * pollIntervalMs };
   }
 
   async function writeThrough(flag: Flag): Promise<void> {
@@ -365,20 +348,21 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
         loadInBackground(name);
         return unknown(name, defaultValue, true);
       }
-      const fresh = clock() < entry.expiresAt;
+      const now = clock.now();
+      const fresh = now < entry.expiresAtMs;
       if (fresh) hits++;
       else {
         misses++;
         loadInBackground(name);
       }
       const flag = entry.value.flag;
-      const cacheAgeSeconds = Math.max(0, Math.floor((clock() - entry.storedAt) / 1000));
-      if (flag === null) return { ...unknown(name, defaultValue, !fresh || busDown), cacheAgeSeconds };
+      const cacheAgeMs = Math.max(0, now - entry.storedAtMs);
+      if (flag === null) return { ...unknown(name, defaultValue, !fresh || busDown), cacheAgeMs };
       const userId = typeof context?.userId === 'string' ? context.userId : undefined;
       const { value, reason, bucket } = decide(flag, userId);
       if (value) entry.value.slot.enabled++;
       else entry.value.slot.disabled++;
-      return { name, value, reason, bucket, rolloutPercentage: flag.rolloutPercentage, version: flag.version, stale: !fresh || busDown, cacheAgeSeconds };
+      return { name, value, reason, bucket, rolloutPercentage: flag.rolloutPercentage, version: flag.version, stale: !fresh || busDown, cacheAgeMs };
     } catch (error) {
       logger.error({ err: error, flag: name }, 'feature flag evaluation failed; returning the default');
       return unknown(name, defaultValue, true);
@@ -424,7 +408,7 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
           loadInBackground(name);
           return defaultValue;
         }
-        if (clock() < entry.expiresAt) hits++;
+        if (clock.now() < entry.expiresAtMs) hits++;
         else {
           misses++;
           loadInBackground(name);
@@ -515,31 +499,6 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
 
     refresh,
 
-    cacheInfo(): FlagCacheInfo {
-      const info = cache.info();
-      const flags: FlagCacheInfo['flags'] = {};
-      for (const [key, age] of Object.entries(info.keys)) {
-        if (cache.peek(key)?.value.flag) (flags as Record<string, typeof age>)[key.slice(FLAG_KEY_PREFIX.length)] = age;
-      }
-      return { secondsSinceUpdate: info.secondsSinceUpdate, ttl: info.ttl, flags };
-    },
-
-    status(): FlagClientStatus {
-      const info = cache.info();
-      const known = Object.keys(info.keys).filter((key) => cache.peek(key)?.value.flag).length;
-      return {
-        flags: known,
-        cache: { secondsSinceUpdate: info.secondsSinceUpdate, ttl: info.ttl, size: info.size, staleEntries: info.stale },
-        bus: { kind: bus?.kind ?? 'none', state: bus?.state ?? 'none' },
-        stale: busDown || lastRefreshError !== undefined,
-        propagation: propagation(),
-        polling: busDown,
-        lastRefresh,
-        lastRefreshError,
-        stats: stats(),
-      };
-    },
-
     stats,
 
     propagation,
@@ -552,7 +511,7 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
 
     async close() {
       closed = true;
-      if (pollTimer !== undefined) timers.clearTimeout(pollTimer);
+      if (pollTimer !== undefined) clock.clearTimeout(pollTimer);
       pollTimer = undefined;
       for (const stop of unsubscribe.splice(0)) stop();
       changeListeners.clear();
@@ -561,14 +520,29 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
   };
 
   function stats(): FlagClientStats {
+    const cached = cache.stats();
+    const cachedFlags: Record<string, { ageMs: number; stale: boolean }> = {};
+    for (const [key, entry] of Object.entries(cached.keys)) {
+      if (cache.peek(key)?.value.flag) cachedFlags[key.slice(FLAG_KEY_PREFIX.length)] = entry;
+    }
     const evaluations: Record<string, { enabled: number; disabled: number }> = {};
     for (const [name, slot] of slots) if (slot.enabled + slot.disabled > 0) evaluations[name] = { enabled: slot.enabled, disabled: slot.disabled };
-    return { evaluations, cache: { hits, misses } };
+    return {
+      flags: Object.keys(cachedFlags).length,
+      cache: { size: cached.size, staleEntries: cached.stale, ageMs: cached.ageMs, ttlMs: cached.ttlMs, hits, misses, flags: cachedFlags },
+      evaluations,
+      bus: { kind: bus?.kind ?? 'none', state: bus?.state ?? 'none' },
+      stale: busDown || lastRefreshError !== undefined,
+      propagation: propagation(),
+      polling: busDown,
+      lastRefresh,
+      lastRefreshError,
+    };
   }
 }
 
 function unknown(name: string, value: boolean, stale: boolean): FlagEvaluation {
-  return { name, value, reason: 'DEFAULT', bucket: undefined, rolloutPercentage: undefined, version: undefined, stale, cacheAgeSeconds: undefined };
+  return { name, value, reason: 'DEFAULT', bucket: undefined, rolloutPercentage: undefined, version: undefined, stale, cacheAgeMs: undefined };
 }
 
 /** A flag carried by a bus message is installed only if it has the shape of one. */

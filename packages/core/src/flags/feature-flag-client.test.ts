@@ -1,15 +1,12 @@
+import { createManualClock } from '@aikb/test-support';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createInProcessInvalidationBus, type InvalidationBus, type InvalidationBusState, type InvalidationMessage } from '../cache';
 import { until } from '../cache/invalidation-bus.contract';
 import { AikbError, NotFoundError, ValidationError } from '../errors';
 import { createFeatureFlagClient, createMemoryFlagStore, rolloutBucket, type FeatureFlagClient, type FeatureFlagClientOptions, type FlagStore } from './index';
 
-function fakeClock(start = Date.UTC(2026, 1, 1, 12, 0, 0)) {
-  let now = start;
-  return { now: () => now, advance: (ms: number) => (now += ms) };
-}
+const fakeClock = () => createManualClock(Date.UTC(2026, 1, 1, 12, 0, 0));
 
-/** A store that can be switched off, to play an outage. */
 function outageStore(inner: FlagStore): FlagStore & { down: boolean; reads: number } {
   const wrapped = { down: false, reads: 0 } as FlagStore & { down: boolean; reads: number };
   for (const method of ['get', 'list', 'put', 'update', 'ensure', 'history'] as const) {
@@ -65,7 +62,7 @@ function scriptedBus(): InvalidationBus & { setState(state: InvalidationBusState
   };
 }
 
-/** Timers on a fake clock: `advance` runs what falls due, letting the promises it starts settle. */
+/** A clock whose timers are fake: `advance` runs what falls due, letting the promises it starts settle. */
 function fakeTimers() {
   let now = 0;
   let next = 0;
@@ -74,7 +71,8 @@ function fakeTimers() {
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
   };
   return {
-    timers: {
+    clock: {
+      now: () => now,
       setTimeout: (callback: () => void, ms: number) => (queue.set(++next, { at: now + ms, callback }), next),
       clearTimeout: (handle: unknown) => void queue.delete(handle as number),
     },
@@ -163,7 +161,7 @@ describe('FeatureFlagClient', () => {
       flags.isEnabled('counted');
       flags.isEnabled('counted');
       flags.isEnabled('missing');
-      expect(flags.stats()).toEqual({ evaluations: { counted: { enabled: 2, disabled: 0 } }, cache: { hits: 2, misses: 1 } });
+      expect(flags.stats()).toMatchObject({ evaluations: { counted: { enabled: 2, disabled: 0 } }, cache: { hits: 2, misses: 1 } });
     });
   });
 
@@ -172,7 +170,7 @@ describe('FeatureFlagClient', () => {
       const time = fakeClock();
       const store = createMemoryFlagStore();
       await store.put('ttl', { enabled: true, rolloutPercentage: 100 }, 't');
-      const flags = await client({ store, clock: time.now, cacheTtlSeconds: 300 });
+      const flags = await client({ store, clock: time, cacheTtlMs: 300_000 });
       await store.update('ttl', { enabled: false }, 'someone else');
       time.advance(299_000);
       expect(flags.isEnabled('ttl')).toBe(true);
@@ -187,16 +185,16 @@ describe('FeatureFlagClient', () => {
       const time = fakeClock();
       const store = outageStore(createMemoryFlagStore());
       await store.put('sticky', { enabled: true, rolloutPercentage: 100 }, 't');
-      const flags = await client({ store, clock: time.now, cacheTtlSeconds: 60 });
+      const flags = await client({ store, clock: time, cacheTtlMs: 60_000 });
       store.down = true;
       time.advance(61_000);
       expect(flags.isEnabled('sticky')).toBe(true);
       await settle();
       expect(flags.isEnabled('sticky')).toBe(true);
-      expect(flags.evaluate('sticky')).toMatchObject({ value: true, stale: true, cacheAgeSeconds: 61 });
+      expect(flags.evaluate('sticky')).toMatchObject({ value: true, stale: true, cacheAgeMs: 61_000 });
       await expect(flags.refresh()).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.not.stringMatching(/ECONNREFUSED/) });
       // The store's text is for the operator's status report, not the error a client may see.
-      expect(flags.status()).toMatchObject({ stale: true, lastRefreshError: expect.stringMatching(/ECONNREFUSED/) });
+      expect(flags.stats()).toMatchObject({ stale: true, lastRefreshError: expect.stringMatching(/ECONNREFUSED/) });
       store.down = false;
       time.advance(1_000);
       flags.isEnabled('sticky');
@@ -208,7 +206,7 @@ describe('FeatureFlagClient', () => {
       const time = fakeClock();
       const store = outageStore(createMemoryFlagStore());
       await store.put('f', { enabled: true, rolloutPercentage: 100 }, 't');
-      const flags = await client({ store, clock: time.now, cacheTtlSeconds: 1 });
+      const flags = await client({ store, clock: time, cacheTtlMs: 1000 });
       store.down = true;
       time.advance(2_000);
       const before = store.reads;
@@ -236,13 +234,27 @@ describe('FeatureFlagClient', () => {
       await expect(flags.invalidate(keys as string[])).rejects.toBeInstanceOf(ValidationError);
     });
 
-    it('reports cache age per flag and overall with the TTL', async () => {
+    it('reports its state in one plain-JSON stats(): cache ages per flag and overall, TTL, counters, bus and propagation', async () => {
       const time = fakeClock();
       const store = createMemoryFlagStore();
       await store.put('a', { enabled: true, rolloutPercentage: 100 }, 't');
-      const flags = await client({ store, clock: time.now, cacheTtlSeconds: 300 });
+      const flags = await client({ store, clock: time, cacheTtlMs: 300_000 });
       time.advance(45_000);
-      expect(flags.cacheInfo()).toEqual({ secondsSinceUpdate: 45, ttl: 300, flags: { a: { secondsSinceUpdate: 45, ttl: 300, stale: false } } });
+      flags.isEnabled('a');
+      flags.isEnabled('missing');
+      const stats = flags.stats();
+      expect(stats).toEqual({
+        flags: 1,
+        cache: { size: 1, staleEntries: 0, ageMs: 45_000, ttlMs: 300_000, hits: 1, misses: 1, flags: { a: { ageMs: 45_000, stale: false } } },
+        evaluations: { a: { enabled: 1, disabled: 0 } },
+        bus: { kind: 'none', state: 'none' },
+        stale: false,
+        propagation: { bus: 'none', status: 'none', convergesWithinMs: 300_000 },
+        polling: false,
+        lastRefresh: new Date(Date.UTC(2026, 1, 1, 12, 0, 0)).toISOString(),
+        lastRefreshError: undefined,
+      });
+      expect(JSON.parse(JSON.stringify(stats))).toEqual(JSON.parse(JSON.stringify({ ...stats })));
     });
   });
 
@@ -363,16 +375,16 @@ describe('FeatureFlagClient', () => {
       const store = createMemoryFlagStore();
       await store.put('resync', { enabled: true, rolloutPercentage: 100 }, 't');
       const time = fakeTimers();
-      const flags = await client({ store, bus, timers: time.timers });
-      expect(flags.status()).toMatchObject({ stale: false, bus: { kind: 'scripted', state: 'connected' } });
+      const flags = await client({ store, bus, clock: time.clock });
+      expect(flags.stats()).toMatchObject({ stale: false, bus: { kind: 'scripted', state: 'connected' } });
       bus.setState('disconnected');
       await time.settle();
       await store.update('resync', { enabled: false }, 'another instance');
-      expect(flags.status().stale).toBe(true);
+      expect(flags.stats().stale).toBe(true);
       expect(flags.evaluate('resync')).toMatchObject({ value: true, stale: true });
       bus.setState('connected');
       await until(() => !flags.isEnabled('resync'), 'resync after reconnect');
-      expect(flags.status().stale).toBe(false);
+      expect(flags.stats().stale).toBe(false);
     });
   });
 
@@ -383,8 +395,8 @@ describe('FeatureFlagClient', () => {
       const bus = scriptedBus();
       const time = fakeTimers();
       await store.put('outage', { enabled: true, rolloutPercentage: 100 }, 't');
-      const a = await client({ store, bus, timers: time.timers, pollIntervalMs: POLL_MS });
-      const b = await client({ store, bus, timers: time.timers, pollIntervalMs: POLL_MS });
+      const a = await client({ store, bus, clock: time.clock, pollIntervalMs: POLL_MS });
+      const b = await client({ store, bus, clock: time.clock, pollIntervalMs: POLL_MS });
       return { store, bus, time, a, b };
     }
 
@@ -397,8 +409,8 @@ describe('FeatureFlagClient', () => {
 
       const flag = await a.updateFlag('outage', { enabled: false });
       expect(flag.enabled).toBe(false);
-      expect(a.propagation()).toEqual({ bus: 'scripted', status: 'degraded', convergesWithinSeconds: 2 });
-      expect(a.status()).toMatchObject({ propagation: { status: 'degraded' }, polling: true });
+      expect(a.propagation()).toEqual({ bus: 'scripted', status: 'degraded', convergesWithinMs: 2 * POLL_MS });
+      expect(a.stats()).toMatchObject({ propagation: { status: 'degraded' }, polling: true });
       expect(b.isEnabled('outage')).toBe(true);
 
       await time.advance(POLL_MS);
@@ -451,7 +463,7 @@ describe('FeatureFlagClient', () => {
       // Reconciled at once, not a poll interval later.
       expect(b.isEnabled('outage')).toBe(false);
       expect(time.pending()).toBe(0);
-      expect(b.status()).toMatchObject({ polling: false, stale: false, propagation: { status: 'ok', convergesWithinSeconds: 0 } });
+      expect(b.stats()).toMatchObject({ polling: false, stale: false, propagation: { status: 'ok', convergesWithinMs: 0 } });
       expect(a.propagation().status).toBe('ok');
     });
 
@@ -460,7 +472,7 @@ describe('FeatureFlagClient', () => {
       bus.failPublishes = true;
       await a.updateFlag('outage', { enabled: false });
       expect(a.propagation().status).toBe('degraded');
-      expect(b.status().polling).toBe(false);
+      expect(b.stats().polling).toBe(false);
       await time.advance(POLL_MS);
       expect(b.isEnabled('outage')).toBe(true);
       bus.failPublishes = false;
@@ -485,19 +497,19 @@ describe('FeatureFlagClient', () => {
     });
 
     it('says that there is no propagation without a bus', async () => {
-      const flags = await client({ store: createMemoryFlagStore(), cacheTtlSeconds: 60 });
-      expect(flags.propagation()).toEqual({ bus: 'none', status: 'none', convergesWithinSeconds: 60 });
+      const flags = await client({ store: createMemoryFlagStore(), cacheTtlMs: 60_000 });
+      expect(flags.propagation()).toEqual({ bus: 'none', status: 'none', convergesWithinMs: 60_000 });
     });
   });
 
   it.each([
     [{}, /store must be a FlagStore/],
-    [{ store: createMemoryFlagStore(), cacheTtlSeconds: 0 }, /cacheTtlSeconds must be a positive number/],
-    [{ store: createMemoryFlagStore(), clock: 'now' }, /clock must be a function/],
+    [{ store: createMemoryFlagStore(), cacheTtlMs: 0 }, /^createFeatureFlagClient: cacheTtlMs must be a number > 0 \(got 0\)$/],
+    [{ store: createMemoryFlagStore(), clock: 'now' }, /clock must be a Clock/],
+    [{ store: createMemoryFlagStore(), clock: { now: () => 0 } }, /clock must be a Clock \(with a setTimeout\(\) method\)/],
     [{ store: createMemoryFlagStore(), bus: {} }, /bus must be an InvalidationBus/],
-    [{ store: createMemoryFlagStore(), pollIntervalMs: 0 }, /pollIntervalMs must be a number of milliseconds/],
-    [{ store: createMemoryFlagStore(), pollIntervalMs: Number.NaN }, /pollIntervalMs must be a number of milliseconds/],
-    [{ store: createMemoryFlagStore(), timers: {} }, /timers must have setTimeout and clearTimeout/],
+    [{ store: createMemoryFlagStore(), pollIntervalMs: 0 }, /pollIntervalMs must be a number ≥ 10/],
+    [{ store: createMemoryFlagStore(), pollIntervalMs: Number.NaN }, /pollIntervalMs must be a number ≥ 10/],
   ])('rejects bad options naming them (%#)', (options, message) => {
     expect(() => createFeatureFlagClient(options as never)).toThrow(message);
   });

@@ -1,4 +1,5 @@
-import type { CacheAge, InvalidationBus, InvalidationBusState } from '../cache/cache';
+import type { InvalidationBus, InvalidationBusState } from '../cache/cache';
+import type { Clock } from '../clock';
 import type { Logger } from '../logger';
 
 /** A feature flag as stored. */
@@ -105,14 +106,8 @@ export interface FlagEvaluation {
   readonly version: number | undefined;
   /** True when the cached flag is past its TTL, invalidated, or the bus is disconnected. */
   readonly stale: boolean;
-  /** Seconds since the flag was loaded into this instance's cache. */
-  readonly cacheAgeSeconds: number | undefined;
-}
-
-/** Per-flag evaluation counts and cache hits/misses since the client started (for metrics). */
-export interface FlagClientStats {
-  readonly evaluations: Readonly<Record<string, { readonly enabled: number; readonly disabled: number }>>;
-  readonly cache: { readonly hits: number; readonly misses: number };
+  /** Milliseconds since the flag was loaded into this instance's cache. */
+  readonly cacheAgeMs: number | undefined;
 }
 
 /**
@@ -128,17 +123,46 @@ export interface FlagPropagation {
   readonly bus: string;
   readonly status: 'ok' | 'degraded' | 'none';
   /**
-   * The longest another instance should take to see a change made now, in seconds: `0` when
-   * `ok`, a few poll intervals when `degraded`, the cache TTL with no bus. (An instance that has not
-   * noticed yet that its own bus is down, e.g. behind a silent network partition, can take longer.)
+   * The longest another instance should take to see a change made now, in milliseconds: `0`
+   * when `ok`, two poll intervals when `degraded`, the cache TTL with no bus. (An instance that has
+   * not noticed yet that its own bus is down, e.g. behind a silent network partition, can take
+   * longer.)
    */
-  readonly convergesWithinSeconds: number;
+  readonly convergesWithinMs: number;
 }
 
-/** The client's own state, for status pages (`GET /api/admin/system/status`). */
-export interface FlagClientStatus {
+/** How old one cached flag is ({@link FlagClientStats.cache}). */
+export interface FlagCacheEntryStats {
+  /** Milliseconds since the flag was loaded into this instance's cache. */
+  readonly ageMs: number;
+  /** Past its TTL or invalidated: served as the last known value while it is reloaded. */
+  readonly stale: boolean;
+}
+
+/**
+ * {@link FeatureFlagClient.stats}: the client's own state, now, as plain JSON — for status pages
+ * (`GET /api/admin/system/status`), the cache-info listing and metrics.
+ */
+export interface FlagClientStats {
+  /** Flags held in the cache (flags the store does not have are not counted). */
   readonly flags: number;
-  readonly cache: CacheAge & { readonly size: number; readonly staleEntries: number };
+  readonly cache: {
+    /** Cache entries, including remembered misses. */
+    readonly size: number;
+    /** Entries past their TTL or invalidated, kept as fallbacks. */
+    readonly staleEntries: number;
+    /** Milliseconds since the oldest entry was loaded; `0` when empty. */
+    readonly ageMs: number;
+    readonly ttlMs: number;
+    /** Evaluations answered from a fresh entry since the client started. */
+    readonly hits: number;
+    /** Evaluations that found no entry or a stale one (which starts a reload). */
+    readonly misses: number;
+    /** Every cached flag, by name. */
+    readonly flags: Readonly<Record<string, FlagCacheEntryStats>>;
+  };
+  /** Per flag, evaluations since the client started (flags never evaluated are left out). */
+  readonly evaluations: Readonly<Record<string, { readonly enabled: number; readonly disabled: number }>>;
   readonly bus: { readonly kind: string; readonly state: InvalidationBusState | 'none' };
   /** True while the bus is disconnected or the last refresh failed. */
   readonly stale: boolean;
@@ -146,14 +170,9 @@ export interface FlagClientStatus {
   readonly propagation: FlagPropagation;
   /** True while this instance polls the store's change marker (its bus is down). */
   readonly polling: boolean;
+  /** When the last full reload succeeded, ISO 8601. */
   readonly lastRefresh: string | undefined;
   readonly lastRefreshError: string | undefined;
-  readonly stats: FlagClientStats;
-}
-
-/** {@link FeatureFlagClient.cacheInfo}: overall age and per flag. */
-export interface FlagCacheInfo extends CacheAge {
-  readonly flags: Readonly<Record<string, CacheAge & { readonly stale: boolean }>>;
 }
 
 /** {@link createFeatureFlagClient} options. */
@@ -162,20 +181,21 @@ export interface FeatureFlagClientOptions {
   store: FlagStore;
   /**
    * Fans changes out to other instances. Without one, other instances see a change when their
-   * cached copy expires (`cacheTtlSeconds`).
+   * cached copy expires (`cacheTtlMs`).
    * @default undefined (no fan-out)
    */
   bus?: InvalidationBus;
   /**
-   * How long a flag is served from memory before it is reloaded, in seconds.
-   * @default 300
+   * How long a flag is served from memory before it is reloaded, in milliseconds.
+   * @default 300000 (5 minutes)
    */
-  cacheTtlSeconds?: number;
+  cacheTtlMs?: number;
   /**
-   * Time source in milliseconds, for cache ages and expiry.
-   * @default Date.now
+   * Reads time for cache ages and expiry, and sets the polling timer (unref'd: it never keeps a
+   * process alive). Inject a fake one (or use fake timers) to test expiry and polling.
+   * @default systemClock
    */
-  clock?: () => number;
+  clock?: Clock;
   /**
    * Random numbers in [0, 1), for partial rollouts evaluated without a userId.
    * @default Math.random
@@ -188,19 +208,8 @@ export interface FeatureFlagClientOptions {
    * @default 1000
    */
   pollIntervalMs?: number;
-  /**
-   * Timers for polling, injectable so polling is tested with fake time.
-   * @default the global setTimeout / clearTimeout (unref'd: they never keep a process alive)
-   */
-  timers?: FlagTimers;
   /** @default noopLogger */
   logger?: Logger;
-}
-
-/** Timers, injectable so that polling is tested with fake time ({@link FeatureFlagClientOptions.timers}). */
-export interface FlagTimers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
 }
 
 /**
@@ -256,17 +265,13 @@ export interface FeatureFlagClient {
   invalidate(keys: readonly string[]): Promise<string[]>;
   /** Reloads every flag from the store. Rejects when the store is down (cached values stay). */
   refresh(): Promise<void>;
-  /** Cache ages, overall and per flag. */
-  cacheInfo(): FlagCacheInfo;
-  /** Cache ages, bus state, propagation and counters. */
-  status(): FlagClientStatus;
   /**
    * Whether a change made through this instance reaches the others at once (`ok`), only through
    * polling (`degraded`: bus down or a publish failed; the write itself is durable), or at TTL
    * expiry (`none`: no bus). Read it right after a write to tell the caller.
    */
   propagation(): FlagPropagation;
-  /** Evaluation and cache counters. */
+  /** The client's state now (cache ages per flag, bus, propagation, counters), as plain JSON. */
   stats(): FlagClientStats;
   /**
    * Calls `listener` with the names of flags whose cached value changed (after a write, an

@@ -8,10 +8,9 @@ export type {
   FeatureFlagClient,
   FeatureFlagClientOptions,
   Flag,
-  FlagCacheInfo,
+  FlagCacheEntryStats,
   FlagChange,
   FlagClientStats,
-  FlagClientStatus,
   FlagDefinition,
   FlagEvaluation,
   FlagPatch,
@@ -19,7 +18,6 @@ export type {
   FlagReason,
   FlagState,
   FlagStore,
-  FlagTimers,
 } from './flags';
 export { createFeatureFlagClient, FLAG_KEY_PREFIX } from './create-feature-flag-client';
 export { rolloutBucket } from './bucket';

@@ -1,12 +1,14 @@
+import { systemClock, type Clock } from '../clock';
+import { checkOptions } from '../options';
 import type { Flag, FlagChange, FlagDefinition, FlagPatch, FlagState, FlagStore } from './flags';
 
 /** {@link createMemoryFlagStore} options. */
 export interface MemoryFlagStoreOptions {
   /**
-   * Time source for `lastUpdated` and audit records, in milliseconds.
-   * @default Date.now
+   * Dates `lastUpdated` and audit records (epoch milliseconds).
+   * @default systemClock
    */
-  clock?: () => number;
+  clock?: Clock;
 }
 
 function state(flag: Flag): FlagState {
@@ -17,20 +19,21 @@ function state(flag: Flag): FlagState {
  * A {@link FlagStore} in memory: for tests and single-process tools. Flags and history are lost
  * when the process exits.
  *
+ * @throws {TypeError} when `clock` is not a Clock
  * @example
  * ```ts
  * const flags = createFeatureFlagClient({ store: createMemoryFlagStore() })
  * ```
  */
 export function createMemoryFlagStore(options: MemoryFlagStoreOptions = {}): FlagStore {
-  const clock = options.clock ?? Date.now;
-  if (typeof clock !== 'function') throw new TypeError('createMemoryFlagStore: clock must be a function returning milliseconds');
+  checkOptions('createMemoryFlagStore', options).clock();
+  const clock = options.clock ?? systemClock;
   const flags = new Map<string, Flag>();
   const changes: FlagChange[] = [];
   let version = 0;
 
   function write(name: string, before: Flag | undefined, next: FlagState, actor: string): Flag {
-    const at = new Date(clock()).toISOString();
+    const at = new Date(clock.now()).toISOString();
     const flag: Flag = { name, ...next, lastUpdated: at, version: ++version };
     flags.set(name, flag);
     changes.push({ name, version: flag.version, before: before && state(before), after: state(flag), actor, at });

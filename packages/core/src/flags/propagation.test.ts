@@ -51,7 +51,7 @@ describeWithRedis('FeatureFlagClient across instances', (url) => {
     await until(() => !b.flags.isEnabled('cross_instance', { userId: 'u1' }), 'B sees the change');
     await a.flags.updateFlag('cross_instance', { enabled: false, rolloutPercentage: 100 });
     await until(() => b.flags.evaluate('cross_instance').reason === 'DISABLED', 'B sees the second change');
-    expect(b.flags.status()).toMatchObject({ stale: false, bus: { kind: 'redis', state: 'connected' } });
+    expect(b.flags.stats()).toMatchObject({ stale: false, bus: { kind: 'redis', state: 'connected' } });
   });
 
   it('refreshes on B after an explicit invalidation on A of a change written behind both', async () => {
@@ -101,7 +101,7 @@ describe.runIf(hasRedisServer())('FeatureFlagClient when Redis is killed and res
     await shared.put('through_outage', { enabled: true, rolloutPercentage: 100 }, 'test');
     const a = await instance(redisServer().url, 'aikb:invalidation', options, shared);
     const b = await instance(redisServer().url, 'aikb:invalidation', options, shared);
-    expect(b.flags.status()).toMatchObject({ polling: false, propagation: { bus: 'redis', status: 'ok' } });
+    expect(b.flags.stats()).toMatchObject({ polling: false, propagation: { bus: 'redis', status: 'ok' } });
 
     await redisServer().kill();
     await until(() => b.bus.state === 'disconnected' && a.bus.state === 'disconnected', 'both disconnected');
@@ -109,15 +109,15 @@ describe.runIf(hasRedisServer())('FeatureFlagClient when Redis is killed and res
     // The write commits and says that propagation is degraded; the lost publish is not an error.
     const updated = await a.flags.updateFlag('through_outage', { enabled: false });
     expect(updated.enabled).toBe(false);
-    expect(a.flags.propagation()).toEqual({ bus: 'redis', status: 'degraded', convergesWithinSeconds: 2 });
+    expect(a.flags.propagation()).toEqual({ bus: 'redis', status: 'degraded', convergesWithinMs: 2000 });
     expect(() => b.flags.isEnabled('through_outage')).not.toThrow();
     await converged;
-    expect(b.flags.status()).toMatchObject({ stale: true, polling: true, propagation: { status: 'degraded' } });
+    expect(b.flags.stats()).toMatchObject({ stale: true, polling: true, propagation: { status: 'degraded' } });
 
     await redisServer().start();
     await until(() => a.bus.state === 'connected' && b.bus.state === 'connected', 'both reconnected', 15_000);
     await until(() => b.flags.propagation().status === 'ok' && a.flags.propagation().status === 'ok', 'polling stopped');
-    expect(b.flags.status()).toMatchObject({ stale: false, polling: false, bus: { state: 'connected' } });
+    expect(b.flags.stats()).toMatchObject({ stale: false, polling: false, bus: { state: 'connected' } });
     expect(b.flags.isEnabled('through_outage')).toBe(false);
     // And the bus carries changes again.
     await a.flags.updateFlag('through_outage', { enabled: true });

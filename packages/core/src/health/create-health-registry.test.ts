@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { systemClock, type Clock } from '../clock';
 import { createHealthRegistry } from './index';
 
 describe('createHealthRegistry', () => {
@@ -28,6 +29,19 @@ describe('createHealthRegistry', () => {
     expect(report.components.slow).toMatchObject({ status: 'down', error: expect.stringMatching(/within 20 ms/) });
   });
 
+  it('times checks out and measures their latency on its clock (fake time here)', async () => {
+    vi.useFakeTimers();
+    try {
+      const health = createHealthRegistry({ timeoutMs: 2000, clock: systemClock });
+      health.register('slow', () => new Promise(() => {}));
+      const pending = health.check();
+      await vi.advanceTimersByTimeAsync(2000);
+      expect((await pending).components.slow).toEqual({ status: 'down', error: 'check did not answer within 2000 ms', latencyMs: 2000 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('refuses a duplicate name and lets a check be removed', async () => {
     const health = createHealthRegistry();
     const remove = health.register('a', () => ({ status: 'ok' }));
@@ -36,7 +50,8 @@ describe('createHealthRegistry', () => {
     expect((await health.check()).components).toEqual({});
   });
 
-  it('rejects a bad timeoutMs naming the option', () => {
-    expect(() => createHealthRegistry({ timeoutMs: -1 })).toThrow(/timeoutMs must be a positive number/);
+  it('rejects a bad timeoutMs or clock naming the option', () => {
+    expect(() => createHealthRegistry({ timeoutMs: -1 })).toThrow(/^createHealthRegistry: timeoutMs must be a number > 0 \(got -1\)$/);
+    expect(() => createHealthRegistry({ clock: { now: () => 0 } as unknown as Clock })).toThrow(/^createHealthRegistry: clock must be a Clock \(with a setTimeout\(\) method\)/);
   });
 });

@@ -1,9 +1,12 @@
+import { monotonicClock } from '../clock';
+import { withTimeout } from '../internal/timeout';
+import { checkOptions } from '../options';
 import type { HealthCheck, HealthRegistry, HealthRegistryOptions, HealthReport, MeasuredComponentHealth } from './health';
 
 /**
  * Creates a {@link HealthRegistry}.
  *
- * @throws {TypeError} when `timeoutMs` is not a positive number
+ * @throws {TypeError} when `timeoutMs` is not a positive number or `clock` not a Clock
  *
  * @example
  * ```ts
@@ -13,28 +16,21 @@ import type { HealthCheck, HealthRegistry, HealthRegistryOptions, HealthReport, 
  * ```
  */
 export function createHealthRegistry(options: HealthRegistryOptions = {}): HealthRegistry {
+  const check = checkOptions('createHealthRegistry', options, true);
+  check.number('timeoutMs', { min: 0, exclusiveMin: true });
+  check.clock();
   const timeoutMs = options.timeoutMs ?? 2000;
-  if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
-    throw new TypeError(`createHealthRegistry: timeoutMs must be a positive number (got ${String(timeoutMs)})`);
-  }
+  const clock = options.clock ?? monotonicClock;
   const checks = new Map<string, HealthCheck>();
 
-  async function measure(check: HealthCheck): Promise<MeasuredComponentHealth> {
-    const started = performance.now();
-    const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
-    let timer: NodeJS.Timeout | undefined;
+  async function measure(probe: HealthCheck): Promise<MeasuredComponentHealth> {
+    const started = clock.now();
+    const elapsed = () => Math.round((clock.now() - started) * 100) / 100;
     try {
-      const result = await Promise.race([
-        Promise.resolve().then(check),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`check did not answer within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      const result = await withTimeout(clock, Promise.resolve().then(probe), timeoutMs, `check did not answer within ${timeoutMs} ms`);
       return { ...result, latencyMs: elapsed() };
     } catch (error) {
       return { status: 'down', error: (error as Error)?.message ?? String(error), latencyMs: elapsed() };
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -50,7 +46,7 @@ export function createHealthRegistry(options: HealthRegistryOptions = {}): Healt
     },
     async check(): Promise<HealthReport> {
       const entries = [...checks];
-      const measured = await Promise.all(entries.map(([, check]) => measure(check)));
+      const measured = await Promise.all(entries.map(([, probe]) => measure(probe)));
       const components: Record<string, MeasuredComponentHealth> = {};
       let healthy = true;
       entries.forEach(([name], i) => {

@@ -1,3 +1,5 @@
+import type { Clock } from '../clock';
+
 /** The state of one component. `disabled` (not configured) does not degrade the service. */
 export type ComponentStatus = 'ok' | 'degraded' | 'down' | 'disabled';
 
@@ -30,11 +32,20 @@ export interface HealthRegistryOptions {
    * @default 2000
    */
   timeoutMs?: number;
+  /**
+   * Measures each check's `latencyMs` and sets its timeout timer.
+   * @default monotonicClock (`performance.now()` and the global timers)
+   */
+  clock?: Clock;
 }
 
 /**
  * A set of named health checks, run concurrently on demand. Each subsystem registers its own
  * check, so the health endpoint never needs to know them in advance.
+ *
+ * Naming rule across aikb: `check()` is an asynchronous probe of dependencies (it does I/O, may
+ * time out); `stats()` is a primitive's synchronous report of its own state; a
+ * {@link StatusRegistry}'s `collect()` gathers every subsystem's report.
  */
 export interface HealthRegistry {
   /**

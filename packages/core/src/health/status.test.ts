@@ -6,9 +6,9 @@ describe('createStatusRegistry', () => {
     const status = createStatusRegistry();
     status.register('auth', () => ({ floorMs: 500 }));
     status.register('flags', async () => ({ cached: 3 }));
-    const snapshot = await status.snapshot();
-    expect(snapshot).toEqual({ auth: { floorMs: 500 }, flags: { cached: 3 } });
-    expect(Object.keys(snapshot)).toEqual(['auth', 'flags']);
+    const collected = await status.collect();
+    expect(collected).toEqual({ auth: { floorMs: 500 }, flags: { cached: 3 } });
+    expect(Object.keys(collected)).toEqual(['auth', 'flags']);
   });
 
   it('reports a failing provider as an error instead of throwing', async () => {
@@ -16,7 +16,7 @@ describe('createStatusRegistry', () => {
     status.register('broken', () => {
       throw new Error('store unreachable');
     });
-    expect(await status.snapshot()).toEqual({ broken: { error: 'store unreachable' } });
+    expect(await status.collect()).toEqual({ broken: { error: 'store unreachable' } });
   });
 
   it('refuses a duplicate name and lets a provider be removed', async () => {
@@ -24,6 +24,6 @@ describe('createStatusRegistry', () => {
     const remove = status.register('a', () => ({}));
     expect(() => status.register('a', () => ({}))).toThrow(/already registered/);
     remove();
-    expect(await status.snapshot()).toEqual({});
+    expect(await status.collect()).toEqual({});
   });
 });

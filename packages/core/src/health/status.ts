@@ -5,8 +5,9 @@ export type SubsystemStatus = Readonly<Record<string, unknown>>;
 export type StatusProvider = () => SubsystemStatus | Promise<SubsystemStatus>;
 
 /**
- * A set of named status providers: each subsystem (auth, flags, pool, ...) registers its own, so
- * a system-status endpoint lists whatever is installed without knowing it in advance.
+ * A set of named status providers: each subsystem (auth, flags, pool, ...) registers its own
+ * (typically its primitives' `stats()`), so a system-status endpoint lists whatever is installed
+ * without knowing it in advance.
  */
 export interface StatusRegistry {
   /**
@@ -15,8 +16,11 @@ export interface StatusRegistry {
    * @throws {TypeError} when the name is taken or not a non-empty string
    */
   register(name: string, provider: StatusProvider): () => void;
-  /** Every subsystem's status, by name, in registration order. Never throws. */
-  snapshot(): Promise<Record<string, SubsystemStatus>>;
+  /**
+   * Asks every provider now and gathers their statuses, by name, in registration order. Async
+   * because a provider may be; never throws (a provider's error becomes `{ error }`).
+   */
+  collect(): Promise<Record<string, SubsystemStatus>>;
 }
 
 /**
@@ -26,7 +30,7 @@ export interface StatusRegistry {
  * ```ts
  * const status = createStatusRegistry()
  * status.register('auth', () => ({ floorMs: 500, jitterMs: 20, constantTime: true }))
- * await status.snapshot()   // { auth: { floorMs: 500, jitterMs: 20, constantTime: true } }
+ * await status.collect()   // { auth: { floorMs: 500, jitterMs: 20, constantTime: true } }
  * ```
  */
 export function createStatusRegistry(): StatusRegistry {
@@ -41,7 +45,7 @@ export function createStatusRegistry(): StatusRegistry {
         if (providers.get(name) === provider) providers.delete(name);
       };
     },
-    async snapshot() {
+    async collect() {
       const entries = [...providers];
       const results = await Promise.all(
         entries.map(async ([, provider]) => {

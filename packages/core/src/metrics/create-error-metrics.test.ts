@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../errors';
 import { createErrorMetrics } from './index';
@@ -5,9 +6,12 @@ import { createErrorMetrics } from './index';
 const MINUTE = 60_000;
 const saga = { type: 'SagaCompensationError', message: 'Failed to delete from Drive' };
 
+/** A clock reading `now()`; the metrics set no timers. */
+const at = (now: () => number): Clock => ({ ...systemClock, now });
+
 describe('createErrorMetrics', () => {
   it("reports an endpoint's error count, rate and top error types as the runbook shows them", () => {
-    const metrics = createErrorMetrics({ clock: () => 1_000_000 });
+    const metrics = createErrorMetrics({ clock: at(() => 1_000_000) });
     for (let i = 0; i < 40; i++) metrics.record({ endpoint: '/api/documents/upload', error: saga });
     for (let i = 0; i < 5; i++) metrics.record({ endpoint: '/api/documents/upload', error: { type: 'UnavailableError', message: 'drive down' } });
     for (let i = 0; i < 330; i++) metrics.record({ endpoint: '/api/documents/upload' });
@@ -33,7 +37,7 @@ describe('createErrorMetrics', () => {
   });
 
   it('counts client errors (4xx) apart: they never raise the error rate, and an endpoint with only those is listed', () => {
-    const metrics = createErrorMetrics({ clock: () => 0 });
+    const metrics = createErrorMetrics({ clock: at(() => 0) });
     for (let i = 0; i < 6; i++) metrics.record({ endpoint: '/api/documents/:id', clientError: { type: 'NotFoundError', message: 'no document with this id' } });
     metrics.record({ endpoint: '/api/documents/:id', clientError: { type: 'ValidationError', message: 'id is malformed' } });
     metrics.record({ endpoint: '/api/documents/:id' });
@@ -68,7 +72,7 @@ describe('createErrorMetrics', () => {
   });
 
   it('keeps client-error types bounded like server-error types', () => {
-    const metrics = createErrorMetrics({ clock: () => 0, maxErrorTypes: 1 });
+    const metrics = createErrorMetrics({ clock: at(() => 0), maxErrorTypes: 1 });
     metrics.record({ endpoint: '/a', clientError: { type: 'A' } });
     metrics.record({ endpoint: '/a', clientError: { type: 'B' } });
     const top = metrics.endpoints('5m')[0]!.topClientErrors;
@@ -78,7 +82,7 @@ describe('createErrorMetrics', () => {
 
   it('lets errors roll out of the 5m, then the 1h, then the 24h window', () => {
     let now = Date.UTC(2026, 1, 1, 12, 0, 0);
-    const metrics = createErrorMetrics({ clock: () => now });
+    const metrics = createErrorMetrics({ clock: at(() => now) });
     metrics.record({ endpoint: '/api/documents/:id', error: saga });
     const count = (window: '5m' | '1h' | '24h') => metrics.report(window).errors[0]?.errorCount ?? 0;
     expect([count('5m'), count('1h'), count('24h')]).toEqual([1, 1, 1]);
@@ -94,7 +98,7 @@ describe('createErrorMetrics', () => {
 
   it('reuses a slot for new events after its old ones expired', () => {
     let now = 0;
-    const metrics = createErrorMetrics({ clock: () => now });
+    const metrics = createErrorMetrics({ clock: at(() => now) });
     metrics.record({ endpoint: '/a', error: saga });
     now += 5 * MINUTE; // the same slot index of the 5m ring, one lap later
     metrics.record({ endpoint: '/a' });
@@ -103,7 +107,7 @@ describe('createErrorMetrics', () => {
   });
 
   it('keeps memory fixed: extra endpoints and error types are counted as (other)', () => {
-    const metrics = createErrorMetrics({ clock: () => 0, maxEndpoints: 2, maxErrorTypes: 1 });
+    const metrics = createErrorMetrics({ clock: at(() => 0), maxEndpoints: 2, maxErrorTypes: 1 });
     metrics.record({ endpoint: '/a', error: { type: 'A' } });
     metrics.record({ endpoint: '/a', error: { type: 'B' } });
     metrics.record({ endpoint: '/b' });
@@ -117,7 +121,7 @@ describe('createErrorMetrics', () => {
     const metrics = createErrorMetrics();
     expect(() => metrics.report('2h' as never)).toThrow(ValidationError);
     expect(() => metrics.report('2h' as never)).toThrow(/window must be one of 5m, 1h, 24h/);
-    expect(() => createErrorMetrics({ maxEndpoints: 0 })).toThrow(/maxEndpoints must be a positive integer/);
+    expect(() => createErrorMetrics({ maxEndpoints: 0 })).toThrow(/^createErrorMetrics: maxEndpoints must be a whole number ≥ 1 \(got 0\)$/);
   });
 
   it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'])('rejects the window %j, a member of every object, as an unknown window', (window) => {

@@ -1,4 +1,6 @@
+import { systemClock } from '../clock';
 import { ValidationError } from '../errors';
+import { checkOptions } from '../options';
 import type { EndpointErrors, ErrorMetrics, ErrorMetricsOptions, ErrorReport, ErrorTypeCount, ErrorWindow, OutcomeError, RequestOutcome } from './error-metrics';
 
 const WINDOWS: Record<ErrorWindow, { slots: number; slotMs: number }> = {
@@ -107,14 +109,6 @@ class Ring {
   }
 }
 
-function positiveInteger(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new TypeError(`createErrorMetrics: ${name} must be a positive integer (got ${String(value)})`);
-  }
-  return value;
-}
-
 /**
  * Creates {@link ErrorMetrics}.
  *
@@ -129,11 +123,11 @@ function positiveInteger(name: string, value: unknown, fallback: number): number
  * ```
  */
 export function createErrorMetrics(options: ErrorMetricsOptions = {}): ErrorMetrics {
-  const clock = options.clock ?? Date.now;
-  if (typeof clock !== 'function') throw new TypeError('createErrorMetrics: clock must be a function');
-  const maxEndpoints = positiveInteger('maxEndpoints', options.maxEndpoints, 200);
-  const maxErrorTypes = positiveInteger('maxErrorTypes', options.maxErrorTypes, 10);
-  const top = positiveInteger('topErrors', options.topErrors, 5);
+  const check = checkOptions('createErrorMetrics', options, true);
+  check.clock();
+  for (const name of ['maxEndpoints', 'maxErrorTypes', 'topErrors'] as const) check.number(name, { min: 1, integer: true });
+  const clock = options.clock ?? systemClock;
+  const { maxEndpoints = 200, maxErrorTypes = 10, topErrors: top = 5 } = options;
   const endpoints = new Map<string, Record<ErrorWindow, Ring>>();
 
   function rings(endpoint: string): Record<ErrorWindow, Ring> {
@@ -155,7 +149,7 @@ export function createErrorMetrics(options: ErrorMetricsOptions = {}): ErrorMetr
   }
 
   function all(window: ErrorWindow): EndpointErrors[] {
-    const now = clock();
+    const now = clock.now();
     return [...endpoints].map(([endpoint, byWindow]) => ({ endpoint, ...byWindow[window].sum(now, top) }));
   }
 
@@ -165,7 +159,7 @@ export function createErrorMetrics(options: ErrorMetricsOptions = {}): ErrorMetr
       if (!outcome || typeof outcome.endpoint !== 'string' || outcome.endpoint.length === 0) {
         throw new TypeError('ErrorMetrics.record: endpoint must be a non-empty string');
       }
-      const now = clock();
+      const now = clock.now();
       const byWindow = rings(outcome.endpoint);
       for (const window of WINDOW_NAMES) byWindow[window].record(now, outcome, maxErrorTypes);
     },

@@ -1,3 +1,5 @@
+import type { Clock } from '../clock';
+
 /** The sliding windows error metrics are reported over. */
 export type ErrorWindow = '5m' | '1h' | '24h';
 
@@ -67,10 +69,11 @@ export interface ErrorReport {
 /** {@link createErrorMetrics} options. */
 export interface ErrorMetricsOptions {
   /**
-   * Wall-clock time in milliseconds.
-   * @default Date.now
+   * Places events in time slots (wall-clock epoch milliseconds: slots line up with the clock's
+   * minutes). Only `now` is read; no timers are set.
+   * @default systemClock
    */
-  clock?: () => number;
+  clock?: Clock;
   /**
    * Distinct endpoints tracked; further ones are counted together under `(other)`.
    * @default 200

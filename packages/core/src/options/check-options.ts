@@ -24,7 +24,16 @@ export interface OptionChecks {
   number(name: string, range: { min: number; max?: number; integer?: boolean; exclusiveMin?: boolean }): void;
   /** A non-empty array of finite numbers. */
   numbers(name: string): void;
+  /** A `Clock` (an object with `now`, `setTimeout` and `clearTimeout` methods), optional. */
+  clock(name?: string): void;
+  /** A `Logger` (an object with `debug`, `info`, `warn` and `error` methods), optional. */
+  logger(name?: string): void;
 }
+
+/** The methods of a `Clock`, as {@link OptionChecks.clock} requires them. */
+const CLOCK_METHODS = ['now', 'setTimeout', 'clearTimeout'] as const;
+/** The methods of a `Logger`, as {@link OptionChecks.logger} requires them. */
+const LOGGER_METHODS = ['debug', 'info', 'warn', 'error'] as const;
 
 function fail(factory: string, name: string, expected: string, value: unknown): never {
   throw new TypeError(`${factory}: ${name} must be ${expected} (got ${describe(value)})`);
@@ -50,10 +59,16 @@ export function checkOptions(factory: string, options: unknown, optional = false
   if (options === undefined && optional) options = {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) fail(factory, 'options', 'an object', options);
   const record = options as Record<string, unknown>;
-  return {
+  const checks: OptionChecks = {
     object(name, what, required = false, methods = []) {
       if (record[name] === undefined && !required) return;
       checkObject(factory, name, record[name], what, methods);
+    },
+    clock(name = 'clock') {
+      checks.object(name, 'a Clock', false, CLOCK_METHODS);
+    },
+    logger(name = 'logger') {
+      checks.object(name, 'a Logger', false, LOGGER_METHODS);
     },
     function(name, required = false) {
       const value = record[name];
@@ -79,4 +94,5 @@ export function checkOptions(factory: string, options: unknown, optional = false
       if (!Array.isArray(value) || value.length === 0 || !value.every((item) => typeof item === 'number' && Number.isFinite(item))) fail(factory, name, 'a non-empty array of finite numbers', value);
     },
   };
+  return checks;
 }

@@ -1,9 +1,10 @@
 import type { PoolClient } from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
-import { describeEachDatabase } from '@aikb/test-support';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { systemClock } from '../clock';
+import { createManualClock, describeEachDatabase } from '@aikb/test-support';
 import type { Logger } from '../logger';
 import { createSpanStore, withSpan } from '../tracing';
-import { createPoolMonitor, type PoolMonitor } from './index';
+import { createPoolMonitor, type ConnectionLeak, type PoolMonitor } from './index';
 
 function recordingLogger() {
   const lines: Array<{ level: string; obj: Record<string, unknown>; msg?: string }> = [];
@@ -26,15 +27,15 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
     const held: PoolClient[] = [];
     for (let i = 0; i < max; i++) held.push(await db().pool.connect());
     const queued = [1, 2, 3].map(() => db().pool.query('SELECT 1 AS one'));
-    expect(monitor.stats()).toEqual({ activeConnections: max, availableConnections: 0, queuedRequests: 3, maxConnections: max, utilizationPercent: 100 });
+    expect(monitor.stats()).toMatchObject({ activeConnections: max, availableConnections: 0, queuedRequests: 3, maxConnections: max, utilizationPercent: 100 });
     for (const client of held) client.release();
     await Promise.all(queued);
     expect(monitor.stats()).toMatchObject({ activeConnections: 0, availableConnections: max, queuedRequests: 0, utilizationPercent: 0 });
-    const snapshot = monitor.snapshot();
-    expect(snapshot.waitTime.count).toBe(max + 3);
-    expect(snapshot.holdTime.count).toBe(max + 3);
-    expect(snapshot.waitTime.p99).toBeGreaterThanOrEqual(snapshot.waitTime.p50);
-    expect(snapshot.waitTime.max).toBeGreaterThan(0);
+    const stats = monitor.stats();
+    expect(stats.waitTimeMs.count).toBe(max + 3);
+    expect(stats.holdTimeMs.count).toBe(max + 3);
+    expect(stats.waitTimeMs.p99).toBeGreaterThanOrEqual(stats.waitTimeMs.p50);
+    expect(stats.waitTimeMs.max).toBeGreaterThan(0);
   });
 
   it('measures a connection taken with a callback and released through done()', async () => {
@@ -48,37 +49,37 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
         }, reject);
       });
     });
-    expect(monitor.snapshot().holdTime.count).toBe(1);
+    expect(monitor.stats().holdTimeMs.count).toBe(1);
     expect(monitor.stats().activeConnections).toBe(0);
   });
 
   it('reports a connection held past the threshold once, with the stack where it was acquired', async () => {
-    let now = 0;
+    const time = createManualClock(0);
     const { logger, lines } = recordingLogger();
-    monitor = createPoolMonitor(db().pool, { leakDetectionThresholdMs: 1000, leakCheckIntervalMs: 0, captureStacks: true, clock: () => now, logger });
+    monitor = createPoolMonitor(db().pool, { leakDetectionThresholdMs: 1000, leakCheckIntervalMs: 0, captureStacks: true, clock: time, logger });
     async function forgetfulHandler() {
       return db().pool.connect();
     }
     const client = await forgetfulHandler();
     try {
-      now += 999;
+      time.advance(999);
       expect(monitor.checkLeaks()).toEqual([]);
-      now += 1;
+      time.advance(1);
       const [leak] = monitor.checkLeaks();
       expect(leak).toMatchObject({ heldMs: 1000 });
       expect(leak!.stack).toMatch(/^connection acquired at:\n/);
       expect(leak!.stack).toContain('forgetfulHandler');
-      now += 5000;
+      time.advance(5000);
       expect(monitor.checkLeaks()).toEqual([]);
       const warnings = lines.filter((l) => l.level === 'warn');
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.msg).toMatch(/possible connection leak/);
       expect(warnings[0]!.obj.stack).toContain('forgetfulHandler');
-      expect(monitor.snapshot().leaks).toEqual({ detected: 1, outstanding: 1, thresholdMs: 1000 });
+      expect(monitor.stats().leaks).toEqual({ detected: 1, outstanding: 1, thresholdMs: 1000 });
     } finally {
       client.release();
     }
-    expect(monitor.snapshot().leaks).toEqual({ detected: 1, outstanding: 0, thresholdMs: 1000 });
+    expect(monitor.stats().leaks).toEqual({ detected: 1, outstanding: 0, thresholdMs: 1000 });
   });
 
   it('does not count a caller being handed an idle connection as queued (a health query in flight)', async () => {
@@ -117,9 +118,9 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
   });
 
   it('captures acquire stacks only while a leak hunt runs, and names the trace without one', async () => {
-    let now = 0;
+    const time = createManualClock(0);
     const { logger, lines } = recordingLogger();
-    monitor = createPoolMonitor(db().pool, { leakDetectionThresholdMs: 1000, leakCheckIntervalMs: 0, clock: () => now, logger });
+    monitor = createPoolMonitor(db().pool, { leakDetectionThresholdMs: 1000, leakCheckIntervalMs: 0, clock: time, logger });
     const spans = createSpanStore();
     async function quietHandler() {
       return withSpan('GET /api/quiet', () => db().pool.connect(), { recorder: spans });
@@ -133,7 +134,7 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
     // Pools of one connection (PGlite): hold one at a time.
     const unhunted = await quietHandler();
     try {
-      now += 1000;
+      time.advance(1000);
       const [leak] = monitor.checkLeaks();
       const span = spans.query().find((s) => s.spanName === 'GET /api/quiet');
       expect(leak).toEqual({ heldMs: 1000, stack: undefined, traceId: span?.traceId, spanId: span?.spanId });
@@ -145,24 +146,24 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
       unhunted.release();
     }
     expect(monitor.startLeakHunt(5000)).toEqual({ capturingStacks: true, always: false, remainingMs: 5000 });
-    now += 1000;
+    time.advance(1000);
     const hunted = await huntedHandler();
     try {
-      expect(monitor.snapshot().leakHunt).toEqual({ capturingStacks: true, always: false, remainingMs: 4000 });
-      now += 1000;
+      expect(monitor.stats().leakHunt).toEqual({ capturingStacks: true, always: false, remainingMs: 4000 });
+      time.advance(1000);
       const [leak] = monitor.checkLeaks();
       expect(leak!.stack).toContain('huntedHandler');
     } finally {
       hunted.release();
     }
-    now += 3000;
+    time.advance(3000);
     expect(monitor.leakHunt()).toEqual({ capturingStacks: false, always: false, remainingMs: 0 });
     monitor.startLeakHunt();
     expect(monitor.leakHunt().remainingMs).toBe(15 * 60_000);
     expect(monitor.stopLeakHunt()).toEqual({ capturingStacks: false, always: false, remainingMs: 0 });
-    now += 1000;
+    time.advance(1000);
     const after = await huntedHandler();
-    now += 1000;
+    time.advance(1000);
     try {
       expect(monitor.checkLeaks()).toEqual([expect.objectContaining({ stack: undefined, traceId: undefined })]);
     } finally {
@@ -171,8 +172,8 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
   });
 
   it("attributes connections to the request's span through nested async calls", async () => {
-    let now = 0;
-    monitor = createPoolMonitor(db().pool, { clock: () => now });
+    const time = createManualClock(0);
+    monitor = createPoolMonitor(db().pool, { clock: time });
     const spans = createSpanStore();
     const repository = {
       async find() {
@@ -187,7 +188,7 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
       await withSpan('documents.enrich', async () => {
         await repository.findAll();
         const client = await db().pool.connect();
-        now += 250;
+        time.advance(250);
         client.release();
       }, { recorder: spans });
       await new Promise((resolve) => setTimeout(resolve, 1));
@@ -205,7 +206,7 @@ describe('createPoolMonitor', () => {
   const fakePool = () => ({ connect: async () => ({}) as PoolClient, totalCount: 0, idleCount: 0, waitingCount: 0, options: { max: 4 } });
 
   it('rejects bad options naming the option, and a pool monitored twice', () => {
-    expect(() => createPoolMonitor(fakePool(), { leakDetectionThresholdMs: -1 })).toThrow(/leakDetectionThresholdMs must be a number/);
+    expect(() => createPoolMonitor(fakePool(), { leakDetectionThresholdMs: -1 })).toThrow(/^createPoolMonitor: leakDetectionThresholdMs must be a number ≥ 0 \(got -1\)$/);
     expect(() => createPoolMonitor(fakePool(), { captureStacks: 'yes' as never })).toThrow(/captureStacks must be a boolean/);
     const pool = fakePool();
     const monitor = createPoolMonitor(pool);
@@ -215,7 +216,7 @@ describe('createPoolMonitor', () => {
   });
 
   it('rejects a leak hunt that is not a positive duration within maxLeakHuntMs, changing nothing', () => {
-    const monitor = createPoolMonitor(fakePool(), { maxLeakHuntMs: 60_000, clock: () => 0 });
+    const monitor = createPoolMonitor(fakePool(), { maxLeakHuntMs: 60_000, clock: createManualClock(0) });
     for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 60_001, '10' as never]) {
       expect(() => monitor.startLeakHunt(bad)).toThrow(/durationMs must be a number > 0/);
     }
@@ -232,6 +233,26 @@ describe('createPoolMonitor', () => {
     const off = createPoolMonitor(fakePool(), { leakDetectionThresholdMs: 0 });
     expect(off.startLeakHunt(1000)).toEqual({ capturingStacks: false, always: false, remainingMs: 0 });
     off.close();
+  });
+
+  it('checks for leaks every leakCheckIntervalMs on its clock, and stops when closed', async () => {
+    vi.useFakeTimers();
+    try {
+      const pool = fakePool();
+      const monitor = createPoolMonitor(pool, { leakDetectionThresholdMs: 1000, leakCheckIntervalMs: 400, clock: systemClock });
+      const leaked: ConnectionLeak[] = [];
+      monitor.subscribe({ leaked: (leak) => void leaked.push(leak) });
+      await pool.connect();
+      // Checks at 400, 800 and 1200 ms: the connection held past 1000 ms is found at 1200.
+      await vi.advanceTimersByTimeAsync(1199);
+      expect(leaked).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(leaked.map((leak) => leak.heldMs)).toEqual([1200]);
+      monitor.close();
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('gives the pool its own connect back on close', () => {

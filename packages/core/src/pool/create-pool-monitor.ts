@@ -1,8 +1,10 @@
 import type { PoolClient } from 'pg';
+import { monotonicClock, unrefTimer } from '../clock';
 import { activeScope, type RequestScope } from '../internal/request-scope';
 import { noopLogger } from '../logger';
+import { checkObject, checkOptions } from '../options';
 import { LatencyHistogram } from './internal/histogram';
-import type { ConnectionLeak, LeakHuntState, MonitorablePool, PoolListener, PoolMonitor, PoolMonitorOptions, PoolSnapshot, PoolStats } from './pool';
+import type { ConnectionLeak, LeakHuntState, MonitorablePool, PoolListener, PoolMonitor, PoolMonitorOptions, PoolStats, PoolUsage } from './pool';
 
 const DEFAULT_LEAK_HUNT_MS = 15 * 60_000;
 
@@ -23,14 +25,6 @@ interface Checkout {
 
 type ConnectCallback = (error: Error | undefined, client: PoolClient | undefined, done: PoolClient['release']) => void;
 
-function nonNegative(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(`createPoolMonitor: ${name} must be a number ≥ 0 (got ${String(value)})`);
-  }
-  return value;
-}
-
 /**
  * Starts monitoring `pool` in place: its `connect` is wrapped (and `query`, which goes through
  * it), so every subsystem that already holds the pool is measured without changing its code.
@@ -40,20 +34,25 @@ function nonNegative(name: string, value: unknown, fallback: number): number {
  * @example
  * ```ts
  * const monitor = createPoolMonitor(db.pool, { leakDetectionThresholdMs: 30_000, logger })
- * monitor.stats()   // { activeConnections: 8, availableConnections: 2, queuedRequests: 0, maxConnections: 10, utilizationPercent: 80 }
+ * monitor.stats()   // { activeConnections: 8, availableConnections: 2, queuedRequests: 0, maxConnections: 10, utilizationPercent: 80, idleConnections: 2, waitTimeMs: {...}, ... }
  * ```
  */
 export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOptions = {}): PoolMonitor {
-  if (!pool || typeof pool.connect !== 'function') throw new TypeError('createPoolMonitor: pool must be a pg.Pool');
+  checkObject('createPoolMonitor', 'pool', pool, 'a pg.Pool', ['connect']);
   const target = pool as MonitorablePool;
   if (monitoredPools.has(target)) throw new TypeError('createPoolMonitor: this pool is already monitored');
-  const thresholdMs = nonNegative('leakDetectionThresholdMs', options.leakDetectionThresholdMs, 60_000);
-  const intervalMs = nonNegative('leakCheckIntervalMs', options.leakCheckIntervalMs, Math.max(100, Math.min(5000, thresholdMs / 2)));
+  const check = checkOptions('createPoolMonitor', options, true);
+  for (const option of ['leakDetectionThresholdMs', 'leakCheckIntervalMs', 'maxLeakHuntMs'] as const) check.number(option, { min: 0 });
+  check.boolean('captureStacks');
+  check.clock();
+  check.logger();
+  check.string('name');
+  const thresholdMs = options.leakDetectionThresholdMs ?? 60_000;
+  const intervalMs = options.leakCheckIntervalMs ?? Math.max(100, Math.min(5000, thresholdMs / 2));
   const captureStacks = options.captureStacks ?? false;
-  if (typeof captureStacks !== 'boolean') throw new TypeError('createPoolMonitor: captureStacks must be a boolean');
-  const maxLeakHuntMs = nonNegative('maxLeakHuntMs', options.maxLeakHuntMs, 24 * 60 * 60_000);
-  const clock = options.clock ?? (() => performance.now());
-  if (typeof clock !== 'function') throw new TypeError('createPoolMonitor: clock must be a function');
+  const maxLeakHuntMs = options.maxLeakHuntMs ?? 24 * 60 * 60_000;
+  const clock = options.clock ?? monotonicClock;
+  const now = () => clock.now();
   const logger = options.logger ?? noopLogger;
   const name = options.name ?? 'default';
 
@@ -86,7 +85,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
     if (checkout.prev) checkout.prev.next = checkout.next;
     else head = checkout.next;
     if (checkout.next) checkout.next.prev = checkout.prev;
-    const heldMs = clock() - checkout.acquiredAt;
+    const heldMs = now() - checkout.acquiredAt;
     holdTime.record(heldMs);
     for (let scope = checkout.scope; scope; scope = scope.parent) if (heldMs > scope.longestHoldMs) scope.longestHoldMs = heldMs;
     if (checkout.reported) logger.info({ pool: name, heldMs: Math.round(heldMs) }, 'a connection reported as leaked was released');
@@ -94,7 +93,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
   }
 
   function track(client: PoolClient, startedAt: number, scope: RequestScope | undefined, site: Checkout['site']): PoolClient['release'] {
-    const acquiredAt = clock();
+    const acquiredAt = now();
     const waitMs = acquiredAt - startedAt;
     waitTime.record(waitMs);
     for (let s = scope; s; s = s.parent) s.connectionsUsed++;
@@ -114,7 +113,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
 
   const originalConnect = pool.connect;
   function monitoredConnect(this: MonitorablePool, callback?: ConnectCallback): unknown {
-    const startedAt = clock();
+    const startedAt = now();
     const scope = activeScope();
     let site: Checkout['site'];
     // One comparison per checkout when no hunt runs: the stack capture is what costs.
@@ -139,10 +138,10 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
 
   function checkLeaks(): ConnectionLeak[] {
     if (thresholdMs === 0) return [];
-    const now = clock();
+    const at = now();
     const found: ConnectionLeak[] = [];
     for (const checkout of outstanding()) {
-      const heldMs = now - checkout.acquiredAt;
+      const heldMs = at - checkout.acquiredAt;
       if (checkout.reported || heldMs < thresholdMs) continue;
       checkout.reported = true;
       leaksDetected++;
@@ -164,10 +163,20 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
     return found;
   }
 
-  const timer = thresholdMs > 0 && intervalMs > 0 ? setInterval(checkLeaks, intervalMs) : undefined;
-  timer?.unref();
+  // A chain of timeouts (a Clock has no interval), each unref'd: the check never keeps the process alive.
+  let timer: unknown;
+  let closed = false;
+  function scheduleLeakCheck(): void {
+    timer = clock.setTimeout(() => {
+      if (closed) return;
+      checkLeaks();
+      scheduleLeakCheck();
+    }, intervalMs);
+    unrefTimer(timer);
+  }
+  if (thresholdMs > 0 && intervalMs > 0) scheduleLeakCheck();
 
-  function stats(): PoolStats {
+  function usage(): PoolUsage {
     const maxConnections = pool.options?.max ?? 10;
     const activeConnections = Math.max(0, pool.totalCount - pool.idleCount);
     return {
@@ -183,22 +192,21 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
   }
 
   function leakHunt(): LeakHuntState {
-    const remainingMs = Math.max(0, huntUntil - clock());
+    const remainingMs = Math.max(0, huntUntil - now());
     return { capturingStacks: thresholdMs > 0 && (captureStacks || remainingMs > 0), always: captureStacks && thresholdMs > 0, remainingMs };
   }
 
   return {
     name,
-    stats,
-    snapshot(): PoolSnapshot {
-      const now = clock();
+    stats(): PoolStats {
+      const at = now();
       let overdue = 0;
-      if (thresholdMs > 0) for (const checkout of outstanding()) if (now - checkout.acquiredAt >= thresholdMs) overdue++;
+      if (thresholdMs > 0) for (const checkout of outstanding()) if (at - checkout.acquiredAt >= thresholdMs) overdue++;
       return {
-        ...stats(),
+        ...usage(),
         idleConnections: pool.idleCount,
-        waitTime: waitTime.summary(),
-        holdTime: holdTime.summary(),
+        waitTimeMs: waitTime.summary(),
+        holdTimeMs: holdTime.summary(),
         leaks: { detected: leaksDetected, outstanding: overdue, thresholdMs },
         leakHunt: leakHunt(),
       };
@@ -208,13 +216,13 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
         throw new TypeError(`PoolMonitor.startLeakHunt: durationMs must be a number > 0 and ≤ ${maxLeakHuntMs} (got ${String(durationMs)})`);
       }
       if (thresholdMs > 0) {
-        huntUntil = clock() + durationMs;
+        huntUntil = now() + durationMs;
         logger.info({ pool: name, durationMs }, `leak hunt started on pool ${name}: acquire stacks are captured for ${Math.round(durationMs / 1000)} s`);
       }
       return leakHunt();
     },
     stopLeakHunt() {
-      if (huntUntil > clock()) logger.info({ pool: name }, `leak hunt stopped on pool ${name}`);
+      if (huntUntil > now()) logger.info({ pool: name }, `leak hunt stopped on pool ${name}`);
       huntUntil = Number.NEGATIVE_INFINITY;
       return leakHunt();
     },
@@ -228,7 +236,8 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
       };
     },
     close() {
-      if (timer) clearInterval(timer);
+      closed = true;
+      if (timer !== undefined) clock.clearTimeout(timer);
       if (target.connect === monitoredConnect) {
         (target as { connect: unknown }).connect = originalConnect;
         monitoredPools.delete(target);

@@ -11,7 +11,7 @@ export type {
   PoolListener,
   PoolMonitor,
   PoolMonitorOptions,
-  PoolSnapshot,
   PoolStats,
+  PoolUsage,
 } from './pool';
 export { createPoolMonitor } from './create-pool-monitor';

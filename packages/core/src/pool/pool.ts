@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import type { Clock } from '../clock';
 import type { Logger } from '../logger';
 import type { LatencySummary } from './internal/histogram';
 
@@ -9,8 +10,8 @@ export type MonitorablePool = Pick<Pool, 'connect' | 'totalCount' | 'idleCount' 
   readonly options: { readonly max?: number | undefined };
 };
 
-/** The pool's state now, exactly as the runbook's `GET /api/health/pool-stats` shows it. */
-export interface PoolStats {
+/** The runbook's five figures (`GET /api/health/pool-stats`), the first members of {@link PoolStats}. */
+export interface PoolUsage {
   /** Connections lent out (and being opened). */
   readonly activeConnections: number;
   /** `maxConnections − activeConnections`. */
@@ -22,14 +23,17 @@ export interface PoolStats {
   readonly utilizationPercent: number;
 }
 
-/** {@link PoolStats} plus distributions and leak counters since the monitor started. */
-export interface PoolSnapshot extends PoolStats {
+/**
+ * {@link PoolMonitor.stats}: the pool's state now ({@link PoolUsage}, the runbook's five figures)
+ * plus wait/hold-time distributions and leak counters since the monitor started, as plain JSON.
+ */
+export interface PoolStats extends PoolUsage {
   /** Open connections waiting in the pool, unused. */
   readonly idleConnections: number;
-  /** How long callers waited for a connection, in milliseconds. */
-  readonly waitTime: LatencySummary;
-  /** How long connections were held before release, in milliseconds. */
-  readonly holdTime: LatencySummary;
+  /** How long callers waited for a connection (every figure in milliseconds). */
+  readonly waitTimeMs: LatencySummary;
+  /** How long connections were held before release (every figure in milliseconds). */
+  readonly holdTimeMs: LatencySummary;
   readonly leaks: {
     /** Connections ever reported as held past the threshold. */
     readonly detected: number;
@@ -111,10 +115,12 @@ export interface PoolMonitorOptions {
    */
   maxLeakHuntMs?: number;
   /**
-   * A monotonic clock in milliseconds, for wait and hold times, leak detection and leak hunts.
-   * @default performance.now
+   * Reads time for wait and hold times, leak detection and leak hunts, and sets the leak-check
+   * timer (unref'd: it never keeps the process alive). A monotonic default: a wall-clock step
+   * must not read as a held connection.
+   * @default monotonicClock (`performance.now()` and the global timers)
    */
-  clock?: () => number;
+  clock?: Clock;
   /**
    * The pool's name in logs and metrics.
    * @default 'default'
@@ -129,10 +135,8 @@ export interface PoolMonitorOptions {
  */
 export interface PoolMonitor {
   readonly name: string;
-  /** The runbook's five figures, now. */
+  /** The runbook's five figures, wait/hold-time percentiles and leak counters, now. */
   stats(): PoolStats;
-  /** The five figures plus wait/hold-time percentiles and leak counters. */
-  snapshot(): PoolSnapshot;
   /** Reports connections newly held past the threshold (the timer calls this too). */
   checkLeaks(): ConnectionLeak[];
   /**

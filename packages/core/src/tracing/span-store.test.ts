@@ -40,6 +40,6 @@ describe('createSpanStore', () => {
     expect(() => store.query({ minConnections: -1 })).toThrow(ValidationError);
     expect(() => store.query({ limit: 1.5 })).toThrow(/limit must be a whole number/);
     expect(() => store.query({ status: 'bad' as never })).toThrow(/status must be one of/);
-    expect(() => createSpanStore({ capacity: 0 })).toThrow(/capacity must be a positive integer/);
+    expect(() => createSpanStore({ capacity: 0 })).toThrow(/^createSpanStore: capacity must be a whole number ≥ 1 \(got 0\)$/);
   });
 });

@@ -1,5 +1,6 @@
 import { SpanStatusCode } from '@opentelemetry/api';
 import { ValidationError } from '../errors';
+import { checkOptions } from '../options';
 import { hrTimeToMs } from './internal/fallback-span';
 import { ATTR_CONNECTIONS_USED, ATTR_LONGEST_HOLD_MS, type FinishedSpan, type SpanQuery, type SpanRecord, type SpanStore, type SpanStoreOptions } from './tracing';
 
@@ -47,10 +48,8 @@ function toRecord(span: FinishedSpan): SpanRecord {
  * ```
  */
 export function createSpanStore(options: SpanStoreOptions = {}): SpanStore {
+  checkOptions('createSpanStore', options, true).number('capacity', { min: 1, integer: true });
   const capacity = options.capacity ?? 1000;
-  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1) {
-    throw new TypeError(`createSpanStore: capacity must be a positive integer (got ${String(capacity)})`);
-  }
   const ring: Array<SpanRecord | undefined> = new Array(capacity);
   let next = 0;
   let recorded = 0;

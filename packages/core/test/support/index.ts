@@ -13,3 +13,4 @@ export {
   type ThrowawayRedis,
 } from './throwaway';
 export { createRecordingMeter, type RecordedPoint, type RecordingMeter } from './metrics';
+export { createManualClock, type ManualClock } from './clock';

@@ -1,3 +1,4 @@
+import type { Clock } from '../../clock';
 import { AikbError } from '../../errors';
 
 interface Waiter {
@@ -6,12 +7,8 @@ interface Waiter {
   timer: unknown;
 }
 
-/** Timers the gate uses to give up on a queued attempt. */
-export interface GateTimers {
-  now(): number;
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/** Timers the gate uses to give up on a queued attempt: the authenticator's clock. */
+export type GateTimers = Clock;
 
 /** The admission-control refusal: answered at the attempt's deadline like any other outcome. */
 export function overloaded(): AikbError {
