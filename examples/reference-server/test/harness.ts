@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach } from 'vitest';
+import { until } from '@aikb/test-support';
 
 const serverDir = fileURLToPath(new URL('..', import.meta.url));
 const cli = path.join(serverDir, 'dist/cli.js');
@@ -119,14 +120,9 @@ export async function runServerCommand(
   return { code, stdout, stderr };
 }
 
-/** Polls `probe` until it returns true. */
+/** Polls `probe` (over HTTP: a failed request counts as false) until it returns true. */
 export async function eventually(probe: () => Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} not reached within ${timeoutMs} ms`);
+  await until(() => probe().catch(() => false), what, timeoutMs, 100);
 }
 
 /**

@@ -90,6 +90,7 @@ export type {
   FlagStore,
   FlagTimers,
   MemoryFlagStoreOptions,
+  PostgresFlagStoreOptions,
 } from './flags';
 export { FLAG_KEY_PREFIX, createFeatureFlagClient, createMemoryFlagStore, createPostgresFlagStore, flagStoreMigrations, rolloutBucket } from './flags';
 
@@ -152,6 +153,7 @@ export type {
   MemoryUserStoreOptions,
   NewUser,
   PasswordHasher,
+  PostgresUserStoreOptions,
   ScryptHasherOptions,
   SessionVerifier,
   SessionVerifierOptions,

@@ -41,7 +41,7 @@ function createBus(ctx: FlagsNeeds): InvalidationBus {
 async function startFlags(ctx: FlagsNeeds): Promise<Pick<ServerContext, 'flags' | 'bus'>> {
   const { config, infra, logger } = ctx;
   const bus = createBus(ctx);
-  const client = createFeatureFlagClient({ store: createPostgresFlagStore(infra.db.pool), bus, cacheTtlSeconds: config.cacheTtlSeconds, logger });
+  const client = createFeatureFlagClient({ store: createPostgresFlagStore({ pool: infra.db.pool, logger }), bus, cacheTtlSeconds: config.cacheTtlSeconds, logger });
   ctx.status.register('flags', () => ({ ...client.status() }));
   registerFeatureFlagMetrics({ flags: client, registry: ctx.metrics });
 

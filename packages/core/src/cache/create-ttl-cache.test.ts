@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { createFakeClock } from '@aikb/test-support';
 import { createTtlCache } from './index';
 
-function fakeClock(start = 1_000_000) {
-  let now = start;
-  return { now: () => now, advance: (ms: number) => (now += ms) };
-}
+const fakeClock = (start = 1_000_000) => createFakeClock(start);
 
 describe('TtlCache', () => {
   it('serves an entry as fresh until its TTL passes, then keeps it as a stale fallback', () => {

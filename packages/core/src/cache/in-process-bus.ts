@@ -1,5 +1,6 @@
 import { UnavailableError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
+import { checkOptions } from '../options';
 import type { InvalidationBus } from './cache';
 import { BusListeners, checkMessage } from './internal/bus-state';
 
@@ -20,8 +21,11 @@ export interface InProcessInvalidationBusOptions {
  * const a = createFeatureFlagClient({ store, bus })
  * const b = createFeatureFlagClient({ store, bus })   // sees a's changes at once
  * ```
+ *
+ * @throws {TypeError} when an option is invalid (the message names it)
  */
 export function createInProcessInvalidationBus(options: InProcessInvalidationBusOptions = {}): InvalidationBus {
+  checkOptions('createInProcessInvalidationBus', options, true).object('logger', 'a Logger', false, ['debug', 'info', 'warn', 'error']);
   const listeners = new BusListeners('connected', options.logger ?? noopLogger);
   return {
     kind: 'in-process',

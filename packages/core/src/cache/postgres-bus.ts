@@ -3,6 +3,7 @@ import type { Queryable } from '../db/database';
 import { UnavailableError, isAikbError } from '../errors';
 import { pgErrorToAikbError } from '../db/internal/pg-errors';
 import { noopLogger, type Logger } from '../logger';
+import { checkOptions } from '../options';
 import type { InvalidationBus } from './cache';
 import { BusListeners, checkMessage, parseMessage } from './internal/bus-state';
 
@@ -43,16 +44,13 @@ export interface PostgresInvalidationBusOptions {
  * ```
  */
 export function createPostgresInvalidationBus(options: PostgresInvalidationBusOptions): InvalidationBus {
-  const pool = options?.pool;
-  if (!pool || typeof pool.query !== 'function' || typeof pool.connect !== 'function') {
-    throw new TypeError('createPostgresInvalidationBus: pool must be a pg.Pool');
-  }
-  const channel = options.channel ?? 'aikb_invalidation';
-  if (typeof channel !== 'string' || !CHANNEL.test(channel)) throw new TypeError(`createPostgresInvalidationBus: channel must match ${CHANNEL}`);
-  const reconnectDelayMs = options.reconnectDelayMs ?? 1000;
-  if (typeof reconnectDelayMs !== 'number' || !(reconnectDelayMs >= 0)) {
-    throw new TypeError(`createPostgresInvalidationBus: reconnectDelayMs must be a non-negative number (got ${String(reconnectDelayMs)})`);
-  }
+  const check = checkOptions('createPostgresInvalidationBus', options);
+  check.object('pool', 'a pg.Pool', true, ['query', 'connect']);
+  check.string('channel');
+  check.number('reconnectDelayMs', { min: 0 });
+  check.object('logger', 'a Logger', false, ['debug', 'info', 'warn', 'error']);
+  const { pool, channel = 'aikb_invalidation', reconnectDelayMs = 1000 } = options;
+  if (!CHANNEL.test(channel)) throw new TypeError(`createPostgresInvalidationBus: channel must match ${CHANNEL} (got ${JSON.stringify(channel)})`);
   const logger = options.logger ?? noopLogger;
   const listeners = new BusListeners('disconnected', logger);
   let client: PoolClient | undefined;
@@ -149,7 +147,8 @@ export function createPostgresInvalidationBus(options: PostgresInvalidationBusOp
       client = undefined;
       if (listening) {
         detach(listening);
-        await listening.query(`UNLISTEN ${channel}`).catch(() => {});
+        // The connection goes back to the pool either way; a failed UNLISTEN only means it was already broken.
+        await listening.query(`UNLISTEN ${channel}`).catch((error: unknown) => logger.debug({ err: error, channel }, 'invalidation bus: UNLISTEN failed on close'));
         listening.release();
       }
     },

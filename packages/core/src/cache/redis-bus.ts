@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { UnavailableError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
+import { checkOptions } from '../options';
 import type { InvalidationBus } from './cache';
 import { BusListeners, checkMessage, parseMessage } from './internal/bus-state';
 
@@ -38,16 +39,12 @@ export interface RedisInvalidationBusOptions {
  * ```
  */
 export function createRedisInvalidationBus(options: RedisInvalidationBusOptions): InvalidationBus {
-  const redis = options?.redis;
-  if (!redis || typeof redis.publish !== 'function' || typeof redis.duplicate !== 'function') {
-    throw new TypeError('createRedisInvalidationBus: redis must be an ioredis client');
-  }
-  const channel = options.channel ?? 'aikb:invalidation';
-  if (typeof channel !== 'string' || channel.length === 0) throw new TypeError('createRedisInvalidationBus: channel must be a non-empty string');
-  const publishTimeoutMs = options.publishTimeoutMs ?? 1000;
-  if (typeof publishTimeoutMs !== 'number' || !(publishTimeoutMs > 0)) {
-    throw new TypeError(`createRedisInvalidationBus: publishTimeoutMs must be a positive number (got ${String(publishTimeoutMs)})`);
-  }
+  const check = checkOptions('createRedisInvalidationBus', options);
+  check.object('redis', 'an ioredis client', true, ['publish', 'duplicate']);
+  check.string('channel');
+  check.number('publishTimeoutMs', { min: 0, exclusiveMin: true });
+  check.object('logger', 'a Logger', false, ['debug', 'info', 'warn', 'error']);
+  const { redis, channel = 'aikb:invalidation', publishTimeoutMs = 1000 } = options;
   const logger = options.logger ?? noopLogger;
   const listeners = new BusListeners('disconnected', logger);
 

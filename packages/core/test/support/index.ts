@@ -13,3 +13,7 @@ export {
   type ThrowawayRedis,
 } from './throwaway';
 export { createRecordingMeter, type RecordedPoint, type RecordingMeter } from './metrics';
+export { settle, until } from './until';
+export { createRecordingLogger, type LoggedLine, type RecordingLogger } from './logger';
+export { createFakeClock, type FakeClock } from './clock';
+export { describePostgresStoreOptions } from './store-options';
