@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { describeWithRedis, hasRedisServer, useThrowawayRedis } from '@aikb/test-support';
-import { eventually, runServerCommand, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
+import { eventually, runServerCommand, send, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const { running, cleanups } = useServerProcesses();
@@ -24,10 +24,7 @@ async function start(env: Record<string, string>): Promise<ServerProcess> {
 }
 
 /** The runbook's login request. */
-async function login(server: ServerProcess, email: string, password: string) {
-  const res = await fetch(`${server.url}/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
-  return { status: res.status, text: await res.text(), headers: res.headers };
-}
+const login = (server: ServerProcess, email: string, password: string) => send(server, 'POST', '/auth/login', { json: { email, password } });
 
 function adminTokenFrom(stderr: string): string | undefined {
   return /ADMIN_TOKEN=(\S+)/.exec(stderr)?.[1];
