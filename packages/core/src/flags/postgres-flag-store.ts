@@ -13,7 +13,7 @@ import type { Flag, FlagChange, FlagState, FlagStore } from './flags';
  * await migrate(db.pool, [...flagStoreMigrations])
  * ```
  */
-export const flagStoreMigrations: readonly Migration[] = [
+export const flagStoreMigrations: readonly Migration[] = Object.freeze([
   {
     id: 'flags.0001_create_tables',
     up: `
@@ -52,7 +52,7 @@ export const flagStoreMigrations: readonly Migration[] = [
       INSERT INTO aikb_feature_flag_changes (id, seq) VALUES (true, 0);
     `,
   },
-];
+]);
 
 interface FlagRow {
   name: string;
