@@ -113,7 +113,7 @@ async function clientOn(url: string, channel: string): Promise<{ flags: FeatureF
   const db = await createDatabase({ url, max: 3 });
   const redis = new Redis(redisUrl);
   const bus = createRedisInvalidationBus({ redis, channel });
-  const flags = createFeatureFlagClient({ store: createPostgresFlagStore(db.pool), bus });
+  const flags = createFeatureFlagClient({ store: createPostgresFlagStore({ pool: db.pool }), bus });
   await flags.start();
   while (bus.state !== 'connected') await new Promise((r) => setTimeout(r, 5));
   return {
@@ -165,7 +165,7 @@ async function propagation(): Promise<{ p50: number; p99: number } | string> {
   try {
     const setup = await createDatabase({ url, max: 1 });
     await migrate(setup.pool, flagStoreMigrations);
-    await createPostgresFlagStore(setup.pool).put('bench_propagation', { enabled: true, rolloutPercentage: 0 }, 'bench');
+    await createPostgresFlagStore({ pool: setup.pool }).put('bench_propagation', { enabled: true, rolloutPercentage: 0 }, 'bench');
     await setup.close();
 
     const p50s: number[] = [];

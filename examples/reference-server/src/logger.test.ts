@@ -18,7 +18,7 @@ describe('createLogger', () => {
       .use(tracing())
       .use(requestLogging({ logger }))
       .get('/work', async (_req, res) => {
-        await new Promise((resolve) => setTimeout(resolve, 1));
+        await new Promise((resolve) => setImmediate(resolve));
         logger.info({ step: 'deep' }, 'application line');
         res.end();
       });

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { describeWithRedis, hasRedisServer, useThrowawayRedis } from '@aikb/test-support';
-import { runServerCommand, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
+import { eventually, runServerCommand, send, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const { running, cleanups } = useServerProcesses();
@@ -24,10 +24,7 @@ async function start(env: Record<string, string>): Promise<ServerProcess> {
 }
 
 /** The runbook's login request. */
-async function login(server: ServerProcess, email: string, password: string) {
-  const res = await fetch(`${server.url}/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
-  return { status: res.status, text: await res.text(), headers: res.headers };
-}
+const login = (server: ServerProcess, email: string, password: string) => send(server, 'POST', '/auth/login', { json: { email, password } });
 
 function adminTokenFrom(stderr: string): string | undefined {
   return /ADMIN_TOKEN=(\S+)/.exec(stderr)?.[1];
@@ -171,10 +168,15 @@ describeWithRedis('aikb-server login rate limits', (redisUrl) => {
 
 describe('aikb-server login under a flood', () => {
   it('lets the seeded user in at once after two floods of wrong logins, keeps /api/health up and writes no error line per refusal', async () => {
-    const server = await start({ AIKB_DATA_DIR: dataDir() });
+    const server = await start({ AIKB_DATA_DIR: dataDir(), ADMIN_TOKEN: 'an-admin-token-for-the-flood-test' });
+    const attempts = async () => {
+      const res = await fetch(`${server.url}/api/admin/system/status`, { headers: { authorization: 'Bearer an-admin-token-for-the-flood-test' } });
+      return ((await res.json()) as { subsystems: { auth: { attempts: number } } }).subsystems.auth.attempts;
+    };
     for (let round = 0; round < 2; round++) {
+      const before = await attempts();
       const flood = Array.from({ length: 400 }, () => login(server, `flood-${randomBytes(6).toString('hex')}@example.com`, 'wrong-password').catch(() => ({ status: 0 })));
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await eventually(async () => (await attempts()) > before, 5000, 'the flood reaching the authenticator');
       const health = await fetch(`${server.url}/api/health`);
       expect(health.status).toBe(200);
       const statuses = new Set((await Promise.all(flood)).map((r) => r.status));

@@ -139,10 +139,10 @@ function send({ method, path: target, headers, body }: Sent): Promise<Answer> {
 
 /** Everything a refused request must leave as it was: flags with their history, and users. */
 async function snapshot(): Promise<string> {
-  const flagStore = createPostgresFlagStore(infra.db.pool);
+  const flagStore = createPostgresFlagStore({ pool: infra.db.pool });
   const list = await flagStore.list();
   const history = await Promise.all(list.map((flag) => flagStore.history(flag.name, { limit: 1000 })));
-  const users = await createPostgresUserStore(infra.db.pool).list();
+  const users = await createPostgresUserStore({ pool: infra.db.pool }).list();
   return JSON.stringify({ list, history, users });
 }
 

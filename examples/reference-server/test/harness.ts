@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach } from 'vitest';
+import { until } from '@aikb/test-support';
 
 const serverDir = fileURLToPath(new URL('..', import.meta.url));
 const cli = path.join(serverDir, 'dist/cli.js');
@@ -119,14 +120,42 @@ export async function runServerCommand(
   return { code, stdout, stderr };
 }
 
-/** Polls `probe` until it returns true. */
-export async function eventually(probe: () => Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
+/** What {@link send} answers: the status, headers, raw text and the parsed JSON body (undefined when not JSON). */
+export interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  body: any;
+}
+
+/**
+ * One HTTP request to `server`: `json` is sent as a JSON body, `token` as a bearer token.
+ * Resolves with whatever the server answers, 4xx and 5xx included.
+ */
+export async function send(
+  server: Pick<ServerProcess, 'url'>,
+  method: string,
+  pathname: string,
+  { json, token, headers = {} }: { json?: unknown; token?: string; headers?: Record<string, string> } = {},
+): Promise<Answer> {
+  const res = await fetch(`${server.url}${pathname}`, {
+    method,
+    headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...(json === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: json === undefined ? undefined : JSON.stringify(json),
+  });
+  const text = await res.text();
+  let body: any;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
   }
-  throw new Error(`${what} not reached within ${timeoutMs} ms`);
+  return { status: res.status, headers: res.headers, text, body };
+}
+
+/** Polls `probe` (over HTTP: a failed request counts as false) until it returns true. */
+export async function eventually(probe: () => Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+  await until(() => probe().catch(() => false), what, timeoutMs, 100);
 }
 
 /**

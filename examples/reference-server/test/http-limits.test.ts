@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
+import { until } from '@aikb/test-support';
+import { eventually, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
 
 const { running, cleanups } = useServerProcesses();
 
@@ -55,14 +56,9 @@ function closedWithin(client: RawClient, ms: number, what: string): Promise<numb
 async function requestOn(client: RawClient, path: string): Promise<number> {
   const before = client.received().length;
   client.socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    const answer = client.received().slice(before);
-    const match = /^HTTP\/1\.1 (\d{3})/.exec(answer);
-    if (match && answer.includes('\r\n\r\n')) return Number(match[1]);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`no answer to ${path} within 5 s`);
+  const answer = () => client.received().slice(before);
+  await until(() => /^HTTP\/1\.1 \d{3}/.test(answer()) && answer().includes('\r\n\r\n'), `an answer to ${path}`, 5000, 10);
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(answer())![1]);
 }
 
 describe('aikb-server HTTP timeouts (slow clients)', () => {
@@ -127,15 +123,7 @@ describe('aikb-server connection cap (HTTP_MAX_CONNECTIONS)', () => {
       expect(await requestOn(held[0]!, '/api/health')).toBe(200);
       // A freed slot is usable again.
       held.pop()!.socket.destroy();
-      let status = 0;
-      for (let attempt = 0; attempt < 20 && status !== 200; attempt++) {
-        status = await fetch(`${server.url}/api/health`, { headers: { connection: 'close' } }).then(
-          (res) => res.status,
-          () => 0,
-        );
-        if (status !== 200) await new Promise((r) => setTimeout(r, 50));
-      }
-      expect(status).toBe(200);
+      await eventually(async () => (await fetch(`${server.url}/api/health`, { headers: { connection: 'close' } })).status === 200, 5000, 'a request on the freed slot');
     } finally {
       for (const client of held) client.socket.destroy();
     }

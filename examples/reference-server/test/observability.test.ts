@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTemporaryDatabase, testDatabaseUrl } from '@aikb/test-support';
-import { eventually, startServerProcess, tempDataDir, type ServerProcess } from './harness';
+import { eventually, send, startServerProcess, tempDataDir, type ServerProcess } from './harness';
 
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -24,17 +24,7 @@ afterAll(async () => {
   data?.cleanup();
 });
 
-async function get(pathname: string, headers: Record<string, string> = {}) {
-  const res = await fetch(`${server.url}${pathname}`, { headers });
-  const text = await res.text();
-  let body: any;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: res.status, headers: res.headers, body, text };
-}
+const get = (pathname: string, headers: Record<string, string> = {}) => send(server, 'GET', pathname, { headers });
 
 function logLines(): Array<Record<string, unknown>> {
   return readFileSync(logFile, 'utf8')

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createTemporaryDatabase, testDatabaseUrl, testRedisUrl } from '@aikb/test-support';
-import { eventually, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
+import { eventually, send, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
 
 const ADMIN_TOKEN = 'e2e-revocation-admin-token-0123456789';
 const JWT_SECRET = 'e2e-revocation-jwt-secret-0123456789abcdef';
@@ -8,20 +8,11 @@ const PASSWORD = 'correct horse battery';
 
 const { running, cleanups } = useServerProcesses();
 
-async function api(server: ServerProcess, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+const api = (server: ServerProcess, method: string, path: string, token: string, body?: unknown) => send(server, method, path, { token, json: body });
 
 async function login(server: ServerProcess, email: string, password = PASSWORD): Promise<{ status: number; token?: string }> {
-  const res = await fetch(`${server.url}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
-  const body = (await res.json()) as { token?: string };
-  return { status: res.status, token: body.token };
+  const { status, body } = await send(server, 'POST', '/auth/login', { json: { email, password } });
+  return { status, token: (body as { token?: string } | undefined)?.token };
 }
 
 /** The four changes that must end a user's sessions, made by `operator` (a user token) through `server`. */

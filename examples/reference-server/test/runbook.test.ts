@@ -4,7 +4,7 @@
  * log in, turn it back on) acts on the running authenticator at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServerProcess, tempDataDir, type ServerProcess } from './harness';
+import { send, startServerProcess, tempDataDir, type ServerProcess } from './harness';
 
 const ADMIN_TOKEN = 'e2e-admin-token-runbook-0123456789';
 const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -22,15 +22,7 @@ afterAll(async () => {
   data?.cleanup();
 });
 
-async function call(method: string, pathname: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(`${server.url}${pathname}`, {
-    method,
-    headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, text, body: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : undefined };
-}
+const call = (method: string, pathname: string, body?: unknown, headers: Record<string, string> = {}) => send(server, method, pathname, { json: body, headers });
 
 const login = () => call('POST', '/auth/login', { email: 'test@example.com', password: 'test12345' });
 

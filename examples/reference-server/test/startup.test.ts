@@ -10,14 +10,11 @@ import {
   testDatabaseUrl,
   testRedisUrl,
 } from '@aikb/test-support';
-import { eventually, runServerCommand, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
+import { eventually, runServerCommand, send, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
 
 const { running, cleanups } = useServerProcesses();
 
-async function health(server: ServerProcess): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${server.url}/api/health`);
-  return { status: res.status, body: await res.json() };
-}
+const health = (server: ServerProcess) => send(server, 'GET', '/api/health');
 
 describe('aikb-server start-up', () => {
   // How fast it starts is measured by `npm run bench:startup`, not asserted here.

@@ -89,6 +89,7 @@ export type {
   FlagState,
   FlagStore,
   MemoryFlagStoreOptions,
+  PostgresFlagStoreOptions,
 } from './flags';
 export { FLAG_KEY_PREFIX, createFeatureFlagClient, createMemoryFlagStore, createPostgresFlagStore, flagStoreMigrations, rolloutBucket } from './flags';
 
@@ -150,6 +151,7 @@ export type {
   MemoryUserStoreOptions,
   NewUser,
   PasswordHasher,
+  PostgresUserStoreOptions,
   ScryptHasherOptions,
   SessionVerifier,
   SessionVerifierOptions,

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AikbError, RateLimitedError, type Logger } from '@aikb/core';
+import { AikbError, RateLimitedError } from '@aikb/core';
+import { createRecordingLogger } from '@aikb/test-support';
 import {
   createArgon2Hasher,
   createConstantTimeAuthenticator,
@@ -22,6 +23,21 @@ import { requestLogging } from './request-logging';
 const hasher = createArgon2Hasher({ memoryCost: 1024, timeCost: 1 });
 const tokens = createTokenService({ secret: 'adapter-test-secret-adapter-test-secret' });
 let store: UserStore;
+
+/**
+ * The test hasher declaring 40 ms per verify, each verify held until `openAfter(n)` has seen `n`
+ * refusals (503): the hash is still running whenever the next login arrives, however slow the machine.
+ */
+function heldHasher() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  let refusals = 0;
+  const openAfter = (n: number) => (res: request.Response) => {
+    if (res.status === 503 && ++refusals === n) open();
+    return res;
+  };
+  return { openAfter, hasher: { ...hasher, verifyCostMs: 40, verify: async (e: string, p: string) => (await opened, hasher.verify(e, p)) } };
+}
 
 beforeAll(async () => {
   store = createMemoryUserStore();
@@ -166,10 +182,10 @@ describe('loginHandler', () => {
   it('answers an admission refusal with 503 and Retry-After', async () => {
     // One hashing slot, 40 ms declared per verify, a 100 ms floor with the 25 ms admission margin: the
     // first fits, the second (predicted to end at 80 ms) cannot.
-    const slow = { ...hasher, verifyCostMs: 40, verify: async (e: string, p: string) => (await new Promise((r) => setTimeout(r, 300)), hasher.verify(e, p)) };
+    const { hasher: slow, openAfter } = heldHasher();
     const authenticator = createConstantTimeAuthenticator({ store, hasher: slow, floorMs: 100, jitterMs: 0, maxConcurrentHashes: 1 });
     const server = express().post('/auth/login', loginHandler({ authenticator, tokens })).use(errorHandler());
-    const results = await Promise.all([1, 2].map(() => request(server).post('/auth/login').send({ email: 'test@example.com', password: 'test12345' })));
+    const results = await Promise.all([1, 2].map(() => request(server).post('/auth/login').send({ email: 'test@example.com', password: 'test12345' }).then(openAfter(1))));
     const refused = results.find((r) => r.status === 503);
     expect(results.map((r) => r.status).sort()).toEqual([200, 503]);
     expect(refused!.headers['retry-after']).toBe('1');
@@ -177,13 +193,11 @@ describe('loginHandler', () => {
   });
 
   it('answers a busy refusal without a single error line (the authenticator logs refusals, rate-limited)', async () => {
-    const lines: Array<{ level: string; msg?: string }> = [];
-    const at = (level: string) => (_obj: object, msg?: string) => void lines.push({ level, msg });
-    const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-    const slow = { ...hasher, verifyCostMs: 40, verify: async (e: string, p: string) => (await new Promise((r) => setTimeout(r, 300)), hasher.verify(e, p)) };
+    const { lines, ...logger } = createRecordingLogger();
+    const { hasher: slow, openAfter } = heldHasher();
     const authenticator = createConstantTimeAuthenticator({ store, hasher: slow, floorMs: 100, jitterMs: 0, maxConcurrentHashes: 1, logger });
     const server = express().use(requestLogging({ logger })).post('/auth/login', loginHandler({ authenticator, tokens })).use(errorHandler({ logger }));
-    const results = await Promise.all([1, 2, 3, 4].map(() => request(server).post('/auth/login').send({ email: 'test@example.com', password: 'wrong' })));
+    const results = await Promise.all([1, 2, 3, 4].map(() => request(server).post('/auth/login').send({ email: 'test@example.com', password: 'wrong' }).then(openAfter(3))));
     expect(results.filter((r) => r.status === 503)).toHaveLength(3);
     expect(results.find((r) => r.status === 503)!.headers['retry-after']).toBe('1');
     expect(lines.filter((l) => l.level === 'error')).toEqual([]);

@@ -4,6 +4,7 @@ import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AikbError, type Logger } from '@aikb/core';
+import { createRecordingLogger } from '@aikb/test-support';
 import { createDatabase, type Database } from '@aikb/core/db';
 import { createHealthRegistry, createStatusRegistry } from '@aikb/core/health';
 import { createErrorMetrics } from '@aikb/core/metrics';
@@ -191,9 +192,7 @@ describe('request logs', () => {
   });
 
   it('adds the fields itself when the logger cannot make children', async () => {
-    const plain: Line[] = [];
-    const at = (level: string) => (obj: object, msg?: string) => plain.push({ level, obj: obj as Record<string, unknown>, msg });
-    const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+    const { lines: plain, ...logger } = createRecordingLogger();
     const res = await request(express().use(tracing()).use(requestLogging({ logger })).get('/x', (_req, r) => r.status(204).end())).get('/x');
     expect(plain).toEqual([{ level: 'info', obj: expect.objectContaining({ requestId: res.headers['x-request-id'], traceId: res.headers['x-trace-id'], status: 204 }), msg: 'GET /x 204' }]);
     expect(res.headers['x-request-id']).toMatch(/^req-[0-9a-f-]{36}$/);
@@ -204,7 +203,7 @@ describe('request logs', () => {
     const probe = express()
       .use(requestLogging({ logger: parent }))
       .get('/deep', async (_req, res) => {
-        await new Promise((resolve) => setTimeout(resolve, 1));
+        await new Promise((resolve) => setImmediate(resolve));
         await Promise.all([1, 2].map(async () => seen.push(currentRequest()?.requestId)));
         res.end();
       });

@@ -3,6 +3,7 @@ import { ErrorCode, OpenFeature, ProviderEvents, type EventDetails } from '@open
 import { afterAll, describe, expect, it } from 'vitest';
 import { createInProcessInvalidationBus } from '@aikb/core/cache';
 import { createFeatureFlagClient, createMemoryFlagStore, rolloutBucket } from '@aikb/core/flags';
+import { until } from '@aikb/test-support';
 import { createAikbProvider } from './index';
 
 afterAll(async () => {
@@ -58,13 +59,13 @@ describe('createAikbProvider through @openfeature/server-sdk', () => {
     const other = createFeatureFlagClient({ store, bus });
     await other.start();
     await other.updateFlag('checkout', { rolloutPercentage: 0 });
-    await new Promise((r) => setTimeout(r, 10));
+    await until(() => changes.length > 0, 'the change event');
     expect(changes).toEqual([['checkout']]);
     expect(await client.getBooleanValue('checkout', true, { targetingKey: 'alice' })).toBe(false);
 
     await store.update('legacy', { enabled: true }, 'behind its back');
     await other.invalidate(['feature_flags:legacy']);
-    await new Promise((r) => setTimeout(r, 10));
+    await until(() => changes.length > 1, 'the invalidation event');
     expect(changes).toEqual([['checkout'], ['legacy']]);
     expect(await client.getBooleanValue('legacy', false)).toBe(true);
     await other.close();

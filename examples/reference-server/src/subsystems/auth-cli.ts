@@ -55,7 +55,7 @@ export async function runUsersCommand(args: string[]): Promise<void> {
     : await createDatabase({ dataDir: config.dataDir, logger });
   try {
     await migrate(db.pool, serverMigrations, { logger });
-    const users = createUserDirectory({ store: createPostgresUserStore(db.pool), hasher: createArgon2Hasher() });
+    const users = createUserDirectory({ store: createPostgresUserStore({ pool: db.pool, logger }), hasher: createArgon2Hasher() });
     const user = await users.add({ email: values.email, password, roles: values.role ?? [] }, { actor: 'cli' });
     process.stdout.write(`added user ${user.email} (id ${user.id}, roles: ${user.roles.join(', ') || 'none'})\n`);
   } finally {

@@ -157,7 +157,7 @@ export async function createAuthSubsystem(ctx: BaseContext): Promise<AuthSubsyst
   const tokens = createTokenService({ secret: resolveJwtSecret(ctx) });
   const hasher = createArgon2Hasher();
   await hasher.calibrate(3);
-  const store = createPostgresUserStore(infra.db.pool);
+  const store = createPostgresUserStore({ pool: infra.db.pool, logger });
   // The flags subsystem's bus (it creates and closes it): a user change reaches every instance at once.
   const sessions = createSessionVerifier({ tokens, store, bus: ctx.bus, cacheTtlMs: SESSION_CACHE_TTL_MS, logger });
   const users = createUserDirectory({

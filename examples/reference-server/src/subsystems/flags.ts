@@ -59,7 +59,7 @@ function statusBody({ flags, cache, evaluations, bus, stale, propagation, pollin
 async function startFlags(ctx: FlagsNeeds): Promise<Pick<ServerContext, 'flags' | 'bus'>> {
   const { config, infra, logger } = ctx;
   const bus = createBus(ctx);
-  const client = createFeatureFlagClient({ store: createPostgresFlagStore(infra.db.pool), bus, cacheTtlMs: config.cacheTtlSeconds * 1000, logger });
+  const client = createFeatureFlagClient({ store: createPostgresFlagStore({ pool: infra.db.pool, logger }), bus, cacheTtlMs: config.cacheTtlSeconds * 1000, logger });
   ctx.status.register('flags', () => statusBody(client.stats()));
   registerFeatureFlagMetrics({ flags: client, registry: ctx.metrics });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createStatusRegistry } from '@aikb/core/health';
 import { loadConfig } from '../config';
 import type { ServerContext } from '../context';
@@ -11,13 +11,14 @@ import { openInfrastructure, type Infrastructure } from '../infrastructure';
 import { serverMigrations } from '../migrations';
 import { installObservability, type Observability } from './observability';
 
-let root: string;
+const root = mkdtempSync(path.join(tmpdir(), 'aikb-observability-'));
+let tests = 0;
 let infra: Infrastructure;
 let observability: Observability;
 
-beforeAll(async () => {
-  root = mkdtempSync(path.join(tmpdir(), 'aikb-observability-'));
-  const config = loadConfig({ AIKB_DATA_DIR: path.join(root, 'data'), LOG_LEVEL: 'silent' }, '/');
+// Each test its own database, pool, registries and monitor: none sees what another left behind.
+beforeEach(async () => {
+  const config = loadConfig({ AIKB_DATA_DIR: path.join(root, `data-${++tests}`), LOG_LEVEL: 'silent' }, '/');
   const logger = pino({ level: 'silent' });
   infra = await openInfrastructure(config, logger, serverMigrations);
   await infra.migrated;
@@ -25,11 +26,11 @@ beforeAll(async () => {
   const ctx = { config, logger, infra, status: createStatusRegistry(), metrics: new Registry() } as unknown as ServerContext;
   observability = installObservability(ctx);
 }, 60_000);
-afterAll(async () => {
+afterEach(async () => {
   observability?.monitor.close();
   await infra?.close();
-  rmSync(root, { recursive: true, force: true });
 });
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('installObservability', () => {
   const FIGURES = ['activeConnections', 'availableConnections', 'queuedRequests', 'maxConnections', 'utilizationPercent'] as const;

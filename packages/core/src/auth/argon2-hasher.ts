@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { checkOptions } from '../options';
 import type { PasswordHasher } from './auth';
 import { measureMedian } from './internal/cost';
-import { parsePhc } from './internal/phc';
+import { parsePhc, type PhcString } from './internal/phc';
 
 /** {@link createArgon2Hasher} options. Defaults are OWASP's argon2id recommendation. */
 export interface Argon2HasherOptions {
@@ -32,6 +32,14 @@ const loadArgon2 = () => (argon2Module ??= import('@node-rs/argon2'));
  * The default {@link PasswordHasher}: argon2id through `@node-rs/argon2` (prebuilt binaries, work
  * off the event loop). About 30 ms per verify at the default parameters on a current x86 core.
  *
+ * What `verify` accepts: argon2 derives at the parameters written in the stored hash (so hashes
+ * made before a change of parameters still verify, and `needsRehash` upgrades them), but only
+ * within bounds, since the string comes from a database an attacker may write to: argon2id, i or
+ * d, version 16 or 19, a hash of 32 to 64 bytes (never shorter than what this hasher makes), a
+ * salt of 16 to 64 bytes, and a cost no larger than this hasher's or these ceilings, whichever is
+ * larger: `m` ≤ 65536 KiB, `t` ≤ 10, `p` ≤ 8, `m`·`t` ≤ 262144. Anything else is a mismatch at the
+ * cost of one verify at the current parameters.
+ *
  * @throws {TypeError} naming the option when a parameter is out of range
  * @example
  * ```ts
@@ -48,6 +56,15 @@ export function createArgon2Hasher(options: Argon2HasherOptions = {}): PasswordH
   const { memoryCost = 19456, timeCost = 2, parallelism = 1 } = options;
   if (memoryCost < 8 * parallelism) throw new TypeError(`createArgon2Hasher: memoryCost must be at least 8 × parallelism KiB (got ${memoryCost})`);
   const params = { memoryCost, timeCost, parallelism, algorithm: 2 /* Argon2id */ } as const;
+  const ceiling = { m: Math.max(memoryCost, 65536), t: Math.max(timeCost, 10), p: Math.max(parallelism, 8), mt: Math.max(memoryCost * timeCost, 262144) };
+  /** Whether {@link createArgon2Hasher}'s doc accepts the stored hash. */
+  const acceptable = (parsed: PhcString | undefined) => {
+    if (!parsed || !/^argon2(id|i|d)$/.test(parsed.id) || (parsed.version !== 16 && parsed.version !== 19)) return false;
+    const { m, t, p } = parsed.params;
+    if (Object.keys(parsed.params).length !== 3 || m === undefined || t === undefined || p === undefined) return false;
+    if (p < 1 || p > ceiling.p || t < 1 || t > ceiling.t || m < 8 * p || m > ceiling.m || m * t > ceiling.mt) return false;
+    return parsed.hash.length >= 32 && parsed.hash.length <= 64 && parsed.salt.length >= 16 && parsed.salt.length <= 64;
+  };
   // ≈ 1.3 GB/s of memory filling per lane: declared until calibrated.
   let costMs = Math.max(1, (memoryCost * timeCost) / 1300 / Math.max(1, Math.min(parallelism, 2)));
   let dummy: Promise<string> | undefined;
@@ -65,8 +82,7 @@ export function createArgon2Hasher(options: Argon2HasherOptions = {}): PasswordH
     },
     async verify(encoded, password) {
       const argon2 = await loadArgon2();
-      const parsed = parsePhc(encoded);
-      const usable = parsed !== undefined && /^argon2(id|i|d)$/.test(parsed.id);
+      const usable = acceptable(parsePhc(encoded));
       const target = usable ? encoded : await dummyHash();
       let ok: boolean;
       try {

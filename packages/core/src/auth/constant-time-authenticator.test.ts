@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createRecordingLogger } from '@aikb/test-support';
 import { AikbError, isAikbError } from '../errors';
-import type { Logger } from '../logger';
 import { systemClock, type Clock } from '../clock';
 import type { AttemptObservation, PasswordHasher, UserStore } from './auth';
 import { createArgon2Hasher } from './argon2-hasher';
@@ -61,12 +61,6 @@ const codeOf = (r: { error?: unknown }) => (r.error ? ((r.error as AikbError).co
 
 // Date.now under fake timers: deadlines read as exact fake-time instants.
 const clock: Clock = systemClock;
-
-function recordingLogger(): Logger & { lines: Array<{ level: string; obj: object; msg?: string }> } {
-  const lines: Array<{ level: string; obj: object; msg?: string }> = [];
-  const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj, msg });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
 
 async function seeded(hasher: PasswordHasher): Promise<UserStore> {
   const store = createMemoryUserStore();
@@ -249,7 +243,7 @@ describe('ConstantTimeAuthenticator', () => {
       // The machine is slower than the hasher declared: a verify takes 630 ms instead of 30.
       const hasher = fakeHasher(30, 630);
       const slow = await seeded(hasher);
-      const logger = recordingLogger();
+      const logger = createRecordingLogger();
       const observations: AttemptObservation[] = [];
       const auth = createConstantTimeAuthenticator({ store: slow, hasher, clock, random: () => 0, logger, onAttempt: (o) => observations.push(o) });
       const pending = timed(auth.authenticate({ email: 'alice@example.com', password: 'right password' }));
@@ -306,7 +300,7 @@ describe('ConstantTimeAuthenticator', () => {
 
     it('never logs an email or a password', async () => {
       const hasher = fakeHasher();
-      const logger = recordingLogger();
+      const logger = createRecordingLogger();
       const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, logger });
       const pending = Promise.all([
         auth.authenticate({ email: 'alice@example.com', password: 'right password' }),
@@ -425,7 +419,7 @@ describe('ConstantTimeAuthenticator', () => {
 
     it('logs a flood of refusals as one WARN line, then at most one a second counting the rest', async () => {
       const hasher = fakeHasher(200);
-      const logger = recordingLogger();
+      const logger = createRecordingLogger();
       const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, maxConcurrentHashes: 1, logger });
       const flood = Array.from({ length: 1000 }, () => auth.authenticate({ email: 'alice@example.com', password: 'wrong' }).catch(() => undefined));
       await vi.advanceTimersByTimeAsync(3000);

@@ -30,6 +30,7 @@ export type { ScryptHasherOptions } from './scrypt-hasher';
 export { createScryptHasher } from './scrypt-hasher';
 export type { MemoryUserStoreOptions } from './memory-user-store';
 export { createMemoryUserStore } from './memory-user-store';
+export type { PostgresUserStoreOptions } from './postgres-user-store';
 export { createPostgresUserStore, userStoreMigrations } from './postgres-user-store';
 export type { AddUserInput, UpdateUserInput, UserDirectory, UserDirectoryOptions } from './user-directory';
 export { createUserDirectory, isUserId, MAX_POLICY_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './user-directory';

@@ -44,6 +44,16 @@ export function describePasswordHasherContract(make: () => PasswordHasher, { phc
     }
   });
 
+  it('does not verify a truncated copy of its own hash (a shorter key is not a weaker match)', async () => {
+    const own = await hasher.hash('correct horse battery');
+    const cut = own.lastIndexOf('$');
+    const key = Buffer.from(own.slice(cut + 1), 'base64');
+    for (const length of [key.length - 1, 16, 8, 4]) {
+      const truncated = `${own.slice(0, cut + 1)}${key.subarray(0, length).toString('base64').replace(/=+$/, '')}`;
+      expect(await hasher.verify(truncated, 'correct horse battery')).toBe(false);
+    }
+  });
+
   it('asks for a rehash of hashes made with other parameters or another algorithm, not of its own', async () => {
     const current = await hasher.hash('pw');
     expect(hasher.needsRehash(current)).toBe(false);

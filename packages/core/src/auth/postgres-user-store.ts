@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { AikbError } from '../errors';
 import type { Migration, Queryable } from '../db';
+import { noopLogger, type Logger } from '../logger';
+import { checkOptions } from '../options';
 import { assertStorable, translatePgError } from '../db/internal/pg-errors';
 import type { NewUser, User, UserChange, UserChangeOptions, UserPatch, UserRecord, UserStore } from './auth';
 import { actorOf, changedFields, historyLimit, revokes } from './internal/user-changes';
@@ -90,11 +92,25 @@ function translate(error: unknown, fields: Readonly<Record<string, unknown>>): n
   return translatePgError(error, { fields, what: 'the user database' });
 }
 
+/** {@link createPostgresUserStore} options. */
+export interface PostgresUserStoreOptions {
+  /** A `pg.Pool` (a PostgreSQL server or embedded PGlite) where {@link userStoreMigrations} were applied. */
+  pool: Queryable;
+  /**
+   * Where the store reports the driver error behind an error it translated (at `debug`: the
+   * error it throws keeps the driver's text out of its message, in `cause`).
+   * @default noopLogger
+   */
+  logger?: Logger;
+}
+
 class PostgresUserStore implements UserStore {
   readonly #pool: Queryable;
+  readonly #logger: Logger;
 
-  constructor(pool: Queryable) {
+  constructor(pool: Queryable, logger: Logger) {
     this.#pool = pool;
+    this.#logger = logger;
   }
 
   /** `fields` names the input in `params`, for the ValidationError of a value the server would refuse. */
@@ -103,7 +119,12 @@ class PostgresUserStore implements UserStore {
     try {
       return (await this.#pool.query<R & Row>(sql, params)).rows;
     } catch (error) {
-      return translate(error, fields);
+      try {
+        return translate(error, fields);
+      } catch (translated) {
+        if (translated !== error) this.#logger.debug({ err: error, code: (translated as AikbError).code }, 'user store: translated a database error');
+        throw translated;
+      }
     }
   }
 
@@ -186,8 +207,18 @@ class PostgresUserStore implements UserStore {
  * Creates a {@link UserStore} on a `pg.Pool` (a server or embedded PGlite), in the tables
  * `aikb_users` and `aikb_user_audit` created by {@link userStoreMigrations}. Every change and its
  * audit entry are one statement, so neither is ever written without the other.
+ *
+ * @throws {TypeError} when an option is invalid (the message names it)
+ *
+ * @example
+ * ```ts
+ * await migrate(db.pool, userStoreMigrations)
+ * const users = createPostgresUserStore({ pool: db.pool, logger })
+ * ```
  */
-export function createPostgresUserStore(pool: Queryable): UserStore {
-  if (!pool || typeof pool.query !== 'function') throw new TypeError('createPostgresUserStore: pool must be a pg.Pool');
-  return new PostgresUserStore(pool);
+export function createPostgresUserStore(options: PostgresUserStoreOptions): UserStore {
+  const check = checkOptions('createPostgresUserStore', options);
+  check.object('pool', 'a pg.Pool', true, ['query']);
+  check.object('logger', 'a Logger', false, ['debug', 'info', 'warn', 'error']);
+  return new PostgresUserStore(options.pool, options.logger ?? noopLogger);
 }

@@ -2,7 +2,10 @@ import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOpti
 import { checkOptions } from '../options';
 import type { PasswordHasher } from './auth';
 import { measureMedian } from './internal/cost';
-import { formatPhc, parsePhc } from './internal/phc';
+import { formatPhc, parsePhc, type PhcString } from './internal/phc';
+
+/** OWASP's scrypt work N·r·p (2^17 · 8 · 1): a stored hash may always cost this much to verify. */
+const OWASP_WORK = 2 ** 17 * 8;
 
 /** {@link createScryptHasher} options. Defaults are OWASP's scrypt recommendation. */
 export interface ScryptHasherOptions {
@@ -41,6 +44,14 @@ function scrypt(password: string | Buffer, salt: Buffer, keyLength: number, opti
  * refuses it unless its floor is raised (e.g. 1000 ms). Lower `logN` to 15 (≈ 130 ms, 32 MiB) to
  * keep the 500 ms floor, at a quarter of the cracking cost; argon2id is the better default.
  *
+ * What `verify` accepts: a stored hash is derived at its own parameters (so hashes made before
+ * a change of parameters still verify, and `needsRehash` upgrades them), but only within bounds,
+ * since the string comes from a database an attacker may write to: a key of `keyLength` to 64
+ * bytes (never shorter than what this hasher makes: a truncated copy of a hash must not match), a
+ * salt of 16 to 64 bytes, `ln` ≥ 10, and a work N·r·p no larger than this hasher's or OWASP's
+ * (2^17·8), whichever is larger. Anything else is a mismatch at the cost of one verify at the
+ * current parameters.
+ *
  * @throws {TypeError} naming the option when a parameter is out of range
  */
 export function createScryptHasher(options: ScryptHasherOptions = {}): PasswordHasher {
@@ -53,6 +64,15 @@ export function createScryptHasher(options: ScryptHasherOptions = {}): PasswordH
   const run = (password: string | Buffer, salt: Buffer, ln: number, rr: number, pp: number, length: number) =>
     // 128·N·r bytes per lane, plus headroom: Node's default maxmem (32 MiB) is below OWASP's N.
     scrypt(password, salt, length, { N: 2 ** ln, r: rr, p: pp, maxmem: 128 * 2 ** ln * rr * pp + 32 * 1024 * 1024 });
+  const maxWork = Math.max(2 ** logN * r * p, OWASP_WORK);
+  /** The stored hash's parameters when {@link createScryptHasher}'s doc accepts them. */
+  const acceptable = (parsed: PhcString | undefined) => {
+    if (parsed?.id !== 'scrypt' || parsed.version !== undefined || Object.keys(parsed.params).length !== 3) return undefined;
+    const { ln, r: rr, p: pp } = parsed.params;
+    if (ln === undefined || rr === undefined || pp === undefined || ln < 10 || rr < 1 || pp < 1 || 2 ** ln * rr * pp > maxWork) return undefined;
+    if (parsed.hash.length < keyLength || parsed.hash.length > 64 || parsed.salt.length < 16 || parsed.salt.length > 64) return undefined;
+    return { ln, r: rr, p: pp, salt: parsed.salt, hash: parsed.hash };
+  };
   // ≈ 2 µs per N·r unit on a current x86 core: declared until calibrated.
   let costMs = Math.max(1, (2 ** logN * r * p) / 2056);
   const dummySalt = randomBytes(16);
@@ -69,20 +89,12 @@ export function createScryptHasher(options: ScryptHasherOptions = {}): PasswordH
       return formatPhc('scrypt', { ln: logN, r, p }, salt, key);
     },
     async verify(encoded, password) {
-      const parsed = parsePhc(encoded);
-      const { ln, r: rr, p: pp } = parsed?.params ?? {};
-      const usable =
-        parsed !== undefined &&
-        parsed.id === 'scrypt' &&
-        ln !== undefined && ln >= 10 && ln <= 22 &&
-        rr !== undefined && rr >= 1 && rr <= 32 &&
-        pp !== undefined && pp >= 1 && pp <= 16 &&
-        parsed.hash.length >= 16 && parsed.hash.length <= 64;
-      // A malformed hash still costs one derivation at the current parameters.
-      const key = usable
-        ? await run(password, parsed.salt, ln, rr, pp, parsed.hash.length)
+      const stored = acceptable(parsePhc(encoded));
+      // A malformed or out-of-bounds hash still costs one derivation at the current parameters.
+      const key = stored
+        ? await run(password, stored.salt, stored.ln, stored.r, stored.p, stored.hash.length)
         : await run(password, dummySalt, logN, r, p, keyLength);
-      return usable && timingSafeEqual(key, parsed.hash);
+      return stored !== undefined && timingSafeEqual(key, stored.hash);
     },
     needsRehash(encoded) {
       const parsed = parsePhc(encoded);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeEachDatabase } from '@aikb/test-support';
+import { describeEachDatabase, describePostgresStoreOptions } from '@aikb/test-support';
 import { migrate } from '../db';
 import { isAikbError, ValidationError } from '../errors';
 import { createMemoryUserStore } from './memory-user-store';
@@ -13,14 +13,14 @@ describe('MemoryUserStore', () => {
 describeEachDatabase('PostgresUserStore', (db) => {
   describeUserStoreContract(async () => {
     await migrate(db().pool, userStoreMigrations);
-    return createPostgresUserStore(db().pool);
+    return createPostgresUserStore({ pool: db().pool });
   });
 });
 
 describe('PostgresUserStore outage', () => {
   it('reports an unreachable database as UNAVAILABLE', async () => {
     const pool = { query: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), connect: async () => Promise.reject(new Error('no')) };
-    const store = createPostgresUserStore(pool as never);
+    const store = createPostgresUserStore({ pool: pool as never });
     await expect(store.findByEmail('a@example.com')).rejects.toSatisfy((e) => isAikbError(e, 'UNAVAILABLE'));
   });
 });
@@ -28,7 +28,7 @@ describe('PostgresUserStore outage', () => {
 describeEachDatabase('PostgresUserStore input the database refuses', (db) => {
   it('rejects a NUL in an email or id as a ValidationError naming the field, and keeps working', async () => {
     await migrate(db().pool, userStoreMigrations);
-    const store = createPostgresUserStore(db().pool);
+    const store = createPostgresUserStore({ pool: db().pool });
     const user = await store.create({ email: 'nul@example.com', passwordHash: 'h', roles: ['user'] });
     const calls: Array<[string, () => Promise<unknown>]> = [
       ['email', () => store.findByEmail('a\u0000@example.com')],
@@ -57,10 +57,12 @@ describe('PostgresUserStore refused input', () => {
     ['54000', 'index row size 3000 exceeds btree version 4 maximum 2704'],
   ])('turns SQLSTATE %s into a ValidationError without the server message', async (code, message) => {
     const pool = { query: async () => Promise.reject(Object.assign(new Error(message), { code })), connect: async () => Promise.reject(new Error('no')) };
-    const store = createPostgresUserStore(pool as never);
+    const store = createPostgresUserStore({ pool: pool as never });
     const error = await store.update('some-id', { email: 'long@example.com' }).then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as Error).message).not.toContain(message);
     expect((error as ValidationError).field).toMatch(/^(id|email)$/);
   });
 });
+
+describePostgresStoreOptions('createPostgresUserStore', createPostgresUserStore, (store) => store.get('u1'));

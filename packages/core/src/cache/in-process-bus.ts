@@ -21,6 +21,8 @@ export interface InProcessInvalidationBusOptions {
  * const a = createFeatureFlagClient({ store, bus })
  * const b = createFeatureFlagClient({ store, bus })   // sees a's changes at once
  * ```
+ *
+ * @throws {TypeError} when an option is invalid (the message names it)
  */
 export function createInProcessInvalidationBus(options: InProcessInvalidationBusOptions = {}): InvalidationBus {
   checkOptions('createInProcessInvalidationBus', options).logger();

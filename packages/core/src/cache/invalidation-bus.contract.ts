@@ -1,14 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { until } from '@aikb/test-support';
 import type { InvalidationBus, InvalidationMessage } from './cache';
-
-/** Waits until `probe` holds, polling on the event loop (message delivery is asynchronous). */
-export async function until(probe: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /**
  * The behaviour every {@link InvalidationBus} must have. `connect` returns two buses that share a

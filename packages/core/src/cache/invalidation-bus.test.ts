@@ -9,11 +9,12 @@ import {
   hasRedisServer,
   testDatabaseUrl,
   type ThrowawayPostgres,
+  until,
   useThrowawayRedis,
 } from '@aikb/test-support';
 import { createDatabase, type Database } from '../db';
 import { createInProcessInvalidationBus, createPostgresInvalidationBus, createRedisInvalidationBus, type InvalidationBusState, type InvalidationMessage } from './index';
-import { describeInvalidationBusContract, until } from './invalidation-bus.contract';
+import { describeInvalidationBusContract } from './invalidation-bus.contract';
 
 describe('InProcessInvalidationBus', () => {
   describeInvalidationBusContract(async () => {
@@ -142,5 +143,28 @@ describe.runIf(hasPostgresBinaries())('PostgresInvalidationBus when Postgres res
       await publisher.close();
       await db.close();
     }
+  });
+});
+
+describe('invalidation bus options', () => {
+  // Checked before anything connects: these fakes are never used.
+  const redis = { publish() {}, duplicate() {} } as unknown as Redis;
+  const pool = { query() {}, connect() {} } as never;
+
+  it.each([
+    [() => createRedisInvalidationBus(undefined as never), /^createRedisInvalidationBus: options must be an object/],
+    [() => createRedisInvalidationBus({ redis: {} as Redis }), /^createRedisInvalidationBus: redis must be an ioredis client/],
+    [() => createRedisInvalidationBus({ redis, channel: '' }), /^createRedisInvalidationBus: channel must be a non-empty string/],
+    [() => createRedisInvalidationBus({ redis, publishTimeoutMs: 0 }), /^createRedisInvalidationBus: publishTimeoutMs must be a number > 0/],
+    [() => createRedisInvalidationBus({ redis, logger: {} as never }), /^createRedisInvalidationBus: logger must be a Logger/],
+    [() => createPostgresInvalidationBus(undefined as never), /^createPostgresInvalidationBus: options must be an object/],
+    [() => createPostgresInvalidationBus({ pool: { query() {} } as never }), /^createPostgresInvalidationBus: pool must be a pg\.Pool \(with a connect\(\) method\)/],
+    [() => createPostgresInvalidationBus({ pool, channel: 'bad channel' }), /^createPostgresInvalidationBus: channel must match/],
+    [() => createPostgresInvalidationBus({ pool, reconnectDelayMs: -1 }), /^createPostgresInvalidationBus: reconnectDelayMs must be a number ≥ 0/],
+    [() => createPostgresInvalidationBus({ pool, logger: {} as never }), /^createPostgresInvalidationBus: logger must be a Logger/],
+    [() => createInProcessInvalidationBus({ logger: {} as never }), /^createInProcessInvalidationBus: logger must be a Logger/],
+  ])('rejects a bad option at construction with a TypeError naming it (%#)', (make, message) => {
+    expect(make).toThrow(TypeError);
+    expect(make).toThrow(message);
   });
 });

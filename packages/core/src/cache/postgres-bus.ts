@@ -58,7 +58,7 @@ export function createPostgresInvalidationBus(options: PostgresInvalidationBusOp
   check.logger();
   const pool = options.pool;
   const channel = options.channel ?? 'aikb_invalidation';
-  if (!CHANNEL.test(channel)) throw new TypeError(`createPostgresInvalidationBus: channel must match ${CHANNEL}`);
+  if (!CHANNEL.test(channel)) throw new TypeError(`createPostgresInvalidationBus: channel must match ${CHANNEL} (got ${JSON.stringify(channel)})`);
   const reconnectDelayMs = options.reconnectDelayMs ?? 1000;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? noopLogger;
@@ -157,7 +157,8 @@ export function createPostgresInvalidationBus(options: PostgresInvalidationBusOp
       client = undefined;
       if (listening) {
         detach(listening);
-        await listening.query(`UNLISTEN ${channel}`).catch(() => {});
+        // The connection goes back to the pool either way; a failed UNLISTEN only means it was already broken.
+        await listening.query(`UNLISTEN ${channel}`).catch((error: unknown) => logger.debug({ err: error, channel }, 'invalidation bus: UNLISTEN failed on close'));
         listening.release();
       }
     },

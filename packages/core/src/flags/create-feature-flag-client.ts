@@ -69,7 +69,7 @@ function resolveOptions(options: FeatureFlagClientOptions) {
  *
  * @example
  * ```ts
- * const flags = createFeatureFlagClient({ store: createPostgresFlagStore(db.pool), bus: createRedisInvalidationBus({ redis }) })
+ * const flags = createFeatureFlagClient({ store: createPostgresFlagStore({ pool: db.pool }), bus: createRedisInvalidationBus({ redis }) })
  * await flags.start()
  * if (flags.isEnabled('priority_2_1_saga_pattern', { userId })) { ... }
  * await flags.updateFlag('priority_2_1_saga_pattern', { rolloutPercentage: 0 }, { actor: 'ops' })   // every instance, at once

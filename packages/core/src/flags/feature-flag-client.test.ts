@@ -1,7 +1,6 @@
-import { createManualClock } from '@aikb/test-support';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createFakeClock, createManualClock, settle, until } from '@aikb/test-support';
 import { createInProcessInvalidationBus, type InvalidationBus, type InvalidationBusState, type InvalidationMessage } from '../cache';
-import { until } from '../cache/invalidation-bus.contract';
 import { AikbError, NotFoundError, ValidationError } from '../errors';
 import { createFeatureFlagClient, createMemoryFlagStore, rolloutBucket, type FeatureFlagClient, type FeatureFlagClientOptions, type FlagStore } from './index';
 
@@ -31,7 +30,6 @@ async function client(options: FeatureFlagClientOptions): Promise<FeatureFlagCli
   return c;
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 0));
 
 /**
  * A bus driven by the test, shared by every client given it: `setState` plays an outage,
@@ -64,34 +62,8 @@ function scriptedBus(): InvalidationBus & { setState(state: InvalidationBusState
 
 /** A clock whose timers are fake: `advance` runs what falls due, letting the promises it starts settle. */
 function fakeTimers() {
-  let now = 0;
-  let next = 0;
-  const queue = new Map<number, { at: number; callback: () => void }>();
-  const settleAll = async () => {
-    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-  };
-  return {
-    clock: {
-      now: () => now,
-      setTimeout: (callback: () => void, ms: number) => (queue.set(++next, { at: now + ms, callback }), next),
-      clearTimeout: (handle: unknown) => void queue.delete(handle as number),
-    },
-    pending: () => queue.size,
-    settle: settleAll,
-    async advance(ms: number) {
-      const target = now + ms;
-      await settleAll();
-      for (;;) {
-        const due = [...queue.entries()].filter(([, t]) => t.at <= target).sort((x, y) => x[1].at - y[1].at)[0];
-        if (!due) break;
-        queue.delete(due[0]);
-        now = due[1].at;
-        due[1].callback();
-        await settleAll();
-      }
-      now = target;
-    },
-  };
+  const clock = createFakeClock();
+  return { clock, pending: clock.pending, settle, advance: clock.tick };
 }
 
 describe('FeatureFlagClient', () => {

@@ -1,4 +1,4 @@
-import { describeEachDatabase } from '@aikb/test-support';
+import { describeEachDatabase, describePostgresStoreOptions } from '@aikb/test-support';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UnavailableError, ValidationError } from '../errors';
 import { migrate } from '../db';
@@ -13,14 +13,14 @@ describeEachDatabase('PostgresFlagStore', (db) => {
   beforeAll(async () => {
     await migrate(db().pool, flagStoreMigrations);
   });
-  describeFlagStoreContract(() => createPostgresFlagStore(db().pool));
+  describeFlagStoreContract(() => createPostgresFlagStore({ pool: db().pool }));
 });
 
 describe('PostgresFlagStore outage', () => {
   it('reports an unreachable database as an UnavailableError without the driver text', async () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.7:5432'), { code: 'ECONNREFUSED' });
     const pool = { query: async () => Promise.reject(refused), connect: async () => Promise.reject(refused) };
-    const store = createPostgresFlagStore(pool as never);
+    const store = createPostgresFlagStore({ pool: pool as never });
     const error = await store.list().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnavailableError);
     expect((error as Error).message).not.toMatch(/ECONNREFUSED|10\.0\.0\.7/);
@@ -30,7 +30,7 @@ describe('PostgresFlagStore outage', () => {
 describeEachDatabase('PostgresFlagStore input the database refuses', (db) => {
   it('rejects a NUL in a description, an actor or a name as a ValidationError naming the field, and keeps working', async () => {
     await migrate(db().pool, flagStoreMigrations);
-    const store = createPostgresFlagStore(db().pool);
+    const store = createPostgresFlagStore({ pool: db().pool });
     await store.put('nul_test', { enabled: true, rolloutPercentage: 10, description: 'before' }, 'admin');
     const calls: Array<[string, () => Promise<unknown>]> = [
       ['description', () => store.put('nul_test', { enabled: true, rolloutPercentage: 10, description: 'a\u0000b' }, 'admin')],
@@ -50,8 +50,10 @@ describeEachDatabase('PostgresFlagStore input the database refuses', (db) => {
 
   it('turns input the server refuses (SQLSTATE class 22) into a ValidationError without its message', async () => {
     const refusing = { query: async () => Promise.reject(Object.assign(new Error('invalid input syntax for type bigint: "NaN"'), { code: '22P02' })), connect: async () => Promise.reject(new Error('no')) };
-    const error = await createPostgresFlagStore(refusing as never).history('f', { limit: Number.NaN }).then(() => undefined, (e: unknown) => e);
+    const error = await createPostgresFlagStore({ pool: refusing as never }).history('f', { limit: Number.NaN }).then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as Error).message).not.toMatch(/bigint|NaN/);
   });
 });
+
+describePostgresStoreOptions('createPostgresFlagStore', createPostgresFlagStore, (store) => store.list());

@@ -23,4 +23,5 @@ export { createFeatureFlagClient, FLAG_KEY_PREFIX } from './create-feature-flag-
 export { rolloutBucket } from './bucket';
 export type { MemoryFlagStoreOptions } from './memory-flag-store';
 export { createMemoryFlagStore } from './memory-flag-store';
+export type { PostgresFlagStoreOptions } from './postgres-flag-store';
 export { createPostgresFlagStore, flagStoreMigrations } from './postgres-flag-store';

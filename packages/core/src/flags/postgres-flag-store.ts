@@ -1,6 +1,8 @@
 import type { Queryable } from '../db/database';
 import type { Migration } from '../db/migrations';
-import { assertStorable, translatePgError } from '../db/internal/pg-errors';
+import { assertStorable, pgErrorToAikbError } from '../db/internal/pg-errors';
+import { noopLogger, type Logger } from '../logger';
+import { checkOptions } from '../options';
 import type { Flag, FlagChange, FlagState, FlagStore } from './flags';
 
 /**
@@ -11,7 +13,7 @@ import type { Flag, FlagChange, FlagState, FlagStore } from './flags';
  * await migrate(db.pool, [...flagStoreMigrations])
  * ```
  */
-export const flagStoreMigrations: readonly Migration[] = [
+export const flagStoreMigrations: readonly Migration[] = Object.freeze([
   {
     id: 'flags.0001_create_tables',
     up: `
@@ -50,7 +52,7 @@ export const flagStoreMigrations: readonly Migration[] = [
       INSERT INTO aikb_feature_flag_changes (id, seq) VALUES (true, 0);
     `,
   },
-];
+]);
 
 interface FlagRow {
   name: string;
@@ -90,26 +92,45 @@ function toFlag(row: FlagRow): Flag {
   };
 }
 
+/** {@link createPostgresFlagStore} options. */
+export interface PostgresFlagStoreOptions {
+  /** A `pg.Pool` (a PostgreSQL server or embedded PGlite) where {@link flagStoreMigrations} were applied. */
+  pool: Queryable;
+  /**
+   * Where the store reports the driver error behind an error it translated (at `debug`: the
+   * error it throws keeps the driver's text out of its message, in `cause`).
+   * @default noopLogger
+   */
+  logger?: Logger;
+}
+
 /**
  * A {@link FlagStore} in PostgreSQL (a real server or embedded PGlite). Each write, its audit
  * record and the bump of the change marker are one statement, so they commit together. Apply {@link flagStoreMigrations} first.
  *
- * @throws {TypeError} when `pool` is not a pg.Pool
+ * @throws {TypeError} when an option is invalid (the message names it)
  *
  * @example
  * ```ts
- * const store = createPostgresFlagStore(db.pool)
+ * await migrate(db.pool, flagStoreMigrations)
+ * const store = createPostgresFlagStore({ pool: db.pool, logger })
  * ```
  */
-export function createPostgresFlagStore(pool: Queryable): FlagStore {
-  if (!pool || typeof pool.query !== 'function') throw new TypeError('createPostgresFlagStore: pool must be a pg.Pool');
+export function createPostgresFlagStore(options: PostgresFlagStoreOptions): FlagStore {
+  const check = checkOptions('createPostgresFlagStore', options);
+  check.object('pool', 'a pg.Pool', true, ['query']);
+  check.object('logger', 'a Logger', false, ['debug', 'info', 'warn', 'error']);
+  const { pool } = options;
+  const logger = options.logger ?? noopLogger;
   const query = async <R extends object>(sql: string, values: unknown[] = []) => {
     try {
       return (await pool.query<R>(sql, values)).rows;
     } catch (error) {
       // Input the server refused is the caller's error (a 400), an outage an UnavailableError;
       // never a driver message for a client.
-      return translatePgError(error, { what: 'the flag store' });
+      const translated = pgErrorToAikbError(error, { what: 'the flag store' });
+      if (translated !== error) logger.debug({ err: error, code: (translated as { code?: unknown }).code }, 'flag store: translated a database error');
+      throw translated;
     }
   };
 

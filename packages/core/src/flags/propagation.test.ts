@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { describeWithRedis, hasRedisServer, useThrowawayRedis } from '@aikb/test-support';
+import { describeWithRedis, hasRedisServer, until, useThrowawayRedis } from '@aikb/test-support';
 import { createPostgresInvalidationBus, createRedisInvalidationBus, type InvalidationBus } from '../cache';
-import { until } from '../cache/invalidation-bus.contract';
 import { createDatabase, migrate, type Database } from '../db';
 import { createFeatureFlagClient, createPostgresFlagStore, flagStoreMigrations, type FeatureFlagClient, type FlagStore } from './index';
 
@@ -12,7 +11,7 @@ let store: FlagStore;
 beforeAll(async () => {
   db = await createDatabase({ dataDir: 'memory://', vector: false });
   await migrate(db.pool, flagStoreMigrations);
-  store = createPostgresFlagStore(db.pool);
+  store = createPostgresFlagStore({ pool: db.pool });
 });
 afterAll(async () => {
   await db?.close();
@@ -90,7 +89,7 @@ describe.runIf(hasRedisServer())('FeatureFlagClient when Redis is killed and res
         const server = await createIsolatedPostgres(process.env.AIKB_TEST_DATABASE_URL!);
         cleanups.push(() => server.close());
         await migrate(server.pool, flagStoreMigrations);
-        return createPostgresFlagStore(server.pool);
+        return createPostgresFlagStore({ pool: server.pool });
       },
     ]);
   }
@@ -131,7 +130,7 @@ describe('FeatureFlagClient over Postgres LISTEN/NOTIFY', () => {
     const server = await createIsolatedPostgres(process.env.AIKB_TEST_DATABASE_URL!, { max: 6 });
     cleanups.push(() => server.close());
     await migrate(server.pool, flagStoreMigrations);
-    const pgStore = createPostgresFlagStore(server.pool);
+    const pgStore = createPostgresFlagStore({ pool: server.pool });
     await pgStore.put('over_notify', { enabled: true, rolloutPercentage: 100 }, 'test');
     const channel = `aikb_test_${randomBytes(6).toString('hex')}`;
     const make = async () => {

@@ -1,17 +1,9 @@
 import type { PoolClient } from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../clock';
-import { createManualClock, describeEachDatabase } from '@aikb/test-support';
-import type { Logger } from '../logger';
+import { createManualClock, createRecordingLogger, describeEachDatabase } from '@aikb/test-support';
 import { createSpanStore, withSpan } from '../tracing';
 import { createPoolMonitor, type ConnectionLeak, type PoolMonitor } from './index';
-
-function recordingLogger() {
-  const lines: Array<{ level: string; obj: Record<string, unknown>; msg?: string }> = [];
-  const at = (level: string) => (obj: object, msg?: string) => lines.push({ level, obj: obj as Record<string, unknown>, msg });
-  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-  return { logger, lines };
-}
 
 describeEachDatabase('PoolMonitor', (db, backend) => {
   let monitor: PoolMonitor | undefined;
@@ -55,7 +47,7 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
 
   it('reports a connection held past the threshold once, with the stack where it was acquired', async () => {
     const time = createManualClock(0);
-    const { logger, lines } = recordingLogger();
+    const { lines, ...logger } = createRecordingLogger();
     monitor = createPoolMonitor(db().pool, { leakDetectionThresholdMs: 1000, leakCheckIntervalMs: 0, captureStacks: true, clock: time, logger });
     async function forgetfulHandler() {
       return db().pool.connect();
@@ -93,7 +85,7 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
   });
 
   it('hands out and returns the connection when a listener throws, and logs the error', async () => {
-    const { logger, lines } = recordingLogger();
+    const { lines, ...logger } = createRecordingLogger();
     monitor = createPoolMonitor(db().pool, { logger });
     const seen: string[] = [];
     monitor.subscribe({
@@ -119,7 +111,7 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
 
   it('captures acquire stacks only while a leak hunt runs, and names the trace without one', async () => {
     const time = createManualClock(0);
-    const { logger, lines } = recordingLogger();
+    const { lines, ...logger } = createRecordingLogger();
     monitor = createPoolMonitor(db().pool, { leakDetectionThresholdMs: 1000, leakCheckIntervalMs: 0, clock: time, logger });
     const spans = createSpanStore();
     async function quietHandler() {
@@ -191,7 +183,7 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
         time.advance(250);
         client.release();
       }, { recorder: spans });
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      await new Promise((resolve) => setImmediate(resolve));
       await repository.find();
     }, { recorder: spans });
     await withSpan('GET /api/other', () => repository.find(), { recorder: spans });

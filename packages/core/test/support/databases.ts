@@ -59,7 +59,7 @@ export async function createIsolatedPostgres(url: string, options: { max?: numbe
  * @example
  * ```ts
  * describeEachDatabase('PostgresFlagStore', (db) => {
- *   it('stores a flag', async () => { const store = createPostgresFlagStore(db().pool) ... })
+ *   it('stores a flag', async () => { const store = createPostgresFlagStore({ pool: db().pool }) ... })
  * })
  * ```
  */

@@ -14,3 +14,7 @@ export {
 } from './throwaway';
 export { createRecordingMeter, type RecordedPoint, type RecordingMeter } from './metrics';
 export { createManualClock, type ManualClock } from './clock';
+export { settle, until } from './until';
+export { createRecordingLogger, type LoggedLine, type RecordingLogger } from './logger';
+export { createFakeClock, type FakeClock } from './clock';
+export { describePostgresStoreOptions } from './store-options';

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { until } from './until';
 
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -19,15 +20,6 @@ export async function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
-}
-
-async function waitFor(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what} did not come up within ${timeoutMs} ms`);
 }
 
 /** A Redis server this test owns. */
@@ -55,7 +47,7 @@ export async function createThrowawayRedis(): Promise<ThrowawayRedis> {
       child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
         stdio: 'ignore',
       });
-      await waitFor(ping, `redis-server on port ${port}`);
+      await until(ping, `redis-server on port ${port}`, 15_000, 50);
     },
     async kill() {
       // Killed already (by a signal: exitCode stays null) or exited: nothing to wait for.
@@ -142,7 +134,7 @@ export async function createThrowawayPostgres(): Promise<ThrowawayPostgres> {
         '-D', data, '-l', path.join(dir, 'log'), '-w', '-o',
         `-p ${port} -h 127.0.0.1 -k ${dir} -c fsync=off -c full_page_writes=off`, 'start',
       ]);
-      await waitFor(ready, `postgres on port ${port}`);
+      await until(ready, `postgres on port ${port}`, 15_000, 50);
     },
     async stop() {
       run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
