@@ -24,9 +24,10 @@ export function createApp(ctx: ServerContext): Express {
   // Reads its own body, so even an oversized one is answered at the constant-time deadline.
   app.post('/auth/login', ctx.auth.login);
 
-  // No global body parser: each router parses its own body (`jsonBody()`: 413 over 100 KiB,
-  // gzip/deflate/br decoded within that limit, 400/415 for a body that does not decode), after
-  // the admin guard, so an unauthenticated request never has its body read or inflated.
+  // No global body parser: each route that takes a body parses its own, by the adapter's one rule
+  // (`jsonBody` in @aikb/express: JSON — or curl's form label on the admin routes —, else 415;
+  // 413 over the route's limit, gzip/deflate/br decoded within it; 400 for malformed or missing
+  // JSON), after the admin guard, so an unauthenticated request never has its body read or inflated.
 
   // 2. public routes
   app.use('/api/health', healthRouter({ registry: ctx.infra.health, version, tracing: true }));

@@ -59,7 +59,7 @@ describe('aikb-server observability (the runbook, end to end)', () => {
     const before = await get('/api/health/pool-stats');
     expect(before.body.leakHunt).toEqual({ capturingStacks: false, always: false, remainingMs: 0 });
     const post = (body: string, headers: Record<string, string> = admin) =>
-      fetch(`${server.url}/api/admin/pool/leak-hunting`, { method: 'POST', headers, body }).then(async (res) => ({ status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as any }));
+      fetch(`${server.url}/api/admin/pool/leak-hunting`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(async (res) => ({ status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as any }));
     expect((await post('{"enabled": true}', {})).status).toBe(401);
     const bad = await post('{"enabled": true, "minutes": 0}');
     expect(bad).toMatchObject({ status: 400, body: { field: 'minutes' } });

@@ -168,6 +168,7 @@ export type {
   UserPatch,
   UserRecord,
   UserStore,
+  VerifiedSession,
 } from './auth';
 export {
   MAX_PASSWORD_LENGTH,

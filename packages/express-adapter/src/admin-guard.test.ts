@@ -5,7 +5,7 @@ import { UnavailableError } from '@aikb/core';
 import { createMemoryUserStore, createSessionVerifier, createTokenService, type UserStore } from '@aikb/core/auth';
 import { adminGuard } from './admin-guard';
 import { errorHandler } from './error-handler';
-import { currentActor, requireRole, requireUser } from './user-auth';
+import { currentActor, currentUser, getPrincipal, requirePrincipal, requireRole, requireUser } from './user-auth';
 
 const tokens = createTokenService({ secret: 'guard-test-secret-guard-test-secret' });
 const adminToken = 'a-very-long-admin-token';
@@ -19,8 +19,14 @@ function setup(options: { adminToken?: string; users?: boolean; store?: UserStor
     .get('/api/admin/ping', (_req, res) => {
       res.json({ ok: true, actor: currentActor(res) });
     })
-    .get('/api/me', requireUser({ sessions }), requireRole('user'), (_req, res) => {
-      res.json({ user: res.locals.user });
+    .get('/api/me', requireUser({ sessions }), requireRole('user'), (req, res) => {
+      res.json({ principal: requirePrincipal(req), claims: currentUser(res), locals: res.locals });
+    })
+    .get('/api/admin/whoami', (req, res) => {
+      res.json({ principal: getPrincipal(req) ?? null, actor: currentActor(res) });
+    })
+    .get('/api/anyone', (req, res) => {
+      res.json({ principal: requirePrincipal(req) });
     })
     .use(errorHandler());
   const user = async (roles: string[]) => {
@@ -110,12 +116,30 @@ describe('adminGuard', () => {
 });
 
 describe('requireUser', () => {
-  it('takes a user token and exposes its claims', async () => {
+  it('takes a user token and gives its Principal through getPrincipal / requirePrincipal only, not res.locals', async () => {
     const { server, user } = setup();
     const someone = await user(['user']);
     const res = await request(server).get('/api/me').set('authorization', `Bearer ${someone.token}`);
     expect(res.status).toBe(200);
-    expect(res.body.user).toMatchObject({ userId: someone.id, roles: ['user'] });
+    expect(res.body.principal).toEqual({ userId: someone.id, roles: ['user'] });
+    expect(res.body.claims).toMatchObject({ userId: someone.id, roles: ['user'], tokenGeneration: 0 });
+    expect(res.body.locals).toEqual({});
+  });
+
+  it('answers requirePrincipal without a verified user token with 401 problem+json', async () => {
+    const { server } = setup();
+    const res = await request(server).get('/api/anyone').set('authorization', `Bearer ${adminToken}`);
+    expect([res.status, res.headers['content-type']]).toEqual([401, expect.stringMatching(/^application\/problem\+json/)]);
+    expect(res.body.detail).toMatch(/Authorization: Bearer <token>/);
+  });
+
+  it("gives no Principal for the admin token (no user), and the user's for an admin user token", async () => {
+    const { server, user } = setup();
+    const viaToken = await request(server).get('/api/admin/whoami').set('authorization', `Bearer ${adminToken}`);
+    expect(viaToken.body).toEqual({ principal: null, actor: 'admin-token' });
+    const admin = await user(['admin', 'user']);
+    const viaUser = await request(server).get('/api/admin/whoami').set('authorization', `Bearer ${admin.token}`);
+    expect(viaUser.body).toEqual({ principal: { userId: admin.id, roles: ['admin', 'user'] }, actor: admin.id });
   });
 
   it('answers no token with 401 naming the header, a missing role with 403, a revoked token with 401', async () => {

@@ -2,7 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { AikbError } from '@aikb/core';
 import type { SessionVerifier } from '@aikb/core/auth';
-import { bearer, type Credential } from './user-auth';
+import { setIdentity } from './internal/request-state';
+import { bearer } from './user-auth';
 import { checkOptions } from '@aikb/core/options';
 
 /** {@link adminGuard} options. */
@@ -33,8 +34,9 @@ const JWT = /^[\w-]+\.[\w-]+\.[\w-]*$/;
  * allowed, 503 when the user store cannot be reached to check a user token (fails closed); the
  * detail names the header it expects.
  *
- * Records which credential was used on `res.locals.credential` (`admin-token` or `user-token`,
- * with the user on `res.locals.user`): read it with `currentActor(res)` for audit trails.
+ * Records which credential was used (`admin-token`, or `user-token` with its caller): read the
+ * caller with `getPrincipal(req)` (`undefined` for the admin token, which is no user) and who
+ * acted with `currentActor(res)` / `requestActor(req)` for audit trails.
  *
  * @throws {TypeError} when `sessions` is given but is not a session verifier
  */
@@ -47,20 +49,19 @@ export function adminGuard(options: AdminGuardOptions): RequestHandler {
   const expected = options.adminToken ? digest(options.adminToken) : undefined;
   const role = options.role ?? 'admin';
   const expects = `admin endpoints expect the header Authorization: Bearer <ADMIN_TOKEN>${sessions ? ` or Bearer <user token with the ${role} role>` : ''}`;
-  return async (req, res, next) => {
+  return async (req, _res, next) => {
     const credential = bearer(req.get('authorization'));
     if (credential === undefined) throw new AikbError('UNAUTHENTICATED', expects);
     if (credential === null) throw new AikbError('UNAUTHENTICATED', `the Authorization header must be "Bearer <ADMIN_TOKEN>"; ${expects}`);
     if (expected && timingSafeEqual(digest(credential), expected)) {
-      res.locals.credential = 'admin-token' satisfies Credential;
+      setIdentity(req, { credential: 'admin-token' });
       next();
       return;
     }
     if (sessions && JWT.test(credential)) {
-      const claims = await sessions.verify(credential);
-      if (!claims.roles.includes(role)) throw new AikbError('PERMISSION_DENIED', `the user does not have the ${role} role`);
-      res.locals.user = claims;
-      res.locals.credential = 'user-token' satisfies Credential;
+      const session = await sessions.verify(credential);
+      if (!session.principal.roles.includes(role)) throw new AikbError('PERMISSION_DENIED', `the user does not have the ${role} role`);
+      setIdentity(req, { credential: 'user-token', session });
       next();
       return;
     }

@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import { NotFoundError, ValidationError, type FeatureFlagClient, type Flag } from '@aikb/core';
 import { cacheAgeBody, propagationBody } from './internal/flag-bodies';
-import { jsonBody } from './json-body';
+import { DEFAULT_JSON_BODY_LIMIT, jsonBody } from './json-body';
 import { checkOptions } from '@aikb/core/options';
 
 /** {@link featureFlagsRouter} options. */
@@ -12,6 +12,11 @@ export interface FeatureFlagsRouterOptions {
    * @default () => 'admin'
    */
   actor?: (req: Request) => string;
+  /**
+   * Largest body of a `POST` or `PUT`, in bytes, as received and once decoded.
+   * @default 102400
+   */
+  maxBodyBytes?: number;
 }
 
 function present(flag: Flag) {
@@ -40,8 +45,10 @@ function written(res: Response, flags: FeatureFlagClient, flag: Flag, status = 2
 /**
  * The runbook's feature-flag admin API, to mount at `/api/admin/feature-flags` behind your admin
  * guard: list (`?include=cache-info`), read, update (`POST`, strict), create or replace (`PUT`),
- * per-user status with the bucket, and the audit history. Bodies are parsed as JSON whatever their
- * Content-Type (see {@link jsonBody}); every error is a problem+json naming the field.
+ * per-user status with the bucket, and the audit history. `POST` and `PUT` parse their own body by
+ * the package's one rule ({@link jsonBody}: JSON, or curl's form-urlencoded label for `-d` as in
+ * the runbook's commands; else 415; over `maxBodyBytes` 413; missing or malformed 400): no
+ * `express.json()` is needed in front. Every error is a problem+json naming the field.
  *
  * A successful write (`POST`, `PUT`) is durable in the store, whatever the invalidation bus is
  * doing. Its answer is the flag plus a `propagation` member, also sent as the `Aikb-Propagation`
@@ -59,10 +66,11 @@ export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
   const check = checkOptions('featureFlagsRouter', options);
   check.object('flags', 'a FeatureFlagClient', true, ['evaluate', 'getFlag', 'listFlags', 'putFlag', 'updateFlag']);
   check.function('actor');
+  check.number('maxBodyBytes', { min: 1, integer: true });
   const { flags } = options;
   const actor = options.actor ?? (() => 'admin');
+  const body = jsonBody({ limit: options.maxBodyBytes ?? DEFAULT_JSON_BODY_LIMIT, required: true });
   const router = Router();
-  router.use(jsonBody());
 
   router.get('/', async (req, res) => {
     const include = req.query.include;
@@ -86,11 +94,11 @@ export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
     res.json(present(flag));
   });
 
-  router.post('/:name', async (req, res) => {
+  router.post('/:name', body, async (req, res) => {
     written(res, flags, await flags.updateFlag(name(req), req.body, { actor: actor(req) }));
   });
 
-  router.put('/:name', async (req, res) => {
+  router.put('/:name', body, async (req, res) => {
     const { flag, created } = await flags.putFlag(name(req), req.body, { actor: actor(req) });
     written(res, flags, flag, created ? 201 : 200);
   });

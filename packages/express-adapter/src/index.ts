@@ -39,7 +39,7 @@ export { errorMetricsRouter, prometheusMetrics, systemStatusRouter, tracesRouter
 export type { LoginHandlerOptions } from './login';
 export { loginHandler } from './login';
 export type { Credential, RequireUserOptions } from './user-auth';
-export { ADMIN_TOKEN_ACTOR, currentActor, currentUser, requestActor, requireRole, requireUser } from './user-auth';
+export { ADMIN_TOKEN_ACTOR, currentActor, currentUser, getPrincipal, requestActor, requirePrincipal, requireRole, requireUser } from './user-auth';
 export type { AdminGuardOptions } from './admin-guard';
 export { adminGuard } from './admin-guard';
 export type { UsersRouterOptions } from './users-router';

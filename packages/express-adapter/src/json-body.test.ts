@@ -5,6 +5,7 @@ import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import express from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawRequest, type RawAnswer } from '../test/raw-request';
 import { errorHandler, jsonBody, rejectNulInUrl } from './index';
 
 function app(limit?: number) {
@@ -18,12 +19,6 @@ function app(limit?: number) {
 
 const json = Buffer.from(JSON.stringify({ rolloutPercentage: 10 }));
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Record<string, unknown>;
-}
-
 let server: Server;
 beforeAll(async () => {
   server = app().listen(0, '127.0.0.1');
@@ -31,25 +26,9 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-/** Sends the bytes as they are (supertest would serialize a Buffer labelled JSON). */
-function post(body: Buffer | string, headers: Record<string, string> = {}): Promise<Answer> {
-  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: '127.0.0.1', port: (server.address() as AddressInfo).port, method: 'POST', path: '/echo', agent: false, headers: { ...headers, 'Content-Length': String(bytes.length) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(Buffer.concat(chunks).toString() || 'null') as Record<string, unknown> }));
-      },
-    );
-    // The server may answer (and close) before it has read everything.
-    req.on('error', reject);
-    req.end(bytes);
-  });
-}
+const post = (body: Buffer | string, headers: Record<string, string> = {}) => rawRequest(server, 'POST', '/echo', body, headers);
 
-function expectProblem(res: Answer | request.Response, status: number, field?: string) {
+function expectProblem(res: RawAnswer | request.Response, status: number, field?: string) {
   expect(res.status).toBe(status);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
   expect(res.body.status).toBe(status);
@@ -97,15 +76,78 @@ describe('jsonBody', () => {
     });
   });
 
-  it.each(['application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/octet-stream', ''])(
-    'answers a body over the limit with a 413 problem whatever its Content-Type (%j)',
-    async (type) => {
-      const body = JSON.stringify({ description: 'x'.repeat(200 * 1024) });
-      const res = await post(body, type ? { 'Content-Type': type } : {});
-      expectProblem(res, 413, 'body');
-      expect(res.body.limit).toBe(100 * 1024);
-    },
-  );
+  it.each(['application/json', 'application/merge-patch+json', 'application/x-www-form-urlencoded'])('answers a body over the limit with a 413 problem (%s)', async (type) => {
+    const body = JSON.stringify({ description: 'x'.repeat(200 * 1024) });
+    const res = await post(body, { 'Content-Type': type });
+    expectProblem(res, 413, 'body');
+    expect(res.body.limit).toBe(100 * 1024);
+  });
+
+  describe('Content-Type', () => {
+    it.each(['application/json', 'Application/JSON', 'application/json; charset=utf-8', 'application/json;charset="UTF-8"', 'application/merge-patch+json', 'application/x-www-form-urlencoded'])(
+      'takes JSON labelled %s',
+      async (type) => {
+        const res = await post(json, { 'Content-Type': type });
+        expect([res.status, res.body]).toEqual([200, { body: { rolloutPercentage: 10 } }]);
+      },
+    );
+
+    it.each(['text/plain', 'application/octet-stream', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', 'application/json; charset=utf-16', 'application/jsonx', '*/*', undefined])(
+      'answers a body labelled %s with a 415 problem naming Content-Type, even one over the limit',
+      async (type) => {
+        const headers: Record<string, string> = type === undefined ? {} : { 'Content-Type': type };
+        expectProblem(await post(json, headers), 415, 'Content-Type');
+        expectProblem(await post(JSON.stringify({ description: 'x'.repeat(200 * 1024) }), headers), 415, 'Content-Type');
+      },
+    );
+
+    it('refuses form-urlencoded where the allowance is off', async () => {
+      const strict = express().use(jsonBody({ allowFormUrlencoded: false })).post('/echo', (req, res) => void res.json({ body: req.body })).use(errorHandler());
+      expectProblem(await request(strict).post('/echo').type('form').send('{"a":1}'), 415, 'Content-Type');
+      expect((await request(strict).post('/echo').send({ a: 1 })).body).toEqual({ body: { a: 1 } });
+    });
+  });
+
+  describe('no body', () => {
+    const required = () => express().use(jsonBody({ required: true })).post('/echo', (req, res) => void res.json({ body: req.body ?? null })).use(errorHandler());
+
+    it('lets a request without a body through when none is required', async () => {
+      expect((await request(app()).post('/echo')).body).toEqual({});
+    });
+
+    it('answers a missing or empty body with a 400 naming body where one is required, whatever the Content-Type', async () => {
+      expectProblem(await request(required()).post('/echo'), 400, 'body');
+      expectProblem(await request(required()).post('/echo').set('Content-Type', 'text/plain'), 400, 'body');
+      // Zero bytes once decoded, and chunked with no bytes at all.
+      const listener = required().listen(0, '127.0.0.1');
+      await once(listener, 'listening');
+      try {
+        expectProblem(await rawRequest(listener, 'POST', '/echo', gzipSync(''), { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }), 400, 'body');
+        const chunked = await new Promise<number>((resolve, reject) => {
+          const req = httpRequest({ host: '127.0.0.1', port: (listener.address() as AddressInfo).port, method: 'POST', path: '/echo', agent: false, headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' } }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        expect(chunked).toBe(400);
+      } finally {
+        listener.close();
+      }
+    });
+  });
+
+  it('reads the body once when two parsers of this package are on the way, the second taking what the first parsed', async () => {
+    const twice = express()
+      .use(jsonBody())
+      .use(jsonBody({ limit: 1, required: true }))
+      .post('/echo', (req, res) => void res.json({ body: req.body }))
+      .use(errorHandler());
+    expect((await request(twice).post('/echo').send({ a: 1 })).body).toEqual({ body: { a: 1 } });
+    // An empty body parsed by the first is still missing for the second.
+    expectProblem(await request(twice).post('/echo'), 400, 'body');
+  });
 
   it.each([
     ['{"email":"a\\u0000@example.com"}', 'email'],
@@ -126,7 +168,9 @@ describe('jsonBody', () => {
   });
 
   it('rejects a bad limit option naming it', () => {
-    expect(() => jsonBody({ limit: 0 })).toThrow(/limit must be a positive integer/);
+    expect(() => jsonBody({ limit: 0 })).toThrow(/jsonBody: limit must be a whole number ≥ 1/);
+    expect(() => jsonBody({ required: 'yes' as never })).toThrow(/jsonBody: required must be a boolean/);
+    expect(() => jsonBody({ allowFormUrlencoded: 1 as never })).toThrow(/jsonBody: allowFormUrlencoded must be a boolean/);
   });
 });
 

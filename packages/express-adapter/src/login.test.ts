@@ -115,7 +115,7 @@ describe('loginHandler', () => {
     const res = await request(server).post('/auth/login').set('content-type', 'application/json').send(JSON.stringify({ email: 'test@example.com', password: tenMegabytes }));
     expect([res.status, res.body.field]).toEqual([413, 'body']);
     expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
-    expect(observations).toHaveLength(1);
+    expect(observations).toMatchObject([{ outcome: 'invalid' }]);
   });
 
   it('answers a body that does not decode (bad gzip) with 400 naming the body', async () => {
@@ -124,11 +124,16 @@ describe('loginHandler', () => {
     expect([res.status, res.body.field]).toEqual([400, 'body']);
   });
 
-  it('answers a non-JSON content type with 400', async () => {
-    const { server } = app();
-    const res = await request(server).post('/auth/login').type('form').send('email=test@example.com&password=test12345');
-    expect(res.status).toBe(400);
+  it.each([
+    ['form-urlencoded (no allowance on login)', 'application/x-www-form-urlencoded'],
+    ['text/plain', 'text/plain'],
+    ['latin1', 'application/json; charset=latin1'],
+  ])('answers a non-JSON content type (%s) with 415 naming Content-Type, through the attempt', async (_what, type) => {
+    const { server, observations } = app();
+    const res = await request(server).post('/auth/login').set('Content-Type', type).send(JSON.stringify({ email: 'test@example.com', password: 'test12345' }));
+    expect([res.status, res.body.field]).toEqual([415, 'Content-Type']);
     expect(res.body.detail).toMatch(/application\/json/);
+    expect(observations).toMatchObject([{ outcome: 'invalid' }]);
   });
 
   it('works behind express.json() as well', async () => {

@@ -3,7 +3,7 @@ import type { RequestHandler, Response } from 'express';
 import { AikbError, RateLimitedError, ValidationError, isAikbError } from '@aikb/core';
 import type { ConstantTimeAuthenticator, TokenService } from '@aikb/core/auth';
 import { setLoggedElsewhere } from './internal/request-state';
-import { readBody } from './read-body';
+import { readJsonBody, type JsonBodyRule } from './json-body';
 import { isUnstorable, unstorableError } from './storable-input';
 import { checkOptions } from '@aikb/core/options';
 
@@ -12,7 +12,8 @@ export interface LoginHandlerOptions {
   authenticator: ConstantTimeAuthenticator;
   tokens: TokenService;
   /**
-   * Largest body kept, in bytes; a larger one is answered 413 at the deadline.
+   * Largest body kept, in bytes (as received and once decoded); a larger one is answered 413 at
+   * the deadline.
    * @default 65536
    */
   maxBodyBytes?: number;
@@ -43,15 +44,6 @@ function credentialsFrom(value: unknown): { email: string; password: string } {
   return { email, password };
 }
 
-function parse(text: string, contentType: string | undefined): unknown {
-  if (contentType && !/^application\/([\w.+-]+\+)?json\b/i.test(contentType)) throw new ValidationError('body', 'expected Content-Type: application/json');
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ValidationError('body', 'the request body is not valid JSON');
-  }
-}
-
 function setRateLimitHeaders(res: Response, error: RateLimitedError): void {
   const { limit, remaining, resetSeconds } = error;
   if (limit !== undefined) res.setHeader('RateLimit-Limit', String(limit));
@@ -64,10 +56,14 @@ function setRateLimitHeaders(res: Response, error: RateLimitedError): void {
  * 401 (one identical body for an unknown email and a wrong password), 429 (rate limited, with
  * `Retry-After` and `RateLimit-*`), 503 (busy: `Retry-After`; or the store is down).
  *
- * The handler reads the body itself and begins the attempt once it has been read — before
- * parsing or validation, its clock counting from the request's arrival (see
- * {@link LoginHandlerOptions.slowBodyMs}) — so every answer, 400s included, comes at the attempt's
- * deadline. Mount it before `express.json()` so an oversized body is answered at the deadline too.
+ * The handler reads the body itself, by the package's one body rule (see `jsonBody`: JSON only —
+ * here without the form-urlencoded allowance —, 415 for another `Content-Type`, gzip/deflate/br
+ * decoded within `maxBodyBytes`, 413 over it, 400 for malformed or missing JSON), and begins the
+ * attempt once it has been read — before parsing or validation, its clock counting from the
+ * request's arrival (see {@link LoginHandlerOptions.slowBodyMs}) — so every answer, 400s, 413s
+ * and 415s included, comes at the attempt's deadline. No `express.json()` is needed; behind one,
+ * its `req.body` is used, but that parser's own refusals (its limit, its JSON errors) are then
+ * answered by it, not at the deadline: mount the login route before any global body parser.
  *
  * A busy refusal (503 `resource-exhausted`) is answered by the handler itself and its request-log
  * line is written at `debug`: the authenticator logs refusals as one WARN line a second at most.
@@ -87,20 +83,21 @@ export function loginHandler(options: LoginHandlerOptions): RequestHandler {
   if (typeof slowBodyMs !== 'number' || !Number.isFinite(slowBodyMs) || slowBodyMs < 0 || slowBodyMs >= authenticator.floorMs) {
     throw new TypeError(`loginHandler: slowBodyMs must be a number of milliseconds from 0 to below the authenticator's floor (got ${String(slowBodyMs)})`);
   }
+  const rule: JsonBodyRule = { limit: maxBodyBytes, drainLimit: drainBodyBytes, required: true, allowFormUrlencoded: false };
   return async (req, res, next) => {
     const arrived = performance.now();
-    const body = await readBody(req, maxBodyBytes, drainBodyBytes);
+    const body = await readJsonBody(req, rule);
     const reading = performance.now() - arrived;
     const attempt = authenticator.begin({ elapsedMs: reading > slowBodyMs ? 0 : reading });
     res.setHeader('Cache-Control', 'no-store');
     try {
-      if (body.kind === 'too-large' || body.kind === 'invalid') {
+      if (!body.ok) {
         if (!body.drained) res.setHeader('Connection', 'close');
         return await attempt.reject(body.error);
       }
       let credentials: { email: string; password: string };
       try {
-        credentials = credentialsFrom(body.kind === 'text' ? parse(body.text, req.get('content-type')) : body.value);
+        credentials = credentialsFrom(body.value);
       } catch (error) {
         return await attempt.reject(error as AikbError);
       }

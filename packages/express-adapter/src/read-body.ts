@@ -6,12 +6,12 @@ import { AikbError, ValidationError } from '@aikb/core';
 /**
  * A request body read in full, or why it was not: `too-large` (a 413 error, carrying the limit)
  * when it, or what it inflates to, is over the limit; `invalid` (a 400 naming `body`, or a 415
- * for a content coding this server does not decode) when it cannot be decoded. `drained` tells
- * whether the whole body was received (else the connection should be closed after answering).
+ * for a content coding this server does not decode, or the caller's own refusal) when it is not
+ * taken. `drained` tells whether the whole body was received (else the connection should be
+ * closed after answering).
  */
 export type ReadBody =
   | { readonly kind: 'text'; readonly text: string }
-  | { readonly kind: 'parsed'; readonly value: unknown }
   | { readonly kind: 'too-large'; readonly drained: boolean; readonly error: AikbError }
   | { readonly kind: 'invalid'; readonly drained: boolean; readonly error: AikbError };
 
@@ -44,6 +44,12 @@ function tooLarge(limit: number, drained: boolean): ReadBody {
   };
 }
 
+const unsupportedCoding = (drained: boolean): ReadBody => ({
+  kind: 'invalid',
+  drained,
+  error: new AikbError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding must be one of ${BODY_ENCODINGS.join(', ')} (one coding at most)`, { details: { field: 'Content-Encoding' } }),
+});
+
 /**
  * Reads the whole body, keeping at most `limit` bytes, after undoing its `Content-Encoding`
  * (gzip, deflate or br; identity when absent). `limit` bounds both the bytes received and the
@@ -51,11 +57,11 @@ function tooLarge(limit: number, drained: boolean): ReadBody {
  * and the rest is drained unread. A larger body is drained (and discarded) up to `drainLimit`,
  * so the caller can still answer after it has been received; beyond that, reading stops. A body
  * that does not decode (bad or truncated gzip, ...) is `invalid` with a 400; another coding is
- * `invalid` with a 415, answered without decoding anything. A body already parsed by an earlier
- * middleware is returned as such.
+ * `invalid` with a 415, answered without decoding anything; so is a body the caller already
+ * refuses (`refusal`: a wrong `Content-Type`), drained unread. The stream must not have been read
+ * yet: the caller checks that.
  */
-export function readBody(req: Request, limit: number, drainLimit: number): Promise<ReadBody> {
-  if ((req as { _body?: boolean })._body || req.readableEnded) return Promise.resolve({ kind: 'parsed', value: req.body });
+export function readBody(req: Request, limit: number, drainLimit: number, refusal?: AikbError): Promise<ReadBody> {
   const header = req.headers['content-encoding'];
   const coding = codingOf(typeof header === 'string' ? header : undefined);
   return new Promise((resolve) => {
@@ -64,15 +70,12 @@ export function readBody(req: Request, limit: number, drainLimit: number): Promi
     let decoded = 0;
     let settled = false;
     // Once set, the body is only drained: the answer no longer depends on what follows.
-    let outcome: ((drained: boolean) => ReadBody) | undefined =
-      coding === undefined
-        ? (drained) => ({
-            kind: 'invalid',
-            drained,
-            error: new AikbError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding must be one of ${BODY_ENCODINGS.join(', ')} (one coding at most)`, { details: { field: 'Content-Encoding' } }),
-          })
+    let outcome: ((drained: boolean) => ReadBody) | undefined = refusal
+      ? (drained) => ({ kind: 'invalid', drained, error: refusal })
+      : coding === undefined
+        ? unsupportedCoding
         : undefined;
-    const decoder = coding === undefined ? undefined : decoderFor(coding);
+    const decoder = outcome || coding === undefined ? undefined : decoderFor(coding);
 
     const finish = (result: ReadBody) => {
       if (settled) return;

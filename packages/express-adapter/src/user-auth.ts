@@ -1,20 +1,53 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { AikbError } from '@aikb/core';
+import { AikbError, type Principal } from '@aikb/core';
 import type { SessionVerifier, TokenClaims } from '@aikb/core/auth';
 import { checkOptions } from '@aikb/core/options';
+import { identityOf, setIdentity } from './internal/request-state';
 
 /** The fixed actor recorded for changes made with the shared admin token. */
 export const ADMIN_TOKEN_ACTOR = 'admin-token';
 
-/** Which credential opened a request, set by {@link adminGuard} and {@link requireUser} on `res.locals.credential`. */
+/** Which credential opened a request, recorded by {@link adminGuard} and {@link requireUser}; read with {@link currentActor}. */
 export type Credential = 'admin-token' | 'user-token';
 
 /**
- * The verified user of a request, set by {@link requireUser} (and by `adminGuard` for a user
- * token) on `res.locals.user`. Its `roles` are the user's current roles.
+ * The verified caller of a request — `{ userId, roles }` with the user's current roles — once
+ * {@link requireUser} or `adminGuard` accepted a user token; `undefined` otherwise (no guard ran,
+ * or the shared admin token, which is no user). The only way to read who is calling: guards keep
+ * it off `req` and `res.locals`, where any middleware could write one.
+ *
+ * @example
+ * ```ts
+ * router.get('/me', requireUser({ sessions }), (req, res) => res.json(getPrincipal(req)))
+ * ```
+ */
+export function getPrincipal(req: Request): Principal | undefined {
+  const identity = identityOf(req);
+  return identity?.credential === 'user-token' ? identity.session.principal : undefined;
+}
+
+/**
+ * {@link getPrincipal}, for handlers that act on behalf of a user (`search({ principal:
+ * requirePrincipal(req), ... })`).
+ *
+ * @throws {AikbError} `UNAUTHENTICATED` (a 401 problem+json) when no user token was verified for
+ *   this request: mount {@link requireUser} in front
+ */
+export function requirePrincipal(req: Request): Principal {
+  const principal = getPrincipal(req);
+  if (!principal) throw new AikbError('UNAUTHENTICATED', 'this endpoint acts for a signed-in user: send Authorization: Bearer <token> (get a token from POST /auth/login)');
+  return principal;
+}
+
+/**
+ * The verified token claims of a request's user (with the current roles).
+ *
+ * @deprecated read the caller with {@link getPrincipal}`(req)`; this returns the claims a guard
+ *   verified, no longer from `res.locals.user` (guards do not set it any more)
  */
 export function currentUser(res: Response): TokenClaims | undefined {
-  return res.locals.user as TokenClaims | undefined;
+  const identity = res.req ? identityOf(res.req) : undefined;
+  return identity?.credential === 'user-token' ? identity.session : undefined;
 }
 
 /**
@@ -22,10 +55,9 @@ export function currentUser(res: Response): TokenClaims | undefined {
  * admin token, `undefined` before a guard ran.
  */
 export function currentActor(res: Response): string | undefined {
-  const credential = res.locals.credential as Credential | undefined;
-  if (credential === 'admin-token') return ADMIN_TOKEN_ACTOR;
-  if (credential === 'user-token') return currentUser(res)?.userId;
-  return undefined;
+  const identity = res.req ? identityOf(res.req) : undefined;
+  if (identity?.credential === 'admin-token') return ADMIN_TOKEN_ACTOR;
+  return identity?.session.principal.userId;
 }
 
 /** {@link currentActor} of a request, for options such as `featureFlagsRouter({ actor: requestActor })`. */
@@ -48,9 +80,9 @@ export interface RequireUserOptions {
 
 /**
  * Requires `Authorization: Bearer <token>` with a valid user token (from the login endpoint) whose
- * user still exists, is enabled and has not changed credentials or roles since it was issued; sets
- * `res.locals.user` ({@link TokenClaims}, with the current roles). Missing, invalid or revoked →
- * 401 problem+json; user store unreachable → 503 (fails closed).
+ * user still exists, is enabled and has not changed credentials or roles since it was issued, and
+ * records the caller for {@link getPrincipal} / {@link requirePrincipal} (with the current roles).
+ * Missing, invalid or revoked → 401 problem+json; user store unreachable → 503 (fails closed).
  *
  * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
@@ -63,8 +95,8 @@ export function requireUser(options: RequireUserOptions): RequestHandler {
       next(new AikbError('UNAUTHENTICATED', 'this endpoint expects the header Authorization: Bearer <token> (get a token from POST /auth/login)'));
       return;
     }
-    res.locals.user = await sessions.verify(token);
-    res.locals.credential = 'user-token' satisfies Credential;
+    const session = await sessions.verify(token);
+    setIdentity(req, { credential: 'user-token', session });
     next();
   };
 }
@@ -76,8 +108,8 @@ export function requireUser(options: RequireUserOptions): RequestHandler {
  */
 export function requireRole(role: string): RequestHandler {
   checkOptions('requireRole', { role }).string('role', true);
-  return (_req, res, next) => {
-    const user = currentUser(res);
+  return (req, _res, next) => {
+    const user = getPrincipal(req);
     if (!user) next(new AikbError('UNAUTHENTICATED', 'this endpoint expects the header Authorization: Bearer <token>'));
     else if (!user.roles.includes(role)) next(new AikbError('PERMISSION_DENIED', `this endpoint needs the ${role} role`));
     else next();

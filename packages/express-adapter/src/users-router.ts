@@ -14,7 +14,7 @@ export interface UsersRouterOptions {
    */
   actor?: (req: Request) => string;
   /**
-   * Largest JSON body accepted, in bytes.
+   * Largest body of a `POST` or `PATCH`, in bytes, as received and once decoded.
    * @default 16384
    */
   maxBodyBytes?: number;
@@ -43,8 +43,9 @@ const badPath: ErrorRequestHandler = (error, _req, _res, next) => {
 };
 
 /**
- * User management, to mount behind an admin guard; it parses its own JSON bodies (`jsonBody()`),
- * so nothing is read before the guard has run:
+ * User management, to mount behind an admin guard; `POST` and `PATCH` parse their own body by the
+ * package's one rule ({@link jsonBody}; no `express.json()` needed), so nothing is read before the
+ * guard has run:
  * `POST /` `{ email, password, roles? }` → 201, `GET /` → `{ users }`, `GET /:id`,
  * `PATCH /:id` `{ email?, password?, roles?, disabled? }`, `DELETE /:id` → 204, and
  * `GET /:id/history?limit=50` → `{ history }` (newest first, deleted users too).
@@ -62,9 +63,9 @@ export function usersRouter(options: UsersRouterOptions): Router {
   check.number('maxBodyBytes', { min: 1, integer: true });
   const { users } = options;
   const actor = options.actor ?? requestActor;
+  const body = jsonBody({ limit: options.maxBodyBytes ?? 16 * 1024, required: true });
   const router = Router();
-  router.use(jsonBody({ limit: options.maxBodyBytes ?? 16 * 1024 }));
-  router.post('/', async (req, res) => {
+  router.post('/', body, async (req, res) => {
     res.status(201).json(view(await users.add(req.body, { actor: actor(req) })));
   });
   router.get('/', async (_req, res) => {
@@ -79,8 +80,8 @@ export function usersRouter(options: UsersRouterOptions): Router {
     const history = await users.history(req.params.id!, { limit: limitOf(req.query.limit) });
     res.json({ history: history.map(changeView) });
   });
-  router.patch('/:id', async (req, res) => {
-    res.json(view(await users.update(req.params.id!, req.body, { actor: actor(req) })));
+  router.patch('/:id', body, async (req, res) => {
+    res.json(view(await users.update(String(req.params.id), req.body, { actor: actor(req) })));
   });
   router.delete('/:id', async (req, res) => {
     await users.remove(req.params.id!, { actor: actor(req) });

@@ -48,7 +48,7 @@ export interface AuthSubsystem {
   readonly sessions: SessionVerifier;
   readonly authenticator: ConstantTimeAuthenticator;
   readonly users: UserDirectory;
-  /** `POST /auth/login`: mount before `express.json()`, it reads its own body. */
+  /** `POST /auth/login`: it reads its own body (mount it before any global body parser, so every answer comes at the deadline). */
   readonly login: RequestHandler;
   /** Guards `/api/admin`. */
   readonly adminGuard: RequestHandler;

@@ -140,7 +140,10 @@ export interface Credentials {
  */
 export type LoginResult<T = undefined> = { readonly ok: true; readonly user: User; readonly value: T } | { readonly ok: false };
 
-/** How an attempt ended, as reported to {@link ConstantTimeAuthenticatorOptions.onAttempt}. */
+/**
+ * How an attempt ended, as reported to {@link ConstantTimeAuthenticatorOptions.onAttempt}. `invalid`: the
+ * request itself was refused (a bad field, or a body too large or of another type).
+ */
 export type AttemptOutcome = 'success' | 'failure' | 'invalid' | 'rate_limited' | 'refused' | 'unavailable';
 
 /** One attempt, measured. Never carries the email or the password. */

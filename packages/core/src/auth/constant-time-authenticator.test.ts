@@ -144,6 +144,15 @@ describe('ConstantTimeAuthenticator', () => {
       expect(isAikbError(result.error, 'INVALID_ARGUMENT')).toBe(true);
     });
 
+    it.each(['INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'] as const)('reports a request rejected with %s as outcome invalid', async (code) => {
+      const outcomes: string[] = [];
+      const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), clock, onAttempt: (o) => outcomes.push(o.outcome) });
+      const pending = auth.begin().reject(new AikbError(code, 'bad body')).catch(() => undefined);
+      await vi.advanceTimersByTimeAsync(1000);
+      await pending;
+      expect(outcomes).toEqual(['invalid']);
+    });
+
     it('draws the jitter uniformly from ±jitterMs with crypto.randomInt by default', async () => {
       const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), clock, jitterMs: 20 });
       const jitters = new Set<number>();

@@ -27,7 +27,10 @@ const MAX_EMAIL_LENGTH = 320;
 function outcomeOf(error: unknown): AttemptOutcome {
   if (!isAikbError(error)) return 'unavailable';
   switch (error.code) {
+    // The request itself: a bad field, or a body too large or of another type (the HTTP adapter rejects those through the attempt).
     case 'INVALID_ARGUMENT':
+    case 'PAYLOAD_TOO_LARGE':
+    case 'UNSUPPORTED_MEDIA_TYPE':
       return 'invalid';
     case 'RATE_LIMITED':
       return 'rate_limited';

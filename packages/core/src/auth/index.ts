@@ -36,7 +36,8 @@ export type { AddUserInput, UpdateUserInput, UserDirectory, UserDirectoryOptions
 export { createUserDirectory, isUserId, MAX_POLICY_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './user-directory';
 export type { IssuedToken, TokenClaims, TokenService, TokenServiceOptions } from './tokens';
 export { createTokenService } from './tokens';
-export type { SessionVerifier, SessionVerifierOptions, SessionVerifierStats } from './session-verifier';
+export type { SessionVerifier, SessionVerifierOptions, SessionVerifierStats, VerifiedSession } from './session-verifier';
+export type { Principal } from '../principal';
 export { createSessionVerifier, USER_KEY_PREFIX, userInvalidationKey } from './session-verifier';
 export type { LoginRateLimiterOptions } from './rate-limiter';
 export { createLoginRateLimiter } from './rate-limiter';

@@ -50,6 +50,14 @@ describe('createSessionVerifier', () => {
       expect(await sessions.verify(token)).toMatchObject({ userId: admin.id, roles: ['admin'], tokenGeneration: 0 });
     });
 
+    it('gives the Principal of the verified token: the user id and the current roles, frozen', async () => {
+      const { sessions, token, admin } = await setup();
+      const { principal } = await sessions.verify(token);
+      expect(principal).toEqual({ userId: admin.id, roles: ['admin'] });
+      expect(Object.isFrozen(principal)).toBe(true);
+      expect(Object.isFrozen(principal.roles)).toBe(true);
+    });
+
     it.each([
       ['deleted', (s: UserStore, id: string) => s.delete(id)],
       ['disabled', (s: UserStore, id: string) => s.update(id, { disabled: true })],

@@ -3,6 +3,7 @@ import { systemClock, type Clock } from '../clock';
 import { AikbError, UnavailableError, isAikbError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
 import { checkOptions } from '../options';
+import type { Principal } from '../principal';
 import type { UserRecord, UserStore } from './auth';
 import type { TokenClaims, TokenService } from './tokens';
 
@@ -12,6 +13,16 @@ export const USER_KEY_PREFIX = 'auth:users:';
 /** The invalidation-bus key of one user's session state. */
 export function userInvalidationKey(userId: string): string {
   return USER_KEY_PREFIX + userId;
+}
+
+/**
+ * What {@link SessionVerifier.verify} returns for a valid token: its claims, with `roles` replaced
+ * by the user's current roles, and the {@link Principal} built from them — what HTTP adapters
+ * hand to primitives that decide by caller.
+ */
+export interface VerifiedSession extends TokenClaims {
+  /** The caller, `{ userId, roles }` with the user's current roles (frozen). */
+  readonly principal: Principal;
 }
 
 /**
@@ -25,12 +36,13 @@ export function userInvalidationKey(userId: string): string {
  */
 export interface SessionVerifier {
   /**
-   * @returns the token's claims, with `roles` replaced by the user's current roles
+   * @returns the token's claims, with `roles` replaced by the user's current roles, and the
+   *   {@link Principal} (`principal`) they make
    * @throws {AikbError} `UNAUTHENTICATED` for an invalid or expired token, or one revoked (user
    *   deleted or disabled, or token generation changed: "the token has been revoked; log in again");
    *   `UNAVAILABLE` when the user store cannot be reached
    */
-  verify(token: string): Promise<TokenClaims>;
+  verify(token: string): Promise<VerifiedSession>;
   /**
    * Forgets the cached state of `userId` on this instance at once and publishes the invalidation on
    * the bus for the others. Never throws: a failed publish is logged (the cache TTL still bounds it).
@@ -184,7 +196,8 @@ export function createSessionVerifier(options: SessionVerifierOptions): SessionV
         counters.revoked += 1;
         throw revoked();
       }
-      return { ...claims, roles: state.roles };
+      const principal: Principal = Object.freeze({ userId: claims.userId, roles: state.roles });
+      return { ...claims, roles: state.roles, principal };
     },
     async invalidate(userId) {
       const key = userInvalidationKey(userId);

@@ -1,12 +1,41 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Request, Response } from 'express';
 import type { Logger } from '@aikb/core';
+import type { VerifiedSession } from '@aikb/core/auth';
 
 // Per-request state shared by the middleware of this package, kept off `req`/`res` themselves.
 const errors = new WeakMap<Response, unknown>();
 const loggers = new WeakMap<Response, { logger: Logger; requestId: string }>();
 const templates = new WeakMap<Request, string | null>();
 const loggedElsewhere = new WeakSet<Response>();
+const parsedBodies = new WeakSet<Request>();
+const identities = new WeakMap<Request, Identity>();
+
+/**
+ * Who a guard let in: the credential it accepted, and for a user token the verified session (its
+ * claims with the user's current roles, and the `Principal` they make).
+ */
+export type Identity = { readonly credential: 'admin-token' } | { readonly credential: 'user-token'; readonly session: VerifiedSession };
+
+/** Records who a guard let in (`adminGuard`, `requireUser`); read with {@link identityOf}. */
+export function setIdentity(req: Request, identity: Identity): void {
+  identities.set(req, identity);
+}
+
+/** Who a guard let in, `undefined` before one ran. */
+export function identityOf(req: Request): Identity | undefined {
+  return identities.get(req);
+}
+
+/** Marks a request whose body this package's parser has read and checked (into `req.body`). */
+export function markBodyParsed(req: Request): void {
+  parsedBodies.add(req);
+}
+
+/** Whether this package's parser already read and checked the request's body. */
+export function isBodyParsed(req: Request): boolean {
+  return parsedBodies.has(req);
+}
 
 /** Remembers the error a request failed with (the error handler calls this). */
 export function setResponseError(res: Response, error: unknown): void {
