@@ -30,10 +30,37 @@ export default defineConfig(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      // `ignoreRestSiblings`: `const { leaks, ...rest } = x` is how a key is left out of a copy.
       '@typescript-eslint/no-unused-vars': [
         'error',
-        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+        {
+          argsIgnorePattern: '^_',
+          varsIgnorePattern: '^_',
+          caughtErrorsIgnorePattern: '^_',
+          destructuredArrayIgnorePattern: '^_',
+          ignoreRestSiblings: true,
+        },
       ],
+      // Off: an `async` method without `await` is how a memory store or a test double implements an
+      // async interface, and `async` is what turns its validation throws into rejections, as the
+      // real implementations' are. Dropping `async` to please the rule would make them throw
+      // synchronously; no-floating-promises and no-misused-promises cover the mistakes that matter.
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
+    // Tests read JSON as `any`, as supertest types `res.body` and `fetch().json()` returns it (and
+    // the e2e helpers pass it on the same way), and vitest types its asymmetric matchers
+    // (`expect.stringMatching(...)`) as `any`. The test's `expect` is the check of that shape;
+    // typing each body would restate the assertion. The promise rules stay on in tests.
+    files: ['**/*.test.ts', '**/test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
     },
   },
   {

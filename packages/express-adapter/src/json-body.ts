@@ -47,7 +47,7 @@ export function jsonBody(options: JsonBodyOptions = {}): RequestHandler {
       }
       if (body.kind === 'text') {
         try {
-          req.body = JSON.parse(body.text);
+          req.body = JSON.parse(body.text) as unknown;
         } catch {
           const type = String(req.headers['content-type'] ?? 'no Content-Type').slice(0, 100);
           next(new ValidationError('body', `the request body is not valid JSON (it was sent as ${type})`));

@@ -55,7 +55,7 @@ function tooLarge(limit: number, drained: boolean): ReadBody {
  * middleware is returned as such.
  */
 export function readBody(req: Request, limit: number, drainLimit: number): Promise<ReadBody> {
-  if ((req as { _body?: boolean })._body || req.readableEnded) return Promise.resolve({ kind: 'parsed', value: req.body });
+  if ((req as { _body?: boolean })._body || req.readableEnded) return Promise.resolve({ kind: 'parsed', value: req.body as unknown });
   const header = req.headers['content-encoding'];
   const coding = codingOf(typeof header === 'string' ? header : undefined);
   return new Promise((resolve) => {

@@ -1,6 +1,6 @@
 import { Router, type ErrorRequestHandler, type Request } from 'express';
 import { NotFoundError, ValidationError } from '@aikb/core';
-import type { User, UserChange, UserDirectory } from '@aikb/core/auth';
+import type { AddUserInput, UpdateUserInput, User, UserChange, UserDirectory } from '@aikb/core/auth';
 import { jsonBody } from './json-body';
 import { requestActor } from './user-auth';
 import { checkOptions } from '@aikb/core/options';
@@ -64,26 +64,27 @@ export function usersRouter(options: UsersRouterOptions): Router {
   const actor = options.actor ?? requestActor;
   const router = Router();
   router.use(jsonBody({ limit: options.maxBodyBytes ?? 16 * 1024 }));
+  // Request bodies are unchecked JSON: the directory validates every field (a ValidationError, a 400).
   router.post('/', async (req, res) => {
-    res.status(201).json(view(await users.add(req.body, { actor: actor(req) })));
+    res.status(201).json(view(await users.add(req.body as AddUserInput, { actor: actor(req) })));
   });
   router.get('/', async (_req, res) => {
     res.json({ users: (await users.list()).map(view) });
   });
   router.get('/:id', async (req, res) => {
-    const user = await users.get(req.params.id!);
+    const user = await users.get(req.params.id);
     if (!user) throw new NotFoundError('no user with this id');
     res.json(view(user));
   });
   router.get('/:id/history', async (req, res) => {
-    const history = await users.history(req.params.id!, { limit: limitOf(req.query.limit) });
+    const history = await users.history(req.params.id, { limit: limitOf(req.query.limit) });
     res.json({ history: history.map(changeView) });
   });
   router.patch('/:id', async (req, res) => {
-    res.json(view(await users.update(req.params.id!, req.body, { actor: actor(req) })));
+    res.json(view(await users.update(req.params.id, req.body as UpdateUserInput, { actor: actor(req) })));
   });
   router.delete('/:id', async (req, res) => {
-    await users.remove(req.params.id!, { actor: actor(req) });
+    await users.remove(req.params.id, { actor: actor(req) });
     res.status(204).end();
   });
   router.use(badPath);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type * as Argon2 from '@node-rs/argon2';
 import type { PasswordHasher } from './auth';
 import { measureMedian } from './internal/cost';
 import { parsePhc } from './internal/phc';
@@ -22,7 +23,7 @@ export interface Argon2HasherOptions {
   parallelism?: number;
 }
 
-type Argon2Module = typeof import('@node-rs/argon2');
+type Argon2Module = typeof Argon2;
 let argon2Module: Promise<Argon2Module> | undefined;
 // Loaded on first use, so importing @aikb/core/auth loads no native binding.
 const loadArgon2 = () => (argon2Module ??= import('@node-rs/argon2'));

@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { AikbError, UnavailableError, ValidationError, isAikbError } from '../errors';
+import { type AikbError, UnavailableError, ValidationError, isAikbError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
 import { createArgon2Hasher } from './argon2-hasher';
 import type {

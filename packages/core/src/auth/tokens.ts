@@ -92,7 +92,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
           throw new Error('missing claims');
         }
         if (typeof gen !== 'number' || !Number.isSafeInteger(gen) || gen < 0) throw new Error('bad gen claim');
-        return { userId: payload.sub, roles: roles as string[], tokenGeneration: gen, expiresAt: payload.exp };
+        return { userId: payload.sub, roles, tokenGeneration: gen, expiresAt: payload.exp };
       } catch (cause) {
         const expired = (cause as { code?: string }).code === 'ERR_JWT_EXPIRED';
         throw new AikbError('UNAUTHENTICATED', expired ? 'the token has expired; log in again' : 'the token is not valid', { cause });

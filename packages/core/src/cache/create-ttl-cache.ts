@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { CacheAge, CacheEntry, CacheInfo, TtlCache, TtlCacheOptions } from './cache';
+import type { CacheAge, CacheInfo, TtlCache, TtlCacheOptions } from './cache';
 import { globMatcher } from './internal/glob';
 
 interface MutableEntry<V> {
@@ -109,7 +109,7 @@ export function createTtlCache<V>(options: TtlCacheOptions = {}): TtlCache<V> {
         keys,
       };
     },
-  } satisfies TtlCache<V> as TtlCache<V>;
+  } satisfies TtlCache<V>;
 }
 
 

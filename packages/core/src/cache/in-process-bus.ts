@@ -1,6 +1,6 @@
 import { UnavailableError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
-import type { InvalidationBus } from './cache';
+import type { InvalidationBus, InvalidationMessage } from './cache';
 import { BusListeners, checkMessage } from './internal/bus-state';
 
 /** {@link createInProcessInvalidationBus} options. */
@@ -32,7 +32,7 @@ export function createInProcessInvalidationBus(options: InProcessInvalidationBus
       const encoded = checkMessage('InProcessInvalidationBus.publish', message);
       if (listeners.state === 'closed') throw new UnavailableError('the invalidation bus is closed');
       // A copy per delivery, as a networked bus would make: no subscriber can mutate another's message.
-      queueMicrotask(() => listeners.deliver(JSON.parse(encoded)));
+      queueMicrotask(() => listeners.deliver(JSON.parse(encoded) as InvalidationMessage));
     },
     subscribe: (handler) => listeners.subscribe(handler),
     onStateChange: (listener) => listeners.onStateChange(listener),

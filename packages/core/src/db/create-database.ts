@@ -1,9 +1,11 @@
+import type { PGlite } from '@electric-sql/pglite';
 import type { Pool } from 'pg';
 import { AikbError } from '../errors';
 import { noopLogger } from '../logger';
 import type { Database, DatabaseOptions, EmbeddedDatabaseOptions, PostgresDatabaseOptions } from './database';
 import { lockDataDir } from './internal/data-dir-lock';
 import { checkPostgresUrl, redactUrl } from './internal/url';
+import { describeValue } from '../options/check-options';
 
 const EMBEDDED_IN_MEMORY = 'memory://';
 
@@ -35,7 +37,7 @@ export async function createDatabase(options: DatabaseOptions = {}): Promise<Dat
 function positiveInteger(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new TypeError(`createDatabase: ${name} must be a positive integer (got ${String(value)})`);
+    throw new TypeError(`createDatabase: ${name} must be a positive integer (got ${describeValue(value)})`);
   }
   return value;
 }
@@ -89,7 +91,8 @@ async function createEmbedded(options: EmbeddedDatabaseOptions): Promise<Databas
 
   const inMemory = dataDir.startsWith(EMBEDDED_IN_MEMORY);
   const unlock = inMemory ? () => {} : lockDataDir(dataDir);
-  let db: Awaited<ReturnType<typeof pglite.PGlite.create>>;
+  // PGlite.create's generic return type widens to `any`; the instance type is what `close()` needs.
+  let db: PGlite;
   try {
     db = await pglite.PGlite.create({
       dataDir,

@@ -1,5 +1,6 @@
 import { ValidationError } from '../errors';
 import type { EndpointErrors, ErrorMetrics, ErrorMetricsOptions, ErrorReport, ErrorTypeCount, ErrorWindow, OutcomeError, RequestOutcome } from './error-metrics';
+import { describeValue } from '../options/check-options';
 
 const WINDOWS: Record<ErrorWindow, { slots: number; slotMs: number }> = {
   '5m': { slots: 30, slotMs: 10_000 },
@@ -73,10 +74,10 @@ class Ring {
     slot.requests++;
     if (outcome.error) {
       slot.errors++;
-      countType((slot.types ??= new Map()), outcome.error, maxTypes);
+      countType((slot.types ??= new Map() as TypeCounts), outcome.error, maxTypes);
     } else if (outcome.clientError) {
       slot.clientErrors++;
-      countType((slot.clientTypes ??= new Map()), outcome.clientError, maxTypes);
+      countType((slot.clientTypes ??= new Map() as TypeCounts), outcome.clientError, maxTypes);
     }
   }
 
@@ -110,7 +111,7 @@ class Ring {
 function positiveInteger(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new TypeError(`createErrorMetrics: ${name} must be a positive integer (got ${String(value)})`);
+    throw new TypeError(`createErrorMetrics: ${name} must be a positive integer (got ${describeValue(value)})`);
   }
   return value;
 }

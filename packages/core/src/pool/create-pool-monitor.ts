@@ -3,6 +3,7 @@ import { activeScope, type RequestScope } from '../internal/request-scope';
 import { noopLogger } from '../logger';
 import { LatencyHistogram } from './internal/histogram';
 import type { ConnectionLeak, LeakHuntState, MonitorablePool, PoolListener, PoolMonitor, PoolMonitorOptions, PoolSnapshot, PoolStats } from './pool';
+import { describeValue } from '../options/check-options';
 
 const DEFAULT_LEAK_HUNT_MS = 15 * 60_000;
 
@@ -26,7 +27,7 @@ type ConnectCallback = (error: Error | undefined, client: PoolClient | undefined
 function nonNegative(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(`createPoolMonitor: ${name} must be a number ≥ 0 (got ${String(value)})`);
+    throw new TypeError(`createPoolMonitor: ${name} must be a number ≥ 0 (got ${describeValue(value)})`);
   }
   return value;
 }
@@ -45,7 +46,7 @@ function nonNegative(name: string, value: unknown, fallback: number): number {
  */
 export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOptions = {}): PoolMonitor {
   if (!pool || typeof pool.connect !== 'function') throw new TypeError('createPoolMonitor: pool must be a pg.Pool');
-  const target = pool as MonitorablePool;
+  const target = pool;
   if (monitoredPools.has(target)) throw new TypeError('createPoolMonitor: this pool is already monitored');
   const thresholdMs = nonNegative('leakDetectionThresholdMs', options.leakDetectionThresholdMs, 60_000);
   const intervalMs = nonNegative('leakCheckIntervalMs', options.leakCheckIntervalMs, Math.max(100, Math.min(5000, thresholdMs / 2)));
@@ -102,6 +103,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
     if (head) head.prev = checkout;
     head = checkout;
     // pg-pool gives each checkout a fresh release function; wrap this one only.
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called with .call(client) below
     const poolRelease = client.release;
     // Assigned, not declared: a named closure per checkout would cost a defineProperty under keepNames builds.
     client.release = (error?: Error | boolean) => {
@@ -109,6 +111,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
       return poolRelease.call(client, error);
     };
     notify('acquired', waitMs);
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- the arrow function assigned just above
     return client.release;
   }
 

@@ -1,14 +1,15 @@
 import { SpanStatusCode } from '@opentelemetry/api';
 import { ValidationError } from '../errors';
 import { hrTimeToMs } from './internal/fallback-span';
-import { ATTR_CONNECTIONS_USED, ATTR_LONGEST_HOLD_MS, type FinishedSpan, type SpanQuery, type SpanRecord, type SpanStore, type SpanStoreOptions } from './tracing';
+import { ATTR_CONNECTIONS_USED, ATTR_LONGEST_HOLD_MS, type FinishedSpan, type SpanRecord, type SpanStore, type SpanStoreOptions } from './tracing';
+import { describeValue } from '../options/check-options';
 
 const STATUSES: ReadonlyArray<SpanRecord['status']> = ['ok', 'error', 'unset'];
 
 function nonNegativeNumber(field: string, value: unknown, integer: boolean): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
-    throw new ValidationError(field, `${field} must be a ${integer ? 'whole number' : 'number'} ≥ 0 (got ${String(value)})`);
+    throw new ValidationError(field, `${field} must be a ${integer ? 'whole number' : 'number'} ≥ 0 (got ${describeValue(value)})`);
   }
   return value;
 }
@@ -51,7 +52,7 @@ export function createSpanStore(options: SpanStoreOptions = {}): SpanStore {
   if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1) {
     throw new TypeError(`createSpanStore: capacity must be a positive integer (got ${String(capacity)})`);
   }
-  const ring: Array<SpanRecord | undefined> = new Array(capacity);
+  const ring: Array<SpanRecord | undefined> = new Array<SpanRecord | undefined>(capacity);
   let next = 0;
   let recorded = 0;
 
