@@ -175,11 +175,11 @@ async function startServer(): Promise<{ url: string; child: ChildProcess; stop()
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', LOG_LEVEL: 'info', AIKB_DATA_DIR: path.join(root, 'data'), ADMIN_TOKEN };
   for (const key of ['DATABASE_URL', 'REDIS_URL', 'NODE_ENV', 'LOG_FILE']) delete env[key];
   const child = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr!.resume();
+  child.stderr.resume();
   const port = await new Promise<number>((resolve, reject) => {
     let buffer = '';
     const timer = setTimeout(() => reject(new Error('server did not listen within 30 s')), 30_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
       const match = /"port":(\d+)[^\n]*aikb-server listening on|aikb-server listening on[^\n]*"port":(\d+)/.exec(buffer);
       if (match) {
@@ -234,7 +234,7 @@ async function floodFrom(url: string, count: number): Promise<Array<{ ms: number
   `;
   const child = spawn(process.execPath, ['-e', script, url, String(count)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   await new Promise((resolve) => child.once('exit', resolve));
   return JSON.parse(out) as Array<{ ms: number; status: number }>;
 }

@@ -81,7 +81,7 @@ async function throughput(): Promise<{ ours: number; unleash: number }> {
         impressionData: false,
         strategies: [{ name: 'flexibleRollout', constraints: [], parameters: { rollout: String(d.rolloutPercentage), stickiness: 'userId', groupId: d.name } }],
         variants: [],
-      })) as never,
+      })),
     },
   });
   unleash.on('error', (error: Error) => {
@@ -135,11 +135,16 @@ async function follower(url: string, channel: string): Promise<void> {
     process.send!({ version: evaluation.version });
   });
   process.send!({ ready: true });
-  process.on('message', async (message: { stop?: boolean }) => {
-    if (message.stop) {
-      await b.close();
-      process.exit(0);
-    }
+  process.on('message', (message: { stop?: boolean }) => {
+    if (!message.stop) return;
+    // A failed close still ends the process, with a non-zero code instead of an unhandled rejection.
+    void b.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
   });
 }
 

@@ -12,7 +12,7 @@ export interface Subsystem<Needs extends object, Adds extends object> {
 }
 
 // What a list may hold; `startSubsystems` checks the order of the list it is given.
-type AnySubsystem = Subsystem<any, any>;
+type AnySubsystem = Subsystem<object, object>;
 
 /** The context once every subsystem of `List` has started on top of `Ctx`. */
 export type ContextOf<Ctx, List> = List extends readonly [Subsystem<infer _Needs, infer Adds>, ...infer Rest] ? ContextOf<Ctx & Adds, Rest> : Ctx;
@@ -58,7 +58,7 @@ export async function startSubsystems<Initial extends object, const List extends
   options: { logger: LifecycleLogger },
 ): Promise<StartedSubsystems<ContextOf<Initial, List>>> {
   const { logger } = options;
-  const started: Array<{ name: string; close(): Promise<void> }> = [];
+  const started: Array<{ name: string; close: () => Promise<void> }> = [];
   let ctx: object = initial;
 
   /** Closes what started, last first; each failure is logged, then the next one closes. */
@@ -78,7 +78,7 @@ export async function startSubsystems<Initial extends object, const List extends
   for (const subsystem of subsystems as readonly AnySubsystem[]) {
     let adds: object;
     try {
-      adds = (await subsystem.start(ctx)) as object;
+      adds = await subsystem.start(ctx);
     } catch (error) {
       await closeStarted();
       throw error;

@@ -121,5 +121,5 @@ export async function startServer(config: ServerConfig, logger: PinoLogger): Pro
   const { port, infra, auth } = started.ctx;
   auth.announce();
   logger.info({ port, host: config.host }, `aikb-server listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
-  return { port, infra, close: started.close };
+  return { port, infra, close: () => started.close() };
 }

@@ -45,7 +45,7 @@ function baseEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
 }
 
 /** A fresh temporary data directory, removed by `cleanup`. */
-export function tempDataDir(): { dir: string; cleanup(): void } {
+export function tempDataDir(): { dir: string; cleanup: () => void } {
   const root = mkdtempSync(path.join(tmpdir(), 'aikb-e2e-'));
   return { dir: path.join(root, 'data'), cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
@@ -62,10 +62,10 @@ export async function startServerProcess(
   const logs: LogLine[] = [];
   let stderr = '';
   let buffer = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const listening = new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not listen within ${timeoutMs} ms\n${stderr}`)), timeoutMs);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
       let newline: number;
       while ((newline = buffer.indexOf('\n')) >= 0) {
@@ -112,8 +112,8 @@ export async function runServerCommand(
   const child = spawn(process.execPath, [cli, ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   clearTimeout(timer);

@@ -42,7 +42,7 @@ async function setUp(server: ServerProcess, tag: string): Promise<{ operator: { 
     return { id: created.body.id as string, email, token: token! };
   };
   const [operator, ...victims] = await Promise.all([create('operator'), ...(Object.keys(CHANGES) as Change[]).map((change) => create(change))]);
-  return { operator: operator!, victims: victims.map((v, i) => ({ ...v, change: (Object.keys(CHANGES) as Change[])[i]! })) };
+  return { operator, victims: victims.map((v, i) => ({ ...v, change: (Object.keys(CHANGES) as Change[])[i]! })) };
 }
 
 /** The old admin token can neither read nor create users; nothing was created. */

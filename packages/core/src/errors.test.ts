@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { AikbError, NotFoundError, RateLimitedError, ValidationError, isAikbError, similarNames } from './errors';
+import type * as Errors from './errors';
 
 describe('similarNames', () => {
   const flags = ['priority_2_1_saga_pattern', 'priority_2_2_rbac_api_filtering', 'priority_1_1_timing', 'priority_2_1_saga_pattern'];
@@ -63,7 +64,7 @@ describe('instanceof across copies of core (ESM and CJS builds side by side)', (
   it('recognises an error made by another copy of this module, by class', async () => {
     vi.resetModules();
     // A query string makes the module loader evaluate the file again: a second copy of core.
-    const other = (await import(`./errors?copy=${Date.now()}`)) as typeof import('./errors');
+    const other = (await import(`./errors?copy=${Date.now()}`)) as typeof Errors;
     expect(other.AikbError).not.toBe(AikbError);
     const notFound = new other.NotFoundError('gone', { key: 'k', similar: ['k1'] });
     expect(notFound).toBeInstanceOf(AikbError);

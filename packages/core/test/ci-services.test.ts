@@ -82,7 +82,7 @@ describe.runIf(onThisMachine)('.ci/services.sh', () => {
 
       a.child.stdin.end('\n');
       b.child.kill('SIGTERM');
-      await Promise.all(runs.map((run) => (run.child.exitCode === null && run.child.signalCode === null ? once(run.child, 'exit') : undefined)));
+      await Promise.all(runs.filter((run) => run.child.exitCode === null && run.child.signalCode === null).map((run) => once(run.child, 'exit')));
       for (const run of runs) {
         expect(await databaseExists(run.databaseUrl)).toBe(false);
         expect(redisAnswers(run.redisUrl)).toBe(false);

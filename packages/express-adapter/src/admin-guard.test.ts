@@ -91,7 +91,7 @@ describe('adminGuard', () => {
   it('fails closed with 503 when the user store is down, hiding its message', async () => {
     const store = createMemoryUserStore();
     const created = await store.create({ email: 'a@example.com', passwordHash: null, roles: ['admin'] });
-    const { server } = setup({ adminToken, users: true, store: { ...store, get: () => Promise.reject(new UnavailableError('ECONNREFUSED 10.0.0.5')) } as UserStore });
+    const { server } = setup({ adminToken, users: true, store: { ...store, get: () => Promise.reject(new UnavailableError('ECONNREFUSED 10.0.0.5')) } });
     const res = await request(server).get('/api/admin/ping').set('authorization', `Bearer ${(await tokens.issue(created)).token}`);
     expect(res.status).toBe(503);
     expect(JSON.stringify(res.body)).not.toMatch(/ECONNREFUSED|10\.0\.0\.5/);

@@ -24,7 +24,7 @@ export interface ErrorHandlerOptions {
 export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHandler {
   checkOptions('errorHandler', options, true).object('logger', 'a Logger', false, ['error']);
   const logger = options.logger ?? noopLogger;
-  return (error, req, res, next) => {
+  return (error: unknown, req, res, next) => {
     if (res.headersSent) {
       next(error);
       return;

@@ -104,6 +104,8 @@ describe('adapter factories', () => {
       leakHuntRouter(monitor as never),
       adminGuard({}),
       adminGuard({ adminToken: '' }),
+      adminGuard({ sessions } as never),
+      requireUser({ sessions } as never),
       requireRole('admin'),
       loginHandler({ authenticator, tokens } as never),
       tracing(),

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { inspect } from 'node:util';
 import type { RequestHandler, Response } from 'express';
 import { noopLogger, type Logger } from '@aikb/core';
 import { currentTraceId, errorType } from '@aikb/core/tracing';
@@ -65,11 +66,13 @@ export function requestLogging(options: RequestLoggingOptions = {}): RequestHand
         logger.debug(line, `${req.method} ${endpoint} ${status}`);
       } else if (status >= 500) {
         const error = responseError(res);
-        line.errorType = error === undefined ? `HTTP ${status}` : errorType(error);
-        line.errorMessage = error instanceof Error ? error.message : error === undefined ? undefined : String(error);
-        logger.error(line, `${req.method} ${endpoint} ${status}: ${String(line.errorType)}${line.errorMessage ? `: ${String(line.errorMessage)}` : ''}`);
+        const type = error === undefined ? `HTTP ${status}` : errorType(error);
+        const message = messageOf(error);
+        line.errorType = type;
+        line.errorMessage = message;
+        logger.error(line, `${req.method} ${endpoint} ${status}: ${type}${message ? `: ${message}` : ''}`);
       } else {
-        (status >= 400 ? logger.warn : logger.info).call(logger, line, `${req.method} ${endpoint} ${status}`);
+        logger[status >= 400 ? 'warn' : 'info'](line, `${req.method} ${endpoint} ${status}`);
       }
     });
     requestContext.run({ logger, requestId }, next);
@@ -93,4 +96,11 @@ export function requestLogger(res: Response, fallback: Logger = noopLogger): Log
 /** The request's id, as sent back in `X-Request-ID`. */
 export function requestId(res: Response): string | undefined {
   return requestLoggerEntry(res)?.requestId;
+}
+
+/** A thrown value's message for the log line: an Error's own, anything else as `util.inspect` shows it (not `[object Object]`). */
+function messageOf(error: unknown): string | undefined {
+  if (error === undefined) return undefined;
+  if (error instanceof Error) return error.message;
+  return typeof error === 'string' ? error : inspect(error, { depth: 2, breakLength: Infinity });
 }

@@ -1,6 +1,6 @@
 import { Router, type ErrorRequestHandler, type Request } from 'express';
 import { NotFoundError, ValidationError } from '@aikb/core';
-import type { User, UserChange, UserDirectory } from '@aikb/core/auth';
+import type { AddUserInput, UpdateUserInput, User, UserChange, UserDirectory } from '@aikb/core/auth';
 import { jsonBody } from './json-body';
 import { requestActor } from './user-auth';
 import { checkOptions } from '@aikb/core/options';
@@ -72,19 +72,19 @@ export function usersRouter(options: UsersRouterOptions): Router {
     res.json({ users: (await users.list()).map(view) });
   });
   router.get('/:id', async (req, res) => {
-    const user = await users.get(req.params.id!);
+    const user = await users.get(req.params.id);
     if (!user) throw new NotFoundError('no user with this id');
     res.json(view(user));
   });
   router.get('/:id/history', async (req, res) => {
-    const history = await users.history(req.params.id!, { limit: limitOf(req.query.limit) });
+    const history = await users.history(req.params.id, { limit: limitOf(req.query.limit) });
     res.json({ history: history.map(changeView) });
   });
   router.patch('/:id', body, async (req, res) => {
     res.json(view(await users.update(String(req.params.id), req.body, { actor: actor(req) })));
   });
   router.delete('/:id', async (req, res) => {
-    await users.remove(req.params.id!, { actor: actor(req) });
+    await users.remove(req.params.id, { actor: actor(req) });
     res.status(204).end();
   });
   router.use(badPath);

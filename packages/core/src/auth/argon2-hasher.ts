@@ -23,7 +23,7 @@ export interface Argon2HasherOptions {
   parallelism?: number;
 }
 
-type Argon2Module = typeof import('@node-rs/argon2');
+type Argon2Module = typeof Argon2;
 let argon2Module: Promise<Argon2Module> | undefined;
 // Loaded on first use, so importing @aikb/core/auth loads no native binding.
 const loadArgon2 = () => (argon2Module ??= import('@node-rs/argon2'));

@@ -192,7 +192,7 @@ describe('createSessionVerifier', () => {
         onStateChange: (h: (s: 'connected' | 'disconnected') => void) => (handlers.push(h), () => {}),
         close: async () => {},
       };
-      const { sessions, token, state } = await setup({ cacheTtlMs: 60_000, bus: bus as never });
+      const { sessions, token, state } = await setup({ cacheTtlMs: 60_000, bus });
       await sessions.verify(token);
       handlers.forEach((h) => h('disconnected'));
       handlers.forEach((h) => h('connected'));

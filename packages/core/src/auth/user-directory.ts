@@ -158,7 +158,7 @@ export function createUserDirectory(options: UserDirectoryOptions): UserDirector
       const password = input.password === undefined ? undefined : checkPassword(input.password);
       const roles = input.roles === undefined ? undefined : checkRoles(input.roles);
       if (input.disabled !== undefined && typeof input.disabled !== 'boolean') throw new ValidationError('disabled', 'disabled must be true or false');
-      const disabled = input.disabled as boolean | undefined;
+      const disabled = input.disabled;
       const passwordHash = password === undefined ? undefined : await hasher.hash(password);
       const patch = { email, roles, disabled, passwordHash };
       const updated = await store.update(id, patch, { actor });

@@ -97,7 +97,7 @@ export function createTtlCache<V>(options: TtlCacheOptions = {}): TtlCache<V> {
       }
       return { size: lru.size, stale, ageMs: oldest === undefined ? 0 : Math.max(0, at - oldest), ttlMs, keys };
     },
-  } satisfies TtlCache<V> as TtlCache<V>;
+  } satisfies TtlCache<V>;
 }
 
 

@@ -36,7 +36,7 @@ export function createInProcessInvalidationBus(options: InProcessInvalidationBus
       const encoded = checkMessage('InProcessInvalidationBus.publish', message);
       if (listeners.state === 'closed') throw new UnavailableError('the invalidation bus is closed');
       // A copy per delivery, as a networked bus would make: no subscriber can mutate another's message.
-      queueMicrotask(() => listeners.deliver(JSON.parse(encoded)));
+      queueMicrotask(() => listeners.deliver(JSON.parse(encoded) as InvalidationMessage));
     },
     subscribe: (handler) => listeners.subscribe(handler),
     onStateChange: (listener) => listeners.onStateChange(listener),

@@ -1,3 +1,4 @@
+import type { PGlite } from '@electric-sql/pglite';
 import type { Pool } from 'pg';
 import { AikbError } from '../errors';
 import { noopLogger } from '../logger';
@@ -5,6 +6,7 @@ import { checkOptions } from '../options';
 import type { Database, DatabaseOptions, EmbeddedDatabaseOptions, PostgresDatabaseOptions } from './database';
 import { lockDataDir } from './internal/data-dir-lock';
 import { checkPostgresUrl, redactUrl } from './internal/url';
+import { describeValue } from '../options/check-options';
 
 const EMBEDDED_IN_MEMORY = 'memory://';
 
@@ -84,7 +86,8 @@ async function createEmbedded(options: EmbeddedDatabaseOptions): Promise<Databas
 
   const inMemory = dataDir.startsWith(EMBEDDED_IN_MEMORY);
   const unlock = inMemory ? () => {} : lockDataDir(dataDir);
-  let db: Awaited<ReturnType<typeof pglite.PGlite.create>>;
+  // PGlite.create's generic return type widens to `any`; the instance type is what `close()` needs.
+  let db: PGlite;
   try {
     db = await pglite.PGlite.create({
       dataDir,

@@ -28,7 +28,7 @@ export function rolloutBucket(name: string, userId: string): number {
  */
 export function bucketsFor(name: string): (userId: string) => number {
   // The prefix hasher needs an ASCII prefix; every valid flag name is.
-  if (!/^[\x00-\x7f]*$/.test(name)) return (userId) => rolloutBucket(name, userId);
+  if (!/^\p{ASCII}*$/u.test(name)) return (userId) => rolloutBucket(name, userId);
   const hash = prefixedMurmur3(`${name}:`);
   return (userId) => (hash(userId) % 100) + 1;
 }

@@ -481,7 +481,8 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
     },
 
     async invalidate(keys) {
-      if (!Array.isArray(keys) || keys.length === 0) throw new ValidationError('keys', 'keys must be a non-empty array of cache keys such as "feature_flags:name" or "feature_flags:*"');
+      const input: unknown = keys; // checked as untyped input: narrowing `keys` itself would make it any[]
+      if (!Array.isArray(input) || keys.length === 0) throw new ValidationError('keys', 'keys must be a non-empty array of cache keys such as "feature_flags:name" or "feature_flags:*"');
       keys.forEach((key, i) => {
         if (typeof key !== 'string' || !key.startsWith(FLAG_KEY_PREFIX) || key.length === FLAG_KEY_PREFIX.length) {
           throw new ValidationError(`keys[${i}]`, `keys[${i}] must be a cache key starting with "${FLAG_KEY_PREFIX}" (e.g. "feature_flags:*")`);

@@ -73,5 +73,5 @@ export function createMemoryFlagStore(options: MemoryFlagStoreOptions = {}): Fla
 }
 
 function definedOnly(patch: FlagPatch): FlagPatch {
-  return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined)) as FlagPatch;
+  return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined));
 }

@@ -2,6 +2,7 @@ import { systemClock } from '../clock';
 import { ValidationError } from '../errors';
 import { checkOptions } from '../options';
 import type { EndpointErrors, ErrorMetrics, ErrorMetricsOptions, ErrorReport, ErrorTypeCount, ErrorWindow, OutcomeError, RequestOutcome } from './error-metrics';
+import { describeValue } from '../options/check-options';
 
 const WINDOWS: Record<ErrorWindow, { slots: number; slotMs: number }> = {
   '5m': { slots: 30, slotMs: 10_000 },
@@ -75,10 +76,10 @@ class Ring {
     slot.requests++;
     if (outcome.error) {
       slot.errors++;
-      countType((slot.types ??= new Map()), outcome.error, maxTypes);
+      countType((slot.types ??= new Map() as TypeCounts), outcome.error, maxTypes);
     } else if (outcome.clientError) {
       slot.clientErrors++;
-      countType((slot.clientTypes ??= new Map()), outcome.clientError, maxTypes);
+      countType((slot.clientTypes ??= new Map() as TypeCounts), outcome.clientError, maxTypes);
     }
   }
 

@@ -4,12 +4,18 @@
  * `TypeError` naming the factory and the option when the app is wired, never on first use.
  */
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
-  if (value === null) return 'null';
-  return typeof value === 'object' ? 'an object' : String(value);
+/** A value as an error message shows it: a string quoted, an object by its kind (never `[object Object]`). */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'function':
+      return 'a function';
+    case 'object':
+      return value === null ? 'null' : Array.isArray(value) ? 'an array' : 'an object';
+    default:
+      return String(value);
+  }
 }
 
 /** Checks on one factory's options; each `required` flag defaults to `false` (undefined is allowed). */
@@ -36,7 +42,7 @@ const CLOCK_METHODS = ['now', 'setTimeout', 'clearTimeout'] as const;
 const LOGGER_METHODS = ['debug', 'info', 'warn', 'error'] as const;
 
 function fail(factory: string, name: string, expected: string, value: unknown): never {
-  throw new TypeError(`${factory}: ${name} must be ${expected} (got ${describe(value)})`);
+  throw new TypeError(`${factory}: ${name} must be ${expected} (got ${describeValue(value)})`);
 }
 
 /**

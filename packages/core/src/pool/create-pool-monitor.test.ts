@@ -34,7 +34,7 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
     monitor = createPoolMonitor(db().pool);
     await new Promise<void>((resolve, reject) => {
       db().pool.connect((error, client, done) => {
-        if (error || !client) return reject(error);
+        if (error || !client) return reject(error ?? new Error('connect gave no client'));
         client.query('SELECT 1').then(() => {
           done();
           resolve();

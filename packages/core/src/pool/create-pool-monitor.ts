@@ -101,6 +101,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
     if (head) head.prev = checkout;
     head = checkout;
     // pg-pool gives each checkout a fresh release function; wrap this one only.
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called with .call(client) below
     const poolRelease = client.release;
     // Assigned, not declared: a named closure per checkout would cost a defineProperty under keepNames builds.
     client.release = (error?: Error | boolean) => {
@@ -108,6 +109,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
       return poolRelease.call(client, error);
     };
     notify('acquired', waitMs);
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- the arrow function assigned just above
     return client.release;
   }
 

@@ -2,14 +2,15 @@ import { SpanStatusCode } from '@opentelemetry/api';
 import { ValidationError } from '../errors';
 import { checkOptions } from '../options';
 import { hrTimeToMs } from './internal/fallback-span';
-import { ATTR_CONNECTIONS_USED, ATTR_LONGEST_HOLD_MS, type FinishedSpan, type SpanQuery, type SpanRecord, type SpanStore, type SpanStoreOptions } from './tracing';
+import { ATTR_CONNECTIONS_USED, ATTR_LONGEST_HOLD_MS, type FinishedSpan, type SpanRecord, type SpanStore, type SpanStoreOptions } from './tracing';
+import { describeValue } from '../options/check-options';
 
 const STATUSES: ReadonlyArray<SpanRecord['status']> = ['ok', 'error', 'unset'];
 
 function nonNegativeNumber(field: string, value: unknown, integer: boolean): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
-    throw new ValidationError(field, `${field} must be a ${integer ? 'whole number' : 'number'} ≥ 0 (got ${String(value)})`);
+    throw new ValidationError(field, `${field} must be a ${integer ? 'whole number' : 'number'} ≥ 0 (got ${describeValue(value)})`);
   }
   return value;
 }

@@ -41,7 +41,7 @@ export function isValidSpanId(value: unknown): value is string {
  * for version `ff`, and for all-zero ids.
  */
 export function parseTraceparent(header: string | readonly string[] | undefined): SpanContext | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
+  const value: unknown = Array.isArray(header) ? header[0] : header;
   if (typeof value !== 'string' || value.length > 512) return undefined;
   const match = TRACEPARENT.exec(value.trim());
   if (!match) return undefined;

@@ -30,8 +30,8 @@ describe('withSpan without an OpenTelemetry SDK', () => {
     const b = await withSpan('b', () => currentTraceId());
     expect(a).not.toBe(b);
     const [outer, inner] = await withSpan('outer', async (o) => [o.spanContext(), await withSpan('inner', (i) => i.spanContext())]);
-    expect(inner!.traceId).toBe(outer!.traceId);
-    expect(inner!.spanId).not.toBe(outer!.spanId);
+    expect(inner.traceId).toBe(outer.traceId);
+    expect(inner.spanId).not.toBe(outer.spanId);
   });
 
   it('joins the trace of a remote parent from a traceparent header', async () => {

@@ -28,8 +28,8 @@ export interface ThrowawayRedis {
   readonly url: string;
   /** Starts (or restarts) the server on the same port. */
   start(): Promise<void>;
-  /** Kills the server (SIGKILL: no goodbye to clients). */
-  kill(): Promise<void>;
+  /** Kills the server (SIGKILL: no goodbye to clients). Needs no `this`: `cleanups.push(redis.kill)`. */
+  kill(this: void): Promise<void>;
 }
 
 export function hasRedisServer(): boolean {
@@ -98,8 +98,8 @@ export interface ThrowawayPostgres {
   start(): Promise<void>;
   /** Immediate shutdown: connections are cut. */
   stop(): Promise<void>;
-  /** Stops the server and deletes its directory. */
-  destroy(): Promise<void>;
+  /** Stops the server and deletes its directory. Needs no `this`: `cleanups.push(postgres.destroy)`. */
+  destroy(this: void): Promise<void>;
 }
 
 /**

@@ -132,7 +132,7 @@ function index(app: App): Map<object, Chain[]> {
 }
 
 function piece(pattern: unknown): string {
-  const first = Array.isArray(pattern) ? pattern[0] : pattern;
+  const first: unknown = Array.isArray(pattern) ? pattern[0] : pattern;
   return typeof first === 'string' ? first : String(first);
 }
 

@@ -1,9 +1,9 @@
 /** What {@link AdmissionCost} reads the time and the calibrated cost from. */
 export interface AdmissionCostOptions {
   /** The calibrated (or declared) cost of one verify, in milliseconds: read at every use. */
-  baseline(): number;
+  baseline: () => number;
   /** Milliseconds, monotonic (the authenticator's injected clock). */
-  now(): number;
+  now: () => number;
   /** The estimate never leaves `[baseline / ceilingFactor, baseline × ceilingFactor]`. */
   ceilingFactor?: number;
   /** Without new samples, the distance to the baseline halves every `halfLifeMs`. */

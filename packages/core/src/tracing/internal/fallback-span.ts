@@ -1,5 +1,5 @@
 import {
-  SpanKind,
+  type SpanKind,
   SpanStatusCode,
   type Attributes,
   type AttributeValue,
