@@ -115,7 +115,7 @@ export interface FlagEvaluation {
  * - `ok`: the bus is connected and the last publish went out: other instances have it at once.
  * - `degraded`: the bus is disconnected, or a publish failed. The write is durable in the store;
  *   other instances poll the store's change marker while their bus is down (and this one retries
- *   the publish), so they converge within `convergesWithinSeconds`.
+ *   the publish), so they converge within `convergesWithinMs`.
  * - `none`: no bus: other instances see a change when their cached copy expires.
  */
 export interface FlagPropagation {
