@@ -24,9 +24,8 @@ beforeEach(async () => {
   await store.put('priority_1_3_constant_time_auth', { enabled: true, rolloutPercentage: 100, description: 'Prevents timing attacks on auth' }, 'seed');
   flags = createFeatureFlagClient({ store });
   await flags.start();
-  // As the reference server mounts it: a JSON parser for application/json in front, as in app.ts.
+  // As the reference server mounts them: no body parser in front, each router parses its own.
   app = express()
-    .use(express.json({ strict: false }))
     .use('/api/admin/feature-flags', featureFlagsRouter({ flags, actor: () => 'test-admin' }))
     .use('/api/admin/cache', cacheRouter({ flags }))
     .use(notFound())
