@@ -1,5 +1,5 @@
 import { Router, type Request, type Response } from 'express';
-import { NotFoundError, ValidationError, type FeatureFlagClient, type Flag } from '@aikb/core';
+import { NotFoundError, ValidationError, type FeatureFlagClient, type Flag, type FlagDefinition, type FlagPatch } from '@aikb/core';
 import { cacheAgeBody, propagationBody } from './internal/flag-bodies';
 import { DEFAULT_JSON_BODY_LIMIT, jsonBody } from './json-body';
 import { checkOptions } from '@aikb/core/options';
@@ -95,11 +95,11 @@ export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
   });
 
   router.post('/:name', body, async (req, res) => {
-    written(res, flags, await flags.updateFlag(name(req), req.body, { actor: actor(req) }));
+    written(res, flags, await flags.updateFlag(name(req), req.body as FlagPatch, { actor: actor(req) }));
   });
 
   router.put('/:name', body, async (req, res) => {
-    const { flag, created } = await flags.putFlag(name(req), req.body, { actor: actor(req) });
+    const { flag, created } = await flags.putFlag(name(req), req.body as FlagDefinition, { actor: actor(req) });
     written(res, flags, flag, created ? 201 : 200);
   });
 

@@ -66,7 +66,7 @@ export function usersRouter(options: UsersRouterOptions): Router {
   const body = jsonBody({ limit: options.maxBodyBytes ?? 16 * 1024, required: true });
   const router = Router();
   router.post('/', body, async (req, res) => {
-    res.status(201).json(view(await users.add(req.body, { actor: actor(req) })));
+    res.status(201).json(view(await users.add(req.body as AddUserInput, { actor: actor(req) })));
   });
   router.get('/', async (_req, res) => {
     res.json({ users: (await users.list()).map(view) });
@@ -81,7 +81,7 @@ export function usersRouter(options: UsersRouterOptions): Router {
     res.json({ history: history.map(changeView) });
   });
   router.patch('/:id', body, async (req, res) => {
-    res.json(view(await users.update(String(req.params.id), req.body, { actor: actor(req) })));
+    res.json(view(await users.update(String(req.params.id), req.body as UpdateUserInput, { actor: actor(req) })));
   });
   router.delete('/:id', async (req, res) => {
     await users.remove(req.params.id, { actor: actor(req) });

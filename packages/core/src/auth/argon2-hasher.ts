@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type * as Argon2 from '@node-rs/argon2';
 import { checkOptions } from '../options';
 import type { PasswordHasher } from './auth';
 import { measureMedian } from './internal/cost';

@@ -1,7 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { monotonicClock, unrefTimer, type Clock } from '../clock';
-import { AikbError, UnavailableError, ValidationError, isAikbError } from '../errors';
+import { type AikbError, UnavailableError, ValidationError, isAikbError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
 import { checkOptions } from '../options';
 import { createArgon2Hasher } from './argon2-hasher';

@@ -1,3 +1,5 @@
+import type * as Crypto from 'node:crypto';
+import type * as Argon2 from '@node-rs/argon2';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createArgon2Hasher } from './argon2-hasher';
 import { createScryptHasher } from './scrypt-hasher';
@@ -10,7 +12,7 @@ import { createScryptHasher } from './scrypt-hasher';
 const derived = vi.hoisted(() => ({ scrypt: [] as Array<{ N: number; r: number; p: number; keyLength: number }>, argon2: [] as string[] }));
 
 vi.mock('node:crypto', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('node:crypto')>();
+  const actual = await importOriginal<typeof Crypto>();
   const scrypt = (password: string | Buffer, salt: Buffer, keyLength: number, options: { N: number; r: number; p: number }, callback: (error: Error | null, key: Buffer) => void) => {
     derived.scrypt.push({ N: options.N, r: options.r, p: options.p, keyLength });
     if (options.N * options.r * options.p > 2 ** 17 * 8) return callback(new Error('test refuses a costly derivation'), Buffer.alloc(0));
@@ -20,7 +22,7 @@ vi.mock('node:crypto', async (importOriginal) => {
 });
 
 vi.mock('@node-rs/argon2', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('@node-rs/argon2')>();
+  const actual = await importOriginal<typeof Argon2>();
   const verify = async (encoded: string, password: string) => {
     derived.argon2.push(encoded);
     const m = Number(/m=(\d+)/.exec(encoded)?.[1] ?? 0);

@@ -103,7 +103,7 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
           throw new Error('missing claims');
         }
         if (typeof gen !== 'number' || !Number.isSafeInteger(gen) || gen < 0) throw new Error('bad gen claim');
-        return { userId: payload.sub, roles: roles as string[], tokenGeneration: gen, expiresAtMs: payload.exp * 1000 };
+        return { userId: payload.sub, roles: roles, tokenGeneration: gen, expiresAtMs: payload.exp * 1000 };
       } catch (cause) {
         const expired = (cause as { code?: string }).code === 'ERR_JWT_EXPIRED';
         throw new AikbError('UNAUTHENTICATED', expired ? 'the token has expired; log in again' : 'the token is not valid', { cause });

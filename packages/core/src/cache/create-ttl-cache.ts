@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { systemClock } from '../clock';
 import { checkOptions } from '../options';
-import type { CacheEntry, CacheKeyStats, TtlCache, TtlCacheOptions, TtlCacheStats } from './cache';
+import type { CacheKeyStats, TtlCache, TtlCacheOptions, TtlCacheStats } from './cache';
 import { globMatcher } from './internal/glob';
 
 interface MutableEntry<V> {

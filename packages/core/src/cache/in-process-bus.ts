@@ -1,7 +1,7 @@
 import { UnavailableError } from '../errors';
 import { noopLogger, type Logger } from '../logger';
 import { checkOptions } from '../options';
-import type { InvalidationBus } from './cache';
+import type { InvalidationBus, InvalidationMessage } from './cache';
 import { BusListeners, checkMessage } from './internal/bus-state';
 
 /** {@link createInProcessInvalidationBus} options. */

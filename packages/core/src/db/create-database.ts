@@ -6,7 +6,6 @@ import { checkOptions } from '../options';
 import type { Database, DatabaseOptions, EmbeddedDatabaseOptions, PostgresDatabaseOptions } from './database';
 import { lockDataDir } from './internal/data-dir-lock';
 import { checkPostgresUrl, redactUrl } from './internal/url';
-import { describeValue } from '../options/check-options';
 
 const EMBEDDED_IN_MEMORY = 'memory://';
 

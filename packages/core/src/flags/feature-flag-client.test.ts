@@ -63,7 +63,7 @@ function scriptedBus(): InvalidationBus & { setState(state: InvalidationBusState
 /** A clock whose timers are fake: `advance` runs what falls due, letting the promises it starts settle. */
 function fakeTimers() {
   const clock = createFakeClock();
-  return { clock, pending: clock.pending, settle, advance: clock.tick };
+  return { clock, pending: () => clock.pending(), settle, advance: (ms: number) => clock.tick(ms) };
 }
 
 describe('FeatureFlagClient', () => {

@@ -2,7 +2,6 @@ import { systemClock } from '../clock';
 import { ValidationError } from '../errors';
 import { checkOptions } from '../options';
 import type { EndpointErrors, ErrorMetrics, ErrorMetricsOptions, ErrorReport, ErrorTypeCount, ErrorWindow, OutcomeError, RequestOutcome } from './error-metrics';
-import { describeValue } from '../options/check-options';
 
 const WINDOWS: Record<ErrorWindow, { slots: number; slotMs: number }> = {
   '5m': { slots: 30, slotMs: 10_000 },

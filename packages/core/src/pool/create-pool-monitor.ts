@@ -39,7 +39,7 @@ type ConnectCallback = (error: Error | undefined, client: PoolClient | undefined
  */
 export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOptions = {}): PoolMonitor {
   checkObject('createPoolMonitor', 'pool', pool, 'a pg.Pool', ['connect']);
-  const target = pool as MonitorablePool;
+  const target = pool;
   if (monitoredPools.has(target)) throw new TypeError('createPoolMonitor: this pool is already monitored');
   const check = checkOptions('createPoolMonitor', options, true);
   for (const option of ['leakDetectionThresholdMs', 'leakCheckIntervalMs', 'maxLeakHuntMs'] as const) check.number(option, { min: 0 });

@@ -51,7 +51,7 @@ function toRecord(span: FinishedSpan): SpanRecord {
 export function createSpanStore(options: SpanStoreOptions = {}): SpanStore {
   checkOptions('createSpanStore', options, true).number('capacity', { min: 1, integer: true });
   const capacity = options.capacity ?? 1000;
-  const ring: Array<SpanRecord | undefined> = new Array(capacity);
+  const ring = new Array<SpanRecord | undefined>(capacity);
   let next = 0;
   let recorded = 0;
 

@@ -15,8 +15,8 @@ export function createManualClock(start = 1_000_000): ManualClock {
   let now = start;
   return {
     now: () => now,
-    setTimeout: systemClock.setTimeout,
-    clearTimeout: systemClock.clearTimeout,
+    setTimeout: (callback, ms) => systemClock.setTimeout(callback, ms),
+    clearTimeout: (handle) => systemClock.clearTimeout(handle),
     advance: (ms) => (now += ms),
   };
 }
