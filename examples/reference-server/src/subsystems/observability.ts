@@ -107,9 +107,10 @@ export function installObservability(ctx: ObservabilityNeeds): Observability {
  */
 export const observabilitySubsystem: Subsystem<ObservabilityNeeds, Pick<ServerContext, 'observability'>> = {
   name: 'observability',
-  start: async (ctx) => ({ observability: installObservability(ctx) }),
-  async close({ observability }) {
+  start: (ctx) => Promise.resolve({ observability: installObservability(ctx) }),
+  close({ observability }) {
     observability.monitor.close();
+    return Promise.resolve();
   },
 };
 

@@ -180,7 +180,7 @@ function bridgedMetric(family: Family): Counter | Gauge | Histogram {
           return (await exported()) as unknown as Exported<Histogram>;
         }
         /** What the registry reads for the text format (prom-client prefers it to `get`). */
-        async getForPromString() {
+        getForPromString() {
           return this.get();
         }
         override reset() {
