@@ -45,6 +45,7 @@ const workspaceSource: Record<string, string> = {
   '@aikb/core': path.join(root, 'packages/core/src'),
   '@aikb/express': path.join(root, 'packages/express-adapter/src'),
   '@aikb/openfeature': path.join(root, 'packages/openfeature-provider/src'),
+  '@aikb/prometheus': path.join(root, 'packages/prometheus/src'),
 };
 
 export default defineConfig((): Options => {

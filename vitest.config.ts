@@ -9,6 +9,7 @@ const alias = [
   { find: /^@aikb\/core\/(.+)$/, replacement: src('./packages/core/src/$1/index.ts') },
   { find: /^@aikb\/express$/, replacement: src('./packages/express-adapter/src/index.ts') },
   { find: /^@aikb\/openfeature$/, replacement: src('./packages/openfeature-provider/src/index.ts') },
+  { find: /^@aikb\/prometheus$/, replacement: src('./packages/prometheus/src/index.ts') },
   { find: /^@aikb\/test-support$/, replacement: src('./packages/core/test/support/index.ts') },
 ];
 
@@ -24,6 +25,7 @@ export default defineConfig({
       { extends: true, test: { name: 'core', root: src('./packages/core'), include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } },
       { extends: true, test: { name: 'express', root: src('./packages/express-adapter'), include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } },
       { extends: true, test: { name: 'openfeature', root: src('./packages/openfeature-provider'), include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'prometheus', root: src('./packages/prometheus'), include: ['src/**/*.test.ts', 'test/**/*.test.ts'] } },
       {
         extends: true,
         test: {

@@ -2,7 +2,6 @@ import express, { type Express } from 'express';
 import { errorHandler, healthRouter, notFound, rejectNulInUrl } from '@aikb/express';
 import type { ServerContext } from './context';
 import { flagAdminRoutes } from './subsystems/flags';
-import { installObservability } from './subsystems/observability';
 import { version } from './version';
 
 /**
@@ -16,7 +15,7 @@ export function createApp(ctx: ServerContext): Express {
   app.set('trust proxy', ctx.config.trustProxy); // TRUST_PROXY; default: no proxy, req.ip is the TCP peer
 
   // 1. request-scoped middleware (tracing, request logs, HTTP metrics)
-  const observability = installObservability(ctx);
+  const { observability } = ctx;
   app.use(observability.middleware);
   // No path parameter or query value may carry a NUL (%00) to a store: 400 naming it.
   app.use(rejectNulInUrl());

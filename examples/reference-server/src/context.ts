@@ -1,3 +1,4 @@
+import type { Meter } from '@opentelemetry/api';
 import type { Registry } from 'prom-client';
 import type { InvalidationBus } from '@aikb/core/cache';
 import type { FeatureFlagClient } from '@aikb/core/flags';
@@ -6,11 +7,12 @@ import type { ServerConfig } from './config';
 import type { Infrastructure } from './infrastructure';
 import type { PinoLogger } from './logger';
 import type { AuthSubsystem } from './subsystems/auth';
+import type { Observability } from './subsystems/observability';
 
 /**
  * Everything the server's subsystems share, created once at start-up. A subsystem
  * (`src/subsystems/<name>.ts`) registers its health checks on `infra.health`, its operator status
- * on `status`, and its Prometheus metrics on `metrics`. Each subsystem is a `Subsystem` entry
+ * on `status`, and records its metrics through `meter`. Each subsystem is a `Subsystem` entry
  * (`src/lifecycle.ts`) declaring what it needs and what it adds here; `contextSubsystems` in
  * `server.ts` lists them in start order, and they close in reverse.
  */
@@ -20,8 +22,15 @@ export interface ServerContext {
   readonly infra: Infrastructure;
   /** Subsystem status for `GET /api/admin/system/status`. */
   readonly status: StatusRegistry;
-  /** The one Prometheus registry every subsystem adds its metrics to (served at `GET /metrics`). */
+  /** The one Prometheus registry, served at `GET /metrics`: `meter`'s instruments and the process metrics. */
   readonly metrics: Registry;
+  /**
+   * The one OpenTelemetry meter every primitive and middleware records through (`meter` option),
+   * bridged into `metrics` by `@aikb/prometheus`.
+   */
+  readonly meter: Meter;
+  /** Pool monitoring, tracing, request logs, HTTP metrics and their routes (`src/subsystems/observability.ts`). */
+  readonly observability: Observability;
   /** Feature flags (`src/subsystems/flags.ts`): `ctx.flags.isEnabled('priority_1_3_constant_time_auth', { userId })`. */
   readonly flags: FeatureFlagClient;
   /**

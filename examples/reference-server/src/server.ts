@@ -3,6 +3,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { createStatusRegistry } from '@aikb/core/health';
+import { createPrometheusMeterProvider } from '@aikb/prometheus';
 import { createApp } from './app';
 import type { ServerContext } from './context';
 import type { ServerConfig } from './config';
@@ -12,6 +13,7 @@ import type { PinoLogger } from './logger';
 import { serverMigrations } from './migrations';
 import { authSubsystem } from './subsystems/auth';
 import { flagsSubsystem } from './subsystems/flags';
+import { observabilitySubsystem } from './subsystems/observability';
 
 /** A running server. */
 export interface RunningServer {
@@ -55,12 +57,14 @@ export function createHttpServer(config: Pick<ServerConfig, 'http'>, app: Reques
   return http;
 }
 
-/** The config, logger and registries every subsystem starts on. */
-export type InitialContext = Pick<ServerContext, 'config' | 'logger' | 'status' | 'metrics'>;
+/** The config, logger, registries and the meter every subsystem starts on. */
+export type InitialContext = Pick<ServerContext, 'config' | 'logger' | 'status' | 'metrics' | 'meter'>;
 
-/** The initial context: fresh status and Prometheus registries. */
+/** The initial context: fresh status and Prometheus registries, and the server-wide meter recording into the latter. */
 export function createInitialContext(config: ServerConfig, logger: PinoLogger): InitialContext {
-  return { config, logger, status: createStatusRegistry(), metrics: new Registry() };
+  const metrics = new Registry();
+  const meter = createPrometheusMeterProvider({ registry: metrics }).getMeter('@aikb/reference-server');
+  return { config, logger, status: createStatusRegistry(), metrics, meter };
 }
 
 /** Opens the database and Redis (`infra`); closes them last. */
@@ -88,7 +92,7 @@ const migrationsSubsystem: Subsystem<Pick<ServerContext, 'config' | 'infra'>, ob
  * Everything the app is built on, in start order (each finds what it needs in the context the
  * ones before it provided); closed in reverse. A new subsystem is one entry here.
  */
-export const contextSubsystems = [infrastructureSubsystem, migrationsSubsystem, flagsSubsystem, authSubsystem] as const;
+export const contextSubsystems = [infrastructureSubsystem, migrationsSubsystem, observabilitySubsystem, flagsSubsystem, authSubsystem] as const;
 
 /** Builds the app and listens; stops listening first on close. */
 const httpSubsystem: Subsystem<ServerContext, { http: Server; port: number }> = {

@@ -1,9 +1,8 @@
-import { Router, type RequestHandler } from 'express';
+import { Router } from 'express';
 import { ValidationError } from '@aikb/core';
 import type { StatusRegistry } from '@aikb/core/health';
 import type { ErrorMetrics, ErrorWindow } from '@aikb/core/metrics';
 import type { SpanRecord, SpanStore } from '@aikb/core/tracing';
-import type { Registry } from 'prom-client';
 import { checkObject } from '@aikb/core/options';
 
 function queryValue(raw: unknown, field: string): string | undefined {
@@ -70,17 +69,4 @@ export function systemStatusRouter(status: StatusRegistry): Router {
   return Router().get('/', async (_req, res) => {
     res.json({ subsystems: await status.collect() });
   });
-}
-
-/**
- * A handler answering with every metric of `registry` in the Prometheus text format.
- *
- * @throws {TypeError} at construction, naming the option, when one is missing or invalid
- */
-export function prometheusMetrics(registry: Registry): RequestHandler {
-  checkObject('prometheusMetrics', 'registry', registry, 'a prom-client Registry', ['metrics']);
-  return async (_req, res) => {
-    const body = await registry.metrics();
-    res.type(registry.contentType).send(body);
-  };
 }

@@ -2,11 +2,11 @@ import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { Router } from 'express';
 import fc from 'fast-check';
-import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AikbError, NotFoundError, ValidationError, type Logger } from '@aikb/core';
 import { createErrorMetrics } from '@aikb/core/metrics';
+import { createRecordingMeter } from '@aikb/test-support';
 import { errorHandler, errorMetricsRouter, httpMetrics, notFound, requestLogging, UNMATCHED_ROUTE } from './index';
 
 /** How many random URLs the bounded-labels property sends (raise it with AIKB_FUZZ_RUNS for a longer run). */
@@ -28,7 +28,7 @@ const TEMPLATES = [
   '/auth/login',
 ];
 
-const registry = new Registry();
+const recording = createRecordingMeter();
 const errors = createErrorMetrics({ maxEndpoints: 1000 });
 const logged: Record<string, unknown>[] = [];
 const logger: Logger = {
@@ -56,7 +56,7 @@ function createApp() {
   const publicRoutes = Router().use('/api/health/pool-stats', Router().get('/', ok)).get('/metrics', ok);
   return express()
     .use(requestLogging({ logger }))
-    .use(httpMetrics({ registry, errorMetrics: errors }))
+    .use(httpMetrics({ meter: recording.meter, errorMetrics: errors }))
     .post('/auth/login', fail)
     .use('/api/health', health)
     .use(publicRoutes)
@@ -74,7 +74,10 @@ beforeAll(async () => {
   await new Promise((resolve) => server.once('listening', resolve));
   port = (server.address() as AddressInfo).port;
 });
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await recording.shutdown();
+});
 
 /** Sends a raw request line (no client-side normalization of the path). */
 function send(method: string, path: string): Promise<number> {
@@ -89,8 +92,7 @@ function send(method: string, path: string): Promise<number> {
 }
 
 async function httpRoutes(): Promise<Set<string>> {
-  const metric = await registry.getSingleMetric('http_server_request_duration_seconds')!.get();
-  return new Set(metric.values.map((v) => String(v.labels.http_route)));
+  return new Set((await recording.points('http.server.request.duration')).map((p) => String(p.attributes['http.route'])));
 }
 
 // A URL a client could send for a real route: random casing, repeated or trailing slashes,
@@ -133,6 +135,19 @@ const url = fc.oneof(fc.constantFrom(...TEMPLATES).chain(variant), randomPath);
 const method = fc.constantFrom('GET', 'POST', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'PUT');
 
 describe('httpMetrics', () => {
+  it('records http.server.request.duration in seconds with the method, route template and status code', async () => {
+    await send('GET', '/api/documents/42');
+    const points = await recording.points('http.server.request.duration');
+    const point = points.find((p) => p.attributes['http.route'] === '/api/documents/:id' && p.attributes['http.response.status_code'] === 200);
+    expect(point).toMatchObject({ attributes: { 'http.request.method': 'GET', 'http.route': '/api/documents/:id', 'http.response.status_code': 200 } });
+    expect(point!.value).toBeGreaterThanOrEqual(1);
+    expect(point!.sum).toBeGreaterThan(0);
+  });
+
+  it('rejects a meter that is not one, naming the option', () => {
+    expect(() => httpMetrics({ meter: {} as never })).toThrow(/httpMetrics: meter must be an OpenTelemetry Meter/);
+  });
+
   it(`labels ${RUNS} random-cased, -slashed and -encoded URLs with the matched route template only`, async () => {
     await fc.assert(
       fc.asyncProperty(method, url, async (m, path) => {
@@ -173,7 +188,7 @@ describe('GET /api/admin/metrics/errors', () => {
   function metricsApp() {
     const metrics = createErrorMetrics();
     const app = express()
-      .use(httpMetrics({ registry: new Registry(), errorMetrics: metrics }))
+      .use(httpMetrics({ errorMetrics: metrics }))
       .get('/api/documents/:id', (req, res) => {
         if (req.params.id !== 'd1') throw new NotFoundError('no document with this id');
         res.json({ id: 'd1' });

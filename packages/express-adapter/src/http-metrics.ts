@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { Histogram, type Registry } from 'prom-client';
+import { metrics, type Meter } from '@opentelemetry/api';
 import type { ErrorMetrics } from '@aikb/core/metrics';
 import { errorType } from '@aikb/core/tracing';
 import { responseError, routeTemplate } from './internal/request-state';
@@ -7,8 +7,11 @@ import { checkOptions } from '@aikb/core/options';
 
 /** {@link httpMetrics} options. */
 export interface HttpMetricsOptions {
-  /** Where `http_server_request_duration_seconds` is registered. */
-  registry: Registry;
+  /**
+   * Where `http.server.request.duration` (seconds) is recorded.
+   * @default metrics.getMeter('@aikb/express') from @opentelemetry/api (a no-op without an SDK)
+   */
+  meter?: Meter;
   /**
    * Also counts every request per route template: a 5xx as a server error, a 4xx as a client
    * error (each with its error's type and message), anything else as a success.
@@ -23,35 +26,32 @@ export interface HttpMetricsOptions {
 
 /** The route label of a request no route matched: raw URLs would make unbounded label sets. */
 export const UNMATCHED_ROUTE = '(unmatched)';
-const NAME = 'http_server_request_duration_seconds';
 
 /**
- * Measures every request: `http_server_request_duration_seconds{http_request_method, http_route,
- * http_response_status_code}` (the OpenTelemetry `http.server.request.duration` instrument in
- * Prometheus naming), labelled by route template, never by raw URL.
+ * Measures every request with the OpenTelemetry instrument `http.server.request.duration` (seconds;
+ * attributes `http.request.method`, `http.route`, `http.response.status_code`), by route template,
+ * never by raw URL. Through `@aikb/prometheus` it is `http_server_request_duration_seconds{http_request_method,
+ * http_route, http_response_status_code}`.
  *
- * @throws {TypeError} at construction, naming the option, when one is missing or invalid
+ * @throws {TypeError} at construction, naming the option, when one is invalid
  */
-export function httpMetrics(options: HttpMetricsOptions): RequestHandler {
-  const check = checkOptions('httpMetrics', options);
-  check.object('registry', 'a prom-client Registry', true, ['getSingleMetric']);
+export function httpMetrics(options: HttpMetricsOptions = {}): RequestHandler {
+  const check = checkOptions('httpMetrics', options, true);
+  check.object('meter', 'an OpenTelemetry Meter', false, ['createHistogram']);
   check.object('errorMetrics', 'an ErrorMetrics', false, ['record']);
   check.numbers('buckets');
-  const histogram =
-    (options.registry.getSingleMetric(NAME) as Histogram | undefined) ??
-    new Histogram({
-      name: NAME,
-      help: 'Duration of HTTP server requests, by route template and status.',
-      labelNames: ['http_request_method', 'http_route', 'http_response_status_code'],
-      buckets: options.buckets ?? [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
-      registers: [options.registry],
-    });
+  const meter = options.meter ?? metrics.getMeter('@aikb/express');
+  const histogram = meter.createHistogram('http.server.request.duration', {
+    unit: 's',
+    description: 'Duration of HTTP server requests, by route template and status.',
+    advice: { explicitBucketBoundaries: options.buckets ?? [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] },
+  });
   return (req, res, next) => {
     const started = performance.now();
     res.once('finish', () => {
       const route = routeTemplate(req) ?? UNMATCHED_ROUTE;
       const status = res.statusCode;
-      histogram.observe({ http_request_method: req.method, http_route: route, http_response_status_code: status }, (performance.now() - started) / 1000);
+      histogram.record((performance.now() - started) / 1000, { 'http.request.method': req.method, 'http.route': route, 'http.response.status_code': status });
       if (!options.errorMetrics) return;
       if (status < 400) {
         options.errorMetrics.record({ endpoint: route });

@@ -13,7 +13,7 @@ export { errorHandler, notFound } from './error-handler';
 export type { HealthRouterOptions } from './health';
 export { healthRouter } from './health';
 
-// feature flags: admin API and metrics
+// feature flags: admin API
 export type { JsonBodyOptions } from './json-body';
 export { jsonBody } from './json-body';
 export { rejectNulInUrl } from './storable-input';
@@ -21,20 +21,18 @@ export type { FeatureFlagsRouterOptions } from './feature-flags-router';
 export { featureFlagsRouter } from './feature-flags-router';
 export type { CacheRouterOptions } from './cache-router';
 export { cacheRouter } from './cache-router';
-export type { FeatureFlagMetricsOptions } from './flag-metrics';
-export { registerFeatureFlagMetrics } from './flag-metrics';
-// tracing, request logs, metrics
+// tracing, request logs, HTTP metrics (through an OpenTelemetry Meter)
 export type { TracingOptions } from './tracing';
 export { tracing } from './tracing';
 export type { ChildLoggerFactory, RequestLoggingOptions } from './request-logging';
 export { currentRequest, requestId, requestLogger, requestLogging } from './request-logging';
 export type { HttpMetricsOptions } from './http-metrics';
 export { httpMetrics, UNMATCHED_ROUTE } from './http-metrics';
-export { leakHuntRouter, poolStatsRouter, registerPoolMetrics } from './pool-metrics';
-export type { LeakHuntRouterOptions } from './pool-metrics';
+export { leakHuntRouter, poolStatsRouter } from './pool-routers';
+export type { LeakHuntRouterOptions } from './pool-routers';
 
 // admin and monitoring endpoints
-export { errorMetricsRouter, prometheusMetrics, systemStatusRouter, tracesRouter } from './admin-routers';
+export { errorMetricsRouter, systemStatusRouter, tracesRouter } from './admin-routers';
 // auth
 export type { LoginHandlerOptions } from './login';
 export { loginHandler } from './login';

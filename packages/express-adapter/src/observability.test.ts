@@ -1,6 +1,4 @@
 import express, { Router } from 'express';
-import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AikbError, type Logger } from '@aikb/core';
@@ -10,6 +8,7 @@ import { createHealthRegistry, createStatusRegistry } from '@aikb/core/health';
 import { createErrorMetrics } from '@aikb/core/metrics';
 import { createPoolMonitor, type PoolMonitor } from '@aikb/core/pool';
 import { createSpanStore, currentTraceparent } from '@aikb/core/tracing';
+import { createRecordingMeter } from '@aikb/test-support';
 import {
   currentRequest,
   errorHandler,
@@ -18,8 +17,6 @@ import {
   httpMetrics,
   notFound,
   poolStatsRouter,
-  prometheusMetrics,
-  registerPoolMetrics,
   requestLogger,
   requestLogging,
   systemStatusRouter,
@@ -53,7 +50,7 @@ function log(bindings: Record<string, unknown>): Logger {
 
 const spans = createSpanStore();
 const errors = createErrorMetrics();
-const registry = new Registry();
+const recording = createRecordingMeter();
 const status = createStatusRegistry();
 const health = createHealthRegistry();
 
@@ -75,10 +72,9 @@ function app() {
   return express()
     .use(tracing({ recorder: spans }))
     .use(requestLogging({ logger: parent }))
-    .use(httpMetrics({ registry, errorMetrics: errors }))
+    .use(httpMetrics({ meter: recording.meter, errorMetrics: errors }))
     .use('/api/health', healthRouter({ registry: health, tracing: true }))
     .use('/api/health/pool-stats', poolStatsRouter(monitor))
-    .get('/metrics', prometheusMetrics(registry))
     .use('/api/documents', documents)
     .use('/api/admin', admin)
     .use(notFound())
@@ -88,13 +84,13 @@ function app() {
 beforeAll(async () => {
   db = await createDatabase({ dataDir: 'memory://', vector: false });
   monitor = createPoolMonitor(db.pool);
-  registerPoolMetrics(registry, monitor);
   status.register('pool', () => ({ ...monitor.stats() }));
   health.register('database', () => ({ status: 'ok' }));
 });
 afterAll(async () => {
   monitor.close();
   await db.close();
+  await recording.shutdown();
 });
 
 const TRACE_ID = /^[0-9a-f]{32}$/;
@@ -224,23 +220,12 @@ describe('request logs', () => {
   });
 });
 
-describe('GET /metrics', () => {
-  it('parses as Prometheus text with HTTP histograms by route template and the pool figures', async () => {
+describe('HTTP metrics', () => {
+  it('records request durations by route template, never by raw URL', async () => {
     await request(app()).get('/api/documents/5');
     await request(app()).get('/api/documents/6');
-    const res = await request(app()).get('/metrics');
-    expect(res.headers['content-type']).toMatch(/^text\/plain/);
-    const families = Object.fromEntries(parsePrometheusTextFormat(res.text).map((f) => [f.name, f]));
-    const http = families.http_server_request_duration_seconds!;
-    expect(http.type).toBe('HISTOGRAM');
-    expect(res.text).toMatch(/http_server_request_duration_seconds_count\{http_request_method="GET",http_route="\/api\/documents\/:id",http_response_status_code="200"\} \d+/);
-    expect(res.text).not.toMatch(/http_route="\/api\/documents\/5"/);
-    expect(families.db_client_connections_max!.metrics).toEqual([{ value: '1', labels: { pool_name: 'default' } }]);
-    expect(families.db_client_connections_usage!.metrics).toEqual(
-      expect.arrayContaining([{ value: '0', labels: { pool_name: 'default', state: 'used' } }]),
-    );
-    expect(families.db_client_connections_pending_requests!.type).toBe('GAUGE');
-    expect(families.db_client_connections_wait_time_seconds!.type).toBe('HISTOGRAM');
-    expect(Number(families.db_client_connections_use_time_seconds!.metrics[0]!.buckets!['+Inf'])).toBeGreaterThanOrEqual(6);
+    const routes = (await recording.points('http.server.request.duration')).map((p) => p.attributes['http.route']);
+    expect(routes).toContain('/api/documents/:id');
+    expect(routes).not.toContain('/api/documents/5');
   });
 });

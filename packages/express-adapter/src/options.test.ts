@@ -11,9 +11,6 @@ import {
   leakHuntRouter,
   loginHandler,
   poolStatsRouter,
-  prometheusMetrics,
-  registerFeatureFlagMetrics,
-  registerPoolMetrics,
   requestLogging,
   requireRole,
   requireUser,
@@ -28,7 +25,7 @@ const call = (factory: unknown, ...args: unknown[]) => () => (factory as (...a: 
 const fn = () => undefined;
 const service = (...methods: string[]) => Object.fromEntries(methods.map((m) => [m, fn]));
 const flags = service('evaluate', 'getFlag', 'listFlags', 'putFlag', 'updateFlag', 'invalidate', 'propagation', 'stats');
-const registry = service('getSingleMetric', 'metrics', 'check');
+const registry = service('check');
 const monitor = service('stats', 'subscribe', 'startLeakHunt', 'stopLeakHunt');
 const authenticator = { ...service('begin'), floorMs: 500 };
 const tokens = service('issue');
@@ -53,14 +50,9 @@ const cases: [string, () => unknown, string][] = [
   ['leakHuntRouter()', call(leakHuntRouter), 'monitor'],
   ['leakHuntRouter(monitor, 5)', call(leakHuntRouter, monitor, 5), 'options'],
   ['leakHuntRouter(monitor, { maxMinutes: -1 })', call(leakHuntRouter, monitor, { maxMinutes: -1 }), 'maxMinutes'],
-  ['registerPoolMetrics()', call(registerPoolMetrics, undefined, monitor), 'registry'],
-  ['registerPoolMetrics(registry)', call(registerPoolMetrics, registry), 'monitor'],
   ['tracesRouter()', call(tracesRouter), 'store'],
   ['errorMetricsRouter()', call(errorMetricsRouter, null), 'metrics'],
   ['systemStatusRouter()', call(systemStatusRouter, 'status'), 'status'],
-  ['prometheusMetrics()', call(prometheusMetrics), 'registry'],
-  ['registerFeatureFlagMetrics({})', call(registerFeatureFlagMetrics, { registry }), 'flags'],
-  ['registerFeatureFlagMetrics({ flags })', call(registerFeatureFlagMetrics, { flags }), 'registry'],
   ['adminGuard(null)', call(adminGuard, null), 'options'],
   ['adminGuard({ adminToken: 1 })', call(adminGuard, { adminToken: 1 }), 'adminToken'],
   ['adminGuard({ role: "" })', call(adminGuard, { role: '' }), 'role'],
@@ -79,9 +71,10 @@ const cases: [string, () => unknown, string][] = [
   ['requestLogging({ logger: {} })', call(requestLogging, { logger: {} }), 'logger'],
   ['requestLogging({ child: 1 })', call(requestLogging, { child: 1 }), 'child'],
   ['requestLogging({ header: 5 })', call(requestLogging, { header: 5 }), 'header'],
-  ['httpMetrics({})', call(httpMetrics, {}), 'registry'],
-  ['httpMetrics({ buckets: [] })', call(httpMetrics, { registry, buckets: [] }), 'buckets'],
-  ['httpMetrics({ errorMetrics: 1 })', call(httpMetrics, { registry, errorMetrics: 1 }), 'errorMetrics'],
+  ['httpMetrics(5)', call(httpMetrics, 5), 'options'],
+  ['httpMetrics({ meter: {} })', call(httpMetrics, { meter: {} }), 'meter'],
+  ['httpMetrics({ buckets: [] })', call(httpMetrics, { buckets: [] }), 'buckets'],
+  ['httpMetrics({ errorMetrics: 1 })', call(httpMetrics, { errorMetrics: 1 }), 'errorMetrics'],
   ['jsonBody(100)', call(jsonBody, 100), 'options'],
   ['jsonBody({ limit: NaN })', call(jsonBody, { limit: Number.NaN }), 'limit'],
   ['errorHandler({ logger: "console" })', call(errorHandler, { logger: 'console' }), 'logger'],
@@ -110,6 +103,7 @@ describe('adapter factories', () => {
       loginHandler({ authenticator, tokens } as never),
       tracing(),
       requestLogging(),
+      httpMetrics(),
       jsonBody(),
       errorHandler(),
     ];

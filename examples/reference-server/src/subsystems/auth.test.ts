@@ -11,6 +11,7 @@ import { createDatabase, migrate, type Database } from '@aikb/core/db';
 import { createFeatureFlagClient, createMemoryFlagStore, type FeatureFlagClient } from '@aikb/core/flags';
 import { createStatusRegistry } from '@aikb/core/health';
 import { errorHandler } from '@aikb/express';
+import { createPrometheusMeterProvider } from '@aikb/prometheus';
 import { loadConfig } from '../config';
 import type { ServerContext } from '../context';
 import type { Infrastructure } from '../infrastructure';
@@ -21,7 +22,7 @@ describe('createAuthSubsystem', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'aikb-auth-'));
   let db: Database;
   let auth: AuthSubsystem;
-  let base: Omit<ServerContext, 'auth'>;
+  let base: Omit<ServerContext, 'auth' | 'observability'>;
   let flags: FeatureFlagClient;
 
   beforeAll(async () => {
@@ -31,12 +32,14 @@ describe('createAuthSubsystem', () => {
     flags = createFeatureFlagClient({ store: createMemoryFlagStore() });
     await flags.start();
     await flags.putFlag(CONSTANT_TIME_FLAG, { enabled: true, rolloutPercentage: 100 });
+    const metrics = new Registry();
     base = {
       config: loadConfig({ AIKB_DATA_DIR: path.join(root, 'data') }, '/'),
       logger: pino({ level: 'silent' }),
       infra,
       status: createStatusRegistry(),
-      metrics: new Registry(),
+      metrics,
+      meter: createPrometheusMeterProvider({ registry: metrics }).getMeter('test'),
       flags,
       bus: createInProcessInvalidationBus(),
     };
@@ -87,7 +90,7 @@ describe('createAuthSubsystem', () => {
     const unknown = createFeatureFlagClient({ store: createMemoryFlagStore() });
     await unknown.start();
     const status = createStatusRegistry();
-    await createAuthSubsystem({ ...base, flags: unknown, status, metrics: new Registry() });
+    await createAuthSubsystem({ ...base, flags: unknown, status });
     expect((await status.collect()).auth).toMatchObject({ constantTime: { enabled: true } });
   });
 });

@@ -3,7 +3,6 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RequestHandler, Router } from 'express';
 import type { Redis } from 'ioredis';
-import { Counter, Histogram } from 'prom-client';
 import {
   createArgon2Hasher,
   createConstantTimeAuthenticator,
@@ -79,7 +78,7 @@ function storedSecret(file: string): { value: string; generated: boolean } {
 }
 
 /** What the auth subsystem needs from those started before it. */
-type BaseContext = Pick<ServerContext, 'config' | 'logger' | 'infra' | 'status' | 'metrics' | 'flags' | 'bus'>;
+type BaseContext = Pick<ServerContext, 'config' | 'logger' | 'infra' | 'status' | 'meter' | 'flags' | 'bus'>;
 
 function resolveAdminToken({ config, logger }: BaseContext): { token: string | undefined; notice?: string } {
   if (config.adminToken) return { token: config.adminToken };
@@ -105,27 +104,6 @@ function resolveJwtSecret({ config, logger }: BaseContext): string {
   const file = path.join(config.dataDir, 'jwt-secret');
   if (config.databaseUrl) logger.warn({ file }, `AUTH_JWT_SECRET not set: using a secret stored in ${file}; set it so that every instance accepts the same tokens`);
   return storedSecret(file).value;
-}
-
-function observe(ctx: BaseContext) {
-  const duration = new Histogram({
-    name: 'aikb_auth_login_duration_seconds',
-    help: 'Time from reading a login body to answering it, by outcome.',
-    labelNames: ['outcome', 'constant_time'] as const,
-    buckets: [0.025, 0.05, 0.1, 0.25, 0.45, 0.48, 0.49, 0.5, 0.51, 0.52, 0.55, 0.75, 1, 2.5],
-    registers: [ctx.metrics],
-  });
-  const overruns = new Counter({
-    name: 'aikb_auth_deadline_overruns_total',
-    help: 'Login attempts whose work ended after their constant-time deadline (a timing signal).',
-    registers: [ctx.metrics],
-  });
-  const refusals = new Counter({
-    name: 'aikb_auth_admission_refusals_total',
-    help: 'Login attempts refused by admission control (hashing capacity), answered 503 at the deadline.',
-    registers: [ctx.metrics],
-  });
-  return { duration, overruns, refusals };
 }
 
 /**
@@ -169,7 +147,6 @@ export async function createAuthSubsystem(ctx: BaseContext): Promise<AuthSubsyst
       await sessions.invalidate(change.userId);
     },
   });
-  const metrics = observe(ctx);
   const authenticator = createConstantTimeAuthenticator({
     store,
     hasher,
@@ -180,11 +157,8 @@ export async function createAuthSubsystem(ctx: BaseContext): Promise<AuthSubsyst
     constantTime: () => ctx.flags.isEnabled(CONSTANT_TIME_FLAG, {}, true),
     rateLimiter: createLoginRateLimiter({ redis: rateLimitRedis(infra.redis), keyPrefix: 'aikb:login' }),
     logger,
-    onAttempt(o) {
-      metrics.duration.observe({ outcome: o.outcome, constant_time: String(o.constantTime) }, o.totalMs / 1000);
-      if (o.overrun) metrics.overruns.inc();
-      if (o.outcome === 'refused') metrics.refusals.inc();
-    },
+    // aikb_auth_login_duration_seconds, aikb_auth_deadline_overruns_total, aikb_auth_admission_refusals_total
+    meter: ctx.meter,
   });
   logger.info(
     { floorMs: FLOOR_MS, jitterMs: JITTER_MS, hasher: hasher.algorithm, verifyCostMs: Math.round(hasher.verifyCostMs), maxConcurrentHashes: authenticator.maxConcurrentHashes },

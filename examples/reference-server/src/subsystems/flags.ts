@@ -6,7 +6,7 @@ import {
   type InvalidationBus,
 } from '@aikb/core/cache';
 import { createFeatureFlagClient, createPostgresFlagStore, type FlagClientStats, type FlagDefinition } from '@aikb/core/flags';
-import { cacheRouter, featureFlagsRouter, registerFeatureFlagMetrics, requestActor } from '@aikb/express';
+import { cacheRouter, featureFlagsRouter, requestActor } from '@aikb/express';
 import type { ServerContext } from '../context';
 import type { Subsystem } from '../lifecycle';
 
@@ -22,7 +22,7 @@ export const SEEDED_FLAGS: Readonly<Record<string, FlagDefinition>> = {
 };
 
 /** What the flags subsystem needs from those started before it. */
-type FlagsNeeds = Pick<ServerContext, 'config' | 'logger' | 'infra' | 'status' | 'metrics'>;
+type FlagsNeeds = Pick<ServerContext, 'config' | 'logger' | 'infra' | 'status' | 'meter'>;
 
 function createBus(ctx: FlagsNeeds): InvalidationBus {
   const { infra, logger } = ctx;
@@ -53,15 +53,14 @@ function statusBody({ flags, cache, evaluations, bus, stale, propagation, pollin
 
 /**
  * Starts feature flags on the server database: Postgres store, invalidation bus, seeding, status
- * (`flags` in the system status) and Prometheus metrics. With the database still down, it starts
+ * (`flags` in the system status) and metrics (through `ctx.meter`). With the database still down, it starts
  * empty (every flag gives its default) and loads and seeds once migrations have run.
  */
 async function startFlags(ctx: FlagsNeeds): Promise<Pick<ServerContext, 'flags' | 'bus'>> {
   const { config, infra, logger } = ctx;
   const bus = createBus(ctx);
-  const client = createFeatureFlagClient({ store: createPostgresFlagStore({ pool: infra.db.pool, logger }), bus, cacheTtlMs: config.cacheTtlSeconds * 1000, logger });
+  const client = createFeatureFlagClient({ store: createPostgresFlagStore({ pool: infra.db.pool, logger }), bus, cacheTtlMs: config.cacheTtlSeconds * 1000, logger, meter: ctx.meter });
   ctx.status.register('flags', () => statusBody(client.stats()));
-  registerFeatureFlagMetrics({ flags: client, registry: ctx.metrics });
 
   const seeded = infra.migrated
     .then(async () => {

@@ -5,16 +5,18 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createStatusRegistry } from '@aikb/core/health';
+import { createPoolMonitor } from '@aikb/core/pool';
+import { createPrometheusMeterProvider } from '@aikb/prometheus';
 import { loadConfig } from '../config';
-import type { ServerContext } from '../context';
 import { openInfrastructure, type Infrastructure } from '../infrastructure';
 import { serverMigrations } from '../migrations';
-import { installObservability, type Observability } from './observability';
+import { observabilitySubsystem, type Observability } from './observability';
 
 const root = mkdtempSync(path.join(tmpdir(), 'aikb-observability-'));
 let tests = 0;
 let infra: Infrastructure;
 let observability: Observability;
+let metrics: Registry;
 
 // Each test its own database, pool, registries and monitor: none sees what another left behind.
 beforeEach(async () => {
@@ -22,17 +24,17 @@ beforeEach(async () => {
   const logger = pino({ level: 'silent' });
   infra = await openInfrastructure(config, logger, serverMigrations);
   await infra.migrated;
-  // Only what installObservability reads.
-  const ctx = { config, logger, infra, status: createStatusRegistry(), metrics: new Registry() } as unknown as ServerContext;
-  observability = installObservability(ctx);
+  metrics = new Registry();
+  const meter = createPrometheusMeterProvider({ registry: metrics }).getMeter('test');
+  ({ observability } = await observabilitySubsystem.start({ config, logger, infra, status: createStatusRegistry(), metrics, meter }));
 }, 60_000);
 afterEach(async () => {
-  observability?.monitor.close();
+  if (observability) await observabilitySubsystem.close!({ observability });
   await infra?.close();
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-describe('installObservability', () => {
+describe('the observability subsystem', () => {
   const FIGURES = ['activeConnections', 'availableConnections', 'queuedRequests', 'maxConnections', 'utilizationPercent'] as const;
   const idle = { activeConnections: 0, availableConnections: 1, queuedRequests: 0, maxConnections: 1, utilizationPercent: 0 };
   const figures = (component: Record<string, unknown> | undefined) => Object.fromEntries(FIGURES.map((k) => [k, component?.[k]]));
@@ -56,5 +58,22 @@ describe('installObservability', () => {
 
   it('captures no acquire stacks unless POOL_CAPTURE_STACKS is set', () => {
     expect(observability.monitor.leakHunt()).toEqual({ capturingStacks: false, always: false, remainingMs: 0 });
+  });
+
+  it('serves the pool figures on its Prometheus registry', async () => {
+    const text = await metrics.metrics();
+    expect(text).toContain('db_client_connections_max{pool_name="pglite"} 1');
+    expect(text).toMatch(/^# TYPE db_client_connections_wait_time_seconds histogram$/m);
+  });
+
+  // The last test: it closes the subsystem.
+  it('closes its pool monitor on close: the pool gets its own connect back and its figures leave /metrics', async () => {
+    const monitored = infra.db.pool.connect;
+    await observabilitySubsystem.close!({ observability });
+    expect(infra.db.pool.connect).not.toBe(monitored);
+    expect(await metrics.metrics()).not.toContain('db_client_connections_max{');
+    // Monitoring the same pool again is allowed only once the first monitor let go of it.
+    createPoolMonitor(infra.db.pool).close();
+    observability = undefined as unknown as Observability;
   });
 });

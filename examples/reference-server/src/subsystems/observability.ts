@@ -1,6 +1,5 @@
 import { Router, type RequestHandler } from 'express';
 import { trace } from '@opentelemetry/api';
-import { collectDefaultMetrics } from 'prom-client';
 import { createErrorMetrics, type ErrorMetrics } from '@aikb/core/metrics';
 import { createPoolMonitor, type PoolMonitor } from '@aikb/core/pool';
 import { createSpanStore, type SpanStore } from '@aikb/core/tracing';
@@ -9,14 +8,14 @@ import {
   httpMetrics,
   leakHuntRouter,
   poolStatsRouter,
-  prometheusMetrics,
-  registerPoolMetrics,
   requestLogging,
   systemStatusRouter,
   tracesRouter,
   tracing,
 } from '@aikb/express';
+import { createMetricsHandler, registerProcessMetrics } from '@aikb/prometheus';
 import type { ServerContext } from '../context';
+import type { Subsystem } from '../lifecycle';
 
 /** What the observability subsystem adds to the app (see app.ts, slots 1–3). */
 export interface Observability {
@@ -35,6 +34,9 @@ export interface Observability {
 const LEAK_THRESHOLD_MS = 60_000;
 const SPAN_CAPACITY = 1000;
 
+/** What the observability subsystem needs from those started before it. */
+type ObservabilityNeeds = Pick<ServerContext, 'config' | 'logger' | 'infra' | 'status' | 'metrics' | 'meter'>;
+
 /**
  * Pool monitoring, request tracing, request logs, HTTP and pool metrics for the whole server.
  *
@@ -42,8 +44,8 @@ const SPAN_CAPACITY = 1000;
  * id without one, and the recent-span store receives the spans directly. A deployment that
  * registers an SDK (and adds the span store as a processor) gets the same endpoints.
  */
-export function installObservability(ctx: ServerContext): Observability {
-  const { config, infra, logger, metrics, status } = ctx;
+export function installObservability(ctx: ObservabilityNeeds): Observability {
+  const { config, infra, logger, metrics, meter, status } = ctx;
   // In place: every subsystem holding infra.db.pool is measured, whatever order it was built in.
   // Acquire stacks cost every query: captured only with POOL_CAPTURE_STACKS or during a leak hunt
   // (POST /api/admin/pool/leak-hunting); a leak report names the trace and span either way.
@@ -52,18 +54,13 @@ export function installObservability(ctx: ServerContext): Observability {
     name: infra.db.kind,
     leakDetectionThresholdMs: LEAK_THRESHOLD_MS,
     captureStacks: config.poolCaptureStacks,
+    meter,
   });
   const spans = createSpanStore({ capacity: SPAN_CAPACITY });
   const errors = createErrorMetrics();
 
-  // Process metrics (CPU, memory, event-loop lag) once per registry, whoever asks first.
-  if (!metrics.getSingleMetric('process_cpu_user_seconds_total')) {
-    collectDefaultMetrics({ register: metrics });
-    // Gauges named *_total break Prometheus' naming rule (promtool check metrics); the per-type
-    // gauges beside them (nodejs_active_handles, ...) carry the same counts.
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) metrics.removeSingleMetric(name);
-  }
-  registerPoolMetrics(metrics, monitor);
+  // Process metrics (CPU, memory, event-loop lag), once per registry.
+  registerProcessMetrics(metrics);
 
   infra.health.register('pool', () => {
     const { leaks, waitTimeMs, holdTimeMs, idleConnections, leakHunt, ...usage } = monitor.stats();
@@ -89,7 +86,7 @@ export function installObservability(ctx: ServerContext): Observability {
 
   const publicRoutes = Router();
   publicRoutes.use('/api/health/pool-stats', poolStatsRouter(monitor));
-  publicRoutes.get('/metrics', prometheusMetrics(metrics));
+  publicRoutes.get('/metrics', createMetricsHandler({ registry: metrics }));
 
   const adminRoutes = Router();
   adminRoutes.use('/traces', tracesRouter(spans));
@@ -102,11 +99,24 @@ export function installObservability(ctx: ServerContext): Observability {
     monitor,
     spans,
     errors,
-    middleware: [tracing({ recorder: spans }), requestLogging({ logger }), httpMetrics({ registry: metrics, errorMetrics: errors })],
+    middleware: [tracing({ recorder: spans }), requestLogging({ logger }), httpMetrics({ meter, errorMetrics: errors })],
     publicRoutes,
     adminRoutes,
   };
 }
+
+/**
+ * The observability subsystem: provides `observability` (its middleware and routes are mounted by
+ * `createApp`); closing it stops the pool monitor (its leak timer, its metrics, its hold on the pool).
+ */
+export const observabilitySubsystem: Subsystem<ObservabilityNeeds, Pick<ServerContext, 'observability'>> = {
+  name: 'observability',
+  start: (ctx) => Promise.resolve({ observability: installObservability(ctx) }),
+  close({ observability }) {
+    observability.monitor.close();
+    return Promise.resolve();
+  },
+};
 
 /** True when an OpenTelemetry SDK records spans (the global tracer's spans are recording). */
 function isSdkRegistered(): boolean {

@@ -1,3 +1,4 @@
+import type { Meter } from '@opentelemetry/api';
 import type { Clock } from '../clock';
 import type { AikbError } from '../errors';
 import type { Logger } from '../logger';
@@ -260,6 +261,15 @@ export interface ConstantTimeAuthenticatorOptions {
   rateLimiter?: LoginRateLimiter;
   /** Called once per attempt, after it is answered. Must not throw. */
   onAttempt?: (observation: AttemptObservation) => void;
+  /**
+   * Where attempts are measured: the histogram `aikb.auth.login.duration` (seconds from start to
+   * answer, by `outcome` and `constant_time`; buckets packed around the floor: 0.05 to 5 × `floorMs`,
+   * 0.96, 0.98, 1, 1.02, 1.04 × `floorMs` among them) and the counters `aikb.auth.deadline_overruns`
+   * (work ended after the deadline: a timing signal) and `aikb.auth.admission_refusals` (refused for
+   * hashing capacity), both reported from 0.
+   * @default metrics.getMeter('@aikb/core') from @opentelemetry/api (a no-op without an SDK)
+   */
+  meter?: Meter;
   /**
    * Reads time for deadlines and sets the timers that answer at them. A monotonic default: a
    * wall-clock step (NTP) must not move a deadline.

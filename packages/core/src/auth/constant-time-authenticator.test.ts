@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createRecordingLogger } from '@aikb/test-support';
+import { createRecordingLogger, createRecordingMeter } from '@aikb/test-support';
 import { AikbError, isAikbError } from '../errors';
 import { systemClock, type Clock } from '../clock';
 import type { AttemptObservation, PasswordHasher, UserStore } from './auth';
@@ -443,6 +443,50 @@ describe('ConstantTimeAuthenticator', () => {
     it('defaults maxConcurrentHashes to the cores less one, leaving a core to the event loop', () => {
       const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), clock });
       expect(auth.maxConcurrentHashes).toBe(Math.max(1, availableParallelism() - 1));
+    });
+  });
+
+  describe('metrics', () => {
+    it('records login durations by outcome and constant_time, and overruns and refusals from 0, through its meter', async () => {
+      const recording = createRecordingMeter();
+      const hasher = fakeHasher(200);
+      let padded = true;
+      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, maxConcurrentHashes: 1, meter: recording.meter, constantTime: () => padded });
+      const pending = Array.from({ length: 3 }, () => auth.authenticate({ email: 'alice@example.com', password: 'right password' }).catch(() => {}));
+      await vi.advanceTimersByTimeAsync(1000);
+      await Promise.all(pending);
+      padded = false;
+      const unpadded = auth.authenticate({ email: 'alice@example.com', password: 'wrong' });
+      await vi.advanceTimersByTimeAsync(300);
+      await unpadded;
+      vi.useRealTimers(); // the metrics SDK collects with a timeout of its own
+      const durations = await recording.points('aikb.auth.login.duration');
+      expect(durations).toEqual(
+        expect.arrayContaining([
+          { attributes: { outcome: 'success', constant_time: true }, value: 2, sum: 1 },
+          { attributes: { outcome: 'refused', constant_time: true }, value: 1, sum: 0.5 },
+          { attributes: { outcome: 'failure', constant_time: false }, value: 1, sum: 0.2 },
+        ]),
+      );
+      expect(await recording.total('aikb.auth.admission_refusals')).toBe(1);
+      expect((await recording.points('aikb.auth.deadline_overruns')).map((p) => p.value)).toEqual([0]);
+      await recording.shutdown();
+    });
+
+    it('counts an overrun', async () => {
+      const recording = createRecordingMeter();
+      const hasher = fakeHasher(30, 630);
+      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, meter: recording.meter });
+      const pending = auth.authenticate({ email: 'alice@example.com', password: 'right password' });
+      await vi.advanceTimersByTimeAsync(1000);
+      await pending;
+      vi.useRealTimers();
+      expect(await recording.total('aikb.auth.deadline_overruns')).toBe(1);
+      await recording.shutdown();
+    });
+
+    it('rejects a meter that is not one, naming the option', () => {
+      expect(() => createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), meter: {} as never })).toThrow(/meter must be an OpenTelemetry Meter/);
     });
   });
 

@@ -1,7 +1,9 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import type { Meter } from '@opentelemetry/api';
 import { monotonicClock, unrefTimer, type Clock } from '../clock';
 import { type AikbError, UnavailableError, ValidationError, isAikbError } from '../errors';
+import { resolveMeter } from '../internal/meter';
 import { noopLogger, type Logger } from '../logger';
 import { checkOptions } from '../options';
 import { createArgon2Hasher } from './argon2-hasher';
@@ -23,6 +25,29 @@ import { HashGate } from './internal/hash-gate';
 /** Longest password the authenticator verifies; longer ones are rejected (at the deadline). */
 export const MAX_PASSWORD_LENGTH = 1024;
 const MAX_EMAIL_LENGTH = 320;
+/** Login-duration bucket bounds as multiples of the floor: dense around the deadline, where answers land. */
+const FLOOR_MULTIPLES = [0.05, 0.1, 0.2, 0.5, 0.9, 0.96, 0.98, 1, 1.02, 1.04, 1.1, 1.5, 2, 5];
+
+/** The authenticator's instruments (see {@link ConstantTimeAuthenticatorOptions.meter}). */
+function authInstruments(meter: Meter, floorMs: number) {
+  const attempts = { unit: '{attempt}' };
+  const instruments = {
+    duration: meter.createHistogram('aikb.auth.login.duration', {
+      unit: 's',
+      description: 'Time from reading a login body to answering it, by outcome.',
+      advice: { explicitBucketBoundaries: FLOOR_MULTIPLES.map((m) => Math.round(m * floorMs * 1000) / 1e6) },
+    }),
+    overruns: meter.createCounter('aikb.auth.deadline_overruns', { ...attempts, description: 'Login attempts whose work ended after their constant-time deadline (a timing signal).' }),
+    refusals: meter.createCounter('aikb.auth.admission_refusals', {
+      ...attempts,
+      description: 'Login attempts refused by admission control (hashing capacity), answered 503 at the deadline.',
+    }),
+  };
+  // Reported from the start: an alert on the rate of overruns needs the zero before the first one.
+  instruments.overruns.add(0);
+  instruments.refusals.add(0);
+  return instruments;
+}
 
 function outcomeOf(error: unknown): AttemptOutcome {
   if (!isAikbError(error)) return 'unavailable';
@@ -138,6 +163,7 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
   const random = options.random ?? randomInt;
   const logger = options.logger ?? noopLogger;
   const rateLimiter = options.rateLimiter;
+  const instruments = authInstruments(resolveMeter(name, options.meter), floorMs);
   const gate = new HashGate(maxConcurrentHashes, clock);
   // Anchored on the cost the hasher reports now (checked against the floor above): a later
   // calibrate() may lower it, nothing raises it. A hasher that still reports a running average of
@@ -276,6 +302,13 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
         { outcome, constantTime: padded, elapsedMs: Math.round(observation.elapsedMs * 10) / 10, paddedToMs: observation.paddedToMs, jitterMs: jitter },
         padded ? `constant-time auth attempt: padded to ${observation.paddedToMs} ms (jitter ${jitter} ms)` : 'auth attempt: constant-time padding off',
       );
+      try {
+        instruments.duration.record(observation.totalMs / 1000, { outcome, constant_time: padded });
+        if (overrun) instruments.overruns.add(1);
+        if (outcome === 'refused') instruments.refusals.add(1);
+      } catch (error) {
+        logger.warn({ err: error }, 'the authenticator could not record its metrics');
+      }
       try {
         options.onAttempt?.(observation);
       } catch (error) {

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import type { BatchObservableCallback, Meter } from '@opentelemetry/api';
 import type { CacheEntry, InvalidationMessage, TtlCache } from '../cache/cache';
 import { createTtlCache } from '../cache/create-ttl-cache';
 import { isGlob } from '../cache/internal/glob';
 import { systemClock, unrefTimer } from '../clock';
 import { NotFoundError, UnavailableError, ValidationError, isAikbError } from '../errors';
+import { resolveMeter } from '../internal/meter';
 import { noopLogger } from '../logger';
 import { checkOptions } from '../options';
 import { bucketsFor } from './bucket';
@@ -58,6 +60,7 @@ function resolveOptions(options: FeatureFlagClientOptions) {
     random: options.random ?? Math.random,
     pollIntervalMs: options.pollIntervalMs ?? 1000,
     logger: options.logger ?? noopLogger,
+    meter: resolveMeter('createFeatureFlagClient', options.meter),
   });
 }
 
@@ -76,7 +79,7 @@ function resolveOptions(options: FeatureFlagClientOptions) {
  * ```
  */
 export function createFeatureFlagClient(options: FeatureFlagClientOptions): FeatureFlagClient {
-  const { store, bus, cacheTtlMs, clock, random, pollIntervalMs, logger } = resolveOptions(options);
+  const { store, bus, cacheTtlMs, clock, random, pollIntervalMs, logger, meter } = resolveOptions(options);
   const origin = randomUUID();
   const cache: TtlCache<Cached> = createTtlCache<Cached>({
     ttlMs: cacheTtlMs,
@@ -110,6 +113,21 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
   let pollFailing = false;
 
   const keyOf = (name: string) => FLAG_KEY_PREFIX + name;
+
+  // Read at collection time: the hot path only bumps the plain counters above.
+  const instruments = flagInstruments(meter);
+  const observe: BatchObservableCallback = (result) => {
+    for (const [flag, slot] of slots) {
+      if (slot.enabled > 0) result.observe(instruments.evaluations, slot.enabled, { flag, result: 'enabled' });
+      if (slot.disabled > 0) result.observe(instruments.evaluations, slot.disabled, { flag, result: 'disabled' });
+    }
+    if (hits > 0) result.observe(instruments.cacheRequests, hits, { cache: 'feature_flags', result: 'hit' });
+    if (misses > 0) result.observe(instruments.cacheRequests, misses, { cache: 'feature_flags', result: 'miss' });
+    result.observe(instruments.stale, busDown || lastRefreshError !== undefined ? 1 : 0);
+    result.observe(instruments.degraded, propagation().status === 'degraded' ? 1 : 0);
+  };
+  const observed = Object.values(instruments);
+  meter.addBatchObservableCallback(observe, observed);
 
   function slotFor(name: string): Slot {
     let slot = slots.get(name);
@@ -512,6 +530,7 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
 
     async close() {
       closed = true;
+      meter.removeBatchObservableCallback(observe, observed);
       if (pollTimer !== undefined) clock.clearTimeout(pollTimer);
       pollTimer = undefined;
       for (const stop of unsubscribe.splice(0)) stop();
@@ -540,6 +559,21 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
       lastRefreshError,
     };
   }
+}
+
+/** The client's instruments (see {@link FeatureFlagClientOptions.meter}). */
+function flagInstruments(meter: Meter) {
+  return {
+    evaluations: meter.createObservableCounter('aikb.feature_flag.evaluations', { unit: '{evaluation}', description: 'Feature flag evaluations, by flag and result.' }),
+    cacheRequests: meter.createObservableCounter('aikb.cache.requests', {
+      unit: '{request}',
+      description: 'Cache lookups, by cache and result (a miss is an absent, expired or invalidated entry).',
+    }),
+    stale: meter.createObservableGauge('aikb.feature_flag.stale', { description: '1 while feature flags may be stale (invalidation bus disconnected or flag store unreachable).' }),
+    degraded: meter.createObservableGauge('aikb.feature_flag.propagation_degraded', {
+      description: '1 while flag changes reach other instances only by polling the store (invalidation bus down or a publish failed).',
+    }),
+  };
 }
 
 function unknown(name: string, value: boolean, stale: boolean): FlagEvaluation {

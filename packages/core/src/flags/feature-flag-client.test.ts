@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createFakeClock, createManualClock, settle, until } from '@aikb/test-support';
+import { createFakeClock, createManualClock, createRecordingMeter, settle, until } from '@aikb/test-support';
 import { createInProcessInvalidationBus, type InvalidationBus, type InvalidationBusState, type InvalidationMessage } from '../cache';
 import { AikbError, NotFoundError, ValidationError } from '../errors';
 import { createFeatureFlagClient, createMemoryFlagStore, rolloutBucket, type FeatureFlagClient, type FeatureFlagClientOptions, type FlagStore } from './index';
@@ -67,6 +67,49 @@ function fakeTimers() {
 }
 
 describe('FeatureFlagClient', () => {
+  describe('metrics', () => {
+    it('reports evaluations by flag and result, cache hits and misses, stale and degraded through its meter, read at collection time', async () => {
+      const recording = createRecordingMeter();
+      const store = createMemoryFlagStore();
+      await store.put('checkout', { enabled: true, rolloutPercentage: 100 }, 't');
+      await store.put('legacy', { enabled: false, rolloutPercentage: 100 }, 't');
+      const bus = scriptedBus();
+      const flags = await client({ store, bus, meter: recording.meter });
+      flags.isEnabled('checkout');
+      flags.evaluate('checkout');
+      flags.isEnabled('legacy');
+      flags.isEnabled('unknown');
+      expect(await recording.points('aikb.feature_flag.evaluations')).toEqual(
+        expect.arrayContaining([
+          { attributes: { flag: 'checkout', result: 'enabled' }, value: 2 },
+          { attributes: { flag: 'legacy', result: 'disabled' }, value: 1 },
+        ]),
+      );
+      expect(await recording.total('aikb.feature_flag.evaluations')).toBe(3);
+      expect(await recording.points('aikb.cache.requests')).toEqual(
+        expect.arrayContaining([
+          { attributes: { cache: 'feature_flags', result: 'hit' }, value: 3 },
+          { attributes: { cache: 'feature_flags', result: 'miss' }, value: 1 },
+        ]),
+      );
+      expect(await recording.total('aikb.feature_flag.stale')).toBe(0);
+      expect(await recording.total('aikb.feature_flag.propagation_degraded')).toBe(0);
+      bus.setState('disconnected');
+      await settle();
+      expect(await recording.total('aikb.feature_flag.stale')).toBe(1);
+      expect(await recording.total('aikb.feature_flag.propagation_degraded')).toBe(1);
+      // Closed: the callback is gone, so an evaluation after close is not observed.
+      await flags.close();
+      flags.isEnabled('checkout');
+      expect(await recording.points('aikb.feature_flag.evaluations')).not.toContainEqual({ attributes: { flag: 'checkout', result: 'enabled' }, value: 3 });
+      await recording.shutdown();
+    });
+
+    it('rejects a meter that is not one, naming the option', () => {
+      expect(() => createFeatureFlagClient({ store: createMemoryFlagStore(), meter: 'meter' as never })).toThrow(/createFeatureFlagClient: meter must be an OpenTelemetry Meter/);
+    });
+  });
+
   describe('isEnabled', () => {
     it('gives the caller default for an unknown flag, never throwing', async () => {
       const flags = await client({ store: createMemoryFlagStore() });

@@ -1,3 +1,4 @@
+import type { Meter } from '@opentelemetry/api';
 import type { InvalidationBus, InvalidationBusState } from '../cache/cache';
 import type { Clock } from '../clock';
 import type { Logger } from '../logger';
@@ -210,6 +211,16 @@ export interface FeatureFlagClientOptions {
   pollIntervalMs?: number;
   /** @default noopLogger */
   logger?: Logger;
+  /**
+   * Where the client's metrics are recorded, read at collection time (evaluation only bumps plain
+   * counters): the observable counters `aikb.feature_flag.evaluations` (`flag`, `result` =
+   * `enabled` | `disabled`) and `aikb.cache.requests` (`cache` = `feature_flags`, `result` = `hit` |
+   * `miss`), and the observable gauges `aikb.feature_flag.stale` (1 while flags may be stale) and
+   * `aikb.feature_flag.propagation_degraded` (1 while changes reach other instances only by
+   * polling). They stop reporting on `close()`.
+   * @default metrics.getMeter('@aikb/core') from @opentelemetry/api (a no-op without an SDK)
+   */
+  meter?: Meter;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { PoolClient } from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../clock';
-import { createManualClock, createRecordingLogger, describeEachDatabase } from '@aikb/test-support';
+import { createManualClock, createRecordingLogger, createRecordingMeter, describeEachDatabase } from '@aikb/test-support';
 import { createSpanStore, withSpan } from '../tracing';
 import { createPoolMonitor, type ConnectionLeak, type PoolMonitor } from './index';
 
@@ -194,6 +194,36 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
   });
 });
 
+describeEachDatabase('PoolMonitor metrics', (db) => {
+  it('records wait and use times and observes usage, max, pending requests and leaks through its meter, labelled pool.name', async () => {
+    const recording = createRecordingMeter();
+    let now = 0;
+    const monitor = createPoolMonitor(db().pool, { meter: recording.meter, name: 'main', clock: { ...systemClock, now: () => now }, leakDetectionThresholdMs: 1000, leakCheckIntervalMs: 0 });
+    try {
+      const client = await db().pool.connect();
+      const pool = { 'pool.name': 'main' };
+      expect(await recording.points('db.client.connections.usage')).toEqual(
+        expect.arrayContaining([{ attributes: { ...pool, state: 'used' }, value: 1 }, { attributes: { ...pool, state: 'idle' }, value: db().pool.idleCount }]),
+      );
+      expect(await recording.points('db.client.connections.max')).toEqual([{ attributes: pool, value: monitor.stats().maxConnections }]);
+      expect(await recording.points('db.client.connections.pending_requests')).toEqual([{ attributes: pool, value: 0 }]);
+      expect(await recording.points('aikb.db.client.connection.leaks')).toEqual([{ attributes: pool, value: 0 }]);
+      now += 1500;
+      monitor.checkLeaks();
+      expect(await recording.total('aikb.db.client.connection.leaks', pool)).toBe(1);
+      client.release();
+      // Released, then closed: a callback still registered would now observe 0 used.
+      monitor.close();
+      expect(await recording.points('db.client.connections.wait_time')).toEqual([{ attributes: pool, value: 1, sum: 0 }]);
+      expect(await recording.points('db.client.connections.use_time')).toEqual([{ attributes: pool, value: 1, sum: 1.5 }]);
+      expect(await recording.points('db.client.connections.usage')).not.toContainEqual({ attributes: { ...pool, state: 'used' }, value: 0 });
+    } finally {
+      monitor.close();
+      await recording.shutdown();
+    }
+  });
+});
+
 describe('createPoolMonitor', () => {
   const fakePool = () => ({ connect: async () => ({}) as PoolClient, totalCount: 0, idleCount: 0, waitingCount: 0, options: { max: 4 } });
 
@@ -205,6 +235,7 @@ describe('createPoolMonitor', () => {
     expect(() => createPoolMonitor(pool)).toThrow(/already monitored/);
     monitor.close();
     createPoolMonitor(pool).close();
+    expect(() => createPoolMonitor(fakePool(), { meter: { createHistogram() {} } as never })).toThrow(/createPoolMonitor: meter must be an OpenTelemetry Meter/);
   });
 
   it('rejects a leak hunt that is not a positive duration within maxLeakHuntMs, changing nothing', () => {

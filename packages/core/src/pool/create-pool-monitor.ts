@@ -1,5 +1,7 @@
+import type { Attributes, BatchObservableCallback, Meter } from '@opentelemetry/api';
 import type { PoolClient } from 'pg';
 import { monotonicClock, unrefTimer } from '../clock';
+import { resolveMeter } from '../internal/meter';
 import { activeScope, type RequestScope } from '../internal/request-scope';
 import { noopLogger } from '../logger';
 import { checkObject, checkOptions } from '../options';
@@ -7,6 +9,8 @@ import { LatencyHistogram } from './internal/histogram';
 import type { ConnectionLeak, LeakHuntState, MonitorablePool, PoolListener, PoolMonitor, PoolMonitorOptions, PoolStats, PoolUsage } from './pool';
 
 const DEFAULT_LEAK_HUNT_MS = 15 * 60_000;
+/** Seconds buckets for connection wait and use times: 0.1 ms to 10 s. */
+const SECONDS_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 // Shared by every copy of core in the process (ESM and CJS builds side by side).
 const MONITORED_KEY = Symbol.for('aikb.core.monitored-pools');
@@ -55,6 +59,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
   const now = () => clock.now();
   const logger = options.logger ?? noopLogger;
   const name = options.name ?? 'default';
+  const meter = resolveMeter('createPoolMonitor', options.meter);
 
   const waitTime = new LatencyHistogram();
   const holdTime = new LatencyHistogram();
@@ -64,6 +69,16 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
   }
   let listeners: PoolListener[] = [];
   let leaksDetected = 0;
+  const instruments = poolInstruments(meter);
+  const poolAttributes: Attributes = { 'pool.name': name };
+  // Metrics are recorded inside connect and release: a meter that throws must not cost a connection.
+  function record(histogram: 'waitTime' | 'useTime', ms: number): void {
+    try {
+      instruments[histogram].record(ms / 1000, poolAttributes);
+    } catch (error) {
+      logger.error({ err: error, pool: name }, 'the pool monitor could not record a metric; ignored');
+    }
+  }
   /** Checkouts started before this clock reading capture their stack (a leak hunt runs). */
   let huntUntil = Number.NEGATIVE_INFINITY;
 
@@ -89,6 +104,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
     holdTime.record(heldMs);
     for (let scope = checkout.scope; scope; scope = scope.parent) if (heldMs > scope.longestHoldMs) scope.longestHoldMs = heldMs;
     if (checkout.reported) logger.info({ pool: name, heldMs: Math.round(heldMs) }, 'a connection reported as leaked was released');
+    record('useTime', heldMs);
     notify('released', heldMs);
   }
 
@@ -108,6 +124,7 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
       release(checkout);
       return poolRelease.call(client, error);
     };
+    record('waitTime', waitMs);
     notify('acquired', waitMs);
     // eslint-disable-next-line @typescript-eslint/unbound-method -- the arrow function assigned just above
     return client.release;
@@ -193,6 +210,17 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
     };
   }
 
+  const observe: BatchObservableCallback = (result) => {
+    const { activeConnections, maxConnections, queuedRequests } = usage();
+    result.observe(instruments.usage, activeConnections, { ...poolAttributes, state: 'used' });
+    result.observe(instruments.usage, pool.idleCount, { ...poolAttributes, state: 'idle' });
+    result.observe(instruments.max, maxConnections, poolAttributes);
+    result.observe(instruments.pending, queuedRequests, poolAttributes);
+    result.observe(instruments.leaks, leaksDetected, poolAttributes);
+  };
+  const observed = [instruments.usage, instruments.max, instruments.pending, instruments.leaks];
+  meter.addBatchObservableCallback(observe, observed);
+
   function leakHunt(): LeakHuntState {
     const remainingMs = Math.max(0, huntUntil - now());
     return { capturingStacks: thresholdMs > 0 && (captureStacks || remainingMs > 0), always: captureStacks && thresholdMs > 0, remainingMs };
@@ -240,10 +268,27 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
     close() {
       closed = true;
       if (timer !== undefined) clock.clearTimeout(timer);
+      meter.removeBatchObservableCallback(observe, observed);
       if (target.connect === monitoredConnect) {
         (target as { connect: unknown }).connect = originalConnect;
         monitoredPools.delete(target);
       }
     },
+  };
+}
+
+/** The pool's instruments, named after the OpenTelemetry database-client semantic conventions. */
+function poolInstruments(meter: Meter) {
+  const seconds = (description: string) => ({ unit: 's', description, advice: { explicitBucketBoundaries: SECONDS_BUCKETS } });
+  return {
+    usage: meter.createObservableUpDownCounter('db.client.connections.usage', { unit: '{connection}', description: 'Connections of the pool: used (lent out) or idle (open, unused).' }),
+    max: meter.createObservableUpDownCounter('db.client.connections.max', { unit: '{connection}', description: 'The most connections the pool may open.' }),
+    pending: meter.createObservableUpDownCounter('db.client.connections.pending_requests', {
+      unit: '{request}',
+      description: 'Callers waiting for a connection (above 0: the pool is exhausted).',
+    }),
+    waitTime: meter.createHistogram('db.client.connections.wait_time', seconds('Time callers waited for a connection.')),
+    useTime: meter.createHistogram('db.client.connections.use_time', seconds('Time a connection was held before release.')),
+    leaks: meter.createObservableCounter('aikb.db.client.connection.leaks', { unit: '{connection}', description: 'Connections held longer than the leak-detection threshold.' }),
   };
 }

@@ -1,3 +1,4 @@
+import type { Meter } from '@opentelemetry/api';
 import type { Pool } from 'pg';
 import type { Clock } from '../clock';
 import type { Logger } from '../logger';
@@ -126,6 +127,16 @@ export interface PoolMonitorOptions {
    * @default 'default'
    */
   name?: string;
+  /**
+   * Where the pool's metrics are recorded, labelled `pool.name` (OpenTelemetry database-client
+   * conventions): the observable up-down counters `db.client.connections.usage` (`state` = `used` |
+   * `idle`), `db.client.connections.max` and `db.client.connections.pending_requests`, the
+   * histograms `db.client.connections.wait_time` and `db.client.connections.use_time` (seconds, 0.1 ms
+   * to 10 s) and the observable counter `aikb.db.client.connection.leaks`. Observed instruments stop
+   * reporting on {@link PoolMonitor.close}.
+   * @default metrics.getMeter('@aikb/core') from @opentelemetry/api (a no-op without an SDK)
+   */
+  meter?: Meter;
 }
 
 /**
@@ -157,6 +168,6 @@ export interface PoolMonitor {
    * @returns a function that unsubscribes
    */
   subscribe(listener: PoolListener): () => void;
-  /** Stops the leak timer and restores the pool's own `connect`. */
+  /** Stops the leak timer and the observed metrics, and restores the pool's own `connect`. */
   close(): void;
 }

@@ -1,78 +1,8 @@
 import { Router } from 'express';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { ValidationError } from '@aikb/core';
 import type { PoolMonitor } from '@aikb/core/pool';
 import { jsonBody } from './json-body';
 import { checkObject, checkOptions } from '@aikb/core/options';
-
-/** Seconds buckets for connection wait and use times: 0.1 ms to 10 s. */
-const BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-function metric<T>(registry: Registry, name: string, create: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? create();
-}
-
-/**
- * Publishes a pool monitor's figures on a Prometheus registry, named after the OpenTelemetry
- * database-client semantic conventions and labelled `pool_name`:
- * `db_client_connections_usage{state="used"|"idle"}`, `db_client_connections_max`,
- * `db_client_connections_pending_requests`, the histograms `db_client_connections_wait_time_seconds`
- * and `db_client_connections_use_time_seconds`, and `aikb_db_client_connection_leaks_total`.
- * Pool usage is `used / max`.
- *
- * @returns a function that stops feeding the histograms and counter
- *
- * @throws {TypeError} at construction, naming the option, when one is missing or invalid
- */
-export function registerPoolMetrics(registry: Registry, monitor: PoolMonitor): () => void {
-  checkObject('registerPoolMetrics', 'registry', registry, 'a prom-client Registry', ['getSingleMetric']);
-  checkObject('registerPoolMetrics', 'monitor', monitor, 'a PoolMonitor', ['stats', 'subscribe']);
-  const pool = monitor.name;
-  metric(registry, 'db_client_connections_usage', () => new Gauge({
-    name: 'db_client_connections_usage',
-    help: 'Connections of the pool: used (lent out) or idle (open, unused).',
-    labelNames: ['pool_name', 'state'],
-    registers: [registry],
-    collect() {
-      const { activeConnections, idleConnections } = monitor.stats();
-      this.set({ pool_name: pool, state: 'used' }, activeConnections);
-      this.set({ pool_name: pool, state: 'idle' }, idleConnections);
-    },
-  }));
-  metric(registry, 'db_client_connections_max', () => new Gauge({
-    name: 'db_client_connections_max',
-    help: 'The most connections the pool may open.',
-    labelNames: ['pool_name'],
-    registers: [registry],
-    collect() {
-      this.set({ pool_name: pool }, monitor.stats().maxConnections);
-    },
-  }));
-  metric(registry, 'db_client_connections_pending_requests', () => new Gauge({
-    name: 'db_client_connections_pending_requests',
-    help: 'Callers waiting for a connection (above 0: the pool is exhausted).',
-    labelNames: ['pool_name'],
-    registers: [registry],
-    collect() {
-      this.set({ pool_name: pool }, monitor.stats().queuedRequests);
-    },
-  }));
-  const wait = metric(registry, 'db_client_connections_wait_time_seconds', () => new Histogram({
-    name: 'db_client_connections_wait_time_seconds', help: 'Time callers waited for a connection.', labelNames: ['pool_name'], buckets: BUCKETS, registers: [registry],
-  }));
-  const use = metric(registry, 'db_client_connections_use_time_seconds', () => new Histogram({
-    name: 'db_client_connections_use_time_seconds', help: 'Time a connection was held before release.', labelNames: ['pool_name'], buckets: BUCKETS, registers: [registry],
-  }));
-  const leaks = metric(registry, 'aikb_db_client_connection_leaks_total', () => new Counter({
-    name: 'aikb_db_client_connection_leaks_total', help: 'Connections held longer than the leak-detection threshold.', labelNames: ['pool_name'], registers: [registry],
-  }));
-  leaks.inc({ pool_name: pool }, 0);
-  return monitor.subscribe({
-    acquired: (ms) => wait.observe({ pool_name: pool }, ms / 1000),
-    released: (ms) => use.observe({ pool_name: pool }, ms / 1000),
-    leaked: () => leaks.inc({ pool_name: pool }),
-  });
-}
 
 /**
  * `GET /` → the runbook's five pool figures, plus `histograms` (wait and hold times in ms:
