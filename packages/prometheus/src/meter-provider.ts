@@ -111,7 +111,7 @@ class BridgeState {
     const existing = registry.getSingleMetric(DROPPED_MEASUREMENTS_METRIC);
     this.#dropped =
       existing instanceof Counter
-        ? (existing as Counter)
+        ? existing
         : new Counter({
             name: DROPPED_MEASUREMENTS_METRIC,
             help: 'Measurements the OpenTelemetry-to-Prometheus bridge did not keep, by metric and reason (cardinality, conflict, invalid_value).',

@@ -68,8 +68,10 @@ describe('the observability subsystem', () => {
 
   // The last test: it closes the subsystem.
   it('closes its pool monitor on close: the pool gets its own connect back and its figures leave /metrics', async () => {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- compared by identity, never called
     const monitored = infra.db.pool.connect;
     await observabilitySubsystem.close!({ observability });
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- compared by identity, never called
     expect(infra.db.pool.connect).not.toBe(monitored);
     expect(await metrics.metrics()).not.toContain('db_client_connections_max{');
     // Monitoring the same pool again is allowed only once the first monitor let go of it.
