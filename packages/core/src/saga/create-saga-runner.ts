@@ -446,7 +446,8 @@ class Runner implements SagaRunner {
               maxTimeout: policy.maxDelayMs,
               randomize: policy.randomize,
               unref: true,
-              signal: phase === 'action' ? AbortSignal.any([execution.cancel.signal, execution.close.signal]) : execution.close.signal,
+              // A cancel is seen at the next attempt's start (cancelRequested); a close stops the delay.
+              signal: execution.close.signal,
               shouldRetry: ({ error }) => {
                 if (this.#closed || error instanceof InterruptedError || error instanceof InvalidOutputError) return false;
                 if (phase === 'action' && isTimeout(error)) return false;
@@ -478,7 +479,8 @@ class Runner implements SagaRunner {
   /** One attempt, raced against its deadline and the saga's signal (cancel, close). */
   async #attempt(execution: Execution, step: SagaStepDefinition, phase: SagaPhase, outputs: Record<string, JsonValue>, attempt: number, timeoutMs: number): Promise<JsonValue> {
     const controller = new AbortController();
-    const sagaSignal = phase === 'action' ? AbortSignal.any([execution.cancel.signal, execution.close.signal]) : execution.close.signal;
+    // A close interrupts every attempt; a cancel only actions (compensations must run).
+    const signals = phase === 'action' ? [execution.close.signal, execution.cancel.signal] : [execution.close.signal];
     let timer: unknown;
     let onAbort: (() => void) | undefined;
     const interrupted = new Promise<never>((_, reject) => {
@@ -493,8 +495,8 @@ class Runner implements SagaRunner {
         controller.abort(error);
         reject(error);
       };
-      if (sagaSignal.aborted) onAbort();
-      else sagaSignal.addEventListener('abort', onAbort, { once: true });
+      if (signals.some((signal) => signal.aborted)) onAbort();
+      else for (const signal of signals) signal.addEventListener('abort', onAbort, { once: true });
     });
     interrupted.catch(() => undefined);
     const context = { sagaId: execution.id, input: execution.input, outputs: { ...outputs }, attempt, signal: controller.signal };
@@ -517,7 +519,7 @@ class Runner implements SagaRunner {
       return null;
     } finally {
       this.#clock.clearTimeout(timer);
-      if (onAbort) sagaSignal.removeEventListener('abort', onAbort);
+      if (onAbort) for (const signal of signals) signal.removeEventListener('abort', onAbort);
     }
   }
 
