@@ -564,10 +564,11 @@ class Runner implements SagaRunner {
 
   async #recover(): Promise<SagaRecoveryResult> {
     const result = { claimed: 0, completed: 0, compensated: 0, compensationFailed: 0, parked: 0, unfinished: 0 };
-    if (this.#closed) return result;
+    const names = [...new Set([...this.#definitions.values()].map((d) => d.name))];
+    if (this.#closed || names.length === 0) return result;
     let claimed: SagaRecord[];
     try {
-      claimed = await this.#log.claim(this.#lease(), this.#batch);
+      claimed = await this.#log.claim(this.#lease(), this.#batch, names);
       this.#lastRecoveryAtMs = this.#clock.now();
       this.#lastRecoveryError = null;
     } catch (error) {

@@ -128,9 +128,9 @@ export function createMemorySagaLog(): SagaLog {
       } else if (!FINISHED_STATES.includes(transition.to)) saga.leaseExpiresAtMs = lease.leaseExpiresAtMs;
     },
 
-    async claim(lease, limit) {
+    async claim(lease, limit, names) {
       const claimable = [...sagas.values()]
-        .filter((s) => ACTIVE_STATES.includes(s.state) && (s.leaseExpiresAtMs === null || s.leaseExpiresAtMs < lease.nowMs))
+        .filter((s) => names.includes(s.name) && ACTIVE_STATES.includes(s.state) && (s.leaseExpiresAtMs === null || s.leaseExpiresAtMs < lease.nowMs))
         .sort((a, b) => a.updatedAtMs - b.updatedAtMs)
         .slice(0, limit);
       for (const saga of claimable) {

@@ -298,19 +298,19 @@ export function createPostgresSagaLog(options: PostgresSagaLogOptions): SagaLog 
       await leasedUpdate(id, lease, transition.from, transition, transition.release === true);
     },
 
-    async claim(lease, limit) {
+    async claim(lease, limit, names) {
       const { rows } = await query<RecordRow>(
         `WITH c AS (
            UPDATE aikb_sagas u SET recoveries = u.recoveries + 1, lease_owner = $1, lease_expires_at = ${TS('$2')}
            FROM (
-             SELECT id FROM aikb_sagas WHERE state IN ('running', 'compensating') AND (lease_expires_at IS NULL OR lease_expires_at < ${TS('$3')})
+             SELECT id FROM aikb_sagas WHERE state IN ('running', 'compensating') AND name = ANY($5::text[]) AND (lease_expires_at IS NULL OR lease_expires_at < ${TS('$3')})
              ORDER BY updated_at LIMIT $4 FOR UPDATE SKIP LOCKED
            ) free
            WHERE u.id = free.id RETURNING u.*
          )
          SELECT ${RECORD_COLUMNS} FROM c s`,
-        [lease.owner, lease.leaseExpiresAtMs, lease.nowMs, limit],
-        { owner: lease.owner },
+        [lease.owner, lease.leaseExpiresAtMs, lease.nowMs, limit, [...names]],
+        { owner: lease.owner, names },
       );
       return rows.map(toRecord);
     },

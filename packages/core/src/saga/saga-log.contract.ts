@@ -152,9 +152,11 @@ export function describeSagaLogContract(make: () => Promise<SagaLog> | SagaLog):
       const other = [await sagaIn('completed'), await sagaIn('compensation_failed'), await sagaIn('parked')];
       const mine = new Set([...expired, ...other]);
       // Still leased at T0 + 10: nothing to claim.
-      expect((await log.claim(lease(T0 + 10, 'a'), 1000)).filter((r) => mine.has(r.id))).toEqual([]);
+      expect((await log.claim(lease(T0 + 10, 'a'), 1000, [name])).filter((r) => mine.has(r.id))).toEqual([]);
       const late = T0 + 30_001;
-      const [a, b] = await Promise.all([log.claim(lease(late, 'a'), 1000), log.claim(lease(late, 'b'), 1000)]);
+      // Names it does not know are left to an instance that does.
+      expect((await log.claim(lease(late, 'z'), 1000, [`${name}_other`])).filter((r) => mine.has(r.id))).toEqual([]);
+      const [a, b] = await Promise.all([log.claim(lease(late, 'a'), 1000, [name]), log.claim(lease(late, 'b'), 1000, [name])]);
       const claimedA = a.filter((r) => mine.has(r.id));
       const claimedB = b.filter((r) => mine.has(r.id));
       expect([...claimedA, ...claimedB].map((r) => r.id).sort()).toEqual([...expired].sort());
@@ -173,7 +175,7 @@ export function describeSagaLogContract(make: () => Promise<SagaLog> | SagaLog):
       expect((await log.get(two))!.leaseExpiresAtMs).toBe(T0 + 30_000);
       expect(await log.renew({ owner: 'not-me', nowMs: T0 + 1, leaseExpiresAtMs: T0 + 90_000 }, [two])).toBe(0);
       expect(await log.release(owner, [one])).toBe(1);
-      const claimed = (await log.claim(lease(T0 + 2, 'c'), 1000)).map((r) => r.id);
+      const claimed = (await log.claim(lease(T0 + 2, 'c'), 1000, [name])).map((r) => r.id);
       expect(claimed).toContain(one);
       expect(claimed).not.toContain(two);
     });

@@ -1,5 +1,6 @@
 import type { Meter, Tracer } from '@opentelemetry/api';
 import type { Clock } from '../clock';
+import type { SagaCompensationError } from '../errors';
 import type { Logger } from '../logger';
 
 /** A value that survives `JSON.stringify` / `JSON.parse` unchanged: what a step may return. */
@@ -211,10 +212,11 @@ export interface SagaLog {
   /** Changes the state of a saga leased to `lease.owner` (the lease is kept unless `release`). */
   transition(id: string, lease: SagaLease, transition: SagaTransition & { readonly release?: boolean }): Promise<void>;
   /**
-   * Takes over up to `limit` sagas in `running` or `compensating` whose lease has expired (or was
-   * released), leasing them to `lease.owner`; a saga is never handed to two callers at once.
+   * Takes over up to `limit` sagas named one of `names`, in `running` or `compensating`, whose
+   * lease has expired (or was released), leasing them to `lease.owner`; a saga is never handed to
+   * two callers at once. A saga whose name an instance does not know is left to one that does.
    */
-  claim(lease: SagaLease, limit: number): Promise<SagaRecord[]>;
+  claim(lease: SagaLease, limit: number, names: readonly string[]): Promise<SagaRecord[]>;
   /**
    * Reopens a `compensation_failed` saga (→ `compensating`, with a fresh retry budget for the
    * compensations that failed) or a `parked` one (→ the state it was parked from), leased to
@@ -380,7 +382,7 @@ export interface SagaDefinitionOptions {
 export type SagaOutcome<P extends Record<string, JsonValue> = Record<string, JsonValue>> =
   | { readonly id: string; readonly state: 'completed'; readonly outputs: Readonly<P> }
   | { readonly id: string; readonly state: 'compensated' | 'cancelled' | 'parked'; readonly error: SagaErrorInfo | null }
-  | { readonly id: string; readonly state: 'compensation_failed'; readonly error: SagaErrorInfo | null; readonly compensationError: Error }
+  | { readonly id: string; readonly state: 'compensation_failed'; readonly error: SagaErrorInfo | null; readonly compensationError: SagaCompensationError }
   /** Still going: in another instance (the idempotency key was taken), or this runner is closing. */
   | { readonly id: string; readonly state: 'running' | 'compensating' };
 

@@ -72,8 +72,8 @@ async function main(): Promise<void> {
     const claimed: string[] = [];
     const log: SagaLog = {
       ...base,
-      claim: async (lease, limit) => {
-        const records = await base.claim(lease, limit);
+      claim: async (lease, limit, names) => {
+        const records = await base.claim(lease, limit, names);
         claimed.push(...records.map((r) => r.id));
         return records;
       },
