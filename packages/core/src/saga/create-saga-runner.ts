@@ -498,7 +498,8 @@ class Runner implements SagaRunner {
       if (signals.some((signal) => signal.aborted)) onAbort();
       else for (const signal of signals) signal.addEventListener('abort', onAbort, { once: true });
     });
-    interrupted.catch(() => undefined);
+    // Settled by the race below or never awaited when the work wins: keep an unhandled rejection away.
+    void interrupted.catch(() => undefined);
     const context = { sagaId: execution.id, input: execution.input, outputs: { ...outputs }, attempt, signal: controller.signal };
     try {
       const work =
