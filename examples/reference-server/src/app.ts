@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import { errorHandler, healthRouter, notFound, rejectNulInUrl } from '@aikb/express';
 import type { ServerContext } from './context';
 import { flagAdminRoutes } from './subsystems/flags';
+import { sagaAdminRoutes } from './subsystems/saga';
 import { version } from './version';
 
 /**
@@ -17,6 +18,8 @@ export function createApp(ctx: ServerContext): Express {
   // 1. request-scoped middleware (tracing, request logs, HTTP metrics)
   const { observability } = ctx;
   app.use(observability.middleware);
+  // Compensation failures found outside a request (recovery, retries) count in the error metrics.
+  ctx.sagas.reportErrorsTo(observability.errors);
   // No path parameter or query value may carry a NUL (%00) to a store: 400 naming it.
   app.use(rejectNulInUrl());
 
@@ -39,6 +42,7 @@ export function createApp(ctx: ServerContext): Express {
   admin.use(flagAdminRoutes(ctx));
   admin.use(observability.adminRoutes);
   admin.use('/users', ctx.auth.usersRouter); // parses its own body (16 KiB at most)
+  admin.use(sagaAdminRoutes(ctx));
   app.use('/api/admin', admin);
 
   // 4. user routes

@@ -8,6 +8,7 @@ import type { Infrastructure } from './infrastructure';
 import type { PinoLogger } from './logger';
 import type { AuthSubsystem } from './subsystems/auth';
 import type { Observability } from './subsystems/observability';
+import type { SagaSubsystem } from './subsystems/saga';
 
 /**
  * Everything the server's subsystems share, created once at start-up. A subsystem
@@ -40,4 +41,6 @@ export interface ServerContext {
   readonly bus: InvalidationBus;
   /** Login, user tokens, the admin guard and user management. */
   readonly auth: AuthSubsystem;
+  /** The durable saga runner (`src/subsystems/saga.ts`); definitions register with their endpoint. */
+  readonly sagas: SagaSubsystem;
 }

@@ -55,6 +55,11 @@ const ROUTES = [
   'GET /api/admin/users/:id/history',
   'PATCH /api/admin/users/:id',
   'DELETE /api/admin/users/:id',
+  'GET /api/admin/sagas',
+  'GET /api/admin/sagas/:id',
+  'POST /api/admin/sagas/:id/retry',
+  'POST /api/admin/sagas/:id/cancel',
+  'POST /api/admin/sagas/:id/resolve',
 ] as const;
 type Route = (typeof ROUTES)[number];
 

@@ -233,6 +233,39 @@ export class RateLimitedError extends AikbError {
   }
 }
 
+/** {@link SagaCompensationError} options. */
+export interface SagaCompensationErrorOptions extends AikbErrorOptions {
+  /** The saga whose compensation failed. */
+  sagaId: string;
+  /** Its definition's name (`document_upload`). */
+  sagaName: string;
+  /** The step whose compensation failed (`drive`). */
+  step: string;
+}
+
+/**
+ * A saga's compensation still failed after its retries (`INTERNAL`): the saga is left
+ * `compensation_failed`, listed for an operator to retry or resolve. The message is the
+ * compensation's own (`Failed to delete from Drive`), which is what the error metrics and the log
+ * line show beside the type; the typed fields say which saga and step, `cause` the original error.
+ */
+export class SagaCompensationError extends AikbError {
+  /** The saga whose compensation failed. */
+  readonly sagaId: string;
+  /** Its definition's name. */
+  readonly sagaName: string;
+  /** The step whose compensation failed. */
+  readonly step: string;
+
+  constructor(message: string, options: SagaCompensationErrorOptions) {
+    const { sagaId, sagaName, step, ...rest } = options;
+    super('INTERNAL', message, { ...rest, details: { sagaId, sagaName, step, ...rest.details } });
+    this.sagaId = sagaId;
+    this.sagaName = sagaName;
+    this.step = step;
+  }
+}
+
 /** {@link similarNames} options. */
 export interface SimilarNamesOptions {
   /**

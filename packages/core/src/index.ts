@@ -8,8 +8,8 @@
  */
 
 // errors
-export type { AikbErrorCode, AikbErrorOptions, NotFoundErrorOptions, RateLimitedErrorOptions, SimilarNamesOptions } from './errors';
-export { AikbError, NotFoundError, RateLimitedError, UnavailableError, ValidationError, isAikbError, similarNames } from './errors';
+export type { AikbErrorCode, AikbErrorOptions, NotFoundErrorOptions, RateLimitedErrorOptions, SagaCompensationErrorOptions, SimilarNamesOptions } from './errors';
+export { AikbError, NotFoundError, RateLimitedError, SagaCompensationError, UnavailableError, ValidationError, isAikbError, similarNames } from './errors';
 
 // logging
 export type { Logger } from './logger';
@@ -188,3 +188,40 @@ export {
   userInvalidationKey,
   userStoreMigrations,
 } from './auth';
+
+// sagas
+export type {
+  FinishStep,
+  JsonValue,
+  NewSaga,
+  PostgresSagaLogOptions,
+  SagaCompensationContext,
+  SagaDefinition,
+  SagaDefinitionOptions,
+  SagaErrorInfo,
+  SagaLease,
+  SagaListQuery,
+  SagaLog,
+  SagaOutcome,
+  SagaPage,
+  SagaPhase,
+  SagaRecord,
+  SagaRecoveryPolicy,
+  SagaRecoveryResult,
+  SagaRetryPolicy,
+  SagaRunner,
+  SagaRunnerOptions,
+  SagaRunnerStats,
+  SagaRunOptions,
+  SagaState,
+  SagaStepContext,
+  SagaStepDefinition,
+  SagaStepOptions,
+  SagaStepRecord,
+  SagaStepStatus,
+  SagaSummary,
+  SagaTransition,
+  StartStep,
+  StepStarted,
+} from './saga';
+export { SAGA_STATES, createMemorySagaLog, createPostgresSagaLog, createSagaRunner, defineSaga, sagaLogMigrations } from './saga';

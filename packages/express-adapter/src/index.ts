@@ -42,3 +42,7 @@ export type { AdminGuardOptions } from './admin-guard';
 export { adminGuard } from './admin-guard';
 export type { UsersRouterOptions } from './users-router';
 export { usersRouter } from './users-router';
+
+// sagas
+export type { SagaRouterOptions } from './saga-router';
+export { sagaRouter } from './saga-router';
