@@ -149,7 +149,10 @@ describeEachDatabase('withTransaction', (db, backend) => {
         { isolationLevel: 'serializable', retries: 3 },
       );
     await Promise.all([run('a'), run('b')]);
-    expect(attempts).toBe(3);
+    // At least one retry. PostgreSQL may abort both first attempts (each is the other's pivot when
+    // both insert before either commits), and the two retries then race again: more than 3 is
+    // correct behaviour on a loaded machine; what must hold is that both commit, serially.
+    expect(attempts).toBeGreaterThanOrEqual(3);
     const values = (await db().pool.query<{ v: string }>('SELECT v FROM tx_items ORDER BY v')).rows.map((r) => r.v);
     // The retried one saw the other's row.
     expect(values.map((v) => v.slice(1)).sort()).toEqual(['0', '1']);
