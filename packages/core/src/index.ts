@@ -8,8 +8,8 @@
  */
 
 // errors
-export type { AikbErrorCode, AikbErrorOptions, NotFoundErrorOptions, RateLimitedErrorOptions, SimilarNamesOptions } from './errors';
-export { AikbError, NotFoundError, RateLimitedError, UnavailableError, ValidationError, isAikbError, similarNames } from './errors';
+export type { AikbErrorCode, AikbErrorOptions, NotFoundErrorOptions, RateLimitedErrorOptions, SimilarNamesOptions, VectorProblem, VectorValidationErrorOptions } from './errors';
+export { AikbError, NotFoundError, RateLimitedError, UnavailableError, ValidationError, VectorValidationError, isAikbError, similarNames } from './errors';
 
 // logging
 export type { Logger } from './logger';
@@ -187,3 +187,36 @@ export {
   userInvalidationKey,
   userStoreMigrations,
 } from './auth';
+
+// search
+export type {
+  AclEntry,
+  ChunkOptions,
+  DocumentInput,
+  DocumentPage,
+  DocumentSummary,
+  Embedder,
+  HashingEmbedderOptions,
+  IndexResult,
+  OpenAiEmbedderOptions,
+  PostgresSearchStoreOptions,
+  SearchFiltering,
+  SearchLeg,
+  SearchMode,
+  SearchRequest,
+  SearchResponse,
+  SearchResult,
+  SearchStats,
+  SearchStore,
+  SearchStrategy,
+} from './search';
+export {
+  MAX_VECTOR_ELEMENT,
+  PUBLIC_PRINCIPAL,
+  chunkText,
+  createHashingEmbedder,
+  createOpenAiEmbedder,
+  createPostgresSearchStore,
+  searchStoreMigrations,
+  validateVector,
+} from './search';
