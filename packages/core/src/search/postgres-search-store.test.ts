@@ -1,5 +1,6 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createRecordingMeter, describeEachDatabase } from '@aikb/test-support';
+import { createRecordingMeter, describeEachDatabase, servicesRequired } from '@aikb/test-support';
+import type { Database } from '../db/database';
 import { migrate } from '../db/migrations';
 import { AikbError, NotFoundError, ValidationError, VectorValidationError } from '../errors';
 import type { Principal } from '../principal';
@@ -305,5 +306,19 @@ describe('createPostgresSearchStore options', () => {
     expect(() => createPostgresSearchStore({ pool, embedder: { id: 'x', dimensions: 0, embed: () => Promise.resolve([]) } })).toThrow(/dimensions/);
     expect(() => searchStoreMigrations({ dimensions: 0 })).toThrow(TypeError);
     expect(AikbError).toBeDefined();
+  });
+});
+
+describe('prepareSearchDatabase on a server without pgvector', () => {
+  const withoutVector = { pool: { query: () => Promise.reject(Object.assign(new Error('extension "vector" is not available'), { code: '0A000' })) } } as unknown as Database;
+
+  it('fails on PGlite, which always ships pgvector', async () => {
+    await expect(prepareSearchDatabase(withoutVector, 'pglite', D)).rejects.toThrow(/pgvector is required/);
+  });
+
+  it(servicesRequired ? 'fails on PostgreSQL when services are required (CI)' : 'skips on PostgreSQL when services are not required', async () => {
+    const prepared = prepareSearchDatabase(withoutVector, 'postgres', D);
+    if (servicesRequired) await expect(prepared).rejects.toThrow(/pgvector is required/);
+    else await expect(prepared).resolves.toEqual({ available: false });
   });
 });

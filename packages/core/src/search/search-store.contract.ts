@@ -19,7 +19,7 @@ export async function prepareSearchDatabase(db: Database, backend: TestBackend['
   const support = await ensureVectorExtension(db.pool);
   if (!support.available) {
     if (backend === 'pglite' || servicesRequired) throw new Error(`pgvector is required for the search suites on ${backend}: ${support.reason}`);
-    console.warn(`[aikb tests] search suites skipped on ${backend}: ${support.reason} (run .ci/install-pgvector or ../shared/vendor/install-pgvector.sh)`);
+    console.warn(`[aikb tests] search suites skipped on ${backend}: ${support.reason} (bash ../shared/vendor/install-pgvector.sh installs it)`);
     return { available: false };
   }
   await migrate(db.pool, searchStoreMigrations({ dimensions }));
