@@ -44,3 +44,7 @@ export type { AdminGuardOptions } from './admin-guard';
 export { adminGuard } from './admin-guard';
 export type { UsersRouterOptions } from './users-router';
 export { usersRouter } from './users-router';
+
+// search
+export type { SearchAdminRouterOptions, SearchRouterOptions, SearchSwitch } from './search-router';
+export { searchAdminRouter, searchRouter } from './search-router';
