@@ -6,6 +6,7 @@ import type { ServerConfig } from './config';
 import type { Infrastructure } from './infrastructure';
 import type { PinoLogger } from './logger';
 import type { AuthSubsystem } from './subsystems/auth';
+import type { SearchSubsystem } from './subsystems/search';
 
 /**
  * Everything the server's subsystems share, created once at start-up. A subsystem
@@ -31,4 +32,6 @@ export interface ServerContext {
   readonly bus: InvalidationBus;
   /** Login, user tokens, the admin guard and user management. */
   readonly auth: AuthSubsystem;
+  /** Documents and search (`POST /api/search`, `/api/documents`, `/api/admin/documents`). */
+  readonly search: SearchSubsystem;
 }

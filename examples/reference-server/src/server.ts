@@ -12,6 +12,7 @@ import type { PinoLogger } from './logger';
 import { serverMigrations } from './migrations';
 import { authSubsystem } from './subsystems/auth';
 import { flagsSubsystem } from './subsystems/flags';
+import { searchSubsystem } from './subsystems/search';
 
 /** A running server. */
 export interface RunningServer {
@@ -88,7 +89,7 @@ const migrationsSubsystem: Subsystem<Pick<ServerContext, 'config' | 'infra'>, ob
  * Everything the app is built on, in start order (each finds what it needs in the context the
  * ones before it provided); closed in reverse. A new subsystem is one entry here.
  */
-export const contextSubsystems = [infrastructureSubsystem, migrationsSubsystem, flagsSubsystem, authSubsystem] as const;
+export const contextSubsystems = [infrastructureSubsystem, migrationsSubsystem, flagsSubsystem, authSubsystem, searchSubsystem] as const;
 
 /** Builds the app and listens; stops listening first on close. */
 const httpSubsystem: Subsystem<ServerContext, { http: Server; port: number }> = {

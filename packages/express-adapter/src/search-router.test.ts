@@ -50,7 +50,7 @@ describeEachDatabase('searchRouter', (db, backend) => {
           rbacFiltering: () => flags.rbac,
         }),
       )
-      .use('/api/admin', searchAdminRouter({ search }))
+      .use('/api/admin/documents', searchAdminRouter({ search }))
       .use(errorHandler());
 
   async function rowCounts() {

@@ -135,11 +135,12 @@ export interface SearchAdminRouterOptions {
 }
 
 /**
- * Document administration, to mount behind an admin guard (it parses its own JSON bodies):
+ * Document administration, to mount at its own path (`/api/admin/documents`) behind an admin
+ * guard; it parses its own JSON bodies (up to `maxBodyBytes`, for its routes only):
  *
- * - `POST /documents` `{ id?, title, text, acl, metadata? }` → 201 `{ id, chunks, outcome }`
- *   (an id is generated when absent; the same id again replaces the document)
- * - `PUT /documents/:id/acl` `{ acl }` → 204; `DELETE /documents/:id` → 204, or 404
+ * - `POST /` `{ id?, title, text, acl, metadata? }` → 201 `{ id, chunks, outcome }` (an id is
+ *   generated when absent; the same id again replaces the document: 200)
+ * - `PUT /:id/acl` `{ acl }` → 204; `DELETE /:id` → 204, or 404
  *
  * `acl` entries: `user:<id>`, `role:<name>`, `public`.
  *
@@ -151,18 +152,18 @@ export function searchAdminRouter(options: SearchAdminRouterOptions): Router {
   check.number('maxBodyBytes', { min: 1, integer: true });
   const { search } = options;
   const router = Router();
-  router.use(jsonBody({ limit: options.maxBodyBytes ?? 5 * 1024 * 1024 }));
-  router.post('/documents', async (req, res) => {
-    const body = objectBody(req.body, DOCUMENT_FIELDS);
-    const result = await search.indexDocument({ ...(body as unknown as DocumentInput), id: body.id === undefined ? randomUUID() : (body.id as string) });
+  const body = jsonBody({ limit: options.maxBodyBytes ?? 5 * 1024 * 1024 });
+  router.post('/', body, async (req, res) => {
+    const fields = objectBody(req.body, DOCUMENT_FIELDS);
+    const result = await search.indexDocument({ ...(fields as unknown as DocumentInput), id: fields.id === undefined ? randomUUID() : (fields.id as string) });
     res.status(result.outcome === 'created' ? 201 : 200).json(result);
   });
-  router.put('/documents/:id/acl', async (req, res) => {
-    const body = objectBody(req.body, new Set(['acl']));
-    await search.setAcl(req.params.id!, body.acl as string[]);
+  router.put('/:id/acl', body, async (req, res) => {
+    const { acl } = objectBody(req.body, new Set(['acl']));
+    await search.setAcl(String(req.params.id), acl as string[]);
     res.status(204).end();
   });
-  router.delete('/documents/:id', async (req, res) => {
+  router.delete('/:id', async (req, res) => {
     if (!(await search.deleteDocument(req.params.id!))) throw new NotFoundError('no document with this id');
     res.status(204).end();
   });

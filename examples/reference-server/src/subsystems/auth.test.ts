@@ -21,7 +21,7 @@ describe('createAuthSubsystem', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'aikb-auth-'));
   let db: Database;
   let auth: AuthSubsystem;
-  let base: Omit<ServerContext, 'auth'>;
+  let base: Omit<ServerContext, 'auth' | 'search'>;
   let flags: FeatureFlagClient;
 
   beforeAll(async () => {
