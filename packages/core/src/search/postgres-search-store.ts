@@ -442,15 +442,13 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
   }
 
   async function exactScan(client: PoolClient, vector: string, readers: readonly string[], k: number): Promise<Hit[]> {
-    // With index scans off the planner cannot pick the HNSW index (which would drop rows the ACL
-    // filters out); the readable set comes from the GIN index on readers, then an exact sort.
-    await setLocal(client, { enable_indexscan: 'off' });
+    // `+ 0` keeps the planner off the HNSW index (which would drop rows the ACL filters out): the
+    // readable set comes from the GIN index on readers (or a sequential scan), then an exact sort.
     const { rows } = await client.query<{ id: string; distance: number }>(
       `SELECT id::text, embedding <=> $1::vector(${dimensions}) AS distance FROM aikb_search_chunks
-       WHERE readers && $2::text[] ORDER BY distance, id LIMIT $3`,
+       WHERE readers && $2::text[] ORDER BY (embedding <=> $1::vector(${dimensions})) + 0, id LIMIT $3`,
       [vector, readers, k],
     );
-    await setLocal(client, { enable_indexscan: 'on' });
     return rows.map((r) => ({ id: r.id, score: 1 - Number(r.distance) }));
   }
 
