@@ -144,6 +144,20 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       await expect(store.listDocuments(alice, { limit: 0 })).rejects.toBeInstanceOf(ValidationError);
       await expect(store.listDocuments(alice, { after: '!!!' })).rejects.toBeInstanceOf(ValidationError);
     });
+
+    it('pages through every document whatever the collation of the database (keyset in byte order)', async () => {
+      // A linguistic collation (ICU, PostgreSQL only) orders 'a' before 'B': the cursor must still compare in byte order.
+      if (backend === 'postgres') await db().pool.query('ALTER TABLE aikb_search_documents ALTER COLUMN id TYPE text COLLATE "en-x-icu"');
+      for (const id of ['a', 'B', 'C', 'b', 'A']) await store.indexDocument({ id, title: id, text: `text ${id}`, acl: ['public'] });
+      const seen: string[] = [];
+      let after: string | undefined;
+      do {
+        const page = await store.listDocuments(eve, { limit: 2, ...(after ? { after } : {}) });
+        seen.push(...page.documents.map((d) => d.id));
+        after = page.nextCursor;
+      } while (after);
+      expect(seen).toEqual(['A', 'B', 'C', 'a', 'b']);
+    });
   });
 
   describe('search', () => {

@@ -420,7 +420,7 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     await start();
     const rows = await transaction(
       async (client) =>
-        (await client.query<DocumentRow>(`SELECT ${DOCUMENT_COLUMNS} FROM aikb_search_documents d WHERE d.id > $2 AND ${READABLE} ORDER BY d.id COLLATE "C" LIMIT $3`, [readers, afterId, limit + 1]))
+        (await client.query<DocumentRow>(`SELECT ${DOCUMENT_COLUMNS} FROM aikb_search_documents d WHERE d.id COLLATE "C" > $2 AND ${READABLE} ORDER BY d.id COLLATE "C" LIMIT $3`, [readers, afterId, limit + 1]))
           .rows,
     );
     const page = rows.slice(0, limit).map(summary);
