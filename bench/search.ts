@@ -11,7 +11,8 @@
  *
  * Environment: AIKB_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres; a
  * fresh database is created for the run and dropped after; skipped when unreachable or without
- * pgvector), AIKB_BENCH_QUERIES (queries per selectivity, default 60), AIKB_BENCH_CHUNKS (default 20000).
+ * pgvector), AIKB_BENCH_QUERIES (queries per selectivity, default 60), AIKB_BENCH_CHUNKS (default 20000),
+ * AIKB_BENCH_BACKENDS (default `pglite,postgres`).
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -26,6 +27,7 @@ const QUERIES = Number(process.env.AIKB_BENCH_QUERIES ?? 60);
 const WARMUP = 5;
 const K = 10;
 const databaseUrl = process.env.AIKB_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const backends = (process.env.AIKB_BENCH_BACKENDS ?? 'pglite,postgres').split(',');
 const SHARES = [
   { label: '50 %', role: 'half', every: 2 },
   { label: '10 %', role: 'tenth', every: 10 },
@@ -235,15 +237,17 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const throughput: string[] = [];
 
-  const embedded = await createDatabase({ dataDir: 'memory://' });
-  try {
-    rows.push(...(await measure('PGlite', embedded, vectors, queries)));
-    const figures = await indexingThroughput(embedded);
-    throughput.push(`PGlite: ${figures.chunksPerSecond.toFixed(0)} chunks/s indexed (embedder alone: ${figures.embedPerSecond.toFixed(0)} chunks/s)`);
-  } finally {
-    await embedded.close();
+  if (backends.includes('pglite')) {
+    const embedded = await createDatabase({ dataDir: 'memory://' });
+    try {
+      rows.push(...(await measure('PGlite', embedded, vectors, queries)));
+      const figures = await indexingThroughput(embedded);
+      throughput.push(`PGlite: ${figures.chunksPerSecond.toFixed(0)} chunks/s indexed (embedder alone: ${figures.embedPerSecond.toFixed(0)} chunks/s)`);
+    } finally {
+      await embedded.close();
+    }
   }
-  const server = await postgres();
+  const server = backends.includes('postgres') ? await postgres() : undefined;
   if (server) {
     try {
       rows.push(...(await measure('PostgreSQL', server.db, vectors, queries)));

@@ -171,7 +171,7 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     maxDocumentLength = 5_000_000,
     maxK = 100,
     maxQueryLength = 2000,
-    exactScanMaxChunks = 2000,
+    exactScanMaxChunks = 1000,
     exactScanFraction = 0.02,
     exactFallbackMaxChunks = 100_000,
     efSearch = 100,
@@ -442,11 +442,15 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
   }
 
   async function exactScan(client: PoolClient, vector: string, readers: readonly string[], k: number): Promise<Hit[]> {
-    // `+ 0` keeps the planner off the HNSW index (which would drop rows the ACL filters out): the
-    // readable set comes from the GIN index on readers (or a sequential scan), then an exact sort.
+    // The readable documents come from the ACL table's (principal, document_id) index, once (an
+    // InitPlan), then their chunks by the (document_id, ordinal) index: a plan the planner cannot
+    // turn into a sequential scan on a misestimated array filter. `+ 0` keeps it off the HNSW
+    // index (which would drop rows the ACL filters out); the copy on the chunk is checked too.
     const { rows } = await client.query<{ id: string; distance: number }>(
       `SELECT id::text, embedding <=> $1::vector(${dimensions}) AS distance FROM aikb_search_chunks
-       WHERE readers && $2::text[] ORDER BY (embedding <=> $1::vector(${dimensions})) + 0, id LIMIT $3`,
+       WHERE document_id = ANY (ARRAY(SELECT document_id FROM aikb_search_acl WHERE principal = ANY ($2::text[])))
+         AND readers && $2::text[]
+       ORDER BY (embedding <=> $1::vector(${dimensions})) + 0, id LIMIT $3`,
       [vector, readers, k],
     );
     return rows.map((r) => ({ id: r.id, score: 1 - Number(r.distance) }));
@@ -470,11 +474,7 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
       const hits = await exactScan(client, vector, readers, k);
       return { hits, complete: true, candidates: hits.length, strategy: 'exact' };
     }
-    await setLocal(client, {
-      'hnsw.iterative_scan': 'relaxed_order',
-      'hnsw.ef_search': String(Math.min(1000, Math.max(efSearch, k))),
-      'hnsw.max_scan_tuples': String(maxScanTuples),
-    });
+    // hnsw.iterative_scan, ef_search and max_scan_tuples were set with the estimate (runSearch).
     // relaxed_order may return rows slightly out of order: the outer query sorts them again.
     const { rows } = await client.query<{ id: string; distance: number }>(
       `WITH nearest AS MATERIALIZED (
@@ -535,9 +535,14 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
       vector = embedded!;
     }
     return transaction(async (client) => {
-      const { rows } = await client.query<{ principal: string; chunks: string }>('SELECT principal, chunks FROM aikb_search_principal_chunks WHERE principal = ANY($1::text[])', [
-        [...request.readers, TOTAL_KEY],
-      ]);
+      // The index scan's settings ride along with the estimate (one round trip fewer): they only
+      // affect HNSW scans, which only the `hnsw` strategy runs (the application path sets its own).
+      const { rows } = await client.query<{ principal: string; chunks: string }>(
+        `SELECT principal, chunks FROM aikb_search_principal_chunks,
+           (SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', $2, true), set_config('hnsw.max_scan_tuples', $3, true)) AS settings
+         WHERE principal = ANY($1::text[])`,
+        [[...request.readers, TOTAL_KEY], String(Math.min(1000, Math.max(efSearch, request.k))), String(maxScanTuples)],
+      );
       const total = Number(rows.find((r) => r.principal === TOTAL_KEY)?.chunks ?? 0);
       const estimate = Math.min(total, rows.filter((r) => r.principal !== TOTAL_KEY).reduce((sum, r) => sum + Number(r.chunks), 0));
       span.setAttribute('aikb.search.readable_estimate', estimate);

@@ -252,7 +252,7 @@ export interface PostgresSearchStoreOptions {
   /**
    * The vector leg scans the readable set exactly when the caller may read at most this many
    * chunks, or at most {@link exactScanFraction} of all chunks.
-   * @default 2000
+   * @default 1000
    */
   exactScanMaxChunks?: number;
   /** @default 0.02 */
