@@ -1,3 +1,4 @@
+import { BasicTracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRecordingMeter, describeEachDatabase, servicesRequired } from '@aikb/test-support';
 import type { Database } from '../db/database';
@@ -240,6 +241,24 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       expect(await recording.total('aikb.search.duration')).toBe(2);
       expect(measured.stats()).toMatchObject({ dimensions: D, searches: { success: 1, validationFailure: 1, error: 0 } });
       await recording.shutdown();
+    });
+
+    it('traces each search with its strategy, readable-set estimate and candidates', async () => {
+      const ended: ReadableSpan[] = [];
+      const provider = new BasicTracerProvider({ spanProcessors: [{ onStart() {}, onEnd: (span) => void ended.push(span), forceFlush: async () => {}, shutdown: async () => {} }] });
+      const traced = createPostgresSearchStore({ pool: db().pool, embedder: createHashingEmbedder({ dimensions: D }), tracer: provider.getTracer('test') });
+      await traced.search({ principal: alice, query: 'pool', k: 2 });
+      const span = ended.find((s) => s.name === 'aikb.search');
+      expect(span?.attributes).toMatchObject({
+        'aikb.search.mode': 'hybrid',
+        'aikb.search.k': 2,
+        'aikb.search.strategy': 'exact',
+        'aikb.search.readable_estimate': 3,
+        'aikb.search.complete': true,
+        'aikb.search.results': 2,
+      });
+      expect(span?.attributes['aikb.search.candidates']).toBeGreaterThanOrEqual(2);
+      await provider.shutdown();
     });
   });
 
