@@ -42,7 +42,34 @@ const ACL_ENTRY = /^(?:public|(?:user|role):[^\u0000-\u001f\u007f]{1,200})$/;
 interface Hit {
   id: string;
   score: number;
+  /** Read with the hit when the leg's query could join them in (saves a round trip). */
+  detail?: Detail;
 }
+
+interface Detail {
+  document_id: string;
+  title: string;
+  snippet: string;
+}
+
+const HEADLINE_OPTIONS = 'StartSel=**, StopSel=**, MaxWords=35, MinWords=15, MaxFragments=2';
+
+/** The snippet of chunk `c`: the query's matched terms highlighted, or the chunk's start. */
+function snippetSql(queryParam: string | undefined): string {
+  return queryParam === undefined ? 'left(c.text, 300)' : `ts_headline('${TS_CONFIG}', c.text, websearch_to_tsquery('${TS_CONFIG}', ${queryParam}), '${HEADLINE_OPTIONS}')`;
+}
+
+/** `inner` (rows `id, score`, at most k) with each row's document, title and snippet, best first. */
+function withDetails(inner: string, queryParam: string | undefined): string {
+  return `WITH nearest AS MATERIALIZED (${inner})
+    SELECT c.id::text, c.document_id, d.title, ${snippetSql(queryParam)} AS snippet, nearest.score
+    FROM nearest JOIN aikb_search_chunks c ON c.id = nearest.id JOIN aikb_search_documents d ON d.id = c.document_id
+    ORDER BY nearest.score DESC, c.id`;
+}
+
+type DetailRow = Detail & { id: string; score: number };
+const detailedHits = (rows: readonly DetailRow[]): Hit[] =>
+  rows.map((r) => ({ id: r.id, score: Number(r.score), detail: { document_id: r.document_id, title: r.title, snippet: r.snippet } }));
 
 interface LegResult {
   hits: Hit[];
@@ -174,7 +201,7 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     exactScanMaxChunks = 1000,
     exactScanFraction = 0.02,
     exactFallbackMaxChunks = 100_000,
-    efSearch = 100,
+    efSearch = 200,
     maxScanTuples = 20_000,
     overfetch = 4,
   } = options;
@@ -441,19 +468,22 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     return rows[0]?.n ?? 0;
   }
 
-  async function exactScan(client: PoolClient, vector: string, readers: readonly string[], k: number): Promise<Hit[]> {
+  async function exactScan(client: PoolClient, vector: string, readers: readonly string[], k: number, query: string | undefined): Promise<Hit[]> {
     // The readable documents come from the ACL table's (principal, document_id) index, once (an
     // InitPlan), then their chunks by the (document_id, ordinal) index: a plan the planner cannot
     // turn into a sequential scan on a misestimated array filter. `+ 0` keeps it off the HNSW
     // index (which would drop rows the ACL filters out); the copy on the chunk is checked too.
-    const { rows } = await client.query<{ id: string; distance: number }>(
-      `SELECT id::text, embedding <=> $1::vector(${dimensions}) AS distance FROM aikb_search_chunks
-       WHERE document_id = ANY (ARRAY(SELECT document_id FROM aikb_search_acl WHERE principal = ANY ($2::text[])))
-         AND readers && $2::text[]
-       ORDER BY (embedding <=> $1::vector(${dimensions})) + 0, id LIMIT $3`,
-      [vector, readers, k],
+    const { rows } = await client.query<DetailRow>(
+      withDetails(
+        `SELECT id, 1 - (embedding <=> $1::vector(${dimensions})) AS score FROM aikb_search_chunks
+         WHERE document_id = ANY (ARRAY(SELECT document_id FROM aikb_search_acl WHERE principal = ANY ($2::text[])))
+           AND readers && $2::text[]
+         ORDER BY (embedding <=> $1::vector(${dimensions})) + 0, id LIMIT $3`,
+        query === undefined ? undefined : '$4',
+      ),
+      query === undefined ? [vector, readers, k] : [vector, readers, k, query],
     );
-    return rows.map((r) => ({ id: r.id, score: 1 - Number(r.distance) }));
+    return detailedHits(rows);
   }
 
   async function vectorLeg(client: PoolClient, request: CheckedRequest, vector: string, estimate: number, total: number): Promise<LegResult> {
@@ -470,23 +500,25 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
       const complete = hits.length >= k || (await readableUpTo(client, readers, k)) <= hits.length;
       return { hits, complete, candidates: rows.length, strategy: 'overfetch' };
     }
+    const query = request.query;
     if (estimate <= exactScanMaxChunks || estimate <= exactScanFraction * total) {
-      const hits = await exactScan(client, vector, readers, k);
+      const hits = await exactScan(client, vector, readers, k, query);
       return { hits, complete: true, candidates: hits.length, strategy: 'exact' };
     }
     // hnsw.iterative_scan, ef_search and max_scan_tuples were set with the estimate (runSearch).
     // relaxed_order may return rows slightly out of order: the outer query sorts them again.
-    const { rows } = await client.query<{ id: string; distance: number }>(
-      `WITH nearest AS MATERIALIZED (
-         SELECT id, embedding <=> $1::vector(${dimensions}) AS distance FROM aikb_search_chunks
-         WHERE readers && $2::text[] ORDER BY embedding <=> $1::vector(${dimensions}) LIMIT $3)
-       SELECT id::text, distance FROM nearest ORDER BY distance, id`,
-      [vector, readers, k],
+    const { rows } = await client.query<DetailRow>(
+      withDetails(
+        `SELECT id, 1 - (embedding <=> $1::vector(${dimensions})) AS score FROM aikb_search_chunks
+         WHERE readers && $2::text[] ORDER BY embedding <=> $1::vector(${dimensions}) LIMIT $3`,
+        query === undefined ? undefined : '$4',
+      ),
+      query === undefined ? [vector, readers, k] : [vector, readers, k, query],
     );
-    const hits = rows.map((r) => ({ id: r.id, score: 1 - Number(r.distance) }));
+    const hits = detailedHits(rows);
     if (hits.length >= k || (await readableUpTo(client, readers, k)) <= hits.length) return { hits, complete: true, candidates: rows.length, strategy: 'hnsw' };
     if (estimate <= exactFallbackMaxChunks) {
-      const exact = await exactScan(client, vector, readers, k);
+      const exact = await exactScan(client, vector, readers, k, query);
       return { hits: exact, complete: true, candidates: rows.length + exact.length, strategy: 'hnsw+exact' };
     }
     return { hits, complete: false, candidates: rows.length, strategy: 'hnsw' };
@@ -506,22 +538,25 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
       // Full text is exact: when fewer than `limit` rows matched, every match was seen.
       return { hits, complete: hits.length >= k || rows.length < limit, candidates: rows.length, strategy: 'text' };
     }
-    const { rows } = await client.query<{ id: string; rank: number }>(
-      `SELECT c.id::text, ts_rank_cd(c.tsv, q.q) AS rank FROM aikb_search_chunks c, websearch_to_tsquery('${TS_CONFIG}', $1) AS q(q)
-       WHERE c.tsv @@ q.q AND c.readers && $2::text[] ORDER BY rank DESC, c.id LIMIT $3`,
+    const { rows } = await client.query<DetailRow>(
+      withDetails(
+        `SELECT c.id, ts_rank_cd(c.tsv, q.q) AS score FROM aikb_search_chunks c, websearch_to_tsquery('${TS_CONFIG}', $1) AS q(q)
+         WHERE c.tsv @@ q.q AND c.readers && $2::text[] ORDER BY score DESC, c.id LIMIT $3`,
+        '$1',
+      ),
       [query, readers, k],
     );
-    return { hits: rows.map((r) => ({ id: r.id, score: Number(r.rank) })), complete: true, candidates: rows.length, strategy: 'text' };
+    return { hits: detailedHits(rows), complete: true, candidates: rows.length, strategy: 'text' };
   }
 
-  function fuse(vector: Hit[], text: Hit[], k: number): { id: string; score: number; leg: SearchLeg }[] {
-    const fused = new Map<string, { id: string; score: number; leg: SearchLeg }>();
+  function fuse(vector: Hit[], text: Hit[], k: number): (Hit & { leg: SearchLeg })[] {
+    const fused = new Map<string, Hit & { leg: SearchLeg }>();
     const add = (hits: Hit[], leg: 'vector' | 'text') =>
       hits.forEach((hit, rank) => {
         const seen = fused.get(hit.id);
         const score = 1 / (RRF_K + rank + 1);
-        if (seen) fused.set(hit.id, { id: hit.id, score: seen.score + score, leg: 'both' });
-        else fused.set(hit.id, { id: hit.id, score, leg });
+        if (seen) fused.set(hit.id, { ...seen, score: seen.score + score, leg: 'both', detail: seen.detail ?? hit.detail });
+        else fused.set(hit.id, { ...hit, score, leg });
       });
     add(vector, 'vector');
     add(text, 'text');
@@ -564,16 +599,17 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
         request.mode === 'hybrid'
           ? fuse(vectorResult!.hits, textResult!.hits, request.k)
           : (vectorResult ?? textResult)!.hits.map((hit) => ({ ...hit, leg: request.mode as SearchLeg }));
-      const details = await client.query<{ id: string; document_id: string; title: string; snippet: string }>(
-        request.query === undefined
-          ? `SELECT c.id::text, c.document_id, d.title, left(c.text, 300) AS snippet
-             FROM aikb_search_chunks c JOIN aikb_search_documents d ON d.id = c.document_id WHERE c.id = ANY($1::bigint[])`
-          : `SELECT c.id::text, c.document_id, d.title,
-               ts_headline('${TS_CONFIG}', c.text, websearch_to_tsquery('${TS_CONFIG}', $2), 'StartSel=**, StopSel=**, MaxWords=35, MinWords=15, MaxFragments=2') AS snippet
-             FROM aikb_search_chunks c JOIN aikb_search_documents d ON d.id = c.document_id WHERE c.id = ANY($1::bigint[])`,
-        request.query === undefined ? [ranked.map((r) => r.id)] : [ranked.map((r) => r.id), request.query],
-      );
-      const byId = new Map(details.rows.map((row) => [row.id, row]));
+      // Rows of the application path come without details: read them for the kept ones only.
+      const missing = ranked.filter((hit) => !hit.detail).map((hit) => hit.id);
+      const byId = new Map<string, Detail>(ranked.flatMap((hit) => (hit.detail ? [[hit.id, hit.detail] as const] : [])));
+      if (missing.length > 0) {
+        const details = await client.query<Detail & { id: string }>(
+          `SELECT c.id::text, c.document_id, d.title, ${snippetSql(request.query === undefined ? undefined : '$2')} AS snippet
+           FROM aikb_search_chunks c JOIN aikb_search_documents d ON d.id = c.document_id WHERE c.id = ANY($1::bigint[])`,
+          request.query === undefined ? [missing] : [missing, request.query],
+        );
+        for (const row of details.rows) byId.set(row.id, row);
+      }
       const results: SearchResult[] = ranked.flatMap((hit) => {
         const row = byId.get(hit.id);
         return row ? [{ chunkId: hit.id, documentId: row.document_id, title: row.title, snippet: row.snippet, score: hit.score, leg: hit.leg }] : [];

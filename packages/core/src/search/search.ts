@@ -265,7 +265,7 @@ export interface PostgresSearchStoreOptions {
   exactFallbackMaxChunks?: number;
   /**
    * `hnsw.ef_search` for the index scan (raised to k when smaller).
-   * @default 100
+   * @default 200
    */
   efSearch?: number;
   /**
