@@ -201,7 +201,7 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     exactScanMaxChunks = 1000,
     exactScanFraction = 0.02,
     exactFallbackMaxChunks = 100_000,
-    efSearch = 200,
+    efSearch = 40,
     maxScanTuples = 20_000,
     overfetch = 4,
   } = options;
@@ -572,14 +572,21 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     return transaction(async (client) => {
       // The index scan's settings ride along with the estimate (one round trip fewer): they only
       // affect HNSW scans, which only the `hnsw` strategy runs (the application path sets its own).
-      const { rows } = await client.query<{ principal: string; chunks: string }>(
-        `SELECT principal, chunks FROM aikb_search_principal_chunks,
-           (SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', $2, true), set_config('hnsw.max_scan_tuples', $3, true)) AS settings
-         WHERE principal = ANY($1::text[])`,
-        [[...request.readers, TOTAL_KEY], String(Math.min(1000, Math.max(efSearch, request.k))), String(maxScanTuples)],
+      // ef_search grows as the readable share shrinks (2k / share), so the iterative scan's
+      // candidate list holds enough readable rows for its recall.
+      const { rows } = await client.query<{ readable: string; total: string }>(
+        `WITH est AS (
+           SELECT coalesce(sum(chunks) FILTER (WHERE principal <> $2), 0) AS readable, coalesce(max(chunks) FILTER (WHERE principal = $2), 0) AS total
+           FROM aikb_search_principal_chunks WHERE principal = ANY($1::text[]))
+         SELECT readable, total,
+           set_config('hnsw.iterative_scan', 'relaxed_order', true),
+           set_config('hnsw.ef_search', least(1000, greatest($3::int, ceil(2.0 * $4::int * total / greatest(least(readable, total), 1))))::int::text, true),
+           set_config('hnsw.max_scan_tuples', $5, true)
+         FROM est`,
+        [[...request.readers, TOTAL_KEY], TOTAL_KEY, Math.min(1000, Math.max(efSearch, request.k)), request.k, String(maxScanTuples)],
       );
-      const total = Number(rows.find((r) => r.principal === TOTAL_KEY)?.chunks ?? 0);
-      const estimate = Math.min(total, rows.filter((r) => r.principal !== TOTAL_KEY).reduce((sum, r) => sum + Number(r.chunks), 0));
+      const total = Number(rows[0]?.total ?? 0);
+      const estimate = Math.min(total, Number(rows[0]?.readable ?? 0));
       span.setAttribute('aikb.search.readable_estimate', estimate);
 
       let vectorResult: LegResult | undefined;

@@ -264,8 +264,9 @@ export interface PostgresSearchStoreOptions {
    */
   exactFallbackMaxChunks?: number;
   /**
-   * `hnsw.ef_search` for the index scan (raised to k when smaller).
-   * @default 200
+   * The least `hnsw.ef_search` of the index scan: it is raised to k, and to 2k ÷ the share of
+   * chunks the caller may read (200 at 10 %), at most 1000.
+   * @default 40
    */
   efSearch?: number;
   /**
