@@ -236,9 +236,9 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       const measured = createPostgresSearchStore({ pool: db().pool, embedder: createHashingEmbedder({ dimensions: D }), meter: recording.meter });
       await measured.search({ principal: alice, query: 'pool' });
       await measured.search({ principal: alice, query: 'pool', k: 0 }).catch(() => {});
-      expect(await recording.total('aikb.search.searches', { outcome: 'success' })).toBe(1);
-      expect(await recording.total('aikb.search.searches', { outcome: 'validation_failure' })).toBe(1);
-      expect(await recording.total('aikb.search.duration')).toBe(2);
+      expect(await recording.total('aikb.vector_search.requests', { outcome: 'success' })).toBe(1);
+      expect(await recording.total('aikb.vector_search.requests', { outcome: 'validation_failure' })).toBe(1);
+      expect(await recording.total('aikb.vector_search.duration')).toBe(2);
       expect(measured.stats()).toMatchObject({ dimensions: D, searches: { success: 1, validationFailure: 1, error: 0 } });
       await recording.shutdown();
     });

@@ -213,10 +213,10 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
   // Fails here, at construction, rather than on the first document.
   chunkText('', { size: chunkSize, overlap: chunkOverlap });
 
-  const searches = meter.createCounter('aikb.search.searches', { unit: '{search}', description: 'Searches, by outcome (success, validation_failure, error) and mode' });
-  const duration = meter.createHistogram('aikb.search.duration', { unit: 's', description: 'Time to answer a search' });
-  const incompleteCounter = meter.createCounter('aikb.search.incomplete', { unit: '{search}', description: 'Successful searches a scan bound cut short (complete: false)' });
-  const indexedChunks = meter.createCounter('aikb.search.chunks.indexed', { unit: '{chunk}', description: 'Chunks embedded and written' });
+  const searches = meter.createCounter('aikb.vector_search.requests', { unit: '{request}', description: 'Searches, by outcome (success, validation_failure, error) and mode' });
+  const duration = meter.createHistogram('aikb.vector_search.duration', { unit: 's', description: 'Time to answer a search' });
+  const incompleteCounter = meter.createCounter('aikb.vector_search.incomplete', { unit: '{request}', description: 'Successful searches a scan bound cut short (complete: false)' });
+  const indexedChunks = meter.createCounter('aikb.vector_search.chunks.indexed', { unit: '{chunk}', description: 'Chunks embedded and written' });
 
   const counts = { success: 0, validationFailure: 0, error: 0 };
   const strategies: Record<SearchStrategy, number> = { exact: 0, hnsw: 0, 'hnsw+exact': 0, overfetch: 0, text: 0 };
