@@ -43,9 +43,11 @@ export function createApp(ctx: ServerContext): Express {
   admin.use(observability.adminRoutes);
   admin.use('/users', ctx.auth.usersRouter); // parses its own body (16 KiB at most)
   admin.use(sagaAdminRoutes(ctx));
+  admin.use('/documents', ctx.search.adminRoutes); // parses its own body (5 MiB at most)
   app.use('/api/admin', admin);
 
-  // 4. user routes
+  // 4. user routes (a user token; the caller's principal comes from it, never from the body)
+  app.use('/api', express.Router().use(['/search', '/documents'], ctx.auth.requireUser).use(ctx.search.userRoutes));
 
   // 5. nothing matched; every error as problem+json
   app.use(notFound());

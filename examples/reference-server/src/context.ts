@@ -9,6 +9,7 @@ import type { PinoLogger } from './logger';
 import type { AuthSubsystem } from './subsystems/auth';
 import type { Observability } from './subsystems/observability';
 import type { SagaSubsystem } from './subsystems/saga';
+import type { SearchSubsystem } from './subsystems/search';
 
 /**
  * Everything the server's subsystems share, created once at start-up. A subsystem
@@ -43,4 +44,6 @@ export interface ServerContext {
   readonly auth: AuthSubsystem;
   /** The durable saga runner (`src/subsystems/saga.ts`); definitions register with their endpoint. */
   readonly sagas: SagaSubsystem;
+  /** Documents and search (`POST /api/search`, `/api/documents`, `/api/admin/documents`). */
+  readonly search: SearchSubsystem;
 }

@@ -60,6 +60,12 @@ const ROUTES = [
   'POST /api/admin/sagas/:id/retry',
   'POST /api/admin/sagas/:id/cancel',
   'POST /api/admin/sagas/:id/resolve',
+  'POST /api/search',
+  'GET /api/documents',
+  'GET /api/documents/:id',
+  'POST /api/admin/documents',
+  'PUT /api/admin/documents/:id/acl',
+  'DELETE /api/admin/documents/:id',
 ] as const;
 type Route = (typeof ROUTES)[number];
 
@@ -90,6 +96,8 @@ let server: Server;
 let routes: string[];
 /** The id of a real user, so PATCH and DELETE sometimes hit one. */
 let targetId: string;
+/** A user token of the fuzz target, for the search routes (`USER_TOKEN` in the generator). */
+let userToken: string;
 const errors: unknown[] = [];
 
 beforeAll(async () => {
@@ -105,7 +113,12 @@ beforeAll(async () => {
   server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
   // A user to aim PATCH and DELETE at, and a flag with some history.
-  targetId = (await ctx.auth.users.add({ email: 'fuzz-target@example.com', password: 'correct horse battery', roles: ['user'] })).id;
+  const target = await ctx.auth.users.add({ email: 'fuzz-target@example.com', password: 'correct horse battery', roles: ['user'] });
+  targetId = target.id;
+  userToken = (await ctx.auth.tokens.issue(target)).token;
+  // A document the target may read, one it may not, so the search routes have something to find.
+  await ctx.search.store.indexDocument({ id: targetId, title: 'Pool runbook', text: 'The connection pool is exhausted.', acl: ['role:user'] });
+  await ctx.search.store.indexDocument({ id: 'hidden', title: 'Hidden', text: 'Nobody reads this pool.', acl: ['user:nobody'] });
 }, 120_000);
 
 afterAll(async () => {
@@ -148,7 +161,8 @@ async function snapshot(): Promise<string> {
   const list = await flagStore.list();
   const history = await Promise.all(list.map((flag) => flagStore.history(flag.name, { limit: 1000 })));
   const users = await createPostgresUserStore({ pool: infra.db.pool }).list();
-  return JSON.stringify({ list, history, users });
+  const documents = (await infra.db.pool.query('SELECT d.id, d.title, d.content_hash, array(SELECT principal FROM aikb_search_acl a WHERE a.document_id = d.id ORDER BY 1) AS acl FROM aikb_search_documents d ORDER BY d.id')).rows;
+  return JSON.stringify({ list, history, users, documents });
 }
 
 // ---- generators ----
@@ -179,6 +193,22 @@ const bodies: Partial<Record<string, fc.Arbitrary<unknown>>> = {
   keys: fc.oneof(fc.record({ keys: fc.oneof(fc.array(fc.oneof(text, fc.constantFrom('feature_flags:*', 'feature_flags:priority_1_1_vector_validation')), { maxLength: 3 }), jsonish) }), field(['keys'])),
   leakHunt: fc.oneof(fc.record({ enabled: fc.oneof(fc.boolean(), jsonish), minutes: fc.oneof(fc.integer({ min: -5, max: 2000 }), fc.double(), jsonish) }, { requiredKeys: [] }), field(['enabled', 'minutes'])),
   login: fc.record({ email: fc.oneof(fc.emailAddress(), text), password: text }, { requiredKeys: [] }),
+  search: fc.oneof(
+    fc.record(
+      {
+        query: fc.oneof(text, jsonish),
+        vector: fc.oneof(fc.array(fc.oneof(fc.double(), jsonish), { maxLength: 300 }), jsonish),
+        k: fc.oneof(fc.integer({ min: -5, max: 20_000 }), jsonish),
+        mode: fc.oneof(fc.constantFrom('vector', 'text', 'hybrid'), jsonish),
+      },
+      { requiredKeys: [] },
+    ),
+    field(['query', 'vector', 'k', 'mode']),
+  ),
+  document: fc.oneof(
+    fc.record({ id: fc.oneof(text, jsonish), title: fc.oneof(text, jsonish), text: fc.oneof(text, jsonish), acl: fc.oneof(fc.array(fc.oneof(text, fc.constantFrom('public', 'role:user', 'user:')), { maxLength: 3 }), jsonish), metadata: jsonish }, { requiredKeys: [] }),
+    field(['id', 'title', 'text', 'acl', 'metadata']),
+  ),
 };
 function bodyKind(route: Route): string | undefined {
   if (route.includes('feature-flags/:name') && !route.startsWith('GET')) return 'flag';
@@ -186,6 +216,8 @@ function bodyKind(route: Route): string | undefined {
   if (route.includes('cache')) return 'keys';
   if (route.includes('login')) return 'login';
   if (route.includes('leak-hunting')) return 'leakHunt';
+  if (route === 'POST /api/search') return 'search';
+  if (route.includes('/api/admin/documents') && !route.startsWith('DELETE')) return 'document';
   return undefined;
 }
 
@@ -218,7 +250,7 @@ function encode(raw: Buffer, how: Coding): { body: Buffer; header?: string } {
 }
 
 const contentType = fc.constantFrom(undefined, 'application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/merge-patch+json', 'application/json; charset=latin1', '*/*', 'garbage');
-const authorization = fc.constantFrom(undefined, `Bearer ${ADMIN_TOKEN}`, `Bearer ${ADMIN_TOKEN}`, `Bearer ${ADMIN_TOKEN}`, 'Bearer', 'Bearer x', `Basic ${ADMIN_TOKEN}`, 'Bearer a.b.c', 'Bearer eyJhbGciOiJub25lIn0.eyJyb2xlcyI6WyJhZG1pbiJdfQ.', `bearer ${ADMIN_TOKEN}`, `Bearer ${ADMIN_TOKEN} extra`);
+const authorization = fc.constantFrom(undefined, 'USER_TOKEN', 'USER_TOKEN', `Bearer ${ADMIN_TOKEN}`, `Bearer ${ADMIN_TOKEN}`, `Bearer ${ADMIN_TOKEN}`, 'Bearer', 'Bearer x', `Basic ${ADMIN_TOKEN}`, 'Bearer a.b.c', 'Bearer eyJhbGciOiJub25lIn0.eyJyb2xlcyI6WyJhZG1pbiJdfQ.', `bearer ${ADMIN_TOKEN}`, `Bearer ${ADMIN_TOKEN} extra`);
 
 /** Mostly the routes' own methods; sometimes another one. */
 const methodFor = (route: Route) => fc.oneof({ weight: 6, arbitrary: fc.constant(route.split(' ')[0]!) }, { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS') });
@@ -257,7 +289,7 @@ function request(exclude: readonly Route[]): fc.Arbitrary<Sent> {
       .map(({ method, path: target, query: q, body, coding: how, contentType: type, authorization: auth, requestId }) => {
         const headers: Record<string, string> = {};
         if (type) headers['Content-Type'] = type;
-        if (auth) headers.Authorization = auth;
+        if (auth) headers.Authorization = auth === 'USER_TOKEN' ? `Bearer ${userToken}` : auth;
         if (requestId) headers['X-Request-ID'] = requestId;
         let payload: Buffer | undefined = body;
         if (body) {

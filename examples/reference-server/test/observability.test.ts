@@ -38,7 +38,7 @@ describe('aikb-server observability (the runbook, end to end)', () => {
     const { status, body, headers } = await get('/api/health');
     expect(status).toBe(200);
     expect(body.tracing).toEqual({ enabled: true, middleware: 'active', traceIdGeneration: 'working' });
-    expect(Object.keys(body.components)).toEqual(['database', 'redis', 'pool']);
+    expect(Object.keys(body.components)).toEqual(['database', 'redis', 'search', 'pool']);
     expect(body.components.pool).toMatchObject({ status: 'ok', maxConnections: 1 });
     expect(body.components.pool.latencyMs).toBeGreaterThanOrEqual(0);
     expect(headers.get('x-trace-id')).toMatch(TRACE_ID);
@@ -75,7 +75,7 @@ describe('aikb-server observability (the runbook, end to end)', () => {
   });
 
   it('curl -i ... | grep -i x-trace-id → on every response, a traceparent honoured', async () => {
-    const missing = await get('/api/documents');
+    const missing = await get('/api/no-such-route');
     expect(missing.status).toBe(404);
     expect(missing.headers.get('x-trace-id')).toMatch(TRACE_ID);
     const joined = await get('/api/health', { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });

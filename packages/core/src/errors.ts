@@ -105,6 +105,48 @@ export class ValidationError extends AikbError {
   }
 }
 
+/** What a {@link VectorValidationError} found wrong with a search input. */
+export type VectorProblem =
+  /** Not an array of numbers at all. */
+  | 'not_an_array'
+  /** The array's length is not the configured dimension D. */
+  | 'wrong_dimension'
+  /** An element is not a number (a string, `null`, a nested array, ...). */
+  | 'not_a_number'
+  /** An element is NaN, ±Infinity (`1e999` in JSON) or too large for pgvector's float32. */
+  | 'not_finite'
+  /** Every element is zero: cosine distance to it is NaN, so any order would be returned. */
+  | 'zero_vector'
+  /** `k` is not a whole number in the allowed range. */
+  | 'bad_k'
+  /** The query text is missing where needed, not a string or too long. */
+  | 'bad_query'
+  /** Another request member (mode, principal, ...) is invalid. */
+  | 'bad_request';
+
+/** {@link VectorValidationError} options. */
+export interface VectorValidationErrorOptions extends AikbErrorOptions {
+  /** What is wrong (also in `details.problem`). */
+  problem: VectorProblem;
+}
+
+/**
+ * A search input that must not reach SQL (`INVALID_ARGUMENT`, HTTP 400): a query vector of the
+ * wrong dimension, with a non-finite or non-numeric element, all zeros, or a `k` / query text out
+ * of bounds. {@link VectorValidationError.problem} says which, {@link ValidationError.field} where
+ * (`vector[3]`, `k`, `query`).
+ */
+export class VectorValidationError extends ValidationError {
+  /** What is wrong. */
+  readonly problem: VectorProblem;
+
+  constructor(field: string, message: string, options: VectorValidationErrorOptions) {
+    const { problem, ...rest } = options;
+    super(field, message, { ...rest, details: { problem, ...rest.details } });
+    this.problem = problem;
+  }
+}
+
 /** A dependency (database, Redis, ...) could not be reached; the operation changed nothing. */
 export class UnavailableError extends AikbError {
   constructor(message: string, options: AikbErrorOptions = {}) {

@@ -8,8 +8,17 @@
  */
 
 // errors
-export type { AikbErrorCode, AikbErrorOptions, NotFoundErrorOptions, RateLimitedErrorOptions, SagaCompensationErrorOptions, SimilarNamesOptions } from './errors';
-export { AikbError, NotFoundError, RateLimitedError, SagaCompensationError, UnavailableError, ValidationError, isAikbError, similarNames } from './errors';
+export type {
+  AikbErrorCode,
+  AikbErrorOptions,
+  NotFoundErrorOptions,
+  RateLimitedErrorOptions,
+  SagaCompensationErrorOptions,
+  SimilarNamesOptions,
+  VectorProblem,
+  VectorValidationErrorOptions,
+} from './errors';
+export { AikbError, NotFoundError, RateLimitedError, SagaCompensationError, UnavailableError, ValidationError, VectorValidationError, isAikbError, similarNames } from './errors';
 
 // logging
 export type { Logger } from './logger';
@@ -225,3 +234,35 @@ export type {
   StepStarted,
 } from './saga';
 export { SAGA_STATES, createMemorySagaLog, createPostgresSagaLog, createSagaRunner, defineSaga, sagaLogMigrations } from './saga';
+// search
+export type {
+  AclEntry,
+  ChunkOptions,
+  DocumentInput,
+  DocumentPage,
+  DocumentSummary,
+  Embedder,
+  HashingEmbedderOptions,
+  IndexResult,
+  OpenAiEmbedderOptions,
+  PostgresSearchStoreOptions,
+  SearchFiltering,
+  SearchLeg,
+  SearchMode,
+  SearchRequest,
+  SearchResponse,
+  SearchResult,
+  SearchStats,
+  SearchStore,
+  SearchStrategy,
+} from './search';
+export {
+  MAX_VECTOR_ELEMENT,
+  PUBLIC_PRINCIPAL,
+  chunkText,
+  createHashingEmbedder,
+  createOpenAiEmbedder,
+  createPostgresSearchStore,
+  searchStoreMigrations,
+  validateVector,
+} from './search';

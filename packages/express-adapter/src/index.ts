@@ -46,3 +46,6 @@ export { usersRouter } from './users-router';
 // sagas
 export type { SagaRouterOptions } from './saga-router';
 export { sagaRouter } from './saga-router';
+// search
+export type { SearchAdminRouterOptions, SearchRouterOptions, SearchSwitch } from './search-router';
+export { searchAdminRouter, searchRouter } from './search-router';

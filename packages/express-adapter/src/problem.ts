@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import { AikbError, NotFoundError, RateLimitedError, ValidationError, type AikbErrorCode } from '@aikb/core';
+import { AikbError, NotFoundError, RateLimitedError, ValidationError, VectorValidationError, type AikbErrorCode } from '@aikb/core';
 
 /** An RFC 9457 problem details object, with aikb's extension members. */
 export interface Problem {
@@ -90,6 +90,7 @@ function clientStatus(error: HttpStatusError): number | undefined {
  * which only generic `AikbError`s (`ALREADY_EXISTS` with `field`, ...) rely on.
  */
 function typedMembers(error: AikbError): Record<string, unknown> {
+  if (error instanceof VectorValidationError) return { field: error.field, problem: error.problem };
   if (error instanceof ValidationError) return { field: error.field };
   if (error instanceof NotFoundError) {
     return { ...(error.key !== undefined ? { name: error.key } : {}), ...(error.similar !== undefined ? { similar: error.similar } : {}) };

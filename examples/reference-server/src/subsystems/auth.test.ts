@@ -22,7 +22,7 @@ describe('createAuthSubsystem', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'aikb-auth-'));
   let db: Database;
   let auth: AuthSubsystem;
-  let base: Omit<ServerContext, 'auth' | 'observability' | 'sagas'>;
+  let base: Omit<ServerContext, 'auth' | 'observability' | 'sagas' | 'search'>;
   let flags: FeatureFlagClient;
 
   beforeAll(async () => {

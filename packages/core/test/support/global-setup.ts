@@ -19,6 +19,14 @@ export default async function globalSetup(): Promise<void> {
       await client.connect();
       const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
       console.log(`[aikb tests] Postgres backends: pglite (embedded) and postgres ${rows[0]?.server_version} at ${redact(testDatabaseUrl)}`);
+      // pgvector, where the server has it, goes in public once: a suite's CREATE EXTENSION would
+      // otherwise put it in the suite's own schema, and dropping that schema would drop it for all.
+      const vector = await client.query("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'");
+      if (vector.rowCount) {
+        await client.query('CREATE EXTENSION IF NOT EXISTS vector SCHEMA public').catch((error: { code?: string }) => {
+          if (error.code !== '23505' && error.code !== '42710') throw error; // another run created it at the same moment
+        });
+      }
     } catch (error) {
       throw new Error(`AIKB_TEST_DATABASE_URL=${redact(testDatabaseUrl)} is not reachable: ${(error as Error).message}`);
     } finally {

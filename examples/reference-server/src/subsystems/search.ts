@@ -1,0 +1,116 @@
+import type { Router } from 'express';
+import { UnavailableError } from '@aikb/core';
+import { migrate } from '@aikb/core/db';
+import { createHashingEmbedder, createPostgresSearchStore, searchStoreMigrations, type SearchStore } from '@aikb/core/search';
+import { searchAdminRouter, searchRouter } from '@aikb/express';
+import type { ServerContext } from '../context';
+import type { Subsystem } from '../lifecycle';
+
+/** Query vectors are checked before SQL (runbook: priority 1.1). */
+export const VECTOR_VALIDATION_FLAG = 'priority_1_1_vector_validation';
+/** Search results are filtered by access inside SQL (runbook: priority 2.2). */
+export const RBAC_FILTERING_FLAG = 'priority_2_2_rbac_api_filtering';
+/** The default embedder's dimension: D of the search schema. */
+export const SEARCH_DIMENSIONS = 256;
+
+/** What the search subsystem gives the app. */
+export interface SearchSubsystem {
+  /** The store; every call is an `UnavailableError` (503) while search is unavailable. */
+  readonly store: SearchStore;
+  /** `POST /search`, `GET /documents`, `GET /documents/:id`: mount under `/api` behind `requireUser`. */
+  readonly userRoutes: Router;
+  /** Document administration: mount at `/api/admin/documents` behind the admin guard. */
+  readonly adminRoutes: Router;
+}
+
+type SearchNeeds = Pick<ServerContext, 'config' | 'logger' | 'infra' | 'status' | 'flags' | 'meter'>;
+
+type SearchState = { readonly kind: 'starting' } | { readonly kind: 'ready' } | { readonly kind: 'unavailable'; readonly reason: string };
+
+/** A store whose every call waits for nothing: it fails with 503 until search is ready. */
+function gate(store: SearchStore, state: () => SearchState): SearchStore {
+  const check = () => {
+    const current = state();
+    if (current.kind === 'ready') return;
+    throw new UnavailableError(current.kind === 'starting' ? 'search is starting: the database is not ready yet' : `search is unavailable: ${current.reason}`);
+  };
+  return {
+    dimensions: store.dimensions,
+    start: () => store.start(),
+    indexDocument: async (document) => (check(), store.indexDocument(document)),
+    reindexDocument: async (document) => (check(), store.reindexDocument(document)),
+    deleteDocument: async (id) => (check(), store.deleteDocument(id)),
+    setAcl: async (id, acl) => (check(), store.setAcl(id, acl)),
+    getDocument: async (principal, id) => (check(), store.getDocument(principal, id)),
+    listDocuments: async (principal, options) => (check(), store.listDocuments(principal, options)),
+    search: async (request) => (check(), store.search(request)),
+    stats: () => store.stats(),
+  };
+}
+
+/**
+ * Starts search on the server database: the search tables (D = 256, the local hashing embedder),
+ * a health component (`search`: `ok`, or `disabled` with the reason when the database has no
+ * pgvector — the server still starts), its stats in the system status, and the routes, gated by
+ * `priority_1_1_vector_validation` and `priority_2_2_rbac_api_filtering` per user.
+ *
+ * A schema made for another dimension is a start-up error naming both (when the database is up at
+ * start-up; otherwise logged, and search stays unavailable).
+ */
+async function startSearch(ctx: SearchNeeds): Promise<{ search: SearchSubsystem }> {
+  const { infra, logger, flags } = ctx;
+  const embedder = createHashingEmbedder({ dimensions: SEARCH_DIMENSIONS });
+  const real = createPostgresSearchStore({ pool: infra.db.pool, embedder, logger, meter: ctx.meter });
+  let state: SearchState = { kind: 'starting' };
+
+  const ready = infra.migrated.then(async () => {
+    const vector = infra.vector();
+    if (!vector?.available) {
+      state = { kind: 'unavailable', reason: vector?.reason ?? 'pgvector support is unknown' };
+      logger.warn({ reason: state.reason }, `search unavailable: ${state.reason}`);
+      return;
+    }
+    await migrate(infra.db.pool, searchStoreMigrations({ dimensions: embedder.dimensions }), { logger });
+    await real.start();
+    state = { kind: 'ready' };
+    logger.info({ embedder: embedder.id, pgvector: vector.version }, `search: ready (pgvector ${vector.version}, embedder ${embedder.id})`);
+  });
+  const failed = ready.catch((error: unknown) => {
+    const reason = (error as Error).message;
+    state = { kind: 'unavailable', reason };
+    logger.error({ err: error }, `search unavailable: ${reason}`);
+    return error;
+  });
+  // Migrated already (embedded, or a server database that was up): a schema mismatch stops the start.
+  if (infra.vector() !== undefined) {
+    // The CLI prints an AikbError's message as the one line an operator sees.
+    const error = await failed;
+    if (error !== undefined) throw error as Error;
+  }
+
+  infra.health.register('search', () => {
+    switch (state.kind) {
+      case 'ready':
+        return { status: 'ok', embedder: embedder.id, dimensions: embedder.dimensions };
+      case 'starting':
+        return { status: 'degraded', state: 'starting' };
+      case 'unavailable':
+        return { status: 'disabled', available: false, reason: state.reason };
+    }
+  });
+  ctx.status.register('search', () => ({ state: state.kind, ...real.stats() }));
+
+  const store = gate(real, () => state);
+  const userRoutes = searchRouter({
+    search: store,
+    vectorValidation: (_req, principal) => flags.isEnabled(VECTOR_VALIDATION_FLAG, { userId: principal.userId }, true),
+    rbacFiltering: (_req, principal) => flags.isEnabled(RBAC_FILTERING_FLAG, { userId: principal.userId }, true),
+  });
+  return { search: { store, userRoutes, adminRoutes: searchAdminRouter({ search: store }) } };
+}
+
+/** The search subsystem: provides `search`. Nothing to close (it uses the shared pool). */
+export const searchSubsystem: Subsystem<SearchNeeds, { search: SearchSubsystem }> = {
+  name: 'search',
+  start: startSearch,
+};

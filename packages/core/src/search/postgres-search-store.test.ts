@@ -1,0 +1,359 @@
+import { BasicTracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createRecordingMeter, describeEachDatabase, servicesRequired } from '@aikb/test-support';
+import type { Database } from '../db/database';
+import { migrate } from '../db/migrations';
+import { AikbError, NotFoundError, ValidationError, VectorValidationError } from '../errors';
+import type { Principal } from '../principal';
+import { createHashingEmbedder } from './hashing-embedder';
+import { createPostgresSearchStore, searchStoreMigrations } from './postgres-search-store';
+import type { SearchStore } from './search';
+import {
+  clearSearchTables,
+  createTableEmbedder,
+  exactNearest,
+  prepareSearchDatabase,
+  randomUnitVector,
+  seededRandom,
+  skipWithoutVector,
+} from './search-store.contract';
+
+const D = 32;
+const alice: Principal = { userId: 'alice', roles: ['engineering'] };
+const bob: Principal = { userId: 'bob', roles: ['sales'] };
+const eve: Principal = { userId: 'eve', roles: [] };
+
+const POOL_TEXT = 'The connection pool is exhausted when every client is checked out.\n\nRaise max or find the leak.';
+const SALES_TEXT = 'Quarterly pricing for enterprise customers and discount approvals.';
+
+describeEachDatabase('PostgresSearchStore', (db, backend) => {
+  let state: { available: boolean } | undefined;
+  let store: SearchStore;
+  beforeAll(async () => {
+    state = await prepareSearchDatabase(db(), backend, D);
+  });
+  skipWithoutVector(() => state);
+  beforeEach(async () => {
+    await clearSearchTables(db());
+    store = createPostgresSearchStore({ pool: db().pool, embedder: createHashingEmbedder({ dimensions: D }) });
+  });
+
+  describe('start', () => {
+    it('refuses an embedder whose dimension differs from the schema, naming both', async () => {
+      const wrong = createPostgresSearchStore({ pool: db().pool, embedder: createHashingEmbedder({ dimensions: 64 }) });
+      await expect(wrong.start()).rejects.toThrow(/stores 32-dimension vectors but the embedder hashing-v1\/64 makes 64-dimension/);
+      await expect(wrong.search({ principal: alice, query: 'pool' })).rejects.toMatchObject({ code: 'FAILED_PRECONDITION' });
+    });
+
+    it('keeps D from the first migration: running the migrations again with another D changes nothing', async () => {
+      const result = await migrate(db().pool, searchStoreMigrations({ dimensions: 64 }));
+      expect(result.applied).toEqual([]);
+      await expect(store.start()).resolves.toBeUndefined();
+    });
+  });
+
+  describe('indexDocument', () => {
+    it('splits, embeds and stores a document; indexing the same input again changes nothing', async () => {
+      const first = await store.indexDocument({ id: 'pool', title: 'Pool runbook', text: POOL_TEXT, acl: ['role:engineering'], metadata: { team: 'sre' } });
+      expect(first).toEqual({ id: 'pool', chunks: 1, outcome: 'created' });
+      const again = await store.indexDocument({ id: 'pool', title: 'Pool runbook', text: POOL_TEXT, acl: ['role:engineering'], metadata: { team: 'sre' } });
+      expect(again.outcome).toBe('unchanged');
+      const { rows } = await db().pool.query<{ n: number }>('SELECT count(*)::int AS n FROM aikb_search_chunks');
+      expect(rows[0]!.n).toBe(1);
+      expect(await store.getDocument(alice, 'pool')).toMatchObject({ id: 'pool', title: 'Pool runbook', metadata: { team: 'sre' }, chunks: 1 });
+    });
+
+    it('replaces the chunks and the ACL when the document changes', async () => {
+      await store.indexDocument({ id: 'doc', title: 'Doc', text: POOL_TEXT, acl: ['role:engineering'] });
+      const long = Array.from({ length: 40 }, (_, i) => `Sentence number ${i} talks about pools and leaks.`).join(' ');
+      const replaced = await store.indexDocument({ id: 'doc', title: 'Doc', text: long, acl: ['user:bob'] });
+      expect(replaced.outcome).toBe('replaced');
+      expect(replaced.chunks).toBeGreaterThan(1);
+      expect(await store.getDocument(alice, 'doc')).toBeUndefined();
+      expect((await store.search({ principal: bob, query: 'leaks', k: 100 })).results.length).toBe(replaced.chunks);
+      const counts = await db().pool.query<{ principal: string; chunks: string }>('SELECT principal, chunks FROM aikb_search_principal_chunks ORDER BY principal');
+      expect(counts.rows.map((r) => [r.principal, Number(r.chunks)])).toEqual([
+        ['#total', replaced.chunks],
+        ['role:engineering', 0],
+        ['user:bob', replaced.chunks],
+      ]);
+    });
+
+    it('refuses bad documents and writes nothing', async () => {
+      const bad = [
+        { id: '', title: 't', text: 'x', acl: [] },
+        { id: 'a', title: 't', text: '   ', acl: [] },
+        { id: 'a', title: 't', text: 'x', acl: ['admin'] },
+        { id: 'a', title: 't', text: 'x', acl: ['user:'] },
+        { id: 'a', title: 't', text: 'nul \u0000 here', acl: [] },
+        { id: 'a', title: 't', text: 'x', acl: [], metadata: [] as unknown as Record<string, unknown> },
+        { id: 'a', title: 't', text: 'x', acl: [], metadata: { s: 'a\u0000b' } },
+      ];
+      for (const document of bad) await expect(store.indexDocument(document)).rejects.toBeInstanceOf(ValidationError);
+      const { rows } = await db().pool.query<{ n: number }>('SELECT count(*)::int AS n FROM aikb_search_documents');
+      expect(rows[0]!.n).toBe(0);
+    });
+
+    it('reindexDocument needs an existing document', async () => {
+      await expect(store.reindexDocument({ id: 'nope', title: 't', text: 'x', acl: [] })).rejects.toBeInstanceOf(NotFoundError);
+      await store.indexDocument({ id: 'yes', title: 't', text: 'first', acl: ['public'] });
+      expect((await store.reindexDocument({ id: 'yes', title: 't', text: 'second', acl: ['public'] })).outcome).toBe('replaced');
+    });
+
+    it('fails with an AikbError and writes nothing when the embedder returns a bad vector', async () => {
+      const broken = createPostgresSearchStore({
+        pool: db().pool,
+        embedder: { id: 'broken', dimensions: D, embed: (texts) => Promise.resolve(texts.map(() => Array.from({ length: D }, () => Number.NaN))) },
+      });
+      await expect(broken.indexDocument({ id: 'x', title: 't', text: 'text', acl: ['public'] })).rejects.toMatchObject({ code: 'INTERNAL' });
+      const { rows } = await db().pool.query<{ n: number }>('SELECT count(*)::int AS n FROM aikb_search_documents');
+      expect(rows[0]!.n).toBe(0);
+    });
+  });
+
+  describe('setAcl and deleteDocument', () => {
+    it('an ACL change takes effect on the next query', async () => {
+      await store.indexDocument({ id: 'pool', title: 'Pool runbook', text: POOL_TEXT, acl: ['role:engineering'] });
+      expect((await store.search({ principal: bob, query: 'connection pool' })).results).toEqual([]);
+      await store.setAcl('pool', ['user:bob']);
+      expect((await store.search({ principal: bob, query: 'connection pool' })).results.map((r) => r.documentId)).toEqual(['pool']);
+      expect((await store.search({ principal: alice, query: 'connection pool' })).results).toEqual([]);
+      await expect(store.setAcl('missing', ['public'])).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it('deletes a document with its chunks and counts', async () => {
+      await store.indexDocument({ id: 'pool', title: 'Pool runbook', text: POOL_TEXT, acl: ['public'] });
+      expect(await store.deleteDocument('pool')).toBe(true);
+      expect(await store.deleteDocument('pool')).toBe(false);
+      expect((await store.search({ principal: eve, query: 'pool' })).results).toEqual([]);
+      const { rows } = await db().pool.query<{ n: number }>('SELECT count(*)::int AS n FROM aikb_search_chunks');
+      expect(rows[0]!.n).toBe(0);
+    });
+  });
+
+  describe('getDocument and listDocuments', () => {
+    it('shows only readable documents, by keyset pages', async () => {
+      for (const id of ['a', 'b', 'c', 'd', 'e']) await store.indexDocument({ id, title: id, text: `text ${id}`, acl: id === 'c' ? ['user:bob'] : ['role:engineering'] });
+      const first = await store.listDocuments(alice, { limit: 2 });
+      expect(first.documents.map((d) => d.id)).toEqual(['a', 'b']);
+      const second = await store.listDocuments(alice, { limit: 2, after: first.nextCursor! });
+      expect(second.documents.map((d) => d.id)).toEqual(['d', 'e']);
+      expect(second.nextCursor).toBeUndefined();
+      expect(await store.getDocument(alice, 'c')).toBeUndefined();
+      expect(await store.getDocument(bob, 'c')).toMatchObject({ id: 'c' });
+      expect(await store.getDocument(bob, 'x'.repeat(500))).toBeUndefined();
+      await expect(store.listDocuments(alice, { limit: 0 })).rejects.toBeInstanceOf(ValidationError);
+      await expect(store.listDocuments(alice, { after: '!!!' })).rejects.toBeInstanceOf(ValidationError);
+    });
+
+    it('pages through every document whatever the collation of the database (keyset in byte order)', async () => {
+      // A linguistic collation (ICU, PostgreSQL only) orders 'a' before 'B': the cursor must still compare in byte order.
+      if (backend === 'postgres') await db().pool.query('ALTER TABLE aikb_search_documents ALTER COLUMN id TYPE text COLLATE "en-x-icu"');
+      for (const id of ['a', 'B', 'C', 'b', 'A']) await store.indexDocument({ id, title: id, text: `text ${id}`, acl: ['public'] });
+      const seen: string[] = [];
+      let after: string | undefined;
+      do {
+        const page = await store.listDocuments(eve, { limit: 2, ...(after ? { after } : {}) });
+        seen.push(...page.documents.map((d) => d.id));
+        after = page.nextCursor;
+      } while (after);
+      expect(seen).toEqual(['A', 'B', 'C', 'a', 'b']);
+    });
+  });
+
+  describe('search', () => {
+    beforeEach(async () => {
+      await store.indexDocument({ id: 'pool', title: 'Pool runbook', text: POOL_TEXT, acl: ['role:engineering'] });
+      await store.indexDocument({ id: 'sales', title: 'Pricing', text: SALES_TEXT, acl: ['role:sales', 'user:alice'] });
+      await store.indexDocument({ id: 'open', title: 'Welcome', text: 'Welcome to the knowledge base. Search for pools or pricing.', acl: ['public'] });
+    });
+
+    it('finds by text, by vector and by both, only among readable documents, naming the leg', async () => {
+      const text = await store.search({ principal: alice, query: 'exhausted pool', mode: 'text' });
+      expect(text.results[0]).toMatchObject({ documentId: 'pool', title: 'Pool runbook', leg: 'text' });
+      expect(text.results[0]!.snippet).toMatch(/\*\*exhausted\*\*/);
+      expect(text).toMatchObject({ strategy: 'text', complete: true, mode: 'text', filtering: 'database' });
+
+      const vector = await store.search({ principal: bob, query: 'connection pool exhausted', mode: 'vector', k: 10 });
+      expect(vector.results.map((r) => r.documentId).sort()).toEqual(['open', 'sales']);
+      expect(vector.results.every((r) => r.leg === 'vector')).toBe(true);
+      expect(vector.complete).toBe(true);
+
+      const hybrid = await store.search({ principal: alice, query: 'pricing discount' });
+      expect(hybrid.mode).toBe('hybrid');
+      expect(hybrid.results[0]).toMatchObject({ documentId: 'sales', leg: 'both' });
+      expect(hybrid.results.length).toBe(3);
+    });
+
+    it('returns exactly min(k, readable) on the vector leg', async () => {
+      expect((await store.search({ principal: eve, query: 'anything', mode: 'vector', k: 5 })).results.map((r) => r.documentId)).toEqual(['open']);
+      expect((await store.search({ principal: alice, query: 'anything', mode: 'vector', k: 2 })).results).toHaveLength(2);
+    });
+
+    it('takes a vector, checks it, and refuses what must not reach SQL', async () => {
+      const [vector] = await createHashingEmbedder({ dimensions: D }).embed(['pool exhausted']);
+      const found = await store.search({ principal: alice, vector: vector!, k: 1 });
+      expect(found.results[0]!.documentId).toBe('pool');
+      const bad: unknown[] = [[1, 2], [], Array.from({ length: D }, () => 0), Array.from({ length: D }, (_, i) => (i === 3 ? Number.NaN : 1)), Array.from({ length: D }, (_, i) => (i === 3 ? '1' : 1)), 'x'];
+      for (const v of bad) await expect(store.search({ principal: alice, vector: v as number[] })).rejects.toBeInstanceOf(VectorValidationError);
+      for (const k of [0, -1, 10_000, 1.5, '10']) await expect(store.search({ principal: alice, query: 'pool', k: k as number })).rejects.toMatchObject({ problem: 'bad_k' });
+      await expect(store.search({ principal: alice, query: 'x'.repeat(1_000_000) })).rejects.toMatchObject({ problem: 'bad_query' });
+      await expect(store.search({ principal: alice, vector: vector!, mode: 'text' })).rejects.toBeInstanceOf(VectorValidationError);
+      await expect(store.search({ principal: { userId: '', roles: [] }, query: 'pool' })).rejects.toBeInstanceOf(VectorValidationError);
+    });
+
+    it('without validation, hands the vector to the database: refusals are VectorValidationErrors, a zero vector is searched', async () => {
+      const cases: [unknown, string][] = [
+        [[1, 2], 'wrong_dimension'],
+        [Array.from({ length: D }, (_, i) => (i === 0 ? Number.POSITIVE_INFINITY : 1)), 'not_a_number'],
+        [Array.from({ length: D }, (_, i) => (i === 0 ? 'NaN' : 1)), 'not_a_number'],
+        [[[1]], 'not_a_number'],
+      ];
+      for (const [vector, problem] of cases) {
+        await expect(store.search({ principal: alice, vector: vector as number[], validate: false })).rejects.toMatchObject({ name: 'VectorValidationError', problem });
+      }
+      const zero = await store.search({ principal: alice, vector: Array.from({ length: D }, () => 0), validate: false, k: 10 });
+      expect(zero.results).toHaveLength(3);
+      // The connection survived each refusal (on PGlite a refused parameter used to break it).
+      expect((await store.search({ principal: alice, query: 'pool', mode: 'text' })).results.length).toBeGreaterThan(0);
+    });
+
+    it('filters in the application on request, returning only readable rows, and says when it came back short', async () => {
+      const app = await store.search({ principal: alice, query: 'pool', mode: 'vector', filtering: 'application', k: 3 });
+      expect(app).toMatchObject({ strategy: 'overfetch', filtering: 'application', complete: true });
+      expect(app.results.map((r) => r.documentId).sort()).toEqual(['open', 'pool', 'sales']);
+      for (let i = 0; i < 12; i++) await store.indexDocument({ id: `hidden-${i}`, title: 'pool pool', text: `pool exhausted pool ${i}`, acl: ['user:nobody'] });
+      // k × overfetch = 2 rows from the index, both unreadable to eve: short, and it says so.
+      const narrow = createPostgresSearchStore({ pool: db().pool, embedder: createHashingEmbedder({ dimensions: D }), overfetch: 1 });
+      const short = await narrow.search({ principal: eve, query: 'pool exhausted pool', mode: 'vector', filtering: 'application', k: 2 });
+      expect(short).toMatchObject({ results: [], complete: false, strategy: 'overfetch' });
+      expect((await narrow.search({ principal: eve, query: 'pool exhausted pool', mode: 'vector', k: 2 })).results.map((r) => r.documentId)).toEqual(['open']);
+      const shortText = await store.search({ principal: eve, query: 'pool', mode: 'text', filtering: 'application', k: 1 });
+      expect(shortText.results).toEqual(expect.arrayContaining([]));
+      expect(shortText.results.every((r) => r.documentId === 'open')).toBe(true);
+    });
+
+    it('records spans, outcomes and latency through the meter, and counts in stats()', async () => {
+      const recording = createRecordingMeter();
+      const measured = createPostgresSearchStore({ pool: db().pool, embedder: createHashingEmbedder({ dimensions: D }), meter: recording.meter });
+      await measured.search({ principal: alice, query: 'pool' });
+      await measured.search({ principal: alice, query: 'pool', k: 0 }).catch(() => {});
+      expect(await recording.total('aikb.vector_search.requests', { outcome: 'success' })).toBe(1);
+      expect(await recording.total('aikb.vector_search.requests', { outcome: 'validation_failure' })).toBe(1);
+      expect(await recording.total('aikb.vector_search.duration')).toBe(2);
+      expect(measured.stats()).toMatchObject({ dimensions: D, searches: { success: 1, validationFailure: 1, error: 0 } });
+      await recording.shutdown();
+    });
+
+    it('traces each search with its strategy, readable-set estimate and candidates', async () => {
+      const ended: ReadableSpan[] = [];
+      const provider = new BasicTracerProvider({ spanProcessors: [{ onStart() {}, onEnd: (span) => void ended.push(span), forceFlush: async () => {}, shutdown: async () => {} }] });
+      const traced = createPostgresSearchStore({ pool: db().pool, embedder: createHashingEmbedder({ dimensions: D }), tracer: provider.getTracer('test') });
+      await traced.search({ principal: alice, query: 'pool', k: 2 });
+      const span = ended.find((s) => s.name === 'aikb.search');
+      expect(span?.attributes).toMatchObject({
+        'aikb.search.mode': 'hybrid',
+        'aikb.search.k': 2,
+        'aikb.search.strategy': 'exact',
+        'aikb.search.readable_estimate': 3,
+        'aikb.search.complete': true,
+        'aikb.search.results': 2,
+      });
+      expect(span?.attributes['aikb.search.candidates']).toBeGreaterThanOrEqual(2);
+      await provider.shutdown();
+    });
+  });
+
+  describe('strategy', () => {
+    it('scans exactly when the readable set is small, uses HNSW when it is large, and falls back to an exact scan when the index comes back short', async () => {
+      const random = seededRandom(7);
+      const vectors = new Map<string, number[]>();
+      for (let i = 0; i < 60; i++) vectors.set(`v${i}`, randomUnitVector(random, D));
+      const embedder = createTableEmbedder(D, vectors);
+      const tuned = createPostgresSearchStore({ pool: db().pool, embedder, exactScanMaxChunks: 5, exactScanFraction: 0, maxScanTuples: 1, efSearch: 1 });
+      for (let i = 0; i < 60; i++) await tuned.indexDocument({ id: `d${i}`, title: 't', text: `vec:v${i}`, acl: i < 3 ? ['role:few'] : ['role:many'] });
+      const query = randomUnitVector(random, D);
+      const few = await tuned.search({ principal: { userId: 'u', roles: ['few'] }, vector: query, k: 10 });
+      expect(few).toMatchObject({ strategy: 'exact', complete: true, readableEstimate: 3 });
+      expect(few.results).toHaveLength(3);
+      const many = await tuned.search({ principal: { userId: 'u', roles: ['many'] }, vector: query, k: 10 });
+      expect(['hnsw', 'hnsw+exact']).toContain(many.strategy);
+      expect(many.results).toHaveLength(10);
+      expect(many.complete).toBe(true);
+      const bounded = createPostgresSearchStore({ pool: db().pool, embedder, exactScanMaxChunks: 0, exactScanFraction: 0, exactFallbackMaxChunks: 0, maxScanTuples: 1, efSearch: 1 });
+      const cut = await bounded.search({ principal: { userId: 'u', roles: ['few'] }, vector: query, k: 10 });
+      expect(cut.strategy).toBe('hnsw');
+      // The bound may or may not cut this small index; when it does, the answer says so.
+      expect(cut.complete).toBe(cut.results.length === 3);
+    });
+  });
+
+  describe('recall', () => {
+    it('finds the true nearest readable chunks at 50 %, 10 %, 1 % and 0.1 % readable, exactly min(k, readable) of them', async () => {
+      const N = 2000;
+      const random = seededRandom(42);
+      const vectors = new Map<string, number[]>();
+      for (let i = 0; i < N; i++) vectors.set(`v${i}`, randomUnitVector(random, D));
+      const embedder = createTableEmbedder(D, vectors);
+      const fill = createPostgresSearchStore({ pool: db().pool, embedder });
+      const shares = [
+        { role: 'half', every: 2 },
+        { role: 'tenth', every: 10 },
+        { role: 'hundredth', every: 100 },
+        { role: 'thousandth', every: 1000 },
+      ];
+      for (let i = 0; i < N; i++) {
+        const acl = shares.filter((s) => i % s.every === 0).map((s) => `role:${s.role}`);
+        await fill.indexDocument({ id: `d${i}`, title: 't', text: `vec:v${i}`, acl });
+      }
+      const configurations = [
+        { name: 'default', store: fill },
+        { name: 'hnsw forced', store: createPostgresSearchStore({ pool: db().pool, embedder, exactScanMaxChunks: 0, exactScanFraction: 0 }) },
+      ];
+      for (const { name, store: s } of configurations) {
+        for (const share of shares) {
+          const readable = new Map([...vectors].filter(([key]) => Number(key.slice(1)) % share.every === 0));
+          let found = 0;
+          let expected = 0;
+          for (let q = 0; q < 10; q++) {
+            const query = randomUnitVector(random, D);
+            const answer = await s.search({ principal: { userId: 'u', roles: [share.role] }, vector: query, k: 10 });
+            const truth = exactNearest(query, readable, 10);
+            expect(answer.results, `${name} ${share.role}`).toHaveLength(Math.min(10, readable.size));
+            expect(answer.complete).toBe(true);
+            const got = new Set(answer.results.map((r) => `v${r.documentId.slice(1)}`));
+            found += truth.filter((t) => got.has(t)).length;
+            expected += truth.length;
+          }
+          expect(found / expected, `${name} recall@10 at ${share.role}`).toBeGreaterThanOrEqual(0.95);
+        }
+      }
+    }, 240_000);
+  });
+});
+
+describe('createPostgresSearchStore options', () => {
+  it('names a bad option', () => {
+    const pool = { query: () => {}, connect: () => {} } as never;
+    expect(() => createPostgresSearchStore({ pool, maxK: 0 })).toThrow(/maxK/);
+    expect(() => createPostgresSearchStore({ pool, chunkOverlap: 900 })).toThrow(/overlap/);
+    expect(() => createPostgresSearchStore({ pool: undefined as never })).toThrow(/pool/);
+    expect(() => createPostgresSearchStore({ pool, embedder: { id: 'x', dimensions: 0, embed: () => Promise.resolve([]) } })).toThrow(/dimensions/);
+    expect(() => searchStoreMigrations({ dimensions: 0 })).toThrow(TypeError);
+    expect(AikbError).toBeDefined();
+  });
+});
+
+describe('prepareSearchDatabase on a server without pgvector', () => {
+  const withoutVector = { pool: { query: () => Promise.reject(Object.assign(new Error('extension "vector" is not available'), { code: '0A000' })) } } as unknown as Database;
+
+  it('fails on PGlite, which always ships pgvector', async () => {
+    await expect(prepareSearchDatabase(withoutVector, 'pglite', D)).rejects.toThrow(/pgvector is required/);
+  });
+
+  it(servicesRequired ? 'fails on PostgreSQL when services are required (CI)' : 'skips on PostgreSQL when services are not required', async () => {
+    const prepared = prepareSearchDatabase(withoutVector, 'postgres', D);
+    if (servicesRequired) await expect(prepared).rejects.toThrow(/pgvector is required/);
+    else await expect(prepared).resolves.toEqual({ available: false });
+  });
+});
