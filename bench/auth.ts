@@ -80,7 +80,9 @@ async function core(rows: Array<[string, string, string]>) {
   let constantTime = true;
   const auth = createConstantTimeAuthenticator({ store, hasher, constantTime: () => constantTime, onAttempt: (o) => observations.push(o) });
   const cores = availableParallelism();
-  console.error(`machine: ${cores} cores (${cpus()[0]?.model.trim()}), Node.js ${process.version}; argon2id m=19456,t=2,p=1 verify ≈ ${verifyMs.toFixed(1)} ms`);
+  console.error(
+    `machine: ${cores} cores (${cpus()[0]?.model.trim()}), Node.js ${process.version}; argon2id m=19456,t=2,p=1 verify ≈ ${verifyMs.toFixed(1)} ms`,
+  );
 
   // 1. three classes, interleaved
   const order: ClassName[] = [];
@@ -106,15 +108,28 @@ async function core(rows: Array<[string, string, string]>) {
   console.error(`classes: ${order.length} attempts in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   const all = [...times.unknown, ...times.wrong, ...times.right];
   const s = stats(all);
-  const pairs: Array<[ClassName, ClassName]> = [['unknown', 'wrong'], ['unknown', 'right'], ['wrong', 'right']];
-  for (const [a, b] of pairs) rows.push([`Welch's t, ${a} vs ${b} (${ATTEMPTS_PER_CLASS} each, interleaved)`, welch(times[a], times[b]).toFixed(2), '|t| < 4.5']);
+  const pairs: Array<[ClassName, ClassName]> = [
+    ['unknown', 'wrong'],
+    ['unknown', 'right'],
+    ['wrong', 'right'],
+  ];
+  for (const [a, b] of pairs)
+    rows.push([`Welch's t, ${a} vs ${b} (${ATTEMPTS_PER_CLASS} each, interleaved)`, welch(times[a], times[b]).toFixed(2), '|t| < 4.5']);
   for (const name of Object.keys(times) as ClassName[]) {
     const c = stats(times[name]);
     rows.push([`${name}: min / p50 / p99 / max`, `${c.min.toFixed(1)} / ${c.p50.toFixed(1)} / ${c.p99.toFixed(1)} / ${c.max.toFixed(1)} ms`, '[480, 520] ms']);
   }
   const inWindow = all.filter((ms) => ms >= 480 && ms <= 520).length;
-  rows.push(['all classes: in [480, 520] ms', `${inWindow} / ${all.length}; ${all.filter((ms) => ms > 520 && ms <= 525).length} within +5 ms, ${all.filter((ms) => ms > 525).length} later`, 'all, + a few ms']);
-  rows.push(['all classes: errors / refusals / overruns', `${errors} / ${observations.filter((o) => o.outcome === 'refused').length} / ${observations.filter((o) => o.overrun).length}`, '0 / 0 / 0']);
+  rows.push([
+    'all classes: in [480, 520] ms',
+    `${inWindow} / ${all.length}; ${all.filter((ms) => ms > 520 && ms <= 525).length} within +5 ms, ${all.filter((ms) => ms > 525).length} later`,
+    'all, + a few ms',
+  ]);
+  rows.push([
+    'all classes: errors / refusals / overruns',
+    `${errors} / ${observations.filter((o) => o.outcome === 'refused').length} / ${observations.filter((o) => o.overrun).length}`,
+    '0 / 0 / 0',
+  ]);
   void s;
 
   // 2 + 3: capacity, with event-loop delay measured throughout
@@ -280,12 +295,18 @@ async function overHttp(rows: Array<[string, string, string]>) {
     const beforeSix = await serverSide(server.url);
     const six: number[] = [];
     for (let round = 0; round < 20; round++) {
-      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => httpLogin(server.url, CLASSES[names[(round + i) % 3]!].email, CLASSES[names[(round + i) % 3]!].password)));
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => httpLogin(server.url, CLASSES[names[(round + i) % 3]!].email, CLASSES[names[(round + i) % 3]!].password)),
+      );
       six.push(...results.map((r) => r.ms));
       await sleep(100);
     }
     rows.push(['HTTP, 6 concurrent logins × 20 rounds: min / p50 / p99 / max', summary(six), '[480, 520] ms']);
-    rows.push(['HTTP, 6 concurrent: in [480, 520] ms (client) / server-side', `${six.filter((ms) => ms >= 480 && ms <= 520).length} / ${six.length}; ${serverSideDelta(beforeSix, await serverSide(server.url))}`, 'all']);
+    rows.push([
+      'HTTP, 6 concurrent: in [480, 520] ms (client) / server-side',
+      `${six.filter((ms) => ms >= 480 && ms <= 520).length} / ${six.length}; ${serverSideDelta(beforeSix, await serverSide(server.url))}`,
+      'all',
+    ]);
 
     // 6. a flood of wrong logins, with health and flag reads polled throughout
     const FLOOD = Number(process.env.BENCH_FLOOD ?? 1000);
@@ -311,7 +332,10 @@ async function overHttp(rows: Array<[string, string, string]>) {
         into.push(performance.now() - start);
       }
     };
-    const pollers = [poll('/api/health', health), poll('/api/admin/feature-flags/priority_1_3_constant_time_auth', flag, { authorization: `Bearer ${ADMIN_TOKEN}` })];
+    const pollers = [
+      poll('/api/health', health),
+      poll('/api/admin/feature-flags/priority_1_3_constant_time_auth', flag, { authorization: `Bearer ${ADMIN_TOKEN}` }),
+    ];
     await sleep(200);
     const beforeFlood = await serverSide(server.url);
     // The flood comes from a process of its own, so its client work does not delay the reads measured here.
@@ -321,11 +345,30 @@ async function overHttp(rows: Array<[string, string, string]>) {
     agent.destroy();
     const statuses = new Map<number, number>();
     for (const r of flood) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-    rows.push([`HTTP flood of ${FLOOD} concurrent wrong logins: min / p50 / p99 / max`, summary(flood.map((r) => r.ms)), 'answered at the deadline (≤ 525 ms + delivery)']);
-    rows.push([`HTTP flood of ${FLOOD}: statuses`, [...statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}: ${n}`).join(', '), '401 or 503, no resets (0)']);
+    rows.push([
+      `HTTP flood of ${FLOOD} concurrent wrong logins: min / p50 / p99 / max`,
+      summary(flood.map((r) => r.ms)),
+      'answered at the deadline (≤ 525 ms + delivery)',
+    ]);
+    rows.push([
+      `HTTP flood of ${FLOOD}: statuses`,
+      [...statuses]
+        .sort((a, b) => a[0] - b[0])
+        .map(([s, n]) => `${s}: ${n}`)
+        .join(', '),
+      '401 or 503, no resets (0)',
+    ]);
     rows.push([`HTTP flood of ${FLOOD}: answered at the deadline, server-side`, serverSideDelta(beforeFlood, await serverSide(server.url)), 'all']);
-    rows.push(['HTTP flood: /api/health min / p50 / p99 / max; p95', `${summary(health)}; ${quantile(health, 0.95).toFixed(0)} ms (${health.length} reads)`, 'p99 < 50 ms']);
-    rows.push(['HTTP flood: flag read min / p50 / p99 / max; p95', `${summary(flag)}; ${quantile(flag, 0.95).toFixed(0)} ms (${flag.length} reads)`, 'p99 < 50 ms']);
+    rows.push([
+      'HTTP flood: /api/health min / p50 / p99 / max; p95',
+      `${summary(health)}; ${quantile(health, 0.95).toFixed(0)} ms (${health.length} reads)`,
+      'p99 < 50 ms',
+    ]);
+    rows.push([
+      'HTTP flood: flag read min / p50 / p99 / max; p95',
+      `${summary(flag)}; ${quantile(flag, 0.95).toFixed(0)} ms (${flag.length} reads)`,
+      'p99 < 50 ms',
+    ]);
     await sleep(1000);
     const after = await httpLogin(server.url, CLASSES.right.email, CLASSES.right.password);
     rows.push(['HTTP: the right password 1 s after the flood', `${after.status} in ${after.ms.toFixed(0)} ms`, '200 in the window']);

@@ -211,7 +211,9 @@ async function propagation(): Promise<{ p50: number; p99: number } | string> {
 async function main(): Promise<void> {
   if (process.argv[2] === '--follower') return follower(process.argv[3]!, process.argv[4]!);
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`aikb bench:flags — ${os.cpus().length} × ${cpu}, Node.js ${process.version}, ${FLAGS} flags × ${USERS} users, median of ${RUNS} runs of ${EVALUATIONS_PER_RUN / 1e6} M evaluations`);
+  console.log(
+    `aikb bench:flags — ${os.cpus().length} × ${cpu}, Node.js ${process.version}, ${FLAGS} flags × ${USERS} users, median of ${RUNS} runs of ${EVALUATIONS_PER_RUN / 1e6} M evaluations`,
+  );
   const { ours, unleash } = await throughput();
   const spread = await propagation();
   const rows: string[][] = [
@@ -220,7 +222,12 @@ async function main(): Promise<void> {
   ];
   if (typeof spread === 'string') rows.push(['propagation A → B (2 processes, Redis)', spread, '—', '—']);
   else {
-    rows.push([`propagation A → B p50 (2 processes, Redis + Postgres, ${UPDATES} updates, median of ${PROPAGATION_RUNS})`, `${spread.p50.toFixed(2)} ms`, 'n/a (polling, 15 s default)', '—']);
+    rows.push([
+      `propagation A → B p50 (2 processes, Redis + Postgres, ${UPDATES} updates, median of ${PROPAGATION_RUNS})`,
+      `${spread.p50.toFixed(2)} ms`,
+      'n/a (polling, 15 s default)',
+      '—',
+    ]);
     rows.push([`propagation A → B p99`, `${spread.p99.toFixed(2)} ms`, 'n/a', '—']);
   }
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));

@@ -87,9 +87,11 @@ async function rounds(db: Database, concurrency: number, seen: number[]): Promis
         let left = QUERIES;
         const cpu = process.cpuUsage();
         const started = performance.now();
-        await Promise.all(Array.from({ length: concurrency }, async () => {
-          while (left-- > 0) await db.pool.query('SELECT 1');
-        }));
+        await Promise.all(
+          Array.from({ length: concurrency }, async () => {
+            while (left-- > 0) await db.pool.query('SELECT 1');
+          }),
+        );
         const used = process.cpuUsage(cpu);
         samples[v]!.push({ wall: ((performance.now() - started) * 1000) / QUERIES, cpu: (used.user + used.system) / QUERIES });
       });

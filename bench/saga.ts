@@ -95,7 +95,9 @@ async function measure(log: SagaLog, count: (() => number) | undefined, concurre
 
 async function main(): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`aikb bench:saga — ${os.cpus().length} × ${cpu}, Node.js ${process.version}, three no-op steps, median of ${RUNS} runs (${SAGAS[1]} sagas at 1, ${SAGAS[16]} at 16 concurrent)`);
+  console.log(
+    `aikb bench:saga — ${os.cpus().length} × ${cpu}, Node.js ${process.version}, three no-op steps, median of ${RUNS} runs (${SAGAS[1]} sagas at 1, ${SAGAS[16]} at 16 concurrent)`,
+  );
   const admin = new pg.Client({ connectionString: databaseUrl });
   let server: { url: string; drop(): Promise<void> } | undefined;
   try {

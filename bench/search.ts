@@ -62,7 +62,7 @@ function corpus(): { vectors: number[][]; queries: number[][] } {
   const random = seeded(20_261_127);
   const gauss = () => random() + random() + random() - 1.5;
   const topics = Array.from({ length: 200 }, () => unit(Array.from({ length: D }, gauss)));
-  const near = (topic: number[]) => unit(topic.map((x) => x + 0.6 * gauss() / Math.sqrt(D / 16)));
+  const near = (topic: number[]) => unit(topic.map((x) => x + (0.6 * gauss()) / Math.sqrt(D / 16)));
   const vectors = Array.from({ length: CHUNKS }, () => near(topics[Math.floor(random() * topics.length)]!));
   const queries = Array.from({ length: (QUERIES + WARMUP) * SHARES.length }, () => near(topics[Math.floor(random() * topics.length)]!));
   return { vectors, queries };
@@ -172,10 +172,26 @@ async function measure(name: string, db: Database, vectors: number[][], queries:
     }
     const labels = { aikb: `aikb (${[...strategies].join(', ')})`, naive: 'HNSW + WHERE + LIMIT', exact: 'exact scan' };
     for (const method of ['aikb', 'naive', 'exact'] as const) {
-      rows.push({ backend: name, selectivity: share.label, method: labels[method], recall: found[method] / expected, exactlyK: `${full[method]}/${QUERIES}`, p50: percentile(times[method], 50), p95: percentile(times[method], 95) });
+      rows.push({
+        backend: name,
+        selectivity: share.label,
+        method: labels[method],
+        recall: found[method] / expected,
+        exactlyK: `${full[method]}/${QUERIES}`,
+        p50: percentile(times[method], 50),
+        p95: percentile(times[method], 95),
+      });
     }
   }
-  rows.push({ backend: name, selectivity: '100 %', method: 'unfiltered HNSW', recall: Number.NaN, exactlyK: '—', p50: percentile(unfiltered, 50), p95: percentile(unfiltered, 95) });
+  rows.push({
+    backend: name,
+    selectivity: '100 %',
+    method: 'unfiltered HNSW',
+    recall: Number.NaN,
+    exactlyK: '—',
+    p50: percentile(unfiltered, 50),
+    p95: percentile(unfiltered, 95),
+  });
   return rows;
 }
 
@@ -186,7 +202,28 @@ async function indexingThroughput(db: Database): Promise<{ chunksPerSecond: numb
   await db.pool.query('UPDATE aikb_search_config SET embedder = NULL');
   const store = createPostgresSearchStore({ pool: db.pool, embedder });
   const random = seeded(5);
-  const words = ['connection', 'pool', 'exhausted', 'saga', 'compensation', 'upload', 'vector', 'search', 'role', 'timing', 'cache', 'stale', 'invalidate', 'deploy', 'rollback', 'latency', 'error', 'budget', 'flag', 'rollout'];
+  const words = [
+    'connection',
+    'pool',
+    'exhausted',
+    'saga',
+    'compensation',
+    'upload',
+    'vector',
+    'search',
+    'role',
+    'timing',
+    'cache',
+    'stale',
+    'invalidate',
+    'deploy',
+    'rollback',
+    'latency',
+    'error',
+    'budget',
+    'flag',
+    'rollout',
+  ];
   const sentence = () => `${Array.from({ length: 8 + Math.floor(random() * 10) }, () => words[Math.floor(random() * words.length)]).join(' ')}.`;
   const documents = Array.from({ length: 100 }, (_, d) => ({
     id: `text-${d}`,
@@ -232,7 +269,9 @@ async function postgres(): Promise<{ db: Database; drop(): Promise<void> } | und
 
 async function main(): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`aikb bench:search — ${os.cpus().length} × ${cpu}, load ${os.loadavg()[0]!.toFixed(1)}, Node.js ${process.version}; ${CHUNKS} chunks × ${D} dimensions, k = ${K}, ${QUERIES} queries per selectivity (+${WARMUP} warm-up)`);
+  console.log(
+    `aikb bench:search — ${os.cpus().length} × ${cpu}, load ${os.loadavg()[0]!.toFixed(1)}, Node.js ${process.version}; ${CHUNKS} chunks × ${D} dimensions, k = ${K}, ${QUERIES} queries per selectivity (+${WARMUP} warm-up)`,
+  );
   const { vectors, queries } = corpus();
   const rows: Row[] = [];
   const throughput: string[] = [];

@@ -48,7 +48,11 @@ async function main(): Promise<void> {
   const scenarios: Array<[string, (dataDir: string) => Promise<number>, boolean]> = [
     ['npm start, fresh data dir', (d) => timeToHealthy('npm', ['start'], repo, { AIKB_DATA_DIR: d }, 3901), true],
     ['aikb-server serve, fresh data dir', (d) => timeToHealthy(process.execPath, ['dist/cli.js', 'serve'], serverDir, { AIKB_DATA_DIR: d }, 3902), true],
-    ['aikb-server serve, existing data dir (restart)', (d) => timeToHealthy(process.execPath, ['dist/cli.js', 'serve'], serverDir, { AIKB_DATA_DIR: d }, 3903), false],
+    [
+      'aikb-server serve, existing data dir (restart)',
+      (d) => timeToHealthy(process.execPath, ['dist/cli.js', 'serve'], serverDir, { AIKB_DATA_DIR: d }, 3903),
+      false,
+    ],
   ];
   for (const [name, run, fresh] of scenarios) {
     const samples: number[] = [];
@@ -65,7 +69,9 @@ async function main(): Promise<void> {
     }
     rows.push([name, samples]);
   }
-  console.log(`aikb-server start-up to first 200 from /api/health — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${RUNS} runs each`);
+  console.log(
+    `aikb-server start-up to first 200 from /api/health — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${RUNS} runs each`,
+  );
   console.log('| scenario | median | min | max |');
   console.log('| --- | --- | --- | --- |');
   for (const [name, samples] of rows) {

@@ -64,12 +64,13 @@ async function serve(): Promise<void> {
 async function runMigrations(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config);
-  const db = config.databaseUrl
-    ? await createDatabase({ url: config.databaseUrl, max: 1, logger })
-    : await createDatabase({ dataDir: config.dataDir, logger });
+  const db = config.databaseUrl ? await createDatabase({ url: config.databaseUrl, max: 1, logger }) : await createDatabase({ dataDir: config.dataDir, logger });
   try {
     const result = await migrate(db.pool, serverMigrations, { logger });
-    logger.info({ applied: result.applied, skipped: result.skipped.length }, `migrations: ${result.applied.length} applied, ${result.skipped.length} already up to date`);
+    logger.info(
+      { applied: result.applied, skipped: result.skipped.length },
+      `migrations: ${result.applied.length} applied, ${result.skipped.length} already up to date`,
+    );
   } finally {
     await db.close();
   }

@@ -49,10 +49,11 @@ describe('loadConfig', () => {
     expect(loadConfig({}, '/').poolCaptureStacks).toBe(false);
     for (const raw of ['', '0', 'false', 'FALSE']) expect(loadConfig({ POOL_CAPTURE_STACKS: raw }, '/').poolCaptureStacks).toBe(false);
     for (const raw of ['1', 'true', ' True ']) expect(loadConfig({ POOL_CAPTURE_STACKS: raw }, '/').poolCaptureStacks).toBe(true);
-    for (const raw of ['yes', '2', 'on']) expect(() => loadConfig({ POOL_CAPTURE_STACKS: raw }, '/')).toThrow(/POOL_CAPTURE_STACKS.*must be 1, true, 0 or false/);
+    for (const raw of ['yes', '2', 'on'])
+      expect(() => loadConfig({ POOL_CAPTURE_STACKS: raw }, '/')).toThrow(/POOL_CAPTURE_STACKS.*must be 1, true, 0 or false/);
   });
 
-  it('serves feature flags from memory for CACHE_TTL_SECONDS (default 300, the runbook\'s 5 minutes)', () => {
+  it("serves feature flags from memory for CACHE_TTL_SECONDS (default 300, the runbook's 5 minutes)", () => {
     expect(loadConfig({}, '/').cacheTtlSeconds).toBe(300);
     expect(loadConfig({ CACHE_TTL_SECONDS: '30' }, '/').cacheTtlSeconds).toBe(30);
   });
@@ -107,11 +108,17 @@ describe('loadConfig', () => {
         HTTP_IDLE_TIMEOUT_MS: '8000',
         HTTP_MAX_CONNECTIONS: '50',
       };
-      expect(loadConfig(env, '/').http).toEqual({ headersTimeoutMs: 2000, requestTimeoutMs: 4000, keepAliveTimeoutMs: 1000, idleTimeoutMs: 8000, maxConnections: 50 });
+      expect(loadConfig(env, '/').http).toEqual({
+        headersTimeoutMs: 2000,
+        requestTimeoutMs: 4000,
+        keepAliveTimeoutMs: 1000,
+        idleTimeoutMs: 8000,
+        maxConnections: 50,
+      });
     });
   });
 
-  it('accepts the runbook\'s SUPABASE_POOL_SIZE as the pool size', () => {
+  it("accepts the runbook's SUPABASE_POOL_SIZE as the pool size", () => {
     expect(loadConfig({ SUPABASE_POOL_SIZE: '15' }, '/').poolSize).toBe(15);
   });
 

@@ -1,6 +1,15 @@
 import pRetry from 'p-retry';
 import { Redis } from 'ioredis';
-import { checkDatabase, createDatabase, ensureVectorExtension, isPgConnectionError, migrate, type Database, type Migration, type VectorSupport } from '@aikb/core/db';
+import {
+  checkDatabase,
+  createDatabase,
+  ensureVectorExtension,
+  isPgConnectionError,
+  migrate,
+  type Database,
+  type Migration,
+  type VectorSupport,
+} from '@aikb/core/db';
 import { createHealthRegistry, type HealthRegistry } from '@aikb/core/health';
 import type { ServerConfig } from './config';
 import type { PinoLogger } from './logger';
@@ -26,11 +35,7 @@ export interface Infrastructure {
  * A configured Postgres or Redis that is down at start-up is not fatal: the server starts
  * degraded, migrations are retried in the background, and both reconnect by themselves.
  */
-export async function openInfrastructure(
-  config: ServerConfig,
-  logger: PinoLogger,
-  migrations: readonly Migration[],
-): Promise<Infrastructure> {
+export async function openInfrastructure(config: ServerConfig, logger: PinoLogger, migrations: readonly Migration[]): Promise<Infrastructure> {
   const db = config.databaseUrl
     ? await createDatabase({ url: config.databaseUrl, max: config.poolSize, logger })
     : await createDatabase({ dataDir: config.dataDir, logger });
@@ -50,7 +55,10 @@ export async function openInfrastructure(
       vector = await ensureVectorExtension(db.pool);
       if (!vector.available) logger.warn({ reason: vector.reason }, `pgvector unavailable: ${vector.reason}`);
       migrationState = 'applied';
-      logger.info({ applied: result.applied.length, skipped: result.skipped.length }, `migrations: ${result.applied.length} applied, ${result.skipped.length} already up to date`);
+      logger.info(
+        { applied: result.applied.length, skipped: result.skipped.length },
+        `migrations: ${result.applied.length} applied, ${result.skipped.length} already up to date`,
+      );
     },
     {
       retries: Number.POSITIVE_INFINITY,

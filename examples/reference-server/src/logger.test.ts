@@ -24,14 +24,19 @@ describe('createLogger', () => {
       });
     logger.info({}, 'outside any request');
     const res = await request(app).get('/work').set('X-Request-ID', 'req-log-1');
-    const lines = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(logFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const outside = lines.find((l) => l.msg === 'outside any request')!;
     expect(outside.requestId).toBeUndefined();
     const mine = lines.filter((l) => l.requestId === 'req-log-1');
     expect(mine.map((l) => l.msg)).toEqual(['application line', 'GET /work 200']);
     for (const line of mine) expect(line.traceId).toBe(res.headers['x-trace-id']);
     // The request's own lines carry each field once (bound by the child logger, not repeated by the mixin).
-    const raw = readFileSync(logFile, 'utf8').split('\n').find((l) => l.includes('GET /work 200'))!;
+    const raw = readFileSync(logFile, 'utf8')
+      .split('\n')
+      .find((l) => l.includes('GET /work 200'))!;
     expect(raw.match(/"requestId"/g)).toHaveLength(1);
     expect(lines.every((l) => typeof l.severity === 'string')).toBe(true);
   });

@@ -14,11 +14,17 @@ export type { PinoLogger };
  */
 export function createLogger(config: Pick<ServerConfig, 'logLevel' | 'logFile'>): PinoLogger {
   const streams: pino.StreamEntry[] = [
-    { level: config.logLevel === 'silent' ? 'fatal' : config.logLevel, stream: process.stdout.isTTY ? pretty({ colorize: true, sync: true, ignore: 'pid,hostname,severity' }) : pino.destination({ fd: 1, sync: true }) },
+    {
+      level: config.logLevel === 'silent' ? 'fatal' : config.logLevel,
+      stream: process.stdout.isTTY ? pretty({ colorize: true, sync: true, ignore: 'pid,hostname,severity' }) : pino.destination({ fd: 1, sync: true }),
+    },
   ];
   if (config.logFile) {
     mkdirSync(path.dirname(config.logFile), { recursive: true });
-    streams.push({ level: config.logLevel === 'silent' ? 'fatal' : config.logLevel, stream: pino.destination({ dest: config.logFile, sync: true, mkdir: true }) });
+    streams.push({
+      level: config.logLevel === 'silent' ? 'fatal' : config.logLevel,
+      stream: pino.destination({ dest: config.logFile, sync: true, mkdir: true }),
+    });
   }
   const root: PinoLogger = pino(
     {

@@ -16,7 +16,13 @@ describe('createHttpServer', () => {
 
   it('takes the HTTP_* settings', () => {
     const config = loadConfig(
-      { HTTP_HEADERS_TIMEOUT_MS: '1500', HTTP_REQUEST_TIMEOUT_MS: '2500', HTTP_KEEPALIVE_TIMEOUT_MS: '700', HTTP_IDLE_TIMEOUT_MS: '9000', HTTP_MAX_CONNECTIONS: '3' },
+      {
+        HTTP_HEADERS_TIMEOUT_MS: '1500',
+        HTTP_REQUEST_TIMEOUT_MS: '2500',
+        HTTP_KEEPALIVE_TIMEOUT_MS: '700',
+        HTTP_IDLE_TIMEOUT_MS: '9000',
+        HTTP_MAX_CONNECTIONS: '3',
+      },
       '/',
     );
     const server = createHttpServer(config, () => {});

@@ -94,7 +94,15 @@ const migrationsSubsystem: Subsystem<Pick<ServerContext, 'config' | 'infra'>, ob
  * Everything the app is built on, in start order (each finds what it needs in the context the
  * ones before it provided); closed in reverse. A new subsystem is one entry here.
  */
-export const contextSubsystems = [infrastructureSubsystem, migrationsSubsystem, observabilitySubsystem, flagsSubsystem, authSubsystem, sagaSubsystem, searchSubsystem] as const;
+export const contextSubsystems = [
+  infrastructureSubsystem,
+  migrationsSubsystem,
+  observabilitySubsystem,
+  flagsSubsystem,
+  authSubsystem,
+  sagaSubsystem,
+  searchSubsystem,
+] as const;
 
 /** Builds the app and listens; stops listening first on close. */
 const httpSubsystem: Subsystem<ServerContext, { http: Server; port: number }> = {

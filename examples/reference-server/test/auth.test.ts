@@ -31,7 +31,7 @@ function adminTokenFrom(stderr: string): string | undefined {
 }
 
 describe('aikb-server auth (embedded mode)', () => {
-  it("logs in the seeded runbook user, answers one identical 401 for unknown email and wrong password, and logs the constant-time line", async () => {
+  it('logs in the seeded runbook user, answers one identical 401 for unknown email and wrong password, and logs the constant-time line', async () => {
     const server = await start({ AIKB_DATA_DIR: dataDir() });
     const ok = await login(server, 'test@example.com', 'test12345');
     expect(ok.status).toBe(200);
@@ -87,9 +87,17 @@ describe('aikb-server auth (embedded mode)', () => {
   it('manages users through /api/admin/users, and an admin user token opens it', async () => {
     const server = await start({ AIKB_DATA_DIR: dataDir(), ADMIN_TOKEN: 'an-admin-token-for-the-e2e-test' });
     const admin = { authorization: 'Bearer an-admin-token-for-the-e2e-test', 'content-type': 'application/json' };
-    const short = await fetch(`${server.url}/api/admin/users`, { method: 'POST', headers: admin, body: JSON.stringify({ email: 'ops@example.com', password: 'short', roles: ['admin'] }) });
+    const short = await fetch(`${server.url}/api/admin/users`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ email: 'ops@example.com', password: 'short', roles: ['admin'] }),
+    });
     expect(short.status).toBe(400);
-    const created = await fetch(`${server.url}/api/admin/users`, { method: 'POST', headers: admin, body: JSON.stringify({ email: 'ops@example.com', password: 'ops password', roles: ['admin'] }) });
+    const created = await fetch(`${server.url}/api/admin/users`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ email: 'ops@example.com', password: 'ops password', roles: ['admin'] }),
+    });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
     const { token } = JSON.parse((await login(server, 'OPS@example.com', 'ops password')).text) as { token: string };
@@ -123,7 +131,9 @@ describe('aikb-server auth (embedded mode)', () => {
     expect((await fetch(`${server.url}/api/admin/users`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
     // The audit trail names the CLI as the actor of the creation.
     const id = /\(id ([0-9a-f-]+),/.exec(stdout)![1]!;
-    const history = (await (await fetch(`${server.url}/api/admin/users/${id}/history`, { headers: { authorization: `Bearer ${token}` } })).json()) as { history: Array<{ action: string; actor: string }> };
+    const history = (await (await fetch(`${server.url}/api/admin/users/${id}/history`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      history: Array<{ action: string; actor: string }>;
+    };
     expect(history.history).toEqual([expect.objectContaining({ action: 'create', actor: 'cli' })]);
   });
 });
@@ -175,7 +185,9 @@ describe('aikb-server login under a flood', () => {
     };
     for (let round = 0; round < 2; round++) {
       const before = await attempts();
-      const flood = Array.from({ length: 400 }, () => login(server, `flood-${randomBytes(6).toString('hex')}@example.com`, 'wrong-password').catch(() => ({ status: 0 })));
+      const flood = Array.from({ length: 400 }, () =>
+        login(server, `flood-${randomBytes(6).toString('hex')}@example.com`, 'wrong-password').catch(() => ({ status: 0 })),
+      );
       await eventually(async () => (await attempts()) > before, 5000, 'the flood reaching the authenticator');
       const health = await fetch(`${server.url}/api/health`);
       expect(health.status).toBe(200);
@@ -208,7 +220,11 @@ describe.runIf(hasRedisServer())('aikb-server logins when Redis dies', () => {
             Array.from({ length: 5 }, async (_, i) => {
               const started = performance.now();
               const right = i === 0;
-              const { status } = await login(server, right ? 'test@example.com' : `down-${randomBytes(4).toString('hex')}@example.com`, right ? 'test12345' : 'wrong-password');
+              const { status } = await login(
+                server,
+                right ? 'test@example.com' : `down-${randomBytes(4).toString('hex')}@example.com`,
+                right ? 'test12345' : 'wrong-password',
+              );
               return { status, ms: performance.now() - started };
             }),
           )),
@@ -227,7 +243,9 @@ describe('aikb-server auth in production', () => {
   it('refuses to start without ADMIN_TOKEN: one clear line, exit code 1', async () => {
     const result = await runServerCommand(['serve'], { NODE_ENV: 'production', AIKB_DATA_DIR: dataDir(), AUTH_JWT_SECRET: 'x'.repeat(40) });
     expect(result.code).toBe(1);
-    expect(result.stderr.trim().split('\n')).toEqual(['aikb-server: invalid configuration: ADMIN_TOKEN is required when NODE_ENV=production (at least 16 characters)']);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      'aikb-server: invalid configuration: ADMIN_TOKEN is required when NODE_ENV=production (at least 16 characters)',
+    ]);
   });
 
   it('refuses to start without AUTH_JWT_SECRET', async () => {

@@ -40,19 +40,34 @@ describe('aikb-server feature flags, with the runbook commands', () => {
     expect(info.status).toBe(200);
     expect(info.body.cacheAge).toEqual({ secondsSinceUpdate: expect.any(Number), ttl: 300 });
     expect(info.body.flags.map((f: { name: string }) => f.name)).toEqual(
-      expect.arrayContaining(['priority_1_1_vector_validation', 'priority_1_3_constant_time_auth', 'priority_2_1_saga_pattern', 'priority_2_2_rbac_api_filtering']),
+      expect.arrayContaining([
+        'priority_1_1_vector_validation',
+        'priority_1_3_constant_time_auth',
+        'priority_2_1_saga_pattern',
+        'priority_2_2_rbac_api_filtering',
+      ]),
     );
 
     // "Error rate spikes", step 3: disable the saga pattern (with the Content-Type header).
     const disabled = await curl(server, [
-      '-X', 'POST', 'http://localhost:3000/api/admin/feature-flags/priority_2_1_saga_pattern',
-      '-H', 'Content-Type: application/json',
-      '-d', '{"rolloutPercentage": 0}',
+      '-X',
+      'POST',
+      'http://localhost:3000/api/admin/feature-flags/priority_2_1_saga_pattern',
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      '{"rolloutPercentage": 0}',
     ]);
     expect(disabled).toMatchObject({ status: 200, body: { rolloutPercentage: 0 } });
 
     // Standard deployment, step 5: the same without a Content-Type (curl sends form-urlencoded).
-    const gradual = await curl(server, ['-X', 'POST', 'http://localhost:3000/api/admin/feature-flags/priority_2_1_saga_pattern', '-d', '{"rolloutPercentage": 10}']);
+    const gradual = await curl(server, [
+      '-X',
+      'POST',
+      'http://localhost:3000/api/admin/feature-flags/priority_2_1_saga_pattern',
+      '-d',
+      '{"rolloutPercentage": 10}',
+    ]);
     expect(gradual).toMatchObject({ status: 200, body: { rolloutPercentage: 10 } });
 
     // Emergency rollback, step 1: short names match no flag; the operator sees it at once.
@@ -61,22 +76,49 @@ describe('aikb-server feature flags, with the runbook commands', () => {
     expect(rollback.body).toMatchObject({ similar: ['priority_2_2_rbac_api_filtering'], detail: expect.stringMatching(/priority_2_2_rbac_api_filtering/) });
     const nothing = await curl(server, ['-X', 'POST', 'http://localhost:3000/api/admin/feature-flags/priority_2_4', '-d', '{"rolloutPercentage": 0}']);
     expect(nothing).toMatchObject({ status: 404, body: { similar: [] } });
-    const invalid = await curl(server, ['-X', 'POST', 'http://localhost:3000/api/admin/feature-flags/priority_2_1_saga_pattern', '-d', '{"rolloutPercentage": 150}']);
+    const invalid = await curl(server, [
+      '-X',
+      'POST',
+      'http://localhost:3000/api/admin/feature-flags/priority_2_1_saga_pattern',
+      '-d',
+      '{"rolloutPercentage": 150}',
+    ]);
     expect(invalid).toMatchObject({ status: 400, body: { field: 'rolloutPercentage' } });
 
     // Step 3, options A and B: invalidation.
     const one = await curl(server, [
-      '-X', 'POST', 'http://localhost:3000/api/admin/cache/invalidate',
-      '-H', 'Content-Type: application/json',
-      '-d', '{"keys": ["feature_flags:priority_2_1_saga_pattern"]}',
+      '-X',
+      'POST',
+      'http://localhost:3000/api/admin/cache/invalidate',
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      '{"keys": ["feature_flags:priority_2_1_saga_pattern"]}',
     ]);
-    expect(one).toEqual({ status: 200, body: { invalidated: ['feature_flags:priority_2_1_saga_pattern'], propagation: { bus: 'in-process', status: 'ok', convergesWithinSeconds: 0 } } });
-    const all = await curl(server, ['-X', 'POST', 'http://localhost:3000/api/admin/cache/invalidate', '-H', 'Content-Type: application/json', '-d', '{"keys": ["feature_flags:*"]}']);
+    expect(one).toEqual({
+      status: 200,
+      body: { invalidated: ['feature_flags:priority_2_1_saga_pattern'], propagation: { bus: 'in-process', status: 'ok', convergesWithinSeconds: 0 } },
+    });
+    const all = await curl(server, [
+      '-X',
+      'POST',
+      'http://localhost:3000/api/admin/cache/invalidate',
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      '{"keys": ["feature_flags:*"]}',
+    ]);
     expect(all.body.invalidated).toHaveLength(4);
 
     // Step 4: the decision for a user.
     const status = await curl(server, ['http://localhost:3000/api/admin/feature-flags/priority_2_1_saga_pattern/status?userId=test-user']);
-    expect(status.body).toMatchObject({ name: 'priority_2_1_saga_pattern', userId: 'test-user', rolloutPercentage: 10, bucket: expect.any(Number), reason: 'SPLIT' });
+    expect(status.body).toMatchObject({
+      name: 'priority_2_1_saga_pattern',
+      userId: 'test-user',
+      rolloutPercentage: 10,
+      bucket: expect.any(Number),
+      reason: 'SPLIT',
+    });
     expect(status.body.enabled).toBe(status.body.bucket <= 10);
 
     const history = await curl(server, ['http://localhost:3000/api/admin/feature-flags/priority_2_1_saga_pattern/history']);
@@ -113,7 +155,13 @@ describe.runIf(testDatabaseUrl && testRedisUrl)('aikb-server feature flags acros
     const statusOnB = () => curl(b, ['http://localhost:3000/api/admin/feature-flags/priority_2_2_rbac_api_filtering/status?userId=test-user']);
     expect((await statusOnB()).body).toMatchObject({ enabled: true, rolloutPercentage: 100 });
 
-    const changed = await curl(a, ['-X', 'POST', 'http://localhost:3000/api/admin/feature-flags/priority_2_2_rbac_api_filtering', '-d', '{"rolloutPercentage": 0}']);
+    const changed = await curl(a, [
+      '-X',
+      'POST',
+      'http://localhost:3000/api/admin/feature-flags/priority_2_2_rbac_api_filtering',
+      '-d',
+      '{"rolloutPercentage": 0}',
+    ]);
     expect(changed.status).toBe(200);
     // B's status endpoint answers from its cache: no reload, no TTL wait.
     await eventually(async () => (await statusOnB()).body.rolloutPercentage === 0, 2000, 'B sees the change');

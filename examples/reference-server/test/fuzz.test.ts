@@ -143,11 +143,20 @@ interface Sent {
 function send({ method, path: target, headers, body }: Sent): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: '127.0.0.1', port: (server.address() as AddressInfo).port, method, path: target, agent: false, headers: { ...headers, ...(body ? { 'Content-Length': String(body.length) } : {}) } },
+      {
+        host: '127.0.0.1',
+        port: (server.address() as AddressInfo).port,
+        method,
+        path: target,
+        agent: false,
+        headers: { ...headers, ...(body ? { 'Content-Length': String(body.length) } : {}) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') }),
+        );
       },
     );
     req.on('error', reject);
@@ -161,13 +170,37 @@ async function snapshot(): Promise<string> {
   const list = await flagStore.list();
   const history = await Promise.all(list.map((flag) => flagStore.history(flag.name, { limit: 1000 })));
   const users = await createPostgresUserStore({ pool: infra.db.pool }).list();
-  const documents = (await infra.db.pool.query('SELECT d.id, d.title, d.content_hash, array(SELECT principal FROM aikb_search_acl a WHERE a.document_id = d.id ORDER BY 1) AS acl FROM aikb_search_documents d ORDER BY d.id')).rows;
+  const documents = (
+    await infra.db.pool.query(
+      'SELECT d.id, d.title, d.content_hash, array(SELECT principal FROM aikb_search_acl a WHERE a.document_id = d.id ORDER BY 1) AS acl FROM aikb_search_documents d ORDER BY d.id',
+    )
+  ).rows;
   return JSON.stringify({ list, history, users, documents });
 }
 
 // ---- generators ----
 
-const nasty = fc.constantFrom('\u0000', 'a\u0000b', '\ud800', '\udfff x', '__proto__', 'constructor', 'toString', '%00', '%ZZ', '../..', '', ' ', 'x'.repeat(3000), 'é', '😀', '\u202e', 'NaN', '-1', '1e400');
+const nasty = fc.constantFrom(
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  '\udfff x',
+  '__proto__',
+  'constructor',
+  'toString',
+  '%00',
+  '%ZZ',
+  '../..',
+  '',
+  ' ',
+  'x'.repeat(3000),
+  'é',
+  '😀',
+  '\u202e',
+  'NaN',
+  '-1',
+  '1e400',
+);
 const text = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 20 }), nasty);
 /** A path segment as a client can put it on the request line: encoded, malformed or plain. */
 const segment = fc.oneof(
@@ -175,23 +208,55 @@ const segment = fc.oneof(
   fc.constantFrom('%ZZ', '%', '%E2%82', '%C0%80', '%00', 'a%00b', '%2F', '%252F', '..', '.', 'priority_1_1_vector_validation', 'PRIORITY_1_1', 'x'.repeat(300)),
   fc.stringMatching(/^[a-z0-9_.-]{1,20}$/),
 );
-const queryValue = fc.oneof(segment, fc.constantFrom('5m', '1h', '24h', '__proto__', 'constructor', 'toString', 'cache-info', '10', '-1', '1.5', '99999999999', ''));
-const queryKey = fc.oneof(fc.constantFrom('window', 'limit', 'include', 'userId', 'minConnections', 'minDurationMs', 'status', '__proto__', 'constructor', 'a[b]', 'limit[]'), segment);
-const query = fc.array(fc.tuple(queryKey, queryValue), { maxLength: 4 }).map((pairs) => (pairs.length === 0 ? '' : `?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}`));
+const queryValue = fc.oneof(
+  segment,
+  fc.constantFrom('5m', '1h', '24h', '__proto__', 'constructor', 'toString', 'cache-info', '10', '-1', '1.5', '99999999999', ''),
+);
+const queryKey = fc.oneof(
+  fc.constantFrom('window', 'limit', 'include', 'userId', 'minConnections', 'minDurationMs', 'status', '__proto__', 'constructor', 'a[b]', 'limit[]'),
+  segment,
+);
+const query = fc
+  .array(fc.tuple(queryKey, queryValue), { maxLength: 4 })
+  .map((pairs) => (pairs.length === 0 ? '' : `?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}`));
 
 const jsonish = fc.oneof(fc.jsonValue({ maxDepth: 3 }), text, fc.constant(null), fc.integer(), fc.boolean());
-const field = (names: string[]) => fc.dictionary(fc.oneof(fc.constantFrom(...names), fc.constantFrom('__proto__', 'constructor', 'extra')), jsonish, { maxKeys: 5 });
+const field = (names: string[]) =>
+  fc.dictionary(fc.oneof(fc.constantFrom(...names), fc.constantFrom('__proto__', 'constructor', 'extra')), jsonish, { maxKeys: 5 });
 const bodies: Partial<Record<string, fc.Arbitrary<unknown>>> = {
   flag: fc.oneof(
-    fc.record({ enabled: fc.oneof(fc.boolean(), jsonish), rolloutPercentage: fc.oneof(fc.integer({ min: -5, max: 105 }), jsonish), description: fc.oneof(text, jsonish) }, { requiredKeys: [] }),
+    fc.record(
+      {
+        enabled: fc.oneof(fc.boolean(), jsonish),
+        rolloutPercentage: fc.oneof(fc.integer({ min: -5, max: 105 }), jsonish),
+        description: fc.oneof(text, jsonish),
+      },
+      { requiredKeys: [] },
+    ),
     field(['enabled', 'rolloutPercentage', 'description']),
   ),
   user: fc.oneof(
-    fc.record({ email: fc.oneof(fc.emailAddress(), text, jsonish), password: fc.oneof(text, jsonish), roles: fc.oneof(fc.array(text, { maxLength: 3 }), jsonish), disabled: fc.oneof(fc.boolean(), jsonish) }, { requiredKeys: [] }),
+    fc.record(
+      {
+        email: fc.oneof(fc.emailAddress(), text, jsonish),
+        password: fc.oneof(text, jsonish),
+        roles: fc.oneof(fc.array(text, { maxLength: 3 }), jsonish),
+        disabled: fc.oneof(fc.boolean(), jsonish),
+      },
+      { requiredKeys: [] },
+    ),
     field(['email', 'password', 'roles', 'disabled']),
   ),
-  keys: fc.oneof(fc.record({ keys: fc.oneof(fc.array(fc.oneof(text, fc.constantFrom('feature_flags:*', 'feature_flags:priority_1_1_vector_validation')), { maxLength: 3 }), jsonish) }), field(['keys'])),
-  leakHunt: fc.oneof(fc.record({ enabled: fc.oneof(fc.boolean(), jsonish), minutes: fc.oneof(fc.integer({ min: -5, max: 2000 }), fc.double(), jsonish) }, { requiredKeys: [] }), field(['enabled', 'minutes'])),
+  keys: fc.oneof(
+    fc.record({
+      keys: fc.oneof(fc.array(fc.oneof(text, fc.constantFrom('feature_flags:*', 'feature_flags:priority_1_1_vector_validation')), { maxLength: 3 }), jsonish),
+    }),
+    field(['keys']),
+  ),
+  leakHunt: fc.oneof(
+    fc.record({ enabled: fc.oneof(fc.boolean(), jsonish), minutes: fc.oneof(fc.integer({ min: -5, max: 2000 }), fc.double(), jsonish) }, { requiredKeys: [] }),
+    field(['enabled', 'minutes']),
+  ),
   login: fc.record({ email: fc.oneof(fc.emailAddress(), text), password: text }, { requiredKeys: [] }),
   search: fc.oneof(
     fc.record(
@@ -206,7 +271,16 @@ const bodies: Partial<Record<string, fc.Arbitrary<unknown>>> = {
     field(['query', 'vector', 'k', 'mode']),
   ),
   document: fc.oneof(
-    fc.record({ id: fc.oneof(text, jsonish), title: fc.oneof(text, jsonish), text: fc.oneof(text, jsonish), acl: fc.oneof(fc.array(fc.oneof(text, fc.constantFrom('public', 'role:user', 'user:')), { maxLength: 3 }), jsonish), metadata: jsonish }, { requiredKeys: [] }),
+    fc.record(
+      {
+        id: fc.oneof(text, jsonish),
+        title: fc.oneof(text, jsonish),
+        text: fc.oneof(text, jsonish),
+        acl: fc.oneof(fc.array(fc.oneof(text, fc.constantFrom('public', 'role:user', 'user:')), { maxLength: 3 }), jsonish),
+        metadata: jsonish,
+      },
+      { requiredKeys: [] },
+    ),
     field(['id', 'title', 'text', 'acl', 'metadata']),
   ),
 };
@@ -221,8 +295,24 @@ function bodyKind(route: Route): string | undefined {
   return undefined;
 }
 
-type Coding = 'none' | 'identity' | 'gzip' | 'x-gzip' | 'deflate' | 'br' | 'gzip-garbage' | 'gzip-truncated' | 'br-garbage' | 'deflate-garbage' | 'compress' | 'gzip, br';
-const coding = fc.constantFrom<Coding>('none', 'none', 'none', 'identity', 'gzip', 'x-gzip', 'deflate', 'br', 'gzip-garbage', 'gzip-truncated', 'br-garbage', 'deflate-garbage', 'compress', 'gzip, br');
+type Coding =
+  'none' | 'identity' | 'gzip' | 'x-gzip' | 'deflate' | 'br' | 'gzip-garbage' | 'gzip-truncated' | 'br-garbage' | 'deflate-garbage' | 'compress' | 'gzip, br';
+const coding = fc.constantFrom<Coding>(
+  'none',
+  'none',
+  'none',
+  'identity',
+  'gzip',
+  'x-gzip',
+  'deflate',
+  'br',
+  'gzip-garbage',
+  'gzip-truncated',
+  'br-garbage',
+  'deflate-garbage',
+  'compress',
+  'gzip, br',
+);
 function encode(raw: Buffer, how: Coding): { body: Buffer; header?: string } {
   switch (how) {
     case 'none':
@@ -249,18 +339,55 @@ function encode(raw: Buffer, how: Coding): { body: Buffer; header?: string } {
   }
 }
 
-const contentType = fc.constantFrom(undefined, 'application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/merge-patch+json', 'application/json; charset=latin1', '*/*', 'garbage');
-const authorization = fc.constantFrom(undefined, 'USER_TOKEN', 'USER_TOKEN', `Bearer ${ADMIN_TOKEN}`, `Bearer ${ADMIN_TOKEN}`, `Bearer ${ADMIN_TOKEN}`, 'Bearer', 'Bearer x', `Basic ${ADMIN_TOKEN}`, 'Bearer a.b.c', 'Bearer eyJhbGciOiJub25lIn0.eyJyb2xlcyI6WyJhZG1pbiJdfQ.', `bearer ${ADMIN_TOKEN}`, `Bearer ${ADMIN_TOKEN} extra`);
+const contentType = fc.constantFrom(
+  undefined,
+  'application/json',
+  'application/json; charset=utf-8',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/merge-patch+json',
+  'application/json; charset=latin1',
+  '*/*',
+  'garbage',
+);
+const authorization = fc.constantFrom(
+  undefined,
+  'USER_TOKEN',
+  'USER_TOKEN',
+  `Bearer ${ADMIN_TOKEN}`,
+  `Bearer ${ADMIN_TOKEN}`,
+  `Bearer ${ADMIN_TOKEN}`,
+  'Bearer',
+  'Bearer x',
+  `Basic ${ADMIN_TOKEN}`,
+  'Bearer a.b.c',
+  'Bearer eyJhbGciOiJub25lIn0.eyJyb2xlcyI6WyJhZG1pbiJdfQ.',
+  `bearer ${ADMIN_TOKEN}`,
+  `Bearer ${ADMIN_TOKEN} extra`,
+);
 
 /** Mostly the routes' own methods; sometimes another one. */
-const methodFor = (route: Route) => fc.oneof({ weight: 6, arbitrary: fc.constant(route.split(' ')[0]!) }, { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS') });
+const methodFor = (route: Route) =>
+  fc.oneof(
+    { weight: 6, arbitrary: fc.constant(route.split(' ')[0]!) },
+    { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS') },
+  );
 
 /** The route's path with random casing, its parameters filled by `segment`. */
 function pathFor(route: Route): fc.Arbitrary<string> {
   const parts = route.split(' ')[1]!.split('/').filter(Boolean);
   return fc
     .tuple(
-      fc.tuple(...parts.map((part) => (part === ':id' ? fc.oneof(segment, fc.constant(targetId)) : part.startsWith(':') ? segment : fc.oneof({ weight: 5, arbitrary: fc.constant(part) }, { weight: 1, arbitrary: fc.constant(part.toUpperCase()) })))),
+      fc.tuple(
+        ...parts.map((part) =>
+          part === ':id'
+            ? fc.oneof(segment, fc.constant(targetId))
+            : part.startsWith(':')
+              ? segment
+              : fc.oneof({ weight: 5, arbitrary: fc.constant(part) }, { weight: 1, arbitrary: fc.constant(part.toUpperCase()) }),
+        ),
+      ),
       fc.constantFrom('', '', '', '/', '//'),
     )
     .map(([values, trailing]) => `/${values.join('/')}${trailing}`);
@@ -284,7 +411,10 @@ function request(exclude: readonly Route[]): fc.Arbitrary<Sent> {
         coding,
         contentType,
         authorization,
-        requestId: fc.option(fc.string({ maxLength: 200 }).map((s) => s.replace(/[^\x20-\x7e]/g, '')), { nil: undefined }),
+        requestId: fc.option(
+          fc.string({ maxLength: 200 }).map((s) => s.replace(/[^\x20-\x7e]/g, '')),
+          { nil: undefined },
+        ),
       })
       .map(({ method, path: target, query: q, body, coding: how, contentType: type, authorization: auth, requestId }) => {
         const headers: Record<string, string> = {};
@@ -367,8 +497,16 @@ describe('reference server: the cases of issue 8', () => {
 
   it('answers an oversized body with 413 when it is labelled JSON (or form, as curl -d does), 415 for another type', async () => {
     const big = JSON.stringify({ description: 'x'.repeat(200 * 1024) });
-    for (const [type, status] of [['application/json', 413], ['application/x-www-form-urlencoded', 413], ['text/plain', 415]] as const) {
-      for (const [target, method] of [['/api/admin/feature-flags/priority_2_1_saga_pattern', 'POST'], ['/api/admin/users', 'POST'], ['/api/admin/cache/invalidate', 'POST']] as const) {
+    for (const [type, status] of [
+      ['application/json', 413],
+      ['application/x-www-form-urlencoded', 413],
+      ['text/plain', 415],
+    ] as const) {
+      for (const [target, method] of [
+        ['/api/admin/feature-flags/priority_2_1_saga_pattern', 'POST'],
+        ['/api/admin/users', 'POST'],
+        ['/api/admin/cache/invalidate', 'POST'],
+      ] as const) {
         const res = await post(target, big, { 'Content-Type': type, ...admin }, method);
         expect([res.status, res.type]).toEqual([status, expect.stringMatching(/problem\+json/)]);
       }
@@ -386,10 +524,29 @@ describe('reference server: the cases of issue 8', () => {
       [{ method: 'GET', path: '/api/admin/feature-flags/%ZZ', headers: admin, body: undefined }, 'path'],
       [{ method: 'DELETE', path: '/api/admin/users/%E2%82', headers: admin, body: undefined }, 'id'],
       [{ method: 'PATCH', path: '/api/admin/users/a%00b', headers: { ...admin, ...json }, body: Buffer.from('{"disabled":true}') }, 'path'],
-      [{ method: 'POST', path: '/api/admin/users', headers: { ...admin, ...json }, body: Buffer.from('{"email":"a\\u0000@example.com","password":"long enough pass","roles":["user"]}') }, 'email'],
-      [{ method: 'POST', path: '/api/admin/feature-flags/priority_2_1_saga_pattern', headers: { ...admin, ...json }, body: Buffer.from('{"description":"x\\u0000y"}') }, 'description'],
+      [
+        {
+          method: 'POST',
+          path: '/api/admin/users',
+          headers: { ...admin, ...json },
+          body: Buffer.from('{"email":"a\\u0000@example.com","password":"long enough pass","roles":["user"]}'),
+        },
+        'email',
+      ],
+      [
+        {
+          method: 'POST',
+          path: '/api/admin/feature-flags/priority_2_1_saga_pattern',
+          headers: { ...admin, ...json },
+          body: Buffer.from('{"description":"x\\u0000y"}'),
+        },
+        'description',
+      ],
       [{ method: 'GET', path: '/api/admin/feature-flags/priority_2_1_saga_pattern/status?userId=%00', headers: admin, body: undefined }, 'userId'],
-      ...['__proto__', 'constructor', 'toString'].map((w): [Sent, string] => [{ method: 'GET', path: `/api/admin/metrics/errors?window=${w}`, headers: admin, body: undefined }, 'window']),
+      ...['__proto__', 'constructor', 'toString'].map((w): [Sent, string] => [
+        { method: 'GET', path: `/api/admin/metrics/errors?window=${w}`, headers: admin, body: undefined },
+        'window',
+      ]),
     ];
     for (const [sent, field] of cases) {
       const res = await send(sent);
@@ -401,7 +558,7 @@ describe('reference server: the cases of issue 8', () => {
 
   it('keeps http_route to the route templates whatever URLs were sent', async () => {
     for (let i = 0; i < 200; i++) {
-      const cased = [...'/api/health/pool-stats'].map((c, k) => ((i >> k % 12) & 1 ? c.toUpperCase() : c)).join('');
+      const cased = [...'/api/health/pool-stats'].map((c, k) => ((i >> (k % 12)) & 1 ? c.toUpperCase() : c)).join('');
       await send({ method: 'GET', path: cased, headers: {}, body: undefined });
       await send({ method: 'GET', path: `/nowhere/${i}`, headers: {}, body: undefined });
     }

@@ -38,7 +38,12 @@ function baseEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const clean: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     // The server under test reads only what the test gives it.
-    if (/^(DATABASE_URL|REDIS_URL|PORT|HOST|AIKB_DATA_DIR|LOG_FILE|LOG_LEVEL|NODE_ENV|ADMIN_TOKEN|AUTH_JWT_SECRET|INIT_CWD|SUPABASE_POOL_SIZE|DATABASE_POOL_SIZE|TRUST_PROXY|HTTP_[A-Z_]+)$/.test(key)) continue;
+    if (
+      /^(DATABASE_URL|REDIS_URL|PORT|HOST|AIKB_DATA_DIR|LOG_FILE|LOG_LEVEL|NODE_ENV|ADMIN_TOKEN|AUTH_JWT_SECRET|INIT_CWD|SUPABASE_POOL_SIZE|DATABASE_POOL_SIZE|TRUST_PROXY|HTTP_[A-Z_]+)$/.test(
+        key,
+      )
+    )
+      continue;
     clean[key] = value;
   }
   return { ...clean, PORT: '0', LOG_LEVEL: 'info', ...env };
@@ -104,11 +109,7 @@ export async function startServerProcess(
 }
 
 /** Runs `aikb-server <args>` to completion (for commands and start-up failures). */
-export async function runServerCommand(
-  args: string[],
-  env: Record<string, string | undefined> = {},
-  timeoutMs = 30_000,
-): Promise<ExitedProcess> {
+export async function runServerCommand(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 30_000): Promise<ExitedProcess> {
   const child = spawn(process.execPath, [cli, ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -140,7 +141,11 @@ export async function send(
 ): Promise<Answer> {
   const res = await fetch(`${server.url}${pathname}`, {
     method,
-    headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...(json === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    headers: {
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    },
     body: json === undefined ? undefined : JSON.stringify(json),
   });
   const text = await res.text();

@@ -123,7 +123,11 @@ describe('aikb-server connection cap (HTTP_MAX_CONNECTIONS)', () => {
       expect(await requestOn(held[0]!, '/api/health')).toBe(200);
       // A freed slot is usable again.
       held.pop()!.socket.destroy();
-      await eventually(async () => (await fetch(`${server.url}/api/health`, { headers: { connection: 'close' } })).status === 200, 5000, 'a request on the freed slot');
+      await eventually(
+        async () => (await fetch(`${server.url}/api/health`, { headers: { connection: 'close' } })).status === 200,
+        5000,
+        'a request on the freed slot',
+      );
     } finally {
       for (const client of held) client.socket.destroy();
     }

@@ -50,7 +50,13 @@ describe('aikb-server observability (the runbook, end to end)', () => {
       const stats = (await get('/api/health/pool-stats')).body;
       const figures = ['activeConnections', 'availableConnections', 'queuedRequests', 'maxConnections', 'utilizationPercent'] as const;
       const pick = (o: Record<string, unknown>) => Object.fromEntries(figures.map((k) => [k, o[k]]));
-      expect(pick(body.components.pool)).toEqual({ activeConnections: 0, availableConnections: 1, queuedRequests: 0, maxConnections: 1, utilizationPercent: 0 });
+      expect(pick(body.components.pool)).toEqual({
+        activeConnections: 0,
+        availableConnections: 1,
+        queuedRequests: 0,
+        maxConnections: 1,
+        utilizationPercent: 0,
+      });
       expect(pick(body.components.pool)).toEqual(pick(stats));
     }
   });
@@ -59,7 +65,9 @@ describe('aikb-server observability (the runbook, end to end)', () => {
     const before = await get('/api/health/pool-stats');
     expect(before.body.leakHunt).toEqual({ capturingStacks: false, always: false, remainingMs: 0 });
     const post = (body: string, headers: Record<string, string> = admin) =>
-      fetch(`${server.url}/api/admin/pool/leak-hunting`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(async (res) => ({ status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as any }));
+      fetch(`${server.url}/api/admin/pool/leak-hunting`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }).then(
+        async (res) => ({ status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as any }),
+      );
     expect((await post('{"enabled": true}', {})).status).toBe(401);
     const bad = await post('{"enabled": true, "minutes": 0}');
     expect(bad).toMatchObject({ status: 400, body: { field: 'minutes' } });
@@ -139,7 +147,9 @@ describe('aikb-server observability (the runbook, end to end)', () => {
     ]) {
       expect(names).toContain(name);
     }
-    expect(text).toMatch(/http_server_request_duration_seconds_count\{http_request_method="GET",http_route="\/api\/health",http_response_status_code="200"\} [1-9]/);
+    expect(text).toMatch(
+      /http_server_request_duration_seconds_count\{http_request_method="GET",http_route="\/api\/health",http_response_status_code="200"\} [1-9]/,
+    );
   });
 
   it('LOG_FILE has "✓ Request tracing initialized" and request lines carrying requestId and traceId', async () => {
@@ -154,9 +164,15 @@ describe('aikb-server observability (the runbook, end to end)', () => {
     expect(server.logs.some((l) => l.msg === '✓ Request tracing initialized')).toBe(true);
   });
 
-  it("the Grafana dashboards query only metrics the server exports (or the agreed names of subsystems still to come)", async () => {
+  it('the Grafana dashboards query only metrics the server exports (or the agreed names of subsystems still to come)', async () => {
     const exported = new Set(parsePrometheusTextFormat((await get('/metrics')).text).map((f) => f.name));
-    const upcoming = ['aikb_auth_login_duration_seconds', 'aikb_cache_requests_total', 'aikb_vector_search_requests_total', 'aikb_saga_compensations_total', 'aikb_saga_runs_total'];
+    const upcoming = [
+      'aikb_auth_login_duration_seconds',
+      'aikb_cache_requests_total',
+      'aikb_vector_search_requests_total',
+      'aikb_saga_compensations_total',
+      'aikb_saga_runs_total',
+    ];
     const ops = fileURLToPath(new URL('../ops/grafana/', import.meta.url));
     for (const file of ['aikb-connection-pool.json', 'aikb-overview.json']) {
       const dashboard = JSON.parse(readFileSync(path.join(ops, file), 'utf8')) as { title: string; panels: Array<{ targets: Array<{ expr: string }> }> };

@@ -36,7 +36,11 @@ describe.runIf(testDatabaseUrl && hasRedisServer())('aikb-server feature flags w
     expect(healthy.body.propagation).toEqual({ bus: 'redis', status: 'ok', convergesWithinSeconds: 0 });
 
     await redis.kill();
-    await eventually(async () => (await systemStatus(a)).bus.state === 'disconnected' && (await systemStatus(b)).bus.state === 'disconnected', 5000, 'both see Redis down');
+    await eventually(
+      async () => (await systemStatus(a)).bus.state === 'disconnected' && (await systemStatus(b)).bus.state === 'disconnected',
+      5000,
+      'both see Redis down',
+    );
 
     const changed = await admin(a, `/api/admin/feature-flags/${FLAG}`, { method: 'POST', body: '{"rolloutPercentage": 0}' });
     expect(changed.status).toBe(200);

@@ -26,7 +26,10 @@ async function exercise(server: ServerProcess): Promise<void> {
     ['/api/health'],
     ['/api/health/pool-stats'],
     ['/no/such/route'],
-    ['/api/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'nobody@example.com', password: 'wrong-password' }) }],
+    [
+      '/api/auth/login',
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'nobody@example.com', password: 'wrong-password' }) },
+    ],
     ['/api/admin/metrics/errors?window=1h', { headers: admin }],
     ['/api/admin/system/status', { headers: admin }],
   ];

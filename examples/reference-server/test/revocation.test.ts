@@ -20,7 +20,8 @@ const CHANGES = {
   delete: (server: ServerProcess, operator: string, id: string) => api(server, 'DELETE', `/api/admin/users/${id}`, operator),
   disable: (server: ServerProcess, operator: string, id: string) => api(server, 'PATCH', `/api/admin/users/${id}`, operator, { disabled: true }),
   demote: (server: ServerProcess, operator: string, id: string) => api(server, 'PATCH', `/api/admin/users/${id}`, operator, { roles: ['user'] }),
-  password: (server: ServerProcess, operator: string, id: string) => api(server, 'PATCH', `/api/admin/users/${id}`, operator, { password: 'a brand new password' }),
+  password: (server: ServerProcess, operator: string, id: string) =>
+    api(server, 'PATCH', `/api/admin/users/${id}`, operator, { password: 'a brand new password' }),
 } as const;
 type Change = keyof typeof CHANGES;
 
@@ -128,7 +129,8 @@ describe('aikb-server revokes user tokens when their user changes', () => {
     const created = await api(server, 'POST', '/api/admin/users', ADMIN_TOKEN, { email: 'typo@example.com', password: PASSWORD, roles: ['user'] });
     const res = await api(server, 'PATCH', `/api/admin/users/${created.body.id}`, ADMIN_TOKEN, { role: ['admin'] });
     expect(res).toMatchObject({ status: 400, body: { field: 'role' } });
-    for (const id of ['%00', 'x%00y', '%ZZ']) expect([400, 404], id).toContain((await api(server, 'PATCH', `/api/admin/users/${id}`, ADMIN_TOKEN, { disabled: true })).status);
+    for (const id of ['%00', 'x%00y', '%ZZ'])
+      expect([400, 404], id).toContain((await api(server, 'PATCH', `/api/admin/users/${id}`, ADMIN_TOKEN, { disabled: true })).status);
     const users = await api(server, 'GET', '/api/admin/users', ADMIN_TOKEN);
     expect(users.body.users.find((u: { email: string }) => u.email === 'typo@example.com')).toMatchObject({ roles: ['user'], disabled: false });
   });
@@ -144,7 +146,13 @@ describe.runIf(testDatabaseUrl)('aikb-server revokes user tokens on every instan
     cleanups.push(database.drop);
     const data = tempDataDir();
     cleanups.push(data.cleanup);
-    const env = { DATABASE_URL: database.url, ...(withRedis ? { REDIS_URL: testRedisUrl! } : {}), ADMIN_TOKEN, AUTH_JWT_SECRET: JWT_SECRET, AIKB_DATA_DIR: data.dir };
+    const env = {
+      DATABASE_URL: database.url,
+      ...(withRedis ? { REDIS_URL: testRedisUrl! } : {}),
+      ADMIN_TOKEN,
+      AUTH_JWT_SECRET: JWT_SECRET,
+      AIKB_DATA_DIR: data.dir,
+    };
     const a = await startServerProcess(env);
     running.push(a);
     const b = await startServerProcess(env);

@@ -22,7 +22,8 @@ afterAll(async () => {
   data?.cleanup();
 });
 
-const call = (method: string, pathname: string, body?: unknown, headers: Record<string, string> = {}) => send(server, method, pathname, { json: body, headers });
+const call = (method: string, pathname: string, body?: unknown, headers: Record<string, string> = {}) =>
+  send(server, method, pathname, { json: body, headers });
 
 const login = () => call('POST', '/auth/login', { email: 'test@example.com', password: 'test12345' });
 
@@ -52,7 +53,7 @@ describe('aikb-server: the runbook across subsystems', () => {
     expect(metrics.text).toMatch(/aikb_auth_login_duration_seconds_count\{outcome="success",constant_time="true"\} 1/);
   });
 
-  it('GET /metrics carries the figures of the runbook\'s monitoring list that exist so far', async () => {
+  it("GET /metrics carries the figures of the runbook's monitoring list that exist so far", async () => {
     const { status, text } = await call('GET', '/metrics');
     expect(status).toBe(200);
     for (const name of [

@@ -18,7 +18,17 @@ export type {
   VectorProblem,
   VectorValidationErrorOptions,
 } from './errors';
-export { AikbError, NotFoundError, RateLimitedError, SagaCompensationError, UnavailableError, ValidationError, VectorValidationError, isAikbError, similarNames } from './errors';
+export {
+  AikbError,
+  NotFoundError,
+  RateLimitedError,
+  SagaCompensationError,
+  UnavailableError,
+  ValidationError,
+  VectorValidationError,
+  isAikbError,
+  similarNames,
+} from './errors';
 
 // logging
 export type { Logger } from './logger';
@@ -48,7 +58,16 @@ export type {
   TranslatePgErrorOptions,
   VectorSupport,
 } from './db';
-export { checkDatabase, createDatabase, ensureVectorExtension, isPgConnectionError, isPgRetryableError, migrate, translatePgError, withTransaction } from './db';
+export {
+  checkDatabase,
+  createDatabase,
+  ensureVectorExtension,
+  isPgConnectionError,
+  isPgRetryableError,
+  migrate,
+  translatePgError,
+  withTransaction,
+} from './db';
 
 // health
 export type {

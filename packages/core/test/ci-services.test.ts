@@ -29,10 +29,14 @@ interface Run {
 
 /** Sources the script, brings the services up and waits (on stdin) until told to exit. */
 async function startRun(): Promise<Run> {
-  const child = spawn('bash', ['-c', '. .ci/services.sh && ci_services_up >/dev/null && echo "$AIKB_TEST_DATABASE_URL $AIKB_TEST_REDIS_URL $CI_REDIS_DIR" && read -r _'], {
-    cwd: repo,
-    env: { ...process.env, AIKB_TEST_DATABASE_URL: '', AIKB_TEST_REDIS_URL: '' },
-  });
+  const child = spawn(
+    'bash',
+    ['-c', '. .ci/services.sh && ci_services_up >/dev/null && echo "$AIKB_TEST_DATABASE_URL $AIKB_TEST_REDIS_URL $CI_REDIS_DIR" && read -r _'],
+    {
+      cwd: repo,
+      env: { ...process.env, AIKB_TEST_DATABASE_URL: '', AIKB_TEST_REDIS_URL: '' },
+    },
+  );
   let out = '';
   let err = '';
   child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));

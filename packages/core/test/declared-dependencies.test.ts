@@ -64,9 +64,7 @@ describe.each(workspaces.map((w) => [w.manifest.name, w] as const))('%s', (_name
 
   it('lists no dependency its source does not import (a workspace package it uses may need it at run time)', () => {
     // An application bundles the workspace packages it uses, so their dependencies and peers are its own.
-    const viaWorkspace = new Set(
-      workspaces.filter((w) => declared(manifest).has(w.manifest.name)).flatMap((w) => [...declared(w.manifest)]),
-    );
+    const viaWorkspace = new Set(workspaces.filter((w) => declared(manifest).has(w.manifest.name)).flatMap((w) => [...declared(w.manifest)]));
     const unused = Object.keys(manifest.dependencies ?? {}).filter((name) => !imported.has(name) && !viaWorkspace.has(name) && !name.startsWith('@types/'));
     expect(unused).toEqual([]);
   });

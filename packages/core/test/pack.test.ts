@@ -90,7 +90,11 @@ describe.each(packages.map((p) => [p.manifest.name, p] as const))('the packed %s
   it('passes @arethetypeswrong/cli: types resolve for node10, node16 (CJS and ESM) and bundler', () => {
     const attw = path.join(repo, 'node_modules', '.bin', 'attw');
     try {
-      execFileSync(attw, [tarballs.get(manifest.name)!, '--no-definitely-typed', '--format', 'ascii'], { cwd: project, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync(attw, [tarballs.get(manifest.name)!, '--no-definitely-typed', '--format', 'ascii'], {
+        cwd: project,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     } catch (error) {
       const { stdout, stderr } = error as { stdout?: string; stderr?: string };
       throw new Error(`attw found problems in ${manifest.name}:\n${stdout ?? ''}${stderr ?? ''}`);
@@ -156,7 +160,9 @@ describe('the packed @aikb/core entry points', () => {
     writeFileSync(path.join(project, 'log-register.mjs'), `import { register } from 'node:module'; register('./log-hooks.mjs', import.meta.url);`);
     writeFileSync(path.join(project, 'imports.mjs'), `await import(${JSON.stringify(specifier)});`);
     execFileSync(process.execPath, ['--import', './log-register.mjs', 'imports.mjs'], { cwd: project, encoding: 'utf8' });
-    const files = readFileSync(log, 'utf8').split('\n').filter((url) => url.startsWith('file:') && url.includes('/node_modules/'));
+    const files = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((url) => url.startsWith('file:') && url.includes('/node_modules/'));
     expect(files.some((f) => f.includes('/node_modules/@aikb/core/'))).toBe(true);
     const names = files.map((url) => /^((?:@[^/]+\/)?[^/]+)\//.exec(url.slice(url.lastIndexOf('/node_modules/') + 14))?.[1]);
     return [...new Set(names.filter((name): name is string => Boolean(name)))];

@@ -33,7 +33,14 @@ const entries = Object.entries((JSON.parse(readFileSync(path.join(core, 'package
 
 const program = ts.createProgram(
   entries.map((e) => e.file),
-  { strict: true, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, target: ts.ScriptTarget.ES2022, skipLibCheck: true, noEmit: true },
+  {
+    strict: true,
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    target: ts.ScriptTarget.ES2022,
+    skipLibCheck: true,
+    noEmit: true,
+  },
 );
 const checker = program.getTypeChecker();
 
@@ -53,7 +60,8 @@ function exportsOf(file: string): Map<string, Exported> {
   const result = new Map<string, Exported>();
   for (const symbol of checker.getExportsOfModule(moduleSymbol)) {
     const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
-    const typeOnly = symbol.declarations?.some((d) => ts.isTypeOnlyExportDeclaration(d) || (ts.isExportSpecifier(d) && (d.isTypeOnly || d.parent.parent.isTypeOnly))) ?? false;
+    const typeOnly =
+      symbol.declarations?.some((d) => ts.isTypeOnlyExportDeclaration(d) || (ts.isExportSpecifier(d) && (d.isTypeOnly || d.parent.parent.isTypeOnly))) ?? false;
     const kind = !typeOnly && target.flags & ts.SymbolFlags.Value ? 'value' : 'type';
     const declaredIn = target.declarations?.[0]?.getSourceFile().fileName ?? '';
     result.set(symbol.name, { kind, declaredIn });
@@ -106,7 +114,9 @@ describe('the root entry point @aikb/core', () => {
 
 describe('the public API of @aikb/core', () => {
   it.each(entries.map((e) => [e.subpath, e.file] as const))('%s re-exports nothing declared by a dependency', (_subpath, file) => {
-    const foreign = [...exportsOf(file)].filter(([, e]) => e.declaredIn.includes(`${path.sep}node_modules${path.sep}`)).map(([name, e]) => `${name} (${e.declaredIn.slice(e.declaredIn.lastIndexOf('node_modules'))})`);
+    const foreign = [...exportsOf(file)]
+      .filter(([, e]) => e.declaredIn.includes(`${path.sep}node_modules${path.sep}`))
+      .map(([name, e]) => `${name} (${e.declaredIn.slice(e.declaredIn.lastIndexOf('node_modules'))})`);
     expect(foreign).toEqual([]);
   });
 

@@ -92,7 +92,9 @@ describe('adminGuard', () => {
     const store = createMemoryUserStore();
     const created = await store.create({ email: 'a@example.com', passwordHash: null, roles: ['admin'] });
     const { server } = setup({ adminToken, users: true, store: { ...store, get: () => Promise.reject(new UnavailableError('ECONNREFUSED 10.0.0.5')) } });
-    const res = await request(server).get('/api/admin/ping').set('authorization', `Bearer ${(await tokens.issue(created)).token}`);
+    const res = await request(server)
+      .get('/api/admin/ping')
+      .set('authorization', `Bearer ${(await tokens.issue(created)).token}`);
     expect(res.status).toBe(503);
     expect(JSON.stringify(res.body)).not.toMatch(/ECONNREFUSED|10\.0\.0\.5/);
   });

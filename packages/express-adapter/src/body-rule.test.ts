@@ -9,7 +9,14 @@ import express, { type Express } from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createFeatureFlagClient, createMemoryFlagStore } from '@aikb/core';
-import { createArgon2Hasher, createConstantTimeAuthenticator, createMemoryUserStore, createTokenService, createUserDirectory, type UserDirectory } from '@aikb/core/auth';
+import {
+  createArgon2Hasher,
+  createConstantTimeAuthenticator,
+  createMemoryUserStore,
+  createTokenService,
+  createUserDirectory,
+  type UserDirectory,
+} from '@aikb/core/auth';
 import { rawRequest, type RawAnswer } from '../test/raw-request';
 import { cacheRouter, errorHandler, featureFlagsRouter, loginHandler, usersRouter } from './index';
 
@@ -140,7 +147,12 @@ async function send(app: Express, target: Target, body: string | Buffer, headers
 }
 
 function expectProblem(res: RawAnswer | request.Response, status: number, field: string) {
-  expect([res.status, res.headers['content-type'], res.body.status, res.body.field]).toEqual([status, expect.stringMatching(/^application\/problem\+json/), status, field]);
+  expect([res.status, res.headers['content-type'], res.body.status, res.body.field]).toEqual([
+    status,
+    expect.stringMatching(/^application\/problem\+json/),
+    status,
+    field,
+  ]);
 }
 
 const json = { 'Content-Type': 'application/json' };

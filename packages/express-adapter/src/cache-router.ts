@@ -32,7 +32,8 @@ export function cacheRouter(options: CacheRouterOptions): Router {
   const router = Router();
   router.post('/invalidate', jsonBody({ limit: options.maxBodyBytes ?? DEFAULT_JSON_BODY_LIMIT, required: true }), async (req, res) => {
     const body: unknown = req.body;
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body', 'the body must be a JSON object like {"keys": ["feature_flags:*"]}');
+    if (body === null || typeof body !== 'object' || Array.isArray(body))
+      throw new ValidationError('body', 'the body must be a JSON object like {"keys": ["feature_flags:*"]}');
     const unknown = Object.keys(body).find((key) => key !== 'keys');
     if (unknown !== undefined) throw new ValidationError(unknown, `unknown field "${unknown}": the body has only keys`);
     const invalidated = await options.flags.invalidate((body as { keys?: string[] }).keys as string[]);

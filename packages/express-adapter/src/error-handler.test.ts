@@ -61,7 +61,9 @@ describe('errorHandler', () => {
   });
 
   it('answers a RateLimitedError with its typed fields as members and Retry-After', async () => {
-    const res = await request(appThrowing(new RateLimitedError('slow down', { retryAfterSeconds: 900, limit: 10, remaining: 0, resetSeconds: 900 }))).get('/things');
+    const res = await request(appThrowing(new RateLimitedError('slow down', { retryAfterSeconds: 900, limit: 10, remaining: 0, resetSeconds: 900 }))).get(
+      '/things',
+    );
     expect(res.status).toBe(429);
     expect(res.headers['retry-after']).toBe('900');
     expect(res.body).toMatchObject({ type: 'urn:aikb:problem:rate-limited', retryAfterSeconds: 900, limit: 10, remaining: 0, resetSeconds: 900 });
@@ -112,7 +114,10 @@ describe('errorHandler', () => {
   });
 
   it('answers malformed JSON with a 400 problem naming the body', async () => {
-    const res = await request(appThrowing(new Error('unreached'))).post('/things').set('content-type', 'application/json').send('{"a":');
+    const res = await request(appThrowing(new Error('unreached')))
+      .post('/things')
+      .set('content-type', 'application/json')
+      .send('{"a":');
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ status: 400, field: 'body', detail: 'the request body is not valid JSON' });
   });

@@ -128,7 +128,11 @@ describe('featureFlagsRouter', () => {
   it('POST to a flag that does not exist is a 404 listing the flags with that prefix, creating nothing', async () => {
     const res = await request(app).post(path('priority_2_1')).send({ rolloutPercentage: 0 });
     expect(res.status).toBe(404);
-    expect(res.body).toMatchObject({ name: 'priority_2_1', similar: ['priority_2_1_saga_pattern'], detail: expect.stringMatching(/priority_2_1_saga_pattern/) });
+    expect(res.body).toMatchObject({
+      name: 'priority_2_1',
+      similar: ['priority_2_1_saga_pattern'],
+      detail: expect.stringMatching(/priority_2_1_saga_pattern/),
+    });
     const none = await request(app).post(path('priority_2_3')).send({ rolloutPercentage: 0 });
     expect(none.status).toBe(404);
     expect(none.body.similar).toEqual([]);
@@ -177,7 +181,9 @@ describe('featureFlagsRouter', () => {
   it('GET /:name/status shows what this instance serves from its cache, so a change that has not reached it shows', async () => {
     await store.update('priority_2_1_saga_pattern', { enabled: false }, 'behind its back');
     expect((await request(app).get(`${path()}/status?userId=u`)).body).toMatchObject({ enabled: true, reason: 'STATIC' });
-    await request(app).post('/api/admin/cache/invalidate').send({ keys: ['feature_flags:priority_2_1_saga_pattern'] });
+    await request(app)
+      .post('/api/admin/cache/invalidate')
+      .send({ keys: ['feature_flags:priority_2_1_saga_pattern'] });
     expect((await request(app).get(`${path()}/status?userId=u`)).body).toMatchObject({ enabled: false, reason: 'DISABLED' });
   });
 
@@ -200,7 +206,9 @@ describe('featureFlagsRouter', () => {
       const degraded = createFeatureFlagClient({ store, bus: failingBus(state), pollIntervalMs: 1000 });
       await degraded.start();
       try {
-        const router = express().use('/f', featureFlagsRouter({ flags: degraded })).use(errorHandler());
+        const router = express()
+          .use('/f', featureFlagsRouter({ flags: degraded }))
+          .use(errorHandler());
         const res = await request(router).post('/f/priority_2_1_saga_pattern').send({ rolloutPercentage: 0 });
         expect(res.status).toBe(200);
         expect(res.body).toMatchObject({ rolloutPercentage: 0, propagation: { bus: 'redis', status: 'degraded', convergesWithinSeconds: 2 } });
@@ -241,9 +249,14 @@ describe('featureFlagsRouter', () => {
 
 describe('cacheRouter', () => {
   it('POST /invalidate reloads exact keys and globs and lists what it invalidated', async () => {
-    const res = await request(app).post('/api/admin/cache/invalidate').send({ keys: ['feature_flags:priority_2_*'] });
+    const res = await request(app)
+      .post('/api/admin/cache/invalidate')
+      .send({ keys: ['feature_flags:priority_2_*'] });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ invalidated: ['feature_flags:priority_2_1_saga_pattern', 'feature_flags:priority_2_2_rbac_api_filtering'], propagation: { bus: 'none', status: 'none', convergesWithinSeconds: 300 } });
+    expect(res.body).toEqual({
+      invalidated: ['feature_flags:priority_2_1_saga_pattern', 'feature_flags:priority_2_2_rbac_api_filtering'],
+      propagation: { bus: 'none', status: 'none', convergesWithinSeconds: 300 },
+    });
     expect(res.headers['aikb-propagation']).toBe(flags.propagation().status);
     const all = await request(app).post('/api/admin/cache/invalidate').set('content-type', 'application/json').send('{"keys": ["feature_flags:*"]}');
     expect(all.body.invalidated).toHaveLength(3);

@@ -29,7 +29,11 @@ function name(req: Request): string {
 }
 
 async function notFound(flags: FeatureFlagClient, flagName: string): Promise<NotFoundError> {
-  return NotFoundError.named('flag', flagName, (await flags.listFlags()).map((f) => f.name));
+  return NotFoundError.named(
+    'flag',
+    flagName,
+    (await flags.listFlags()).map((f) => f.name),
+  );
 }
 
 /**
@@ -81,7 +85,8 @@ export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
       return;
     }
     const { cache } = flags.stats();
-    const cacheAge = (entry: { ageMs: number; stale: boolean } | undefined) => (entry ? { ...cacheAgeBody(entry.ageMs, cache.ttlMs), stale: entry.stale } : null);
+    const cacheAge = (entry: { ageMs: number; stale: boolean } | undefined) =>
+      entry ? { ...cacheAgeBody(entry.ageMs, cache.ttlMs), stale: entry.stale } : null;
     res.json({
       flags: list.map((flag) => ({ ...flag, cacheAge: cacheAge(Object.hasOwn(cache.flags, flag.name) ? cache.flags[flag.name] : undefined) })),
       cacheAge: cacheAgeBody(cache.ageMs, cache.ttlMs),
@@ -105,7 +110,8 @@ export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
 
   router.get('/:name/status', async (req, res) => {
     const userId = req.query.userId;
-    if (userId !== undefined && (typeof userId !== 'string' || userId.length === 0)) throw new ValidationError('userId', 'userId must be a single non-empty value');
+    if (userId !== undefined && (typeof userId !== 'string' || userId.length === 0))
+      throw new ValidationError('userId', 'userId must be a single non-empty value');
     const context = userId === undefined ? {} : { userId };
     // What this instance serves now, from its cache: the point of the check is to see whether a
     // change has reached it. Only a flag it does not hold yet is read from the store.

@@ -106,14 +106,21 @@ function variant(template: string) {
   const parts = template.split('/').filter(Boolean);
   return fc
     .record({
-      parts: fc.tuple(...parts.map((part) => (part.startsWith(':') ? fc.oneof(segment, percent, fc.tuple(segment, percent).map(([a, b]) => a + b)) : fc.constant(part)))),
+      parts: fc.tuple(
+        ...parts.map((part) =>
+          part.startsWith(':')
+            ? fc.oneof(
+                segment,
+                percent,
+                fc.tuple(segment, percent).map(([a, b]) => a + b),
+              )
+            : fc.constant(part),
+        ),
+      ),
       upper: fc.array(fc.boolean(), { minLength: 64, maxLength: 64 }),
       // Mostly URLs the router matches (case-insensitively); some it does not.
       encode: fc.array(fc.boolean(), { minLength: 64, maxLength: 64 }).chain((flags) => fc.oneof(fc.constant(flags.map(() => false)), fc.constant(flags))),
-      slashes: fc.oneof(
-        fc.constant(parts.map(() => 1)),
-        fc.array(fc.integer({ min: 1, max: 3 }), { minLength: parts.length, maxLength: parts.length }),
-      ),
+      slashes: fc.oneof(fc.constant(parts.map(() => 1)), fc.array(fc.integer({ min: 1, max: 3 }), { minLength: parts.length, maxLength: parts.length })),
       trailing: fc.constantFrom('', '/', '//', '?x=1', '/?window=__proto__'),
     })
     .map(({ parts: values, upper, encode, slashes, trailing }) => {
@@ -224,7 +231,12 @@ describe('GET /api/admin/metrics/errors', () => {
       clientErrorRate: 0.75,
       topClientErrors: [{ type: 'NotFoundError', count: 3, message: 'no document with this id' }],
     });
-    expect(byEndpoint['/api/documents']).toMatchObject({ requestCount: 1, errorCount: 0, clientErrorCount: 1, topClientErrors: [{ type: 'ValidationError', count: 1 }] });
+    expect(byEndpoint['/api/documents']).toMatchObject({
+      requestCount: 1,
+      errorCount: 0,
+      clientErrorCount: 1,
+      topClientErrors: [{ type: 'ValidationError', count: 1 }],
+    });
     expect(byEndpoint['/api/documents/upload']).toMatchObject({ requestCount: 1, errorCount: 1, errorRate: 1, clientErrorCount: 0, topClientErrors: [] });
     expect(byEndpoint[UNMATCHED_ROUTE]).toMatchObject({ errorCount: 0, clientErrorCount: 1 });
     // Server errors first: the runbook reads the top of the list.

@@ -76,40 +76,60 @@ describe('jsonBody', () => {
     });
   });
 
-  it.each(['application/json', 'application/merge-patch+json', 'application/x-www-form-urlencoded'])('answers a body over the limit with a 413 problem (%s)', async (type) => {
-    const body = JSON.stringify({ description: 'x'.repeat(200 * 1024) });
-    const res = await post(body, { 'Content-Type': type });
-    expectProblem(res, 413, 'body');
-    expect(res.body.limit).toBe(100 * 1024);
-  });
+  it.each(['application/json', 'application/merge-patch+json', 'application/x-www-form-urlencoded'])(
+    'answers a body over the limit with a 413 problem (%s)',
+    async (type) => {
+      const body = JSON.stringify({ description: 'x'.repeat(200 * 1024) });
+      const res = await post(body, { 'Content-Type': type });
+      expectProblem(res, 413, 'body');
+      expect(res.body.limit).toBe(100 * 1024);
+    },
+  );
 
   describe('Content-Type', () => {
-    it.each(['application/json', 'Application/JSON', 'application/json; charset=utf-8', 'application/json;charset="UTF-8"', 'application/merge-patch+json', 'application/x-www-form-urlencoded'])(
-      'takes JSON labelled %s',
-      async (type) => {
-        const res = await post(json, { 'Content-Type': type });
-        expect([res.status, res.body]).toEqual([200, { body: { rolloutPercentage: 10 } }]);
-      },
-    );
+    it.each([
+      'application/json',
+      'Application/JSON',
+      'application/json; charset=utf-8',
+      'application/json;charset="UTF-8"',
+      'application/merge-patch+json',
+      'application/x-www-form-urlencoded',
+    ])('takes JSON labelled %s', async (type) => {
+      const res = await post(json, { 'Content-Type': type });
+      expect([res.status, res.body]).toEqual([200, { body: { rolloutPercentage: 10 } }]);
+    });
 
-    it.each(['text/plain', 'application/octet-stream', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', 'application/json; charset=utf-16', 'application/jsonx', '*/*', undefined])(
-      'answers a body labelled %s with a 415 problem naming Content-Type, even one over the limit',
-      async (type) => {
-        const headers: Record<string, string> = type === undefined ? {} : { 'Content-Type': type };
-        expectProblem(await post(json, headers), 415, 'Content-Type');
-        expectProblem(await post(JSON.stringify({ description: 'x'.repeat(200 * 1024) }), headers), 415, 'Content-Type');
-      },
-    );
+    it.each([
+      'text/plain',
+      'application/octet-stream',
+      'multipart/form-data; boundary=x',
+      'application/json; charset=latin1',
+      'application/json; charset=utf-16',
+      'application/jsonx',
+      '*/*',
+      undefined,
+    ])('answers a body labelled %s with a 415 problem naming Content-Type, even one over the limit', async (type) => {
+      const headers: Record<string, string> = type === undefined ? {} : { 'Content-Type': type };
+      expectProblem(await post(json, headers), 415, 'Content-Type');
+      expectProblem(await post(JSON.stringify({ description: 'x'.repeat(200 * 1024) }), headers), 415, 'Content-Type');
+    });
 
     it('refuses form-urlencoded where the allowance is off', async () => {
-      const strict = express().use(jsonBody({ allowFormUrlencoded: false })).post('/echo', (req, res) => void res.json({ body: req.body })).use(errorHandler());
+      const strict = express()
+        .use(jsonBody({ allowFormUrlencoded: false }))
+        .post('/echo', (req, res) => void res.json({ body: req.body }))
+        .use(errorHandler());
       expectProblem(await request(strict).post('/echo').type('form').send('{"a":1}'), 415, 'Content-Type');
       expect((await request(strict).post('/echo').send({ a: 1 })).body).toEqual({ body: { a: 1 } });
     });
   });
 
   describe('no body', () => {
-    const required = () => express().use(jsonBody({ required: true })).post('/echo', (req, res) => void res.json({ body: req.body ?? null })).use(errorHandler());
+    const required = () =>
+      express()
+        .use(jsonBody({ required: true }))
+        .post('/echo', (req, res) => void res.json({ body: req.body ?? null }))
+        .use(errorHandler());
 
     it('lets a request without a body through when none is required', async () => {
       expect((await request(app()).post('/echo')).body).toEqual({});
@@ -122,12 +142,26 @@ describe('jsonBody', () => {
       const listener = required().listen(0, '127.0.0.1');
       await once(listener, 'listening');
       try {
-        expectProblem(await rawRequest(listener, 'POST', '/echo', gzipSync(''), { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }), 400, 'body');
+        expectProblem(
+          await rawRequest(listener, 'POST', '/echo', gzipSync(''), { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }),
+          400,
+          'body',
+        );
         const chunked = await new Promise<number>((resolve, reject) => {
-          const req = httpRequest({ host: '127.0.0.1', port: (listener.address() as AddressInfo).port, method: 'POST', path: '/echo', agent: false, headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' } }, (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          });
+          const req = httpRequest(
+            {
+              host: '127.0.0.1',
+              port: (listener.address() as AddressInfo).port,
+              method: 'POST',
+              path: '/echo',
+              agent: false,
+              headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' },
+            },
+            (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            },
+          );
           req.on('error', reject);
           req.end();
         });

@@ -57,13 +57,22 @@ function contentTypeRefusal(header: string | undefined, allowFormUrlencoded: boo
   const type = essence.trim().toLowerCase();
   const shown = header === undefined ? 'no Content-Type' : `Content-Type: ${header.slice(0, 100)}`;
   if (!JSON_TYPE.test(type) && !(allowFormUrlencoded && type === 'application/x-www-form-urlencoded')) {
-    return new AikbError('UNSUPPORTED_MEDIA_TYPE', `the request body must be JSON sent with Content-Type: application/json (got ${shown})`, { details: { field: 'Content-Type' } });
+    return new AikbError('UNSUPPORTED_MEDIA_TYPE', `the request body must be JSON sent with Content-Type: application/json (got ${shown})`, {
+      details: { field: 'Content-Type' },
+    });
   }
   for (const parameter of parameters) {
     const [name = '', value = ''] = parameter.split('=');
     if (name.trim().toLowerCase() !== 'charset') continue;
-    if (value.trim().replace(/^"(.*)"$/, '$1').toLowerCase() !== 'utf-8') {
-      return new AikbError('UNSUPPORTED_MEDIA_TYPE', `the request body must be UTF-8: leave out the charset or send charset=utf-8 (got ${shown})`, { details: { field: 'Content-Type' } });
+    if (
+      value
+        .trim()
+        .replace(/^"(.*)"$/, '$1')
+        .toLowerCase() !== 'utf-8'
+    ) {
+      return new AikbError('UNSUPPORTED_MEDIA_TYPE', `the request body must be UTF-8: leave out the charset or send charset=utf-8 (got ${shown})`, {
+        details: { field: 'Content-Type' },
+      });
     }
   }
   return undefined;

@@ -112,7 +112,10 @@ describe('loginHandler', () => {
 
   it('answers a 10 MB body with 413 problem+json naming the body, through the attempt', async () => {
     const { server, observations } = app();
-    const res = await request(server).post('/auth/login').set('content-type', 'application/json').send(JSON.stringify({ email: 'test@example.com', password: tenMegabytes }));
+    const res = await request(server)
+      .post('/auth/login')
+      .set('content-type', 'application/json')
+      .send(JSON.stringify({ email: 'test@example.com', password: tenMegabytes }));
     expect([res.status, res.body.field]).toEqual([413, 'body']);
     expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
     expect(observations).toMatchObject([{ outcome: 'invalid' }]);
@@ -130,7 +133,10 @@ describe('loginHandler', () => {
     ['latin1', 'application/json; charset=latin1'],
   ])('answers a non-JSON content type (%s) with 415 naming Content-Type, through the attempt', async (_what, type) => {
     const { server, observations } = app();
-    const res = await request(server).post('/auth/login').set('Content-Type', type).send(JSON.stringify({ email: 'test@example.com', password: 'test12345' }));
+    const res = await request(server)
+      .post('/auth/login')
+      .set('Content-Type', type)
+      .send(JSON.stringify({ email: 'test@example.com', password: 'test12345' }));
     expect([res.status, res.body.field]).toEqual([415, 'Content-Type']);
     expect(res.body.detail).toMatch(/application\/json/);
     expect(observations).toMatchObject([{ outcome: 'invalid' }]);
@@ -159,7 +165,7 @@ describe('loginHandler', () => {
     expect(res.headers['ratelimit-reset']).toBe('900');
   });
 
-  it('sets the RateLimit-* headers from a RateLimitedError\'s typed fields', async () => {
+  it("sets the RateLimit-* headers from a RateLimitedError's typed fields", async () => {
     const rateLimiter: LoginRateLimiter = {
       async check() {
         throw new RateLimitedError('too many login attempts', { retryAfterSeconds: 60, limit: 5, remaining: 0, resetSeconds: 60 });
@@ -170,7 +176,12 @@ describe('loginHandler', () => {
     const { server } = app({ rateLimiter });
     const res = await request(server).post('/auth/login').send({ email: 'test@example.com', password: 'test12345' });
     expect(res.status).toBe(429);
-    expect([res.headers['retry-after'], res.headers['ratelimit-limit'], res.headers['ratelimit-remaining'], res.headers['ratelimit-reset']]).toEqual(['60', '5', '0', '60']);
+    expect([res.headers['retry-after'], res.headers['ratelimit-limit'], res.headers['ratelimit-remaining'], res.headers['ratelimit-reset']]).toEqual([
+      '60',
+      '5',
+      '0',
+      '60',
+    ]);
     expect(res.body).toMatchObject({ retryAfterSeconds: 60, limit: 5, remaining: 0, resetSeconds: 60 });
   });
 
@@ -190,7 +201,9 @@ describe('loginHandler', () => {
     const { hasher: slow, openAfter } = heldHasher();
     const authenticator = createConstantTimeAuthenticator({ store, hasher: slow, floorMs: 100, jitterMs: 0, maxConcurrentHashes: 1 });
     const server = express().post('/auth/login', loginHandler({ authenticator, tokens })).use(errorHandler());
-    const results = await Promise.all([1, 2].map(() => request(server).post('/auth/login').send({ email: 'test@example.com', password: 'test12345' }).then(openAfter(1))));
+    const results = await Promise.all(
+      [1, 2].map(() => request(server).post('/auth/login').send({ email: 'test@example.com', password: 'test12345' }).then(openAfter(1))),
+    );
     const refused = results.find((r) => r.status === 503);
     expect(results.map((r) => r.status).sort()).toEqual([200, 503]);
     expect(refused!.headers['retry-after']).toBe('1');
@@ -202,7 +215,9 @@ describe('loginHandler', () => {
     const { hasher: slow, openAfter } = heldHasher();
     const authenticator = createConstantTimeAuthenticator({ store, hasher: slow, floorMs: 100, jitterMs: 0, maxConcurrentHashes: 1, logger });
     const server = express().use(requestLogging({ logger })).post('/auth/login', loginHandler({ authenticator, tokens })).use(errorHandler({ logger }));
-    const results = await Promise.all([1, 2, 3, 4].map(() => request(server).post('/auth/login').send({ email: 'test@example.com', password: 'wrong' }).then(openAfter(3))));
+    const results = await Promise.all(
+      [1, 2, 3, 4].map(() => request(server).post('/auth/login').send({ email: 'test@example.com', password: 'wrong' }).then(openAfter(3))),
+    );
     expect(results.filter((r) => r.status === 503)).toHaveLength(3);
     expect(results.find((r) => r.status === 503)!.headers['retry-after']).toBe('1');
     expect(lines.filter((l) => l.level === 'error')).toEqual([]);
@@ -238,14 +253,18 @@ describe('loginHandler', () => {
 
     it('counts the time spent reading the body into the attempt, from the request arrival', async () => {
       const { authenticator, begun } = spied(300);
-      const server = express().post('/auth/login', loginHandler({ authenticator, tokens, slowBodyMs: 250 })).use(errorHandler());
+      const server = express()
+        .post('/auth/login', loginHandler({ authenticator, tokens, slowBodyMs: 250 }))
+        .use(errorHandler());
       expect(await slowPost(server, 50)).toBe(200);
       expect(begun[0]?.elapsedMs).toBeGreaterThanOrEqual(45);
     });
 
     it('restarts the clock when the body ends for a body slower than slowBodyMs', async () => {
       const { authenticator, begun } = spied(100);
-      const server = express().post('/auth/login', loginHandler({ authenticator, tokens, slowBodyMs: 20 })).use(errorHandler());
+      const server = express()
+        .post('/auth/login', loginHandler({ authenticator, tokens, slowBodyMs: 20 }))
+        .use(errorHandler());
       expect(await slowPost(server, 150)).toBe(200);
       expect(begun[0]).toEqual({ elapsedMs: 0 });
     });

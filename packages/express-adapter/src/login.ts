@@ -34,7 +34,8 @@ export interface LoginHandlerOptions {
 }
 
 function credentialsFrom(value: unknown): { email: string; password: string } {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ValidationError('body', 'expected a JSON object { "email": ..., "password": ... }');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new ValidationError('body', 'expected a JSON object { "email": ..., "password": ... }');
   const { email, password } = value as Record<string, unknown>;
   if (email === undefined) throw new ValidationError('email', 'email is required');
   if (typeof email !== 'string') throw new ValidationError('email', 'email must be a string');

@@ -189,8 +189,19 @@ describe('request logs', () => {
 
   it('adds the fields itself when the logger cannot make children', async () => {
     const { lines: plain, ...logger } = createRecordingLogger();
-    const res = await request(express().use(tracing()).use(requestLogging({ logger })).get('/x', (_req, r) => r.status(204).end())).get('/x');
-    expect(plain).toEqual([{ level: 'info', obj: expect.objectContaining({ requestId: res.headers['x-request-id'], traceId: res.headers['x-trace-id'], status: 204 }), msg: 'GET /x 204' }]);
+    const res = await request(
+      express()
+        .use(tracing())
+        .use(requestLogging({ logger }))
+        .get('/x', (_req, r) => r.status(204).end()),
+    ).get('/x');
+    expect(plain).toEqual([
+      {
+        level: 'info',
+        obj: expect.objectContaining({ requestId: res.headers['x-request-id'], traceId: res.headers['x-trace-id'], status: 204 }),
+        msg: 'GET /x 204',
+      },
+    ]);
     expect(res.headers['x-request-id']).toMatch(/^req-[0-9a-f-]{36}$/);
   });
 
@@ -214,7 +225,12 @@ describe('request logs', () => {
     const errorLines = lines.filter((l) => l.level === 'error');
     expect(errorLines.length).toBeGreaterThanOrEqual(1);
     for (const line of errorLines) {
-      expect(line.obj).toMatchObject({ requestId: res.headers['x-request-id'], traceId: res.headers['x-trace-id'], endpoint: '/api/documents/upload', errorType: 'SagaCompensationError' });
+      expect(line.obj).toMatchObject({
+        requestId: res.headers['x-request-id'],
+        traceId: res.headers['x-trace-id'],
+        endpoint: '/api/documents/upload',
+        errorType: 'SagaCompensationError',
+      });
     }
     expect(errorLines.some((l) => l.msg?.includes('Failed to delete from Drive'))).toBe(true);
   });

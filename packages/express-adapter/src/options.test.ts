@@ -21,7 +21,10 @@ import {
 } from './index';
 
 // Options are passed untyped on purpose: these are the mistakes a JavaScript caller (or a cast) makes.
-const call = (factory: unknown, ...args: unknown[]) => () => (factory as (...a: unknown[]) => unknown)(...args);
+const call =
+  (factory: unknown, ...args: unknown[]) =>
+  () =>
+    (factory as (...a: unknown[]) => unknown)(...args);
 const fn = () => undefined;
 const service = (...methods: string[]) => Object.fromEntries(methods.map((m) => [m, fn]));
 const flags = service('evaluate', 'getFlag', 'listFlags', 'putFlag', 'updateFlag', 'invalidate', 'propagation', 'stats');
@@ -110,4 +113,3 @@ describe('adapter factories', () => {
     for (const made of valid) expect(typeof made).toBe('function');
   });
 });
-

@@ -45,7 +45,11 @@ describe('leakHuntRouter', () => {
   it('hunts for the default 15 minutes, and stops by itself once they pass', async () => {
     const server = app();
     // The runbook's curl style: JSON without a Content-Type.
-    const res = await request(server).post('/api/admin/pool/leak-hunting').set('Authorization', `Bearer ${TOKEN}`).set('Content-Type', 'application/x-www-form-urlencoded').send('{"enabled": true}');
+    const res = await request(server)
+      .post('/api/admin/pool/leak-hunting')
+      .set('Authorization', `Bearer ${TOKEN}`)
+      .set('Content-Type', 'application/x-www-form-urlencoded')
+      .send('{"enabled": true}');
     expect(res.body.remainingMs).toBe(15 * 60_000);
     now += 15 * 60_000;
     expect(monitor!.leakHunt().capturingStacks).toBe(false);
@@ -53,7 +57,10 @@ describe('leakHuntRouter', () => {
 
   it('is refused without the admin credential, changing nothing', async () => {
     const server = app();
-    for (const [auth, status] of [[undefined, 401], ['Bearer wrong', 403]] as const) {
+    for (const [auth, status] of [
+      [undefined, 401],
+      ['Bearer wrong', 403],
+    ] as const) {
       const req = request(server).post('/api/admin/pool/leak-hunting').send({ enabled: true });
       const res = await (auth ? req.set('Authorization', auth) : req);
       expect(res.status).toBe(status);
@@ -109,7 +116,9 @@ describe('the health check of a monitored pool', () => {
       const health = createHealthRegistry();
       health.register('database', async () => ({ ...(await checkDatabase(db.pool)) }));
       health.register('pool', () => ({ status: 'ok', ...pool.stats() }));
-      const server = express().use('/api/health/pool-stats', poolStatsRouter(pool)).use('/api/health', healthRouter({ registry: health }));
+      const server = express()
+        .use('/api/health/pool-stats', poolStatsRouter(pool))
+        .use('/api/health', healthRouter({ registry: health }));
       await db.pool.query('SELECT 1');
       for (let i = 0; i < 3; i++) {
         const res = await request(server).get('/api/health');

@@ -59,7 +59,8 @@ export function leakHuntRouter(monitor: PoolMonitor, options: LeakHuntRouterOpti
       const body: unknown = req.body;
       if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body', `the body must be a JSON object like ${example}`);
       const unknown = Object.keys(body).find((key) => key !== 'enabled' && key !== 'minutes');
-      if (unknown !== undefined) throw new ValidationError(unknown.slice(0, 100), `unknown field "${unknown.slice(0, 100)}": the body has only enabled and minutes`);
+      if (unknown !== undefined)
+        throw new ValidationError(unknown.slice(0, 100), `unknown field "${unknown.slice(0, 100)}": the body has only enabled and minutes`);
       const { enabled, minutes } = body as { enabled?: unknown; minutes?: unknown };
       if (typeof enabled !== 'boolean') throw new ValidationError('enabled', `enabled must be true or false, as in ${example}`);
       if (!enabled) {

@@ -59,7 +59,6 @@ const SERVER_DETAIL: Partial<Record<AikbErrorCode, string>> = {
 };
 const INTERNAL_DETAIL = 'an unexpected error occurred; the server log has the details';
 
-
 /**
  * Errors from Express, its body parsers and the router carry a 4xx `status` (or `statusCode`):
  * a URIError for a malformed `%` escape in a path parameter, `entity.parse.failed`, ...
@@ -72,7 +71,13 @@ interface HttpStatusError {
   message?: unknown;
 }
 
-const CLIENT_TITLE: Readonly<Record<number, string>> = { 404: 'Not found', 405: 'Method not allowed', 413: 'Payload too large', 415: 'Unsupported media type', 431: 'Request header fields too large' };
+const CLIENT_TITLE: Readonly<Record<number, string>> = {
+  404: 'Not found',
+  405: 'Method not allowed',
+  413: 'Payload too large',
+  415: 'Unsupported media type',
+  431: 'Request header fields too large',
+};
 const PARSER_DETAIL: Readonly<Record<string, string>> = {
   'entity.parse.failed': 'the request body is not valid JSON',
   'entity.too.large': 'the request body is too large',
@@ -122,7 +127,10 @@ export function problemFromError(error: unknown, instance?: string): Problem {
       type: typeFor(error.code.toLowerCase().replaceAll('_', '-')),
       title,
       status,
-      detail: status >= 500 && error.cause !== undefined ? ((Object.hasOwn(SERVER_DETAIL, error.code) ? SERVER_DETAIL[error.code] : undefined) ?? INTERNAL_DETAIL) : error.message,
+      detail:
+        status >= 500 && error.cause !== undefined
+          ? ((Object.hasOwn(SERVER_DETAIL, error.code) ? SERVER_DETAIL[error.code] : undefined) ?? INTERNAL_DETAIL)
+          : error.message,
       ...(instance ? { instance } : {}),
     };
   }
@@ -140,7 +148,9 @@ export function problemFromError(error: unknown, instance?: string): Problem {
           : `the request could not be processed (HTTP ${status})`;
     const field = parserType || typeof http.type === 'string' ? 'body' : malformedUrl ? 'path' : undefined;
     return {
-      type: typeFor(typeof http.type === 'string' && /^[\w.-]{1,64}$/.test(http.type) ? http.type.replaceAll('.', '-') : malformedUrl ? 'malformed-url' : `http-${status}`),
+      type: typeFor(
+        typeof http.type === 'string' && /^[\w.-]{1,64}$/.test(http.type) ? http.type.replaceAll('.', '-') : malformedUrl ? 'malformed-url' : `http-${status}`,
+      ),
       title: CLIENT_TITLE[status] ?? 'Invalid request',
       status,
       detail,

@@ -47,7 +47,9 @@ function tooLarge(limit: number, drained: boolean): ReadBody {
 const unsupportedCoding = (drained: boolean): ReadBody => ({
   kind: 'invalid',
   drained,
-  error: new AikbError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding must be one of ${BODY_ENCODINGS.join(', ')} (one coding at most)`, { details: { field: 'Content-Encoding' } }),
+  error: new AikbError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding must be one of ${BODY_ENCODINGS.join(', ')} (one coding at most)`, {
+    details: { field: 'Content-Encoding' },
+  }),
 });
 
 /**
@@ -105,7 +107,11 @@ export function readBody(req: Request, limit: number, drainLimit: number, refusa
       if (!outcome) keep(chunk);
     });
     decoder?.on('error', () => {
-      stopDecoding((drained) => ({ kind: 'invalid', drained, error: new ValidationError('body', `the request body is not valid ${coding} data (Content-Encoding: ${coding})`) }));
+      stopDecoding((drained) => ({
+        kind: 'invalid',
+        drained,
+        error: new ValidationError('body', `the request body is not valid ${coding} data (Content-Encoding: ${coding})`),
+      }));
     });
     decoder?.on('end', () => {
       if (req.readableEnded) finish(outcome ? outcome(true) : text());
@@ -133,7 +139,9 @@ export function readBody(req: Request, limit: number, drainLimit: number, refusa
     const onAbort = () => {
       // 'close' also follows a complete body: then the decoder's 'end' finishes.
       if (req.complete && req.readableEnded) return;
-      finish((outcome ?? ((drained) => ({ kind: 'invalid', drained, error: new ValidationError('body', 'the request body was not received in full') })))(false));
+      finish(
+        (outcome ?? ((drained) => ({ kind: 'invalid', drained, error: new ValidationError('body', 'the request body was not received in full') })))(false),
+      );
     };
     req.on('data', onData);
     req.on('end', onEnd);

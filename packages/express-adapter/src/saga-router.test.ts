@@ -46,7 +46,10 @@ describe('sagaRouter', () => {
     const listed = await request(server).get('/sagas?state=compensation_failed,parked&name=document_upload&resolved=false');
     expect(listed.status).toBe(200);
     expect(listed.body.sagas.map((s: { id: string }) => s.id)).toEqual([failed.id]);
-    expect(listed.body.sagas[0]).toMatchObject({ state: 'compensation_failed', error: { type: 'SagaCompensationError', message: 'Failed to delete from Drive', step: 'drive' } });
+    expect(listed.body.sagas[0]).toMatchObject({
+      state: 'compensation_failed',
+      error: { type: 'SagaCompensationError', message: 'Failed to delete from Drive', step: 'drive' },
+    });
     expect(listed.body.sagas[0].steps).toBeUndefined();
 
     const one = await request(server).get(`/sagas/${failed.id}`);
@@ -133,7 +136,12 @@ describe('sagaRouter', () => {
 
   it('answers 404 for an unknown or malformed id', async () => {
     const { server } = app();
-    for (const path of ['/sagas/00000000-0000-4000-8000-000000000000', '/sagas/not-a-uuid', '/sagas/%E0%A4%A', '/sagas/00000000-0000-4000-8000-000000000000/retry']) {
+    for (const path of [
+      '/sagas/00000000-0000-4000-8000-000000000000',
+      '/sagas/not-a-uuid',
+      '/sagas/%E0%A4%A',
+      '/sagas/00000000-0000-4000-8000-000000000000/retry',
+    ]) {
       const res = path.endsWith('retry') ? await request(server).post(path) : await request(server).get(path);
       expect(res.status, path).toBe(404);
       expect(res.headers['content-type']).toMatch(/application\/problem\+json/);

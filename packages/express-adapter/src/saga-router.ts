@@ -82,7 +82,14 @@ function view(record: Omit<SagaRecord, 'input' | 'steps'> & Partial<Pick<SagaRec
     updatedAt: iso(record.updatedAtMs),
     finishedAt: iso(record.finishedAtMs),
     ...(record.steps
-      ? { steps: record.steps.map((s) => ({ ...s, startedAt: iso(s.startedAtMs), finishedAt: iso(s.finishedAtMs), durationMs: s.finishedAtMs === null ? null : s.finishedAtMs - s.startedAtMs })) }
+      ? {
+          steps: record.steps.map((s) => ({
+            ...s,
+            startedAt: iso(s.startedAtMs),
+            finishedAt: iso(s.finishedAtMs),
+            durationMs: s.finishedAtMs === null ? null : s.finishedAtMs - s.startedAtMs,
+          })),
+        }
       : {}),
   };
 }
@@ -143,7 +150,8 @@ export function sagaRouter(options: SagaRouterOptions): Router {
     const { note, ...rest } = body as { note?: unknown };
     const extra = Object.keys(rest)[0];
     if (extra !== undefined) throw new ValidationError(extra, `unknown field ${extra.slice(0, 50)}; known: note`);
-    if (note !== undefined && (typeof note !== 'string' || note.length > 2000)) throw new ValidationError('note', 'note must be a string of at most 2000 characters');
+    if (note !== undefined && (typeof note !== 'string' || note.length > 2000))
+      throw new ValidationError('note', 'note must be a string of at most 2000 characters');
     res.json(view(await runner.resolve(idOf(req), { by: actor(req), ...(note !== undefined ? { note } : {}) })));
   });
   router.use(badPath);

@@ -54,12 +54,16 @@ describeEachDatabase('searchRouter', (db, backend) => {
       .use(errorHandler());
 
   async function rowCounts() {
-    const { rows } = await db().pool.query<{ d: number; c: number }>('SELECT (SELECT count(*)::int FROM aikb_search_documents) AS d, (SELECT count(*)::int FROM aikb_search_chunks) AS c');
+    const { rows } = await db().pool.query<{ d: number; c: number }>(
+      'SELECT (SELECT count(*)::int FROM aikb_search_documents) AS d, (SELECT count(*)::int FROM aikb_search_chunks) AS c',
+    );
     return rows[0];
   }
 
   it('indexes through the admin route and answers searches with only what the caller may read', async () => {
-    const created = await request(app()).post('/api/admin/documents').send({ title: 'Leak hunt', text: 'Find the connection leak in the pool.', acl: ['user:bob'] });
+    const created = await request(app())
+      .post('/api/admin/documents')
+      .send({ title: 'Leak hunt', text: 'Find the connection leak in the pool.', acl: ['user:bob'] });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ chunks: 1, outcome: 'created', id: expect.any(String) as string });
 
@@ -85,7 +89,10 @@ describeEachDatabase('searchRouter', (db, backend) => {
 
   it('answers 401 without a caller, and 400 for an unknown field', async () => {
     expect((await request(app()).post('/api/search').send({ query: 'x' })).status).toBe(401);
-    const unknown = await request(app()).post('/api/search').set('x-user', 'alice').send({ query: 'x', principal: { userId: 'bob', roles: ['sales'] } });
+    const unknown = await request(app())
+      .post('/api/search')
+      .set('x-user', 'alice')
+      .send({ query: 'x', principal: { userId: 'bob', roles: ['sales'] } });
     expect(unknown.status).toBe(400);
     expect(unknown.body.field).toBe('principal');
   });
@@ -154,7 +161,13 @@ describeEachDatabase('searchRouter', (db, backend) => {
       expect(response.body.field).toBe(field);
     }
     expect(await rowCounts()).toEqual(before);
-    expect((await request(app()).put('/api/admin/documents/pool/acl').send({ acl: ['user:bob'] })).status).toBe(204);
+    expect(
+      (
+        await request(app())
+          .put('/api/admin/documents/pool/acl')
+          .send({ acl: ['user:bob'] })
+      ).status,
+    ).toBe(204);
     expect((await request(app()).get('/api/documents/pool').set('x-user', 'bob')).status).toBe(200);
     expect((await request(app()).delete('/api/admin/documents/pool')).status).toBe(204);
     expect((await request(app()).delete('/api/admin/documents/pool')).status).toBe(404);

@@ -45,7 +45,8 @@ const DOCUMENT_FIELDS = new Set(['id', 'title', 'text', 'acl', 'metadata']);
 function objectBody(body: unknown, allowed: ReadonlySet<string>): Record<string, unknown> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body', 'the request body must be a JSON object');
   const unknown = Object.keys(body).find((key) => !allowed.has(key));
-  if (unknown !== undefined) throw new ValidationError(unknown.slice(0, 100), `unknown field ${JSON.stringify(unknown.slice(0, 100))}; allowed: ${[...allowed].join(', ')}`);
+  if (unknown !== undefined)
+    throw new ValidationError(unknown.slice(0, 100), `unknown field ${JSON.stringify(unknown.slice(0, 100))}; allowed: ${[...allowed].join(', ')}`);
   return body as Record<string, unknown>;
 }
 

@@ -61,7 +61,12 @@ export function tracing(options: TracingOptions = {}): RequestHandler {
           res.once('close', done);
           next();
         }),
-      { kind: SpanKind.SERVER, ...(parent ? { parent } : {}), ...(options.tracer ? { tracer: options.tracer } : {}), ...(options.recorder ? { recorder: options.recorder } : {}) },
+      {
+        kind: SpanKind.SERVER,
+        ...(parent ? { parent } : {}),
+        ...(options.tracer ? { tracer: options.tracer } : {}),
+        ...(options.recorder ? { recorder: options.recorder } : {}),
+      },
     );
     run.catch(next);
   };

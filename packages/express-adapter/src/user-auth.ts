@@ -35,7 +35,8 @@ export function getPrincipal(req: Request): Principal | undefined {
  */
 export function requirePrincipal(req: Request): Principal {
   const principal = getPrincipal(req);
-  if (!principal) throw new AikbError('UNAUTHENTICATED', 'this endpoint acts for a signed-in user: send Authorization: Bearer <token> (get a token from POST /auth/login)');
+  if (!principal)
+    throw new AikbError('UNAUTHENTICATED', 'this endpoint acts for a signed-in user: send Authorization: Bearer <token> (get a token from POST /auth/login)');
   return principal;
 }
 

@@ -19,7 +19,9 @@ function app(options: { onChange?: (change: UserChange) => void } = {}) {
 describe('usersRouter', () => {
   it('creates, lists, updates and deletes users without ever returning a hash', async () => {
     const { server, store, hasher } = app();
-    const created = await request(server).post('/users').send({ email: 'new@example.com', password: 'long enough', roles: ['user'] });
+    const created = await request(server)
+      .post('/users')
+      .send({ email: 'new@example.com', password: 'long enough', roles: ['user'] });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ email: 'new@example.com', roles: ['user'], disabled: false });
     expect(JSON.stringify(created.body)).not.toMatch(/argon2|passwordHash/);
@@ -27,7 +29,9 @@ describe('usersRouter', () => {
 
     const listed = await request(server).get('/users');
     expect(listed.body.users).toHaveLength(1);
-    const patched = await request(server).patch(`/users/${created.body.id}`).send({ roles: ['admin'], disabled: true });
+    const patched = await request(server)
+      .patch(`/users/${created.body.id}`)
+      .send({ roles: ['admin'], disabled: true });
     expect(patched.body).toMatchObject({ roles: ['admin'], disabled: true });
     expect((await request(server).delete(`/users/${created.body.id}`)).status).toBe(204);
     expect((await request(server).delete(`/users/${created.body.id}`)).status).toBe(404);
@@ -65,7 +69,11 @@ describe('usersRouter input', () => {
     ['{"tokenGeneration":0}', 'tokenGeneration'],
   ])('answers PATCH %s with 400 naming the unknown field %s, changing nothing', async (body, field) => {
     const { server, store } = app();
-    const created = (await request(server).post('/users').send({ email: 'p@example.com', password: 'long enough', roles: ['user'] })).body;
+    const created = (
+      await request(server)
+        .post('/users')
+        .send({ email: 'p@example.com', password: 'long enough', roles: ['user'] })
+    ).body;
     const before = await store.get(created.id);
     const res = await request(server).patch(`/users/${created.id}`).set('content-type', 'application/json').send(body);
     expect(res.status).toBe(400);
@@ -77,7 +85,9 @@ describe('usersRouter input', () => {
 
   it('answers POST with an unknown field and PATCH with no field with 400, creating nothing', async () => {
     const { server, store } = app();
-    const res = await request(server).post('/users').send({ email: 'x@example.com', password: 'long enough', roles: ['admin'], disabled: false });
+    const res = await request(server)
+      .post('/users')
+      .send({ email: 'x@example.com', password: 'long enough', roles: ['admin'], disabled: false });
     expect(res.status).toBe(400);
     expect(res.body.field).toBe('disabled');
     expect(await store.list()).toEqual([]);
@@ -87,10 +97,16 @@ describe('usersRouter input', () => {
 
   it('parses its own body whatever the Content-Type, and refuses one that is not JSON or too large with 400', async () => {
     const { server } = app();
-    const created = await request(server).post('/users').set('content-type', 'application/x-www-form-urlencoded').send('{"email":"f@example.com","password":"long enough"}');
+    const created = await request(server)
+      .post('/users')
+      .set('content-type', 'application/x-www-form-urlencoded')
+      .send('{"email":"f@example.com","password":"long enough"}');
     expect(created.status).toBe(201);
     expect((await request(server).patch(`/users/${created.body.id}`).set('content-type', 'application/json').send('{nope')).status).toBe(400);
-    const big = await request(server).patch(`/users/${created.body.id}`).set('content-type', 'application/json').send(JSON.stringify({ email: `${'a'.repeat(20_000)}@example.com` }));
+    const big = await request(server)
+      .patch(`/users/${created.body.id}`)
+      .set('content-type', 'application/json')
+      .send(JSON.stringify({ email: `${'a'.repeat(20_000)}@example.com` }));
     expect(big.status).toBeGreaterThanOrEqual(400);
     expect(big.status).toBeLessThan(500);
   });
@@ -114,8 +130,16 @@ describe('usersRouter audit', () => {
   it('records who created, changed and deleted a user, served newest first at GET /:id/history', async () => {
     const changes: UserChange[] = [];
     const { server } = app({ onChange: (c) => void changes.push(c) });
-    const created = (await request(server).post('/users').set('x-actor', 'user-1').send({ email: 'h@example.com', password: 'long enough', roles: ['admin'] })).body;
-    await request(server).patch(`/users/${created.id}`).set('x-actor', 'admin-token').send({ roles: ['user'], password: 'another long one' });
+    const created = (
+      await request(server)
+        .post('/users')
+        .set('x-actor', 'user-1')
+        .send({ email: 'h@example.com', password: 'long enough', roles: ['admin'] })
+    ).body;
+    await request(server)
+      .patch(`/users/${created.id}`)
+      .set('x-actor', 'admin-token')
+      .send({ roles: ['user'], password: 'another long one' });
     await request(server).delete(`/users/${created.id}`).set('x-actor', 'user-2');
     const res = await request(server).get(`/users/${created.id}/history`);
     expect(res.status).toBe(200);

@@ -16,11 +16,24 @@ export function rawRequest(server: Server, method: string, path: string, body: B
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: '127.0.0.1', port: (server.address() as AddressInfo).port, method, path, agent: false, headers: { ...headers, 'Content-Length': String(bytes.length) } },
+      {
+        host: '127.0.0.1',
+        port: (server.address() as AddressInfo).port,
+        method,
+        path,
+        agent: false,
+        headers: { ...headers, 'Content-Length': String(bytes.length) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(Buffer.concat(chunks).toString() || 'null') as Record<string, unknown> }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: JSON.parse(Buffer.concat(chunks).toString() || 'null') as Record<string, unknown>,
+          }),
+        );
       },
     );
     // The server may answer (and close) before it has read everything.

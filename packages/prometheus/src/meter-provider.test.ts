@@ -18,7 +18,9 @@ async function families(registry: Registry) {
 }
 
 async function dropped(registry: Registry, metric: string, reason: string): Promise<number> {
-  const found = (await registry.getSingleMetric(DROPPED_MEASUREMENTS_METRIC)!.get()).values.find((v) => v.labels.metric === metric && v.labels.reason === reason);
+  const found = (await registry.getSingleMetric(DROPPED_MEASUREMENTS_METRIC)!.get()).values.find(
+    (v) => v.labels.metric === metric && v.labels.reason === reason,
+  );
   return found?.value ?? 0;
 }
 
@@ -183,7 +185,16 @@ describe('createPrometheusMeterProvider', () => {
 
   it('makes safe labels of hostile attributes: sanitized names, no le on histograms, long values cut, non-scalars dropped', async () => {
     const { registry, meter } = setup();
-    const attributes = { 'a.b': 'x', a_b: 'y', le: 'no', '9z': 1, 'quote"key': 'va"l\nue', big: 'v'.repeat(5000), list: ['p', 'q'], none: undefined } as unknown as Attributes;
+    const attributes = {
+      'a.b': 'x',
+      a_b: 'y',
+      le: 'no',
+      '9z': 1,
+      'quote"key': 'va"l\nue',
+      big: 'v'.repeat(5000),
+      list: ['p', 'q'],
+      none: undefined,
+    } as unknown as Attributes;
     meter.createHistogram('h', { advice: { explicitBucketBoundaries: [1] } }).record(0.5, attributes);
     const text = await registry.metrics();
     const line = text.split('\n').find((l) => l.startsWith('h_count'))!;

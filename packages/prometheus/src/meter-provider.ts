@@ -137,14 +137,26 @@ class BridgeState {
     const existing = this.families.get(promName);
     if (existing) {
       if (existing.kind !== type || existing.observable !== observable) {
-        diag.warn(`@aikb/prometheus: instrument ${name} maps to ${promName}, already a ${existing.observable ? 'observable ' : ''}${existing.kind}; its measurements are dropped`);
+        diag.warn(
+          `@aikb/prometheus: instrument ${name} maps to ${promName}, already a ${existing.observable ? 'observable ' : ''}${existing.kind}; its measurements are dropped`,
+        );
         return { family: undefined, promName };
       }
-      if (existing.buckets.join() !== buckets.join()) diag.warn(`@aikb/prometheus: instrument ${name} asks for other buckets than ${promName} has; it records into the existing ones`);
+      if (existing.buckets.join() !== buckets.join())
+        diag.warn(`@aikb/prometheus: instrument ${name} asks for other buckets than ${promName} has; it records into the existing ones`);
       return { family: existing, promName };
     }
     const help = options?.description?.trim() || 'description missing';
-    const family = new Family(promName, help, type, observable, buckets, this.maxSeries, (metric, reason) => this.drop(metric, reason), () => this.collect());
+    const family = new Family(
+      promName,
+      help,
+      type,
+      observable,
+      buckets,
+      this.maxSeries,
+      (metric, reason) => this.drop(metric, reason),
+      () => this.collect(),
+    );
     try {
       family.register(this.registry);
     } catch (error) {
@@ -240,7 +252,13 @@ class PrometheusMeter implements Meter {
   }
 
   /** A synchronous instrument's measuring function: checks the value, then writes into the family. */
-  #sync(kind: Kind, name: string, options: MetricOptions | undefined, allowNegative: boolean, write: (family: Family, value: number, attributes: Attributes | undefined) => void) {
+  #sync(
+    kind: Kind,
+    name: string,
+    options: MetricOptions | undefined,
+    allowNegative: boolean,
+    write: (family: Family, value: number, attributes: Attributes | undefined) => void,
+  ) {
     if (!this.#checkName(name)) return () => {};
     const { family, promName } = this.state.family(kind, name, options);
     return (value: number, attributes?: Attributes) => {

@@ -98,6 +98,8 @@ describe('core and adapter metrics through createPrometheusMeterProvider', () =>
     expect(served).toEqual(EXPECTED);
     expect(text).toContain('aikb_auth_login_duration_seconds_count{outcome="success",constant_time="true"} 1');
     expect(text).toContain('db_client_connections_usage{pool_name="pglite",state="used"} 0');
-    expect(text).toContain('http_server_request_duration_seconds_count{http_request_method="GET",http_route="/api/documents/:id",http_response_status_code="200"} 1');
+    expect(text).toContain(
+      'http_server_request_duration_seconds_count{http_request_method="GET",http_route="/api/documents/:id",http_response_status_code="200"} 1',
+    );
   });
 });

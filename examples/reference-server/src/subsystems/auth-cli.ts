@@ -50,9 +50,7 @@ export async function runUsersCommand(args: string[]): Promise<void> {
 
   const config = loadConfig();
   const logger = createLogger({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
-  const db = config.databaseUrl
-    ? await createDatabase({ url: config.databaseUrl, max: 1, logger })
-    : await createDatabase({ dataDir: config.dataDir, logger });
+  const db = config.databaseUrl ? await createDatabase({ url: config.databaseUrl, max: 1, logger }) : await createDatabase({ dataDir: config.dataDir, logger });
   try {
     await migrate(db.pool, serverMigrations, { logger });
     const users = createUserDirectory({ store: createPostgresUserStore({ pool: db.pool, logger }), hasher: createArgon2Hasher() });

@@ -102,7 +102,8 @@ function resolveJwtSecret({ config, logger }: BaseContext): string {
   if (config.jwtSecret) return config.jwtSecret;
   if (config.production) throw new ConfigError('AUTH_JWT_SECRET', 'is required when NODE_ENV=production (at least 32 characters)');
   const file = path.join(config.dataDir, 'jwt-secret');
-  if (config.databaseUrl) logger.warn({ file }, `AUTH_JWT_SECRET not set: using a secret stored in ${file}; set it so that every instance accepts the same tokens`);
+  if (config.databaseUrl)
+    logger.warn({ file }, `AUTH_JWT_SECRET not set: using a secret stored in ${file}; set it so that every instance accepts the same tokens`);
   return storedSecret(file).value;
 }
 
@@ -143,7 +144,10 @@ export async function createAuthSubsystem(ctx: BaseContext): Promise<AuthSubsyst
     hasher,
     logger,
     async onChange(change) {
-      logger.info({ audit: 'user', userId: change.userId, action: change.action, actor: change.actor, fields: change.fields }, `user ${change.action}d by ${change.actor}`);
+      logger.info(
+        { audit: 'user', userId: change.userId, action: change.action, actor: change.actor, fields: change.fields },
+        `user ${change.action}d by ${change.actor}`,
+      );
       await sessions.invalidate(change.userId);
     },
   });
@@ -161,7 +165,13 @@ export async function createAuthSubsystem(ctx: BaseContext): Promise<AuthSubsyst
     meter: ctx.meter,
   });
   logger.info(
-    { floorMs: FLOOR_MS, jitterMs: JITTER_MS, hasher: hasher.algorithm, verifyCostMs: Math.round(hasher.verifyCostMs), maxConcurrentHashes: authenticator.maxConcurrentHashes },
+    {
+      floorMs: FLOOR_MS,
+      jitterMs: JITTER_MS,
+      hasher: hasher.algorithm,
+      verifyCostMs: Math.round(hasher.verifyCostMs),
+      maxConcurrentHashes: authenticator.maxConcurrentHashes,
+    },
     `constant-time auth enabled: floor ${FLOOR_MS} ms ± ${JITTER_MS} ms`,
   );
 

@@ -1,10 +1,5 @@
 import { Router } from 'express';
-import {
-  createInProcessInvalidationBus,
-  createPostgresInvalidationBus,
-  createRedisInvalidationBus,
-  type InvalidationBus,
-} from '@aikb/core/cache';
+import { createInProcessInvalidationBus, createPostgresInvalidationBus, createRedisInvalidationBus, type InvalidationBus } from '@aikb/core/cache';
 import { createFeatureFlagClient, createPostgresFlagStore, type FlagClientStats, type FlagDefinition } from '@aikb/core/flags';
 import { cacheRouter, featureFlagsRouter, requestActor } from '@aikb/express';
 import type { ServerContext } from '../context';
@@ -59,7 +54,13 @@ function statusBody({ flags, cache, evaluations, bus, stale, propagation, pollin
 async function startFlags(ctx: FlagsNeeds): Promise<Pick<ServerContext, 'flags' | 'bus'>> {
   const { config, infra, logger } = ctx;
   const bus = createBus(ctx);
-  const client = createFeatureFlagClient({ store: createPostgresFlagStore({ pool: infra.db.pool, logger }), bus, cacheTtlMs: config.cacheTtlSeconds * 1000, logger, meter: ctx.meter });
+  const client = createFeatureFlagClient({
+    store: createPostgresFlagStore({ pool: infra.db.pool, logger }),
+    bus,
+    cacheTtlMs: config.cacheTtlSeconds * 1000,
+    logger,
+    meter: ctx.meter,
+  });
   ctx.status.register('flags', () => statusBody(client.stats()));
 
   const seeded = infra.migrated
@@ -88,5 +89,7 @@ export const flagsSubsystem: Subsystem<FlagsNeeds, Pick<ServerContext, 'flags' |
 /** The admin routes: `/feature-flags` and `/cache/invalidate`, for the guarded `/api/admin` router. */
 export function flagAdminRoutes(ctx: Pick<ServerContext, 'flags'>): Router {
   // The flag history records who acted: the user id of a user token, `admin-token` for ADMIN_TOKEN.
-  return Router().use('/feature-flags', featureFlagsRouter({ flags: ctx.flags, actor: requestActor })).use('/cache', cacheRouter({ flags: ctx.flags }));
+  return Router()
+    .use('/feature-flags', featureFlagsRouter({ flags: ctx.flags, actor: requestActor }))
+    .use('/cache', cacheRouter({ flags: ctx.flags }));
 }

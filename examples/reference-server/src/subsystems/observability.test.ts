@@ -39,7 +39,7 @@ describe('the observability subsystem', () => {
   const idle = { activeConnections: 0, availableConnections: 1, queuedRequests: 0, maxConnections: 1, utilizationPercent: 0 };
   const figures = (component: Record<string, unknown> | undefined) => Object.fromEntries(FIGURES.map((k) => [k, component?.[k]]));
 
-  it("reports the pool in /api/health as it was before the check, when the database check takes the idle connection", async () => {
+  it('reports the pool in /api/health as it was before the check, when the database check takes the idle connection', async () => {
     await infra.db.pool.query('SELECT 1');
     const report = await infra.health.check();
     expect(figures(report.components.pool)).toEqual(idle);

@@ -3,16 +3,7 @@ import { trace } from '@opentelemetry/api';
 import { createErrorMetrics, type ErrorMetrics } from '@aikb/core/metrics';
 import { createPoolMonitor, type PoolMonitor } from '@aikb/core/pool';
 import { createSpanStore, type SpanStore } from '@aikb/core/tracing';
-import {
-  errorMetricsRouter,
-  httpMetrics,
-  leakHuntRouter,
-  poolStatsRouter,
-  requestLogging,
-  systemStatusRouter,
-  tracesRouter,
-  tracing,
-} from '@aikb/express';
+import { errorMetricsRouter, httpMetrics, leakHuntRouter, poolStatsRouter, requestLogging, systemStatusRouter, tracesRouter, tracing } from '@aikb/express';
 import { createMetricsHandler, registerProcessMetrics } from '@aikb/prometheus';
 import type { ServerContext } from '../context';
 import type { Subsystem } from '../lifecycle';

@@ -34,7 +34,6 @@ const demo = (fail: boolean) =>
     })
     .step('index', { action: async () => Promise.reject(new Error('search is down')), retry: { retries: 0 } });
 
-
 describe('the saga subsystem', () => {
   it('logs a compensation failure the way the runbook greps it, counts it in the error metrics, and reports status', async () => {
     const { db, lines, logger, infra, status, meter, recording } = await started();
@@ -47,9 +46,21 @@ describe('the saga subsystem', () => {
       const outcome = await sagas.runner.run(definition, { path: 'a.pdf' });
       expect(outcome.state).toBe('compensation_failed');
       const line = lines.find((l) => l.error === 'SagaCompensationError');
-      expect(line).toMatchObject({ level: 50, requestId: 'saga-recovery', endpoint: '/api/documents/upload', message: 'Failed to delete from Drive', sagaId: outcome.id, step: 'drive', msg: 'SagaCompensationError: Failed to delete from Drive' });
+      expect(line).toMatchObject({
+        level: 50,
+        requestId: 'saga-recovery',
+        endpoint: '/api/documents/upload',
+        message: 'Failed to delete from Drive',
+        sagaId: outcome.id,
+        step: 'drive',
+        msg: 'SagaCompensationError: Failed to delete from Drive',
+      });
       const [endpoint] = errors.report('5m').errors;
-      expect(endpoint).toMatchObject({ endpoint: '/api/documents/upload', errorCount: 1, topErrors: [{ type: 'SagaCompensationError', count: 1, message: 'Failed to delete from Drive' }] });
+      expect(endpoint).toMatchObject({
+        endpoint: '/api/documents/upload',
+        errorCount: 1,
+        topErrors: [{ type: 'SagaCompensationError', count: 1, message: 'Failed to delete from Drive' }],
+      });
       const { sagas: report } = await status.collect();
       expect(report).toMatchObject({ started: 1, compensationFailed: 1, byState: { compensation_failed: 1 }, closed: false });
       // Counted through the server's meter (the Prometheus bridge makes it aikb_saga_started_total).
@@ -65,7 +76,18 @@ describe('the saga subsystem', () => {
     // A saga whose process died: its lease has expired.
     const log = createPostgresSagaLog({ pool: db.pool });
     const id = randomUUID();
-    await log.create({ id, name: 'demo_upload', version: 1, idempotencyKey: null, policy: 'compensate', input: { path: 'b.pdf' }, owner: 'dead', nowMs: Date.now() - 60_000, leaseExpiresAtMs: Date.now() - 30_000, firstStep: 'drive' });
+    await log.create({
+      id,
+      name: 'demo_upload',
+      version: 1,
+      idempotencyKey: null,
+      policy: 'compensate',
+      input: { path: 'b.pdf' },
+      owner: 'dead',
+      nowMs: Date.now() - 60_000,
+      leaseExpiresAtMs: Date.now() - 30_000,
+      firstStep: 'drive',
+    });
     const { sagas } = await sagaSubsystem.start({ logger, infra, status, meter });
     try {
       sagas.register(demo(false), { endpoint: '/api/documents/upload' });

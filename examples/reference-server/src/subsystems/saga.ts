@@ -43,7 +43,15 @@ async function startSagas(ctx: SagaNeeds): Promise<{ sagas: SagaSubsystem }> {
     const request = currentRequest();
     const endpoint = endpoints.get(error.sagaName) ?? `saga:${error.sagaName}`;
     (request?.logger ?? logger).error(
-      { requestId: request?.requestId ?? 'saga-recovery', endpoint, error: error.name, message: error.message, sagaId: error.sagaId, saga: error.sagaName, step: error.step },
+      {
+        requestId: request?.requestId ?? 'saga-recovery',
+        endpoint,
+        error: error.name,
+        message: error.message,
+        sagaId: error.sagaId,
+        saga: error.sagaName,
+        step: error.step,
+      },
       `${error.name}: ${error.message}`,
     );
     if (!request) errors?.record({ endpoint, error: { type: error.name, message: error.message } });

@@ -22,14 +22,23 @@ describe('searchSubsystem', () => {
 
   async function start(options: { vector: boolean }) {
     db = await createDatabase({ dataDir: 'memory://', vector: options.vector });
-    const support: VectorSupport = options.vector ? await ensureVectorExtension(db.pool) : { available: false, reason: 'this PostgreSQL server has no pgvector extension' };
+    const support: VectorSupport = options.vector
+      ? await ensureVectorExtension(db.pool)
+      : { available: false, reason: 'this PostgreSQL server has no pgvector extension' };
     health = createHealthRegistry();
     flags = createFeatureFlagClient({ store: createMemoryFlagStore() });
     await flags.start();
     await flags.putFlag(VECTOR_VALIDATION_FLAG, { enabled: true, rolloutPercentage: 100 });
     await flags.putFlag(RBAC_FILTERING_FLAG, { enabled: true, rolloutPercentage: 100 });
     const infra = { db, health, migrated: Promise.resolve(), vector: () => support } as unknown as Infrastructure;
-    return searchSubsystem.start({ config: {} as ServerConfig, logger: pino({ level: 'silent' }), infra, status: createStatusRegistry(), flags, meter: noopMeter });
+    return searchSubsystem.start({
+      config: {} as ServerConfig,
+      logger: pino({ level: 'silent' }),
+      infra,
+      status: createStatusRegistry(),
+      flags,
+      meter: noopMeter,
+    });
   }
 
   beforeEach(() => {
@@ -56,9 +65,9 @@ describe('searchSubsystem', () => {
     health = createHealthRegistry();
     flags = createFeatureFlagClient({ store: createMemoryFlagStore() });
     const infra = { db: existing, health, migrated: Promise.resolve(), vector: () => ({ available: true, version: '0.8.7' }) } as unknown as Infrastructure;
-    await expect(searchSubsystem.start({ config: {} as ServerConfig, logger: pino({ level: 'silent' }), infra, status: createStatusRegistry(), flags, meter: noopMeter })).rejects.toThrow(
-      /64-dimension vectors but the embedder hashing-v1\/256 makes 256-dimension/,
-    );
+    await expect(
+      searchSubsystem.start({ config: {} as ServerConfig, logger: pino({ level: 'silent' }), infra, status: createStatusRegistry(), flags, meter: noopMeter }),
+    ).rejects.toThrow(/64-dimension vectors but the embedder hashing-v1\/256 makes 256-dimension/);
   });
 
   it('gates validation and filtering by the runbook flags, per request', async () => {

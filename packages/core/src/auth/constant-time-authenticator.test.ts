@@ -107,7 +107,17 @@ describe('ConstantTimeAuthenticator', () => {
       await vi.advanceTimersByTimeAsync(600);
       const results = await Promise.all(pending);
       expect(results.map((r) => r.at)).toEqual(cases.map(() => 507));
-      expect(results.map((r) => (r.error ? (r.error as AikbError).code : r.value!.ok))).toEqual([false, false, true, true, false, false, false, false, 'INVALID_ARGUMENT']);
+      expect(results.map((r) => (r.error ? (r.error as AikbError).code : r.value!.ok))).toEqual([
+        false,
+        false,
+        true,
+        true,
+        false,
+        false,
+        false,
+        false,
+        'INVALID_ARGUMENT',
+      ]);
     });
 
     it('runs onSuccess (issuing a token) inside the padded time, and only for a success', async () => {
@@ -144,14 +154,25 @@ describe('ConstantTimeAuthenticator', () => {
       expect(isAikbError(result.error, 'INVALID_ARGUMENT')).toBe(true);
     });
 
-    it.each(['INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'] as const)('reports a request rejected with %s as outcome invalid', async (code) => {
-      const outcomes: string[] = [];
-      const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), clock, onAttempt: (o) => outcomes.push(o.outcome) });
-      const pending = auth.begin().reject(new AikbError(code, 'bad body')).catch(() => undefined);
-      await vi.advanceTimersByTimeAsync(1000);
-      await pending;
-      expect(outcomes).toEqual(['invalid']);
-    });
+    it.each(['INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'] as const)(
+      'reports a request rejected with %s as outcome invalid',
+      async (code) => {
+        const outcomes: string[] = [];
+        const auth = createConstantTimeAuthenticator({
+          store: createMemoryUserStore(),
+          hasher: fakeHasher(),
+          clock,
+          onAttempt: (o) => outcomes.push(o.outcome),
+        });
+        const pending = auth
+          .begin()
+          .reject(new AikbError(code, 'bad body'))
+          .catch(() => undefined);
+        await vi.advanceTimersByTimeAsync(1000);
+        await pending;
+        expect(outcomes).toEqual(['invalid']);
+      },
+    );
 
     it('draws the jitter uniformly from ±jitterMs with crypto.randomInt by default', async () => {
       const auth = createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), clock, jitterMs: 20 });
@@ -241,7 +262,15 @@ describe('ConstantTimeAuthenticator', () => {
       const hasher = fakeHasher(30);
       const store = await seeded(hasher);
       const observations: AttemptObservation[] = [];
-      const auth = createConstantTimeAuthenticator({ store, hasher, clock: fractional, floorMs: 60, jitterMs: 5, random: () => -5, onAttempt: (o) => observations.push(o) });
+      const auth = createConstantTimeAuthenticator({
+        store,
+        hasher,
+        clock: fractional,
+        floorMs: 60,
+        jitterMs: 5,
+        random: () => -5,
+        onAttempt: (o) => observations.push(o),
+      });
       const pending = auth.authenticate({ email: 'alice@example.com', password: 'wrong' });
       await vi.advanceTimersByTimeAsync(100);
       await pending;
@@ -279,14 +308,27 @@ describe('ConstantTimeAuthenticator', () => {
     it('keeps admissionMarginMs in hand: refuses a verify predicted to end inside the margin', async () => {
       const run = async (admissionMarginMs: number) => {
         const hasher = fakeHasher(240);
-        const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, maxConcurrentHashes: 1, admissionMarginMs });
+        const auth = createConstantTimeAuthenticator({
+          store: await seeded(hasher),
+          hasher,
+          clock,
+          random: () => 0,
+          maxConcurrentHashes: 1,
+          admissionMarginMs,
+        });
         const pending = [1, 2].map(() => timed(auth.authenticate({ email: 'alice@example.com', password: 'right password' })));
         await vi.advanceTimersByTimeAsync(1000);
         return (await Promise.all(pending)).map((r) => [r.at, r.error ? (r.error as AikbError).code : 'ok']);
       };
       // the second verify would end at 480 ms: inside a 25 ms margin before the 500 ms deadline
-      expect(await run(25)).toEqual([[500, 'ok'], [500, 'RESOURCE_EXHAUSTED']]);
-      expect(await run(0)).toEqual([[500, 'ok'], [500, 'ok']]);
+      expect(await run(25)).toEqual([
+        [500, 'ok'],
+        [500, 'RESOURCE_EXHAUSTED'],
+      ]);
+      expect(await run(0)).toEqual([
+        [500, 'ok'],
+        [500, 'ok'],
+      ]);
     });
 
     it('surfaces a rate-limit refusal at the deadline without verifying anything', async () => {
@@ -329,32 +371,42 @@ describe('ConstantTimeAuthenticator', () => {
       { burst: 100, stallMs: 600, slots: 8 },
       { burst: 1000, stallMs: 2000, slots: 2 },
       { burst: 3000, stallMs: 10_000, slots: 2 },
-    ])('accepts the right password at once on an idle authenticator after three bursts of $burst logins stalled to $stallMs ms', async ({ burst, stallMs, slots }) => {
-      let stalled = true;
-      const hasher = stallingHasher(() => stalled, stallMs);
-      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, maxConcurrentHashes: slots });
-      for (let round = 0; round < 3; round++) {
-        const flood = Array.from({ length: burst }, (_, i) => timed(auth.authenticate({ email: `x${i}@example.com`, password: 'wrong' })));
-        await vi.advanceTimersByTimeAsync(stallMs * 3 + 1000);
-        await Promise.all(flood);
-      }
-      stalled = false;
-      // Right after the burst and again after a pause: the idle server lets the owner in.
-      for (const pause of [0, 60_000]) {
-        await vi.advanceTimersByTimeAsync(pause);
-        const right = timed(auth.authenticate({ email: 'alice@example.com', password: 'right password' }));
-        await vi.advanceTimersByTimeAsync(600);
-        const result = await right;
-        expect(result.at).toBe(500);
-        expect(result.value).toMatchObject({ ok: true });
-      }
-    });
+    ])(
+      'accepts the right password at once on an idle authenticator after three bursts of $burst logins stalled to $stallMs ms',
+      async ({ burst, stallMs, slots }) => {
+        let stalled = true;
+        const hasher = stallingHasher(() => stalled, stallMs);
+        const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, maxConcurrentHashes: slots });
+        for (let round = 0; round < 3; round++) {
+          const flood = Array.from({ length: burst }, (_, i) => timed(auth.authenticate({ email: `x${i}@example.com`, password: 'wrong' })));
+          await vi.advanceTimersByTimeAsync(stallMs * 3 + 1000);
+          await Promise.all(flood);
+        }
+        stalled = false;
+        // Right after the burst and again after a pause: the idle server lets the owner in.
+        for (const pause of [0, 60_000]) {
+          await vi.advanceTimersByTimeAsync(pause);
+          const right = timed(auth.authenticate({ email: 'alice@example.com', password: 'right password' }));
+          await vi.advanceTimersByTimeAsync(600);
+          const result = await right;
+          expect(result.at).toBe(500);
+          expect(result.value).toMatchObject({ ok: true });
+        }
+      },
+    );
 
     it('keeps its verify-cost estimate within 2× the calibrated cost, and draws it back to it when idle', async () => {
       let stalled = true;
       const hasher = fakeHasher(30);
       const slow = { ...hasher, verify: async (e: string, p: string) => (await new Promise((r) => setTimeout(r, stalled ? 5000 : 0)), hasher.verify(e, p)) };
-      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher: slow, clock, random: () => 0, maxConcurrentHashes: 4, floorMs: 6000 });
+      const auth = createConstantTimeAuthenticator({
+        store: await seeded(hasher),
+        hasher: slow,
+        clock,
+        random: () => 0,
+        maxConcurrentHashes: 4,
+        floorMs: 6000,
+      });
       const pending = Array.from({ length: 40 }, () => auth.authenticate({ email: 'alice@example.com', password: 'wrong' }).catch(() => undefined));
       await vi.advanceTimersByTimeAsync(6100);
       stalled = false;
@@ -416,7 +468,12 @@ describe('ConstantTimeAuthenticator', () => {
       // declared 100 ms, really 400: the second attempt, admitted, cannot start in time
       const hasher = fakeHasher(100, 400);
       const refunds: string[] = [];
-      const rateLimiter = { check: async () => {}, recordFailure: async () => {}, recordSuccess: async () => {}, refund: async (c: { email: string }) => void refunds.push(c.email) };
+      const rateLimiter = {
+        check: async () => {},
+        recordFailure: async () => {},
+        recordSuccess: async () => {},
+        refund: async (c: { email: string }) => void refunds.push(c.email),
+      };
       const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, maxConcurrentHashes: 1, rateLimiter });
       const pending = [1, 2].map(() => timed(auth.authenticate({ email: 'alice@example.com', password: 'right password' })));
       await vi.advanceTimersByTimeAsync(1000);
@@ -451,7 +508,15 @@ describe('ConstantTimeAuthenticator', () => {
       const recording = createRecordingMeter();
       const hasher = fakeHasher(200);
       let padded = true;
-      const auth = createConstantTimeAuthenticator({ store: await seeded(hasher), hasher, clock, random: () => 0, maxConcurrentHashes: 1, meter: recording.meter, constantTime: () => padded });
+      const auth = createConstantTimeAuthenticator({
+        store: await seeded(hasher),
+        hasher,
+        clock,
+        random: () => 0,
+        maxConcurrentHashes: 1,
+        meter: recording.meter,
+        constantTime: () => padded,
+      });
       const pending = Array.from({ length: 3 }, () => auth.authenticate({ email: 'alice@example.com', password: 'right password' }).catch(() => {}));
       await vi.advanceTimersByTimeAsync(1000);
       await Promise.all(pending);
@@ -486,7 +551,9 @@ describe('ConstantTimeAuthenticator', () => {
     });
 
     it('rejects a meter that is not one, naming the option', () => {
-      expect(() => createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), meter: {} as never })).toThrow(/meter must be an OpenTelemetry Meter/);
+      expect(() => createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(), meter: {} as never })).toThrow(
+        /meter must be an OpenTelemetry Meter/,
+      );
     });
   });
 
@@ -513,7 +580,9 @@ describe('ConstantTimeAuthenticator', () => {
 
   describe('options', () => {
     it('refuses a floor that is not above the hasher verify cost, naming floorMs', () => {
-      expect(() => createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(510), floorMs: 500 })).toThrow(/floorMs \(500\).*verify cost/);
+      expect(() => createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(510), floorMs: 500 })).toThrow(
+        /floorMs \(500\).*verify cost/,
+      );
       expect(() => createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(490), floorMs: 500, jitterMs: 20 })).toThrow(TypeError);
       expect(() => createConstantTimeAuthenticator({ store: createMemoryUserStore(), hasher: fakeHasher(510), floorMs: 1000 })).not.toThrow();
     });

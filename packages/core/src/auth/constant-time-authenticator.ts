@@ -37,7 +37,10 @@ function authInstruments(meter: Meter, floorMs: number) {
       description: 'Time from reading a login body to answering it, by outcome.',
       advice: { explicitBucketBoundaries: FLOOR_MULTIPLES.map((m) => Math.round(m * floorMs * 1000) / 1e6) },
     }),
-    overruns: meter.createCounter('aikb.auth.deadline_overruns', { ...attempts, description: 'Login attempts whose work ended after their constant-time deadline (a timing signal).' }),
+    overruns: meter.createCounter('aikb.auth.deadline_overruns', {
+      ...attempts,
+      description: 'Login attempts whose work ended after their constant-time deadline (a timing signal).',
+    }),
     refusals: meter.createCounter('aikb.auth.admission_refusals', {
       ...attempts,
       description: 'Login attempts refused by admission control (hashing capacity), answered 503 at the deadline.',
@@ -223,7 +226,9 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
         await ticket.start(cost.value);
       } catch (error) {
         // Refused in the queue after the rate limiter counted it: a busy refusal costs no budget.
-        await rateLimiter?.refund?.(credentials).catch((cause: unknown) => logger.warn({ err: cause }, 'login rate limiter: could not refund a refused attempt'));
+        await rateLimiter
+          ?.refund?.(credentials)
+          .catch((cause: unknown) => logger.warn({ err: cause }, 'login rate limiter: could not refund a refused attempt'));
         throw error;
       }
       const started = clock.now();
@@ -254,7 +259,8 @@ export function createConstantTimeAuthenticator(options: ConstantTimeAuthenticat
 
   function begin(beginOptions?: BeginOptions): LoginAttempt {
     const elapsedMs = beginOptions?.elapsedMs ?? 0;
-    if (typeof elapsedMs !== 'number' || !Number.isFinite(elapsedMs)) throw new TypeError(`begin: elapsedMs must be a finite number of milliseconds (got ${elapsedMs})`);
+    if (typeof elapsedMs !== 'number' || !Number.isFinite(elapsedMs))
+      throw new TypeError(`begin: elapsedMs must be a finite number of milliseconds (got ${elapsedMs})`);
     const start = clock.now() - Math.max(0, elapsedMs);
     const padded = constantTime() !== false;
     const jitter = padded && jitterMs > 0 ? random(-jitterMs, jitterMs + 1) : 0;

@@ -39,7 +39,16 @@ export function describePasswordHasherContract(make: () => PasswordHasher, { phc
 
   it('treats a malformed or foreign hash as a mismatch, never a throw', async () => {
     const own = await hasher.hash('anything');
-    for (const bad of ['', 'plain', '$argon2id$garbage', '$scrypt$ln=99,r=8,p=1$AAAA$AAAA', '$pbkdf2$i=1$AAAA$AAAA', '$2b$10$abcdefghijklmnopqrstuv', `${own}$extra`, own.replace(/\$[^$]*$/, '$')]) {
+    for (const bad of [
+      '',
+      'plain',
+      '$argon2id$garbage',
+      '$scrypt$ln=99,r=8,p=1$AAAA$AAAA',
+      '$pbkdf2$i=1$AAAA$AAAA',
+      '$2b$10$abcdefghijklmnopqrstuv',
+      `${own}$extra`,
+      own.replace(/\$[^$]*$/, '$'),
+    ]) {
       await expect(hasher.verify(bad, 'anything')).resolves.toBe(false);
     }
   });

@@ -187,7 +187,9 @@ class PostgresUserStore implements UserStore {
   }
 
   async delete(id: string, options?: UserChangeOptions) {
-    const rows = await this.#query(`WITH changed AS (DELETE FROM aikb_users WHERE id = $1 RETURNING id)${AUDITED('delete')}`, [id, actorOf(options), []], { id });
+    const rows = await this.#query(`WITH changed AS (DELETE FROM aikb_users WHERE id = $1 RETURNING id)${AUDITED('delete')}`, [id, actorOf(options), []], {
+      id,
+    });
     return rows.length > 0;
   }
 
@@ -197,9 +199,14 @@ class PostgresUserStore implements UserStore {
       [id, historyLimit(limit)],
       { id },
     );
-    return rows.map(
-      (row): UserChange => ({ userId: row.user_id, action: row.action, actor: row.actor, fields: row.fields ?? [], after: row.after ?? undefined, at: new Date(row.at) }),
-    );
+    return rows.map((row): UserChange => ({
+      userId: row.user_id,
+      action: row.action,
+      actor: row.actor,
+      fields: row.fields ?? [],
+      after: row.after ?? undefined,
+      at: new Date(row.at),
+    }));
   }
 }
 

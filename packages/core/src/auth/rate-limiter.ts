@@ -176,10 +176,7 @@ export function createLoginRateLimiter(options: LoginRateLimiterOptions = {}): L
       }
     },
     async recordFailure(credentials) {
-      await Promise.all([
-        countFailure(failures, pairKey(credentials), blockSeconds),
-        countFailure(accounts, accountKey(credentials), accountBlock),
-      ]);
+      await Promise.all([countFailure(failures, pairKey(credentials), blockSeconds), countFailure(accounts, accountKey(credentials), accountBlock)]);
     },
     async recordSuccess(credentials) {
       await Promise.all([failures.delete(pairKey(credentials)), known.set(pairKey(credentials), 1, knownSeconds)]);

@@ -98,7 +98,9 @@ export function createScryptHasher(options: ScryptHasherOptions = {}): PasswordH
     },
     needsRehash(encoded) {
       const parsed = parsePhc(encoded);
-      return !parsed || parsed.id !== 'scrypt' || parsed.params.ln !== logN || parsed.params.r !== r || parsed.params.p !== p || parsed.hash.length !== keyLength;
+      return (
+        !parsed || parsed.id !== 'scrypt' || parsed.params.ln !== logN || parsed.params.r !== r || parsed.params.p !== p || parsed.hash.length !== keyLength
+      );
     },
     async calibrate(samples = 3) {
       const measured = await measureMedian(samples, () => run('calibration', dummySalt, logN, r, p, keyLength));

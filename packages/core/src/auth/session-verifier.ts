@@ -206,7 +206,10 @@ export function createSessionVerifier(options: SessionVerifierOptions): SessionV
       try {
         await bus.publish({ key, version: 0 });
       } catch (error) {
-        logger.warn({ err: error, userId }, `session invalidation not published (${isAikbError(error) ? error.message : 'bus error'}); other instances apply it within ${cacheTtlMs} ms`);
+        logger.warn(
+          { err: error, userId },
+          `session invalidation not published (${isAikbError(error) ? error.message : 'bus error'}); other instances apply it within ${cacheTtlMs} ms`,
+        );
       }
     },
     stats: () => ({ cached: cache?.size ?? 0, ...counters }),

@@ -13,7 +13,13 @@ const derived = vi.hoisted(() => ({ scrypt: [] as Array<{ N: number; r: number; 
 
 vi.mock('node:crypto', async (importOriginal) => {
   const actual = await importOriginal<typeof Crypto>();
-  const scrypt = (password: string | Buffer, salt: Buffer, keyLength: number, options: { N: number; r: number; p: number }, callback: (error: Error | null, key: Buffer) => void) => {
+  const scrypt = (
+    password: string | Buffer,
+    salt: Buffer,
+    keyLength: number,
+    options: { N: number; r: number; p: number },
+    callback: (error: Error | null, key: Buffer) => void,
+  ) => {
     derived.scrypt.push({ N: options.N, r: options.r, p: options.p, keyLength });
     if (options.N * options.r * options.p > 2 ** 17 * 8) return callback(new Error('test refuses a costly derivation'), Buffer.alloc(0));
     return actual.scrypt(password, salt, keyLength, options, callback);

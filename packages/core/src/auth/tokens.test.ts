@@ -33,7 +33,12 @@ describe('createTokenService', () => {
     expect(await tokens.verify((await tokens.issue({ id: 'u', roles: [], tokenGeneration: 7 })).token)).toMatchObject({ tokenGeneration: 7 });
     expect(await tokens.verify((await tokens.issue({ id: 'u', roles: [] })).token)).toMatchObject({ tokenGeneration: 0 });
     const { SignJWT } = await import('jose');
-    const bad = await new SignJWT({ roles: [], gen: 'x' }).setProtectedHeader({ alg: 'HS256' }).setSubject('u').setIssuer('aikb').setExpirationTime('1h').sign(new TextEncoder().encode(secret));
+    const bad = await new SignJWT({ roles: [], gen: 'x' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('u')
+      .setIssuer('aikb')
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(secret));
     await expect(tokens.verify(bad)).rejects.toSatisfy((e) => isAikbError(e, 'UNAUTHENTICATED'));
   });
 

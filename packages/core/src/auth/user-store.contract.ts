@@ -54,7 +54,14 @@ export function describeUserStoreContract(make: () => Promise<UserStore> | UserS
     it('starts at 0 and is raised by every change of email, password, roles or disabled', async () => {
       const created = await store.create({ email: unique(), passwordHash: '$x$a', roles: ['admin'] });
       expect(created.tokenGeneration).toBe(0);
-      const steps: UserPatch[] = [{ roles: ['user'] }, { disabled: true }, { disabled: false }, { passwordHash: '$x$b' }, { email: unique() }, { roles: ['user'], disabled: false }];
+      const steps: UserPatch[] = [
+        { roles: ['user'] },
+        { disabled: true },
+        { disabled: false },
+        { passwordHash: '$x$b' },
+        { email: unique() },
+        { roles: ['user'], disabled: false },
+      ];
       let expected = 0;
       for (const patch of steps) {
         expected += 1;
@@ -90,7 +97,11 @@ export function describeUserStoreContract(make: () => Promise<UserStore> | UserS
         ['update', 'user-42'],
         ['create', 'admin-token'],
       ]);
-      expect(history[1]).toMatchObject({ userId: created.id, fields: ['password', 'roles'], after: { email: created.email, roles: ['user'], disabled: false } });
+      expect(history[1]).toMatchObject({
+        userId: created.id,
+        fields: ['password', 'roles'],
+        after: { email: created.email, roles: ['user'], disabled: false },
+      });
       expect(history[0]!.after).toBeUndefined();
       expect(history[2]!.at).toBeInstanceOf(Date);
       expect(JSON.stringify(history)).not.toMatch(/hash/);

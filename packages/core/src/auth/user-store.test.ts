@@ -19,7 +19,10 @@ describeEachDatabase('PostgresUserStore', (db) => {
 
 describe('PostgresUserStore outage', () => {
   it('reports an unreachable database as UNAVAILABLE', async () => {
-    const pool = { query: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), connect: async () => Promise.reject(new Error('no')) };
+    const pool = {
+      query: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
+      connect: async () => Promise.reject(new Error('no')),
+    };
     const store = createPostgresUserStore({ pool: pool as never });
     await expect(store.findByEmail('a@example.com')).rejects.toSatisfy((e) => isAikbError(e, 'UNAVAILABLE'));
   });
@@ -39,7 +42,10 @@ describeEachDatabase('PostgresUserStore input the database refuses', (db) => {
       ['id', () => store.delete('\u0000')],
     ];
     for (const [field, call] of calls) {
-      const error = await call().then(() => undefined, (e: unknown) => e);
+      const error = await call().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(ValidationError);
       expect(error).toMatchObject({ field });
       expect((error as Error).message).not.toMatch(/byte sequence|UTF8/);
@@ -58,7 +64,10 @@ describe('PostgresUserStore refused input', () => {
   ])('turns SQLSTATE %s into a ValidationError without the server message', async (code, message) => {
     const pool = { query: async () => Promise.reject(Object.assign(new Error(message), { code })), connect: async () => Promise.reject(new Error('no')) };
     const store = createPostgresUserStore({ pool: pool as never });
-    const error = await store.update('some-id', { email: 'long@example.com' }).then(() => undefined, (e: unknown) => e);
+    const error = await store.update('some-id', { email: 'long@example.com' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as Error).message).not.toContain(message);
     expect((error as ValidationError).field).toMatch(/^(id|email)$/);

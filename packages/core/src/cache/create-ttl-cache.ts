@@ -99,5 +99,3 @@ export function createTtlCache<V>(options: TtlCacheOptions = {}): TtlCache<V> {
     },
   } satisfies TtlCache<V>;
 }
-
-

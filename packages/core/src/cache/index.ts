@@ -3,16 +3,7 @@
  * fallback, and an `InvalidationBus` that fans invalidations out to every instance (in-process,
  * Redis pub/sub, Postgres `LISTEN/NOTIFY`).
  */
-export type {
-  CacheEntry,
-  CacheKeyStats,
-  InvalidationBus,
-  InvalidationBusState,
-  InvalidationMessage,
-  TtlCache,
-  TtlCacheOptions,
-  TtlCacheStats,
-} from './cache';
+export type { CacheEntry, CacheKeyStats, InvalidationBus, InvalidationBusState, InvalidationMessage, TtlCache, TtlCacheOptions, TtlCacheStats } from './cache';
 export { createTtlCache } from './create-ttl-cache';
 export type { InProcessInvalidationBusOptions } from './in-process-bus';
 export { createInProcessInvalidationBus } from './in-process-bus';

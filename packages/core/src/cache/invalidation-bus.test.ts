@@ -13,7 +13,13 @@ import {
   useThrowawayRedis,
 } from '@aikb/test-support';
 import { createDatabase, type Database } from '../db';
-import { createInProcessInvalidationBus, createPostgresInvalidationBus, createRedisInvalidationBus, type InvalidationBusState, type InvalidationMessage } from './index';
+import {
+  createInProcessInvalidationBus,
+  createPostgresInvalidationBus,
+  createRedisInvalidationBus,
+  type InvalidationBusState,
+  type InvalidationMessage,
+} from './index';
 import { describeInvalidationBusContract } from './invalidation-bus.contract';
 
 describe('InProcessInvalidationBus', () => {
@@ -158,7 +164,10 @@ describe('invalidation bus options', () => {
     [() => createRedisInvalidationBus({ redis, publishTimeoutMs: 0 }), /^createRedisInvalidationBus: publishTimeoutMs must be a number > 0/],
     [() => createRedisInvalidationBus({ redis, logger: {} as never }), /^createRedisInvalidationBus: logger must be a Logger/],
     [() => createPostgresInvalidationBus(undefined as never), /^createPostgresInvalidationBus: options must be an object/],
-    [() => createPostgresInvalidationBus({ pool: { query() {} } as never }), /^createPostgresInvalidationBus: pool must be a pg\.Pool \(with a connect\(\) method\)/],
+    [
+      () => createPostgresInvalidationBus({ pool: { query() {} } as never }),
+      /^createPostgresInvalidationBus: pool must be a pg\.Pool \(with a connect\(\) method\)/,
+    ],
     [() => createPostgresInvalidationBus({ pool, channel: 'bad channel' }), /^createPostgresInvalidationBus: channel must match/],
     [() => createPostgresInvalidationBus({ pool, reconnectDelayMs: -1 }), /^createPostgresInvalidationBus: reconnectDelayMs must be a number ≥ 0/],
     [() => createPostgresInvalidationBus({ pool, logger: {} as never }), /^createPostgresInvalidationBus: logger must be a Logger/],

@@ -158,7 +158,9 @@ export function createPostgresInvalidationBus(options: PostgresInvalidationBusOp
       if (listening) {
         detach(listening);
         // The connection goes back to the pool either way; a failed UNLISTEN only means it was already broken.
-        await listening.query(`UNLISTEN ${channel}`).catch((error: unknown) => logger.debug({ err: error, channel }, 'invalidation bus: UNLISTEN failed on close'));
+        await listening
+          .query(`UNLISTEN ${channel}`)
+          .catch((error: unknown) => logger.debug({ err: error, channel }, 'invalidation bus: UNLISTEN failed on close'));
         listening.release();
       }
     },

@@ -29,9 +29,7 @@ describeEachDatabase('migrate', (db) => {
   });
 
   it('rolls back a failing migration and records nothing for it', async () => {
-    const failing: Migration[] = [
-      { id: 'bad.0001', up: 'CREATE TABLE half_done (id int); SELECT * FROM no_such_table' },
-    ];
+    const failing: Migration[] = [{ id: 'bad.0001', up: 'CREATE TABLE half_done (id int); SELECT * FROM no_such_table' }];
     await expect(migrate(db().pool, failing, { tableName: 'mig_b' })).rejects.toThrow(/no_such_table/);
     const { rows } = await db().pool.query("SELECT to_regclass('half_done') AS t");
     expect(rows[0]).toEqual({ t: null });
@@ -59,9 +57,7 @@ describe.runIf(testDatabaseUrl)('migrate [postgres] under concurrent start-up', 
     // Every "instance" has its own pool on the same schema.
     const schema = /schema (\w+)/.exec(first.target)![1]!;
     const { createDatabase } = await import('./index');
-    const others = await Promise.all(
-      [1, 2, 3, 4].map(() => createDatabase({ url, max: 1, poolConfig: { options: `-c search_path=${schema}` } })),
-    );
+    const others = await Promise.all([1, 2, 3, 4].map(() => createDatabase({ url, max: 1, poolConfig: { options: `-c search_path=${schema}` } })));
     try {
       const slow: Migration[] = [
         { id: 'race.0001', up: 'SELECT pg_sleep(0.2); CREATE TABLE race (id int)' },

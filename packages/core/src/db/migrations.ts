@@ -60,11 +60,7 @@ function checksum(migration: Migration): string {
  * await migrate(db.pool, [...flagStoreMigrations, ...userStoreMigrations], { logger })
  * ```
  */
-export async function migrate(
-  pool: Queryable,
-  migrations: readonly Migration[],
-  options: MigrateOptions = {},
-): Promise<MigrateResult> {
+export async function migrate(pool: Queryable, migrations: readonly Migration[], options: MigrateOptions = {}): Promise<MigrateResult> {
   const tableName = options.tableName ?? 'aikb_migrations';
   if (!IDENTIFIER.test(tableName)) throw new TypeError(`migrate: tableName must match ${IDENTIFIER} (got ${tableName})`);
   const logger = options.logger ?? noopLogger;
@@ -95,10 +91,7 @@ export async function migrate(
         const previous = done.get(migration.id);
         if (previous !== undefined) {
           if (previous !== sum) {
-            throw new AikbError(
-              'FAILED_PRECONDITION',
-              `migration ${migration.id} was changed after it was applied; add a new migration instead`,
-            );
+            throw new AikbError('FAILED_PRECONDITION', `migration ${migration.id} was changed after it was applied; add a new migration instead`);
           }
           skipped.push(migration.id);
           continue;

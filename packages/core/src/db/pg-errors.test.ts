@@ -3,7 +3,8 @@ import { describeEachDatabase } from '@aikb/test-support';
 import { AikbError, UnavailableError, ValidationError } from '../errors';
 import { isPgConnectionError, translatePgError, withTransaction } from './index';
 
-const pgError = (code: string | undefined, message = `driver text ${code ?? ''} secret_table`) => Object.assign(new Error(message), code === undefined ? {} : { code });
+const pgError = (code: string | undefined, message = `driver text ${code ?? ''} secret_table`) =>
+  Object.assign(new Error(message), code === undefined ? {} : { code });
 
 /** What translatePgError threw for `error`. */
 function translated(error: unknown, options?: Parameters<typeof translatePgError>[1]): unknown {

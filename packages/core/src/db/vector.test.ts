@@ -5,9 +5,7 @@ import { ensureVectorExtension } from './index';
 describeEachDatabase('ensureVectorExtension', (db, backend) => {
   it('installs pgvector where the server has it, and says clearly why not where it does not', async () => {
     const support = await ensureVectorExtension(db().pool);
-    const { rows } = await db().pool.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'vector'",
-    );
+    const { rows } = await db().pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_available_extensions WHERE name = 'vector'");
     const serverHasIt = rows[0]!.n > 0;
     if (backend === 'pglite') expect(serverHasIt).toBe(true);
     if (serverHasIt) {

@@ -1,9 +1,7 @@
 import type { Queryable } from './database';
 
 /** Whether pgvector can be used, and if not, why. */
-export type VectorSupport =
-  | { readonly available: true; readonly version: string }
-  | { readonly available: false; readonly reason: string };
+export type VectorSupport = { readonly available: true; readonly version: string } | { readonly available: false; readonly reason: string };
 
 /**
  * Makes sure the pgvector extension is installed in the database (`CREATE EXTENSION IF NOT

@@ -32,4 +32,3 @@ export function bucketsFor(name: string): (userId: string) => number {
   const hash = prefixedMurmur3(`${name}:`);
   return (userId) => (hash(userId) % 100) + 1;
 }
-

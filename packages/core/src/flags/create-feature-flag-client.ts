@@ -500,7 +500,8 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
 
     async invalidate(keys) {
       const input: unknown = keys; // checked as untyped input: narrowing `keys` itself would make it any[]
-      if (!Array.isArray(input) || keys.length === 0) throw new ValidationError('keys', 'keys must be a non-empty array of cache keys such as "feature_flags:name" or "feature_flags:*"');
+      if (!Array.isArray(input) || keys.length === 0)
+        throw new ValidationError('keys', 'keys must be a non-empty array of cache keys such as "feature_flags:name" or "feature_flags:*"');
       keys.forEach((key, i) => {
         if (typeof key !== 'string' || !key.startsWith(FLAG_KEY_PREFIX) || key.length === FLAG_KEY_PREFIX.length) {
           throw new ValidationError(`keys[${i}]`, `keys[${i}] must be a cache key starting with "${FLAG_KEY_PREFIX}" (e.g. "feature_flags:*")`);
@@ -564,12 +565,17 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
 /** The client's instruments (see {@link FeatureFlagClientOptions.meter}). */
 function flagInstruments(meter: Meter) {
   return {
-    evaluations: meter.createObservableCounter('aikb.feature_flag.evaluations', { unit: '{evaluation}', description: 'Feature flag evaluations, by flag and result.' }),
+    evaluations: meter.createObservableCounter('aikb.feature_flag.evaluations', {
+      unit: '{evaluation}',
+      description: 'Feature flag evaluations, by flag and result.',
+    }),
     cacheRequests: meter.createObservableCounter('aikb.cache.requests', {
       unit: '{request}',
       description: 'Cache lookups, by cache and result (a miss is an absent, expired or invalidated entry).',
     }),
-    stale: meter.createObservableGauge('aikb.feature_flag.stale', { description: '1 while feature flags may be stale (invalidation bus disconnected or flag store unreachable).' }),
+    stale: meter.createObservableGauge('aikb.feature_flag.stale', {
+      description: '1 while feature flags may be stale (invalidation bus disconnected or flag store unreachable).',
+    }),
     degraded: meter.createObservableGauge('aikb.feature_flag.propagation_degraded', {
       description: '1 while flag changes reach other instances only by polling the store (invalidation bus down or a publish failed).',
     }),

@@ -30,7 +30,6 @@ async function client(options: FeatureFlagClientOptions): Promise<FeatureFlagCli
   return c;
 }
 
-
 /**
  * A bus driven by the test, shared by every client given it: `setState` plays an outage,
  * `failPublishes` a publish that fails while the bus still says connected.
@@ -106,7 +105,9 @@ describe('FeatureFlagClient', () => {
     });
 
     it('rejects a meter that is not one, naming the option', () => {
-      expect(() => createFeatureFlagClient({ store: createMemoryFlagStore(), meter: 'meter' as never })).toThrow(/createFeatureFlagClient: meter must be an OpenTelemetry Meter/);
+      expect(() => createFeatureFlagClient({ store: createMemoryFlagStore(), meter: 'meter' as never })).toThrow(
+        /createFeatureFlagClient: meter must be an OpenTelemetry Meter/,
+      );
     });
   });
 
@@ -238,16 +239,22 @@ describe('FeatureFlagClient', () => {
       }
       const flags = await client({ store });
       await store.update('priority_2_1_saga_pattern', { enabled: false }, 'sql');
-      expect(await flags.invalidate(['feature_flags:priority_2_*'])).toEqual(['feature_flags:priority_2_1_saga_pattern', 'feature_flags:priority_2_2_rbac_api_filtering']);
+      expect(await flags.invalidate(['feature_flags:priority_2_*'])).toEqual([
+        'feature_flags:priority_2_1_saga_pattern',
+        'feature_flags:priority_2_2_rbac_api_filtering',
+      ]);
       expect(flags.isEnabled('priority_2_1_saga_pattern')).toBe(false);
       expect(await flags.invalidate(['feature_flags:priority_1_3_constant_time_auth'])).toEqual(['feature_flags:priority_1_3_constant_time_auth']);
       expect((await flags.invalidate(['feature_flags:*'])).length).toBe(3);
     });
 
-    it.each([[[]], [['priority_1']], [['feature_flags:']], [['feature_flags:BAD NAME']], ['feature_flags:*']])('rejects invalidate(%j) naming the field', async (keys) => {
-      const flags = await client({ store: createMemoryFlagStore() });
-      await expect(flags.invalidate(keys as string[])).rejects.toBeInstanceOf(ValidationError);
-    });
+    it.each([[[]], [['priority_1']], [['feature_flags:']], [['feature_flags:BAD NAME']], ['feature_flags:*']])(
+      'rejects invalidate(%j) naming the field',
+      async (keys) => {
+        const flags = await client({ store: createMemoryFlagStore() });
+        await expect(flags.invalidate(keys as string[])).rejects.toBeInstanceOf(ValidationError);
+      },
+    );
 
     it('reports its state in one plain-JSON stats(): cache ages per flag and overall, TTL, counters, bus and propagation', async () => {
       const time = fakeClock();

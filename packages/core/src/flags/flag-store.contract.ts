@@ -33,7 +33,11 @@ export function describeFlagStoreContract(create: () => FlagStore | Promise<Flag
       expect(replaced.flag.version).toBeGreaterThan(created.flag.version);
       expect(await store.get(name('a'))).toEqual(replaced.flag);
       const [latest] = await store.history(name('a'));
-      expect(latest).toMatchObject({ before: { enabled: true, rolloutPercentage: 10, description: 'first' }, after: { enabled: false, rolloutPercentage: 0 }, actor: 'bob' });
+      expect(latest).toMatchObject({
+        before: { enabled: true, rolloutPercentage: 10, description: 'first' },
+        after: { enabled: false, rolloutPercentage: 0 },
+        actor: 'bob',
+      });
     });
 
     it('updates only the fields given and records old → new, who and when', async () => {

@@ -40,7 +40,10 @@ describeEachDatabase('PostgresFlagStore input the database refuses', (db) => {
       ['name', () => store.history('x\u0000')],
     ];
     for (const [field, call] of calls) {
-      const error = await call().then(() => undefined, (e: unknown) => e);
+      const error = await call().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(ValidationError);
       expect(error).toMatchObject({ field });
     }
@@ -49,8 +52,16 @@ describeEachDatabase('PostgresFlagStore input the database refuses', (db) => {
   });
 
   it('turns input the server refuses (SQLSTATE class 22) into a ValidationError without its message', async () => {
-    const refusing = { query: async () => Promise.reject(Object.assign(new Error('invalid input syntax for type bigint: "NaN"'), { code: '22P02' })), connect: async () => Promise.reject(new Error('no')) };
-    const error = await createPostgresFlagStore({ pool: refusing as never }).history('f', { limit: Number.NaN }).then(() => undefined, (e: unknown) => e);
+    const refusing = {
+      query: async () => Promise.reject(Object.assign(new Error('invalid input syntax for type bigint: "NaN"'), { code: '22P02' })),
+      connect: async () => Promise.reject(new Error('no')),
+    };
+    const error = await createPostgresFlagStore({ pool: refusing as never })
+      .history('f', { limit: Number.NaN })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as Error).message).not.toMatch(/bigint|NaN/);
   });

@@ -49,7 +49,12 @@ export function createMemoryFlagStore(options: MemoryFlagStoreOptions = {}): Fla
     },
     async put(name, definition: FlagDefinition, actor) {
       const before = flags.get(name);
-      const flag = write(name, before, { enabled: definition.enabled, rolloutPercentage: definition.rolloutPercentage, description: definition.description ?? '' }, actor);
+      const flag = write(
+        name,
+        before,
+        { enabled: definition.enabled, rolloutPercentage: definition.rolloutPercentage, description: definition.description ?? '' },
+        actor,
+      );
       return { flag, created: before === undefined };
     },
     async update(name, patch: FlagPatch, actor) {
@@ -60,10 +65,18 @@ export function createMemoryFlagStore(options: MemoryFlagStoreOptions = {}): Fla
     async ensure(name, definition, actor) {
       const existing = flags.get(name);
       if (existing) return existing;
-      return write(name, undefined, { enabled: definition.enabled, rolloutPercentage: definition.rolloutPercentage, description: definition.description ?? '' }, actor);
+      return write(
+        name,
+        undefined,
+        { enabled: definition.enabled, rolloutPercentage: definition.rolloutPercentage, description: definition.description ?? '' },
+        actor,
+      );
     },
     async history(name, { limit = 100 } = {}) {
-      return changes.filter((change) => change.name === name).reverse().slice(0, limit);
+      return changes
+        .filter((change) => change.name === name)
+        .reverse()
+        .slice(0, limit);
     },
     async changeMarker() {
       // Writes are synchronous here, so the version counter is already in commit order.

@@ -216,16 +216,14 @@ export function createPostgresFlagStore(options: PostgresFlagStoreOptions): Flag
         'SELECT name, version, before, after, actor, at FROM aikb_feature_flag_history WHERE name = $1 ORDER BY version DESC LIMIT $2',
         [name, limit],
       );
-      return rows.map(
-        (row): FlagChange => ({
-          name: row.name,
-          version: Number(row.version),
-          before: row.before ?? undefined,
-          after: row.after,
-          actor: row.actor,
-          at: new Date(row.at).toISOString(),
-        }),
-      );
+      return rows.map((row): FlagChange => ({
+        name: row.name,
+        version: Number(row.version),
+        before: row.before ?? undefined,
+        after: row.after,
+        actor: row.actor,
+        at: new Date(row.at).toISOString(),
+      }));
     },
     async changeMarker() {
       const [row] = await query<{ seq: string | number }>('SELECT seq FROM aikb_feature_flag_changes');

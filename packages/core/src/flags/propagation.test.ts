@@ -32,7 +32,11 @@ async function instance(
   const redis = new Redis(url, redisOptions).on('error', () => {});
   const bus = createRedisInvalidationBus({ redis, channel, publishTimeoutMs: 300 });
   const flags = createFeatureFlagClient({ store: on, bus });
-  cleanups.push(() => redis.disconnect(), () => bus.close(), () => flags.close());
+  cleanups.push(
+    () => redis.disconnect(),
+    () => bus.close(),
+    () => flags.close(),
+  );
   await flags.start();
   // Connected, and the reload that follows a (first) connection done.
   await until(() => bus.state === 'connected' && flags.propagation().status === 'ok', 'bus connected');
@@ -136,7 +140,10 @@ describe('FeatureFlagClient over Postgres LISTEN/NOTIFY', () => {
     const make = async () => {
       const bus = createPostgresInvalidationBus({ pool: server.pool, channel });
       const flags = createFeatureFlagClient({ store: pgStore, bus });
-      cleanups.push(() => bus.close(), () => flags.close());
+      cleanups.push(
+        () => bus.close(),
+        () => flags.close(),
+      );
       await flags.start();
       await until(() => bus.state === 'connected', 'listening');
       return flags;

@@ -52,6 +52,8 @@ describe('createHealthRegistry', () => {
 
   it('rejects a bad timeoutMs or clock naming the option', () => {
     expect(() => createHealthRegistry({ timeoutMs: -1 })).toThrow(/^createHealthRegistry: timeoutMs must be a number > 0 \(got -1\)$/);
-    expect(() => createHealthRegistry({ clock: { now: () => 0 } as unknown as Clock })).toThrow(/^createHealthRegistry: clock must be a Clock \(with a setTimeout\(\) method\)/);
+    expect(() => createHealthRegistry({ clock: { now: () => 0 } as unknown as Clock })).toThrow(
+      /^createHealthRegistry: clock must be a Clock \(with a setTimeout\(\) method\)/,
+    );
   });
 });

@@ -77,7 +77,12 @@ describe('createErrorMetrics', () => {
     metrics.record({ endpoint: '/a', clientError: { type: 'B' } });
     const top = metrics.endpoints('5m')[0]!.topClientErrors;
     expect(top).toHaveLength(2);
-    expect(top).toEqual(expect.arrayContaining([{ type: 'A', count: 1, message: '' }, { type: '(other)', count: 1, message: '' }]));
+    expect(top).toEqual(
+      expect.arrayContaining([
+        { type: 'A', count: 1, message: '' },
+        { type: '(other)', count: 1, message: '' },
+      ]),
+    );
   });
 
   it('lets errors roll out of the 5m, then the 1h, then the 24h window', () => {
@@ -102,7 +107,9 @@ describe('createErrorMetrics', () => {
     metrics.record({ endpoint: '/a', error: saga });
     now += 5 * MINUTE; // the same slot index of the 5m ring, one lap later
     metrics.record({ endpoint: '/a' });
-    expect(metrics.endpoints('5m')).toEqual([{ endpoint: '/a', requestCount: 1, errorCount: 0, errorRate: 0, topErrors: [], clientErrorCount: 0, clientErrorRate: 0, topClientErrors: [] }]);
+    expect(metrics.endpoints('5m')).toEqual([
+      { endpoint: '/a', requestCount: 1, errorCount: 0, errorRate: 0, topErrors: [], clientErrorCount: 0, clientErrorRate: 0, topClientErrors: [] },
+    ]);
     expect(metrics.endpoints('1h')[0]).toMatchObject({ requestCount: 2, errorCount: 1 });
   });
 
@@ -114,7 +121,13 @@ describe('createErrorMetrics', () => {
     metrics.record({ endpoint: '/c', error: { type: 'C' } });
     const names = metrics.endpoints('5m').map((e) => e.endpoint);
     expect(names).toEqual(['/a', '/b', '(other)']);
-    expect(metrics.report('5m').errors[0]).toMatchObject({ endpoint: '/a', topErrors: expect.arrayContaining([{ type: 'A', count: 1, message: '' }, { type: '(other)', count: 1, message: '' }]) });
+    expect(metrics.report('5m').errors[0]).toMatchObject({
+      endpoint: '/a',
+      topErrors: expect.arrayContaining([
+        { type: 'A', count: 1, message: '' },
+        { type: '(other)', count: 1, message: '' },
+      ]),
+    });
   });
 
   it('rejects an unknown window with a ValidationError naming it, and bad options naming the option', () => {
@@ -124,10 +137,13 @@ describe('createErrorMetrics', () => {
     expect(() => createErrorMetrics({ maxEndpoints: 0 })).toThrow(/^createErrorMetrics: maxEndpoints must be a whole number ≥ 1 \(got 0\)$/);
   });
 
-  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'])('rejects the window %j, a member of every object, as an unknown window', (window) => {
-    const metrics = createErrorMetrics();
-    metrics.record({ endpoint: '/a', error: saga });
-    expect(() => metrics.report(window as never)).toThrow(ValidationError);
-    expect(() => metrics.endpoints(window as never)).toThrow(ValidationError);
-  });
+  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'])(
+    'rejects the window %j, a member of every object, as an unknown window',
+    (window) => {
+      const metrics = createErrorMetrics();
+      metrics.record({ endpoint: '/a', error: saga });
+      expect(() => metrics.report(window as never)).toThrow(ValidationError);
+      expect(() => metrics.endpoints(window as never)).toThrow(ValidationError);
+    },
+  );
 });

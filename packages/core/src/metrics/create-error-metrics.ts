@@ -1,7 +1,16 @@
 import { systemClock } from '../clock';
 import { ValidationError } from '../errors';
 import { checkOptions } from '../options';
-import type { EndpointErrors, ErrorMetrics, ErrorMetricsOptions, ErrorReport, ErrorTypeCount, ErrorWindow, OutcomeError, RequestOutcome } from './error-metrics';
+import type {
+  EndpointErrors,
+  ErrorMetrics,
+  ErrorMetricsOptions,
+  ErrorReport,
+  ErrorTypeCount,
+  ErrorWindow,
+  OutcomeError,
+  RequestOutcome,
+} from './error-metrics';
 
 const WINDOWS: Record<ErrorWindow, { slots: number; slotMs: number }> = {
   '5m': { slots: 30, slotMs: 10_000 },

@@ -27,11 +27,15 @@ describe('checkOptions', () => {
 
     it('refuses a logger missing a level, naming it', () => {
       const partial = { info: noopLogger.info.bind(noopLogger), warn: noopLogger.warn.bind(noopLogger), error: noopLogger.error.bind(noopLogger) };
-      expect(() => checkOptions('createThing', { logger: partial }).logger()).toThrow(/^createThing: logger must be a Logger \(with a debug\(\) method\) \(got an object\)$/);
+      expect(() => checkOptions('createThing', { logger: partial }).logger()).toThrow(
+        /^createThing: logger must be a Logger \(with a debug\(\) method\) \(got an object\)$/,
+      );
     });
   });
 
   it('names the bound of a whole number with a maximum', () => {
-    expect(() => checkOptions('createThing', { size: 11 }).number('size', { min: 1, max: 10, integer: true })).toThrow(/^createThing: size must be a whole number ≥ 1 and ≤ 10 \(got 11\)$/);
+    expect(() => checkOptions('createThing', { size: 11 }).number('size', { min: 1, max: 10, integer: true })).toThrow(
+      /^createThing: size must be a whole number ≥ 1 and ≤ 10 \(got 11\)$/,
+    );
   });
 });

@@ -82,7 +82,8 @@ export function checkOptions(factory: string, options: unknown, optional = false
     },
     string(name, required = false, allowEmpty = false) {
       const value = record[name];
-      if ((value !== undefined || required) && (typeof value !== 'string' || (value === '' && !allowEmpty))) fail(factory, name, allowEmpty ? 'a string' : 'a non-empty string', value);
+      if ((value !== undefined || required) && (typeof value !== 'string' || (value === '' && !allowEmpty)))
+        fail(factory, name, allowEmpty ? 'a string' : 'a non-empty string', value);
     },
     boolean(name) {
       const value = record[name];
@@ -91,13 +92,25 @@ export function checkOptions(factory: string, options: unknown, optional = false
     number(name, { min, max = Number.MAX_SAFE_INTEGER, integer = false, exclusiveMin = false }) {
       const value = record[name];
       if (value === undefined) return;
-      const ok = typeof value === 'number' && Number.isFinite(value) && (exclusiveMin ? value > min : value >= min) && value <= max && (!integer || Number.isInteger(value));
-      if (!ok) fail(factory, name, `${integer ? 'a whole number' : 'a number'} ${exclusiveMin ? '>' : '≥'} ${min}${max < Number.MAX_SAFE_INTEGER ? ` and ≤ ${max}` : ''}`, value);
+      const ok =
+        typeof value === 'number' &&
+        Number.isFinite(value) &&
+        (exclusiveMin ? value > min : value >= min) &&
+        value <= max &&
+        (!integer || Number.isInteger(value));
+      if (!ok)
+        fail(
+          factory,
+          name,
+          `${integer ? 'a whole number' : 'a number'} ${exclusiveMin ? '>' : '≥'} ${min}${max < Number.MAX_SAFE_INTEGER ? ` and ≤ ${max}` : ''}`,
+          value,
+        );
     },
     numbers(name) {
       const value = record[name];
       if (value === undefined) return;
-      if (!Array.isArray(value) || value.length === 0 || !value.every((item) => typeof item === 'number' && Number.isFinite(item))) fail(factory, name, 'a non-empty array of finite numbers', value);
+      if (!Array.isArray(value) || value.length === 0 || !value.every((item) => typeof item === 'number' && Number.isFinite(item)))
+        fail(factory, name, 'a non-empty array of finite numbers', value);
     },
   };
   return checks;

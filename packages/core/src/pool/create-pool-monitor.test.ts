@@ -175,17 +175,25 @@ describeEachDatabase('PoolMonitor', (db, backend) => {
         await Promise.all([this.find(), this.find()]);
       },
     };
-    await withSpan('GET /api/documents', async () => {
-      await repository.find();
-      await withSpan('documents.enrich', async () => {
-        await repository.findAll();
-        const client = await db().pool.connect();
-        time.advance(250);
-        client.release();
-      }, { recorder: spans });
-      await new Promise((resolve) => setImmediate(resolve));
-      await repository.find();
-    }, { recorder: spans });
+    await withSpan(
+      'GET /api/documents',
+      async () => {
+        await repository.find();
+        await withSpan(
+          'documents.enrich',
+          async () => {
+            await repository.findAll();
+            const client = await db().pool.connect();
+            time.advance(250);
+            client.release();
+          },
+          { recorder: spans },
+        );
+        await new Promise((resolve) => setImmediate(resolve));
+        await repository.find();
+      },
+      { recorder: spans },
+    );
     await withSpan('GET /api/other', () => repository.find(), { recorder: spans });
     const byName = Object.fromEntries(spans.query().map((s) => [s.spanName, s]));
     expect(byName['documents.enrich']).toMatchObject({ connectionsUsed: 3, longestHoldMs: 250 });
@@ -198,12 +206,21 @@ describeEachDatabase('PoolMonitor metrics', (db) => {
   it('records wait and use times and observes usage, max, pending requests and leaks through its meter, labelled pool.name', async () => {
     const recording = createRecordingMeter();
     let now = 0;
-    const monitor = createPoolMonitor(db().pool, { meter: recording.meter, name: 'main', clock: { ...systemClock, now: () => now }, leakDetectionThresholdMs: 1000, leakCheckIntervalMs: 0 });
+    const monitor = createPoolMonitor(db().pool, {
+      meter: recording.meter,
+      name: 'main',
+      clock: { ...systemClock, now: () => now },
+      leakDetectionThresholdMs: 1000,
+      leakCheckIntervalMs: 0,
+    });
     try {
       const client = await db().pool.connect();
       const pool = { 'pool.name': 'main' };
       expect(await recording.points('db.client.connections.usage')).toEqual(
-        expect.arrayContaining([{ attributes: { ...pool, state: 'used' }, value: 1 }, { attributes: { ...pool, state: 'idle' }, value: db().pool.idleCount }]),
+        expect.arrayContaining([
+          { attributes: { ...pool, state: 'used' }, value: 1 },
+          { attributes: { ...pool, state: 'idle' }, value: db().pool.idleCount },
+        ]),
       );
       expect(await recording.points('db.client.connections.max')).toEqual([{ attributes: pool, value: monitor.stats().maxConnections }]);
       expect(await recording.points('db.client.connections.pending_requests')).toEqual([{ attributes: pool, value: 0 }]);
@@ -228,14 +245,18 @@ describe('createPoolMonitor', () => {
   const fakePool = () => ({ connect: async () => ({}) as PoolClient, totalCount: 0, idleCount: 0, waitingCount: 0, options: { max: 4 } });
 
   it('rejects bad options naming the option, and a pool monitored twice', () => {
-    expect(() => createPoolMonitor(fakePool(), { leakDetectionThresholdMs: -1 })).toThrow(/^createPoolMonitor: leakDetectionThresholdMs must be a number ≥ 0 \(got -1\)$/);
+    expect(() => createPoolMonitor(fakePool(), { leakDetectionThresholdMs: -1 })).toThrow(
+      /^createPoolMonitor: leakDetectionThresholdMs must be a number ≥ 0 \(got -1\)$/,
+    );
     expect(() => createPoolMonitor(fakePool(), { captureStacks: 'yes' as never })).toThrow(/captureStacks must be a boolean/);
     const pool = fakePool();
     const monitor = createPoolMonitor(pool);
     expect(() => createPoolMonitor(pool)).toThrow(/already monitored/);
     monitor.close();
     createPoolMonitor(pool).close();
-    expect(() => createPoolMonitor(fakePool(), { meter: { createHistogram() {} } as never })).toThrow(/createPoolMonitor: meter must be an OpenTelemetry Meter/);
+    expect(() => createPoolMonitor(fakePool(), { meter: { createHistogram() {} } as never })).toThrow(
+      /createPoolMonitor: meter must be an OpenTelemetry Meter/,
+    );
   });
 
   it('rejects a leak hunt that is not a positive duration within maxLeakHuntMs, changing nothing', () => {

@@ -281,7 +281,10 @@ export function createPoolMonitor(pool: MonitorablePool, options: PoolMonitorOpt
 function poolInstruments(meter: Meter) {
   const seconds = (description: string) => ({ unit: 's', description, advice: { explicitBucketBoundaries: SECONDS_BUCKETS } });
   return {
-    usage: meter.createObservableUpDownCounter('db.client.connections.usage', { unit: '{connection}', description: 'Connections of the pool: used (lent out) or idle (open, unused).' }),
+    usage: meter.createObservableUpDownCounter('db.client.connections.usage', {
+      unit: '{connection}',
+      description: 'Connections of the pool: used (lent out) or idle (open, unused).',
+    }),
     max: meter.createObservableUpDownCounter('db.client.connections.max', { unit: '{connection}', description: 'The most connections the pool may open.' }),
     pending: meter.createObservableUpDownCounter('db.client.connections.pending_requests', {
       unit: '{request}',
@@ -289,6 +292,9 @@ function poolInstruments(meter: Meter) {
     }),
     waitTime: meter.createHistogram('db.client.connections.wait_time', seconds('Time callers waited for a connection.')),
     useTime: meter.createHistogram('db.client.connections.use_time', seconds('Time a connection was held before release.')),
-    leaks: meter.createObservableCounter('aikb.db.client.connection.leaks', { unit: '{connection}', description: 'Connections held longer than the leak-detection threshold.' }),
+    leaks: meter.createObservableCounter('aikb.db.client.connection.leaks', {
+      unit: '{connection}',
+      description: 'Connections held longer than the leak-detection threshold.',
+    }),
   };
 }

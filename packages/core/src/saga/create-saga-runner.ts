@@ -76,7 +76,10 @@ function instruments(options: SagaRunnerOptions): Instruments {
   const meter = options.meter ?? metrics.getMeter(METER);
   return {
     started: meter.createCounter('aikb.saga.started', { unit: '{saga}', description: 'Sagas started.' }),
-    finished: meter.createCounter('aikb.saga.finished', { unit: '{saga}', description: 'Sagas that reached completed, compensated, cancelled, compensation_failed or parked, by aikb.saga.state.' }),
+    finished: meter.createCounter('aikb.saga.finished', {
+      unit: '{saga}',
+      description: 'Sagas that reached completed, compensated, cancelled, compensation_failed or parked, by aikb.saga.state.',
+    }),
     recovered: meter.createCounter('aikb.saga.recovered', { unit: '{saga}', description: 'Interrupted sagas taken over by recovery.' }),
     steps: meter.createCounter('aikb.saga.steps', { unit: '{step}', description: 'Saga step phases finished, by phase and status.' }),
     stepDuration: meter.createHistogram('aikb.saga.step.duration', { unit: 's', description: 'Duration of a saga step phase, its retries included.' }),
@@ -176,18 +179,24 @@ class Runner implements SagaRunner {
     }
     const key = keyOf(def.name, def.version);
     const existing = this.#definitions.get(key);
-    if (existing !== undefined && existing !== def) throw new TypeError(`SagaRunner.register: another definition of ${key} is registered; raise the version when the steps change`);
+    if (existing !== undefined && existing !== def)
+      throw new TypeError(`SagaRunner.register: another definition of ${key} is registered; raise the version when the steps change`);
     this.#definitions.set(key, def);
   }
 
-  async run<I extends JsonValue, P extends Record<string, JsonValue>>(definition: SagaDefinition<I, P>, input: I, options: SagaRunOptions = {}): Promise<SagaOutcome<P>> {
+  async run<I extends JsonValue, P extends Record<string, JsonValue>>(
+    definition: SagaDefinition<I, P>,
+    input: I,
+    options: SagaRunOptions = {},
+  ): Promise<SagaOutcome<P>> {
     if (this.#closed) throw new UnavailableError('the saga runner is closed');
     this.register(definition);
     assertJson('input', input);
     const check = checkOptions('SagaRunner.run', options, true);
     check.string('idempotencyKey');
     const key = options.idempotencyKey;
-    if (key !== undefined && (key.length > 200 || key.includes('\u0000'))) throw new ValidationError('idempotencyKey', 'idempotencyKey must be at most 200 characters, without NUL');
+    if (key !== undefined && (key.length > 200 || key.includes('\u0000')))
+      throw new ValidationError('idempotencyKey', 'idempotencyKey must be at most 200 characters, without NUL');
     if (key !== undefined) {
       const pending = this.#pendingKeys.get(key);
       if (pending) return (await pending) as SagaOutcome<P>;
@@ -231,7 +240,14 @@ class Runner implements SagaRunner {
 
   /** Runs `record` here, registered as in flight (its lease renewed, cancellable), until it stops. */
   #track(record: SagaRecord, definition: SagaDefinition, recovered: boolean, firstStarted = false): Promise<SagaOutcome> {
-    const execution: Execution = { id: record.id, definition, input: record.input, cancel: new AbortController(), close: new AbortController(), cancelRequested: record.cancelRequested };
+    const execution: Execution = {
+      id: record.id,
+      definition,
+      input: record.input,
+      cancel: new AbortController(),
+      close: new AbortController(),
+      cancelRequested: record.cancelRequested,
+    };
     this.#executions.set(record.id, execution);
     const startedAt = this.#clock.now();
     const promise = withSpan(
@@ -241,7 +257,10 @@ class Runner implements SagaRunner {
         span.setAttribute('aikb.saga.state', outcome.state);
         return outcome;
       },
-      { ...(this.#tracer ? { tracer: this.#tracer } : {}), attributes: { 'aikb.saga.id': record.id, 'aikb.saga.name': definition.name, 'aikb.saga.version': definition.version, 'aikb.saga.recovered': recovered } },
+      {
+        ...(this.#tracer ? { tracer: this.#tracer } : {}),
+        attributes: { 'aikb.saga.id': record.id, 'aikb.saga.name': definition.name, 'aikb.saga.version': definition.version, 'aikb.saga.recovered': recovered },
+      },
     ).finally(() => {
       this.#executions.delete(record.id);
       this.#metrics.duration.record((this.#clock.now() - startedAt) / 1000, { 'aikb.saga.name': definition.name });
@@ -336,7 +355,14 @@ class Runner implements SagaRunner {
         outputs[step.name] = result.output;
         statuses.set(index, 'succeeded');
         await this.#write(() =>
-          this.#log.finishStep(id, { ...this.#lease(), index, phase: 'action', status: 'succeeded', output: result.output, ...(last ? { transition: { from: 'running', to: 'completed' } } : {}) }),
+          this.#log.finishStep(id, {
+            ...this.#lease(),
+            index,
+            phase: 'action',
+            status: 'succeeded',
+            output: result.output,
+            ...(last ? { transition: { from: 'running', to: 'completed' } } : {}),
+          }),
         );
         if (last) return { kind: 'completed' };
         continue;
@@ -344,7 +370,9 @@ class Runner implements SagaRunner {
       const status = interrupted && result.status === 'failed' ? 'timed_out' : result.status;
       statuses.set(index, status);
       const error = errorInfo(result.error, step.name);
-      await this.#write(() => this.#log.finishStep(id, { ...this.#lease(), index, phase: 'action', status, error, transition: { from: 'running', to: 'compensating', error } }));
+      await this.#write(() =>
+        this.#log.finishStep(id, { ...this.#lease(), index, phase: 'action', status, error, transition: { from: 'running', to: 'compensating', error } }),
+      );
       return { kind: 'failed', error };
     }
     return { kind: 'completed' };
@@ -362,7 +390,10 @@ class Runner implements SagaRunner {
     // Every action that may have taken effect (all but those that threw), latest first.
     const todo = definition.steps
       .map((step, index) => ({ step, index, status: statuses.get(index) }))
-      .filter(({ step, index, status }) => step.compensate !== undefined && status !== undefined && status !== 'failed' && compensations.get(index)?.status !== 'succeeded')
+      .filter(
+        ({ step, index, status }) =>
+          step.compensate !== undefined && status !== undefined && status !== 'failed' && compensations.get(index)?.status !== 'succeeded',
+      )
       .reverse();
     if (todo.length === 0) {
       await this.#write(() => this.#log.transition(id, this.#lease(), { from: 'compensating', to: end }));
@@ -374,7 +405,13 @@ class Runner implements SagaRunner {
       const last = position === todo.length - 1;
       if (result.kind === 'ok') {
         await this.#write(() =>
-          this.#log.finishStep(id, { ...this.#lease(), index, phase: 'compensation', status: 'succeeded', ...(last ? { transition: { from: 'compensating', to: end } } : {}) }),
+          this.#log.finishStep(id, {
+            ...this.#lease(),
+            index,
+            phase: 'compensation',
+            status: 'succeeded',
+            ...(last ? { transition: { from: 'compensating', to: end } } : {}),
+          }),
         );
         if (last) {
           this.#finished(definition, end);
@@ -383,10 +420,22 @@ class Runner implements SagaRunner {
         continue;
       }
       const cause = result.error;
-      const compensationError = new SagaCompensationError(cause instanceof Error ? cause.message : String(cause), { sagaId: id, sagaName: definition.name, step: step.name, cause });
+      const compensationError = new SagaCompensationError(cause instanceof Error ? cause.message : String(cause), {
+        sagaId: id,
+        sagaName: definition.name,
+        step: step.name,
+        cause,
+      });
       const info = errorInfo(compensationError, step.name);
       await this.#write(() =>
-        this.#log.finishStep(id, { ...this.#lease(), index, phase: 'compensation', status: result.status, error: errorInfo(cause, step.name), transition: { from: 'compensating', to: 'compensation_failed', error: info } }),
+        this.#log.finishStep(id, {
+          ...this.#lease(),
+          index,
+          phase: 'compensation',
+          status: result.status,
+          error: errorInfo(cause, step.name),
+          transition: { from: 'compensating', to: 'compensation_failed', error: info },
+        }),
       );
       this.#finished(definition, 'compensation_failed');
       this.#logger.error({ err: compensationError, sagaId: id, saga: definition.name, step: step.name }, 'saga compensation failed');
@@ -404,7 +453,15 @@ class Runner implements SagaRunner {
    * Runs one phase of one step with its retries. `loggedAttempts` are those spent before (in any
    * process); `started` is the attempt number already written by create(), if any.
    */
-  async #phase(execution: Execution, step: SagaStepDefinition, index: number, phase: SagaPhase, outputs: Record<string, JsonValue>, loggedAttempts: number, started?: number): Promise<PhaseResult> {
+  async #phase(
+    execution: Execution,
+    step: SagaStepDefinition,
+    index: number,
+    phase: SagaPhase,
+    outputs: Record<string, JsonValue>,
+    loggedAttempts: number,
+    started?: number,
+  ): Promise<PhaseResult> {
     const { definition, id } = execution;
     const policy = phase === 'action' ? step.retry : step.compensationRetry;
     const timeoutMs = phase === 'action' ? step.timeoutMs : step.compensationTimeoutMs;
@@ -417,7 +474,12 @@ class Runner implements SagaRunner {
       async (span): Promise<PhaseResult> => {
         let attempts = started ?? loggedAttempts;
         if (remaining <= 0) {
-          return { kind: 'failed', status: 'failed', attempts, error: new AikbError('RESOURCE_EXHAUSTED', `step ${step.name}: its ${budget} attempts were spent before a restart`) };
+          return {
+            kind: 'failed',
+            status: 'failed',
+            attempts,
+            error: new AikbError('RESOURCE_EXHAUSTED', `step ${step.name}: its ${budget} attempts were spent before a restart`),
+          };
         }
         let pre = started !== undefined;
         let stop: Stop | undefined;
@@ -461,13 +523,17 @@ class Runner implements SagaRunner {
           // CLOSING / CANCELLED: the signal's reason, when it fired during a delay between attempts.
           if ((error instanceof InterruptedError && error.why === CLOSING) || error === CLOSING) throw new Stop('closing');
           if (error === CANCELLED) return { kind: 'failed', status: 'failed', error: cancelledError(step.name), attempts };
-          const status = error instanceof InvalidOutputError ? 'invalid_output' : isTimeout(error) || error instanceof InterruptedError ? 'timed_out' : 'failed';
+          const status =
+            error instanceof InvalidOutputError ? 'invalid_output' : isTimeout(error) || error instanceof InterruptedError ? 'timed_out' : 'failed';
           // A cancel seen before the action started: it never ran.
           const never = error instanceof AikbError && error.details.reason === CANCELLED && error.details.before === true;
           return { kind: 'failed', status: never ? 'failed' : status, error: error instanceof InvalidOutputError ? error.cause : error, attempts };
         }
       },
-      { ...(this.#tracer ? { tracer: this.#tracer } : {}), attributes: { 'aikb.saga.id': id, 'aikb.saga.name': definition.name, 'aikb.saga.step': step.name, 'aikb.saga.phase': phase } },
+      {
+        ...(this.#tracer ? { tracer: this.#tracer } : {}),
+        attributes: { 'aikb.saga.id': id, 'aikb.saga.name': definition.name, 'aikb.saga.step': step.name, 'aikb.saga.phase': phase },
+      },
     ).catch((error: unknown) => {
       throw error instanceof Stop ? error : new Stop('log', error);
     });
@@ -477,7 +543,14 @@ class Runner implements SagaRunner {
   }
 
   /** One attempt, raced against its deadline and the saga's signal (cancel, close). */
-  async #attempt(execution: Execution, step: SagaStepDefinition, phase: SagaPhase, outputs: Record<string, JsonValue>, attempt: number, timeoutMs: number): Promise<JsonValue> {
+  async #attempt(
+    execution: Execution,
+    step: SagaStepDefinition,
+    phase: SagaPhase,
+    outputs: Record<string, JsonValue>,
+    attempt: number,
+    timeoutMs: number,
+  ): Promise<JsonValue> {
     const controller = new AbortController();
     // A close interrupts every attempt; a cancel only actions (compensations must run).
     const signals = phase === 'action' ? [execution.close.signal, execution.cancel.signal] : [execution.close.signal];
@@ -541,7 +614,9 @@ class Runner implements SagaRunner {
     if (!record) throw new NotFoundError(`no saga with id ${id}`, { key: id });
     const definition = this.#definitions.get(keyOf(record.name, record.version));
     if (!definition) {
-      throw new AikbError('FAILED_PRECONDITION', `saga ${id} needs definition ${keyOf(record.name, record.version)}, which this runner does not have`, { details: { reason: 'definition_missing' } });
+      throw new AikbError('FAILED_PRECONDITION', `saga ${id} needs definition ${keyOf(record.name, record.version)}, which this runner does not have`, {
+        details: { reason: 'definition_missing' },
+      });
     }
     const reopened = await this.#log.reopen(id, this.#lease());
     return this.#track(reopened, definition, record.state === 'parked');
@@ -670,9 +745,14 @@ class Runner implements SagaRunner {
     for (const execution of running) execution.close.abort(CLOSING);
     await settled;
     if (running.length > 0) {
-      await this.#log.release(this.#owner, running.map((e) => e.id)).catch((error: unknown) => {
-        this.#logger.warn({ err: error }, 'saga leases could not be released; they expire on their own');
-      });
+      await this.#log
+        .release(
+          this.#owner,
+          running.map((e) => e.id),
+        )
+        .catch((error: unknown) => {
+          this.#logger.warn({ err: error }, 'saga leases could not be released; they expire on their own');
+        });
     }
   }
 }
@@ -683,7 +763,11 @@ class InterruptedError extends AikbError {
     readonly why: typeof CANCELLED | typeof CLOSING,
     step: string,
   ) {
-    super(why === CANCELLED ? 'FAILED_PRECONDITION' : 'UNAVAILABLE', why === CANCELLED ? `step ${step} was interrupted: the saga was cancelled` : `step ${step} was interrupted: the runner is closing`, { details: { reason: why } });
+    super(
+      why === CANCELLED ? 'FAILED_PRECONDITION' : 'UNAVAILABLE',
+      why === CANCELLED ? `step ${step} was interrupted: the saga was cancelled` : `step ${step} was interrupted: the runner is closing`,
+      { details: { reason: why } },
+    );
   }
 }
 
@@ -715,7 +799,12 @@ function outcomeOf(record: SagaRecord): SagaOutcome {
       const failed = [...record.steps].reverse().find((s) => s.phase === 'compensation' && s.status !== 'succeeded');
       const stepName = record.error?.step ?? failed?.name ?? 'unknown';
       const cause = failed?.error ? errorFromInfo(failed.error) : undefined;
-      const compensationError = new SagaCompensationError(record.error?.message ?? 'compensation failed', { sagaId: record.id, sagaName: record.name, step: stepName, ...(cause ? { cause } : {}) });
+      const compensationError = new SagaCompensationError(record.error?.message ?? 'compensation failed', {
+        sagaId: record.id,
+        sagaName: record.name,
+        step: stepName,
+        ...(cause ? { cause } : {}),
+      });
       return { id: record.id, state: 'compensation_failed', error: record.error, compensationError };
     }
     case 'running':
@@ -747,9 +836,25 @@ function outcomeOf(record: SagaRecord): SagaOutcome {
  */
 export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
   const check = checkOptions('createSagaRunner', options);
-  check.object('log', 'a SagaLog', true, ['create', 'startStep', 'finishStep', 'transition', 'claim', 'reopen', 'renew', 'release', 'requestCancel', 'resolve', 'get', 'list', 'countByState', 'prune']);
+  check.object('log', 'a SagaLog', true, [
+    'create',
+    'startStep',
+    'finishStep',
+    'transition',
+    'claim',
+    'reopen',
+    'renew',
+    'release',
+    'requestCancel',
+    'resolve',
+    'get',
+    'list',
+    'countByState',
+    'prune',
+  ]);
   check.string('owner');
-  if (options.owner !== undefined && (options.owner.length > 200 || options.owner.includes('\u0000'))) throw new TypeError('createSagaRunner: owner must be at most 200 characters, without NUL');
+  if (options.owner !== undefined && (options.owner.length > 200 || options.owner.includes('\u0000')))
+    throw new TypeError('createSagaRunner: owner must be at most 200 characters, without NUL');
   check.number('leaseMs', { min: 10, max: 86_400_000, integer: true });
   check.number('recoveryIntervalMs', { min: 0, max: 86_400_000, integer: true });
   check.number('recoveryBatchSize', { min: 1, max: 10_000, integer: true });
@@ -759,6 +864,7 @@ export function createSagaRunner(options: SagaRunnerOptions): SagaRunner {
   check.object('meter', 'an OpenTelemetry Meter', false, ['createCounter', 'createHistogram']);
   check.object('tracer', 'an OpenTelemetry Tracer', false, ['startSpan']);
   check.function('onCompensationFailure');
-  if (options.definitions !== undefined && !Array.isArray(options.definitions)) throw new TypeError('createSagaRunner: definitions must be an array (got an object)');
+  if (options.definitions !== undefined && !Array.isArray(options.definitions))
+    throw new TypeError('createSagaRunner: definitions must be an array (got an object)');
   return new Runner(options);
 }

@@ -32,7 +32,10 @@ function build<I extends JsonValue, P extends Record<string, JsonValue>>(
     version: options.version,
     recovery: options.recovery,
     steps: Object.freeze([...steps]),
-    step<N extends string, O extends JsonValue>(name: N extends keyof P ? never : N, step: SagaStepOptions<I, P, O>): SagaDefinition<I, P & { readonly [K in N]: O }> {
+    step<N extends string, O extends JsonValue>(
+      name: N extends keyof P ? never : N,
+      step: SagaStepOptions<I, P, O>,
+    ): SagaDefinition<I, P & { readonly [K in N]: O }> {
       const where = `saga ${options.name} step ${String(name)}`;
       if (typeof name !== 'string' || !NAME.test(name)) throw new TypeError(`${where}: name must match ${NAME} (got ${JSON.stringify(name)})`);
       if (steps.some((s) => s.name === name)) throw new TypeError(`${where}: a step with this name already exists`);
@@ -86,7 +89,8 @@ export function defineSaga<I extends JsonValue>(options: SagaDefinitionOptions):
   if (options.version === undefined) throw new TypeError('defineSaga: version must be a whole number ≥ 1 (got undefined)');
   if (!NAME.test(options.name)) throw new TypeError(`defineSaga: name must match ${NAME} (got ${JSON.stringify(options.name)})`);
   const recovery = options.recovery ?? 'compensate';
-  if (recovery !== 'compensate' && recovery !== 'resume') throw new TypeError(`defineSaga: recovery must be "compensate" or "resume" (got ${JSON.stringify(recovery)})`);
+  if (recovery !== 'compensate' && recovery !== 'resume')
+    throw new TypeError(`defineSaga: recovery must be "compensate" or "resume" (got ${JSON.stringify(recovery)})`);
   // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- as above
   return build<I, {}>({ name: options.name, version: options.version, recovery }, []);
 }

@@ -1,4 +1,17 @@
-import type { FinishStep, NewSaga, SagaLease, SagaListQuery, SagaLog, SagaPage, SagaRecord, SagaState, SagaStepRecord, SagaTransition, StartStep, StepStarted } from './saga';
+import type {
+  FinishStep,
+  NewSaga,
+  SagaLease,
+  SagaListQuery,
+  SagaLog,
+  SagaPage,
+  SagaRecord,
+  SagaState,
+  SagaStepRecord,
+  SagaTransition,
+  StartStep,
+  StepStarted,
+} from './saga';
 import { SAGA_STATES } from './saga';
 import { checkListQuery, encodeCursor } from './internal/cursor';
 import { ACTIVE_STATES, FINAL_STATES, FINISHED_STATES, OPERATOR_STATES, assertTransition, copyJson, leaseLost, notFound, wrongState } from './internal/rules';
@@ -79,7 +92,17 @@ export function createMemorySagaLog(): SagaLog {
         steps: [],
       };
       if (input.firstStep !== undefined) {
-        saga.steps.push({ index: 0, name: input.firstStep, phase: 'action', status: 'running', attempts: 1, output: null, error: null, startedAtMs: input.nowMs, finishedAtMs: null });
+        saga.steps.push({
+          index: 0,
+          name: input.firstStep,
+          phase: 'action',
+          status: 'running',
+          attempts: 1,
+          output: null,
+          error: null,
+          startedAtMs: input.nowMs,
+          finishedAtMs: null,
+        });
       }
       sagas.set(saga.id, saga);
       if (input.idempotencyKey !== null) byKey.set(input.idempotencyKey, saga.id);
@@ -92,7 +115,17 @@ export function createMemorySagaLog(): SagaLog {
       saga.updatedAtMs = start.nowMs;
       let step = saga.steps.find((s) => s.index === start.index && s.phase === start.phase);
       if (!step) {
-        step = { index: start.index, name: start.name, phase: start.phase, status: 'running', attempts: 0, output: null, error: null, startedAtMs: start.nowMs, finishedAtMs: null };
+        step = {
+          index: start.index,
+          name: start.name,
+          phase: start.phase,
+          status: 'running',
+          attempts: 0,
+          output: null,
+          error: null,
+          startedAtMs: start.nowMs,
+          finishedAtMs: null,
+        };
         saga.steps.push(step);
       }
       step.attempts += 1;

@@ -219,7 +219,14 @@ export function createPostgresSagaLog(options: PostgresSagaLogOptions): SagaLog 
   }
 
   /** Runs a state change under a lease; `extra` is the statement's tail (a CTE using `s` as `up`). */
-  async function leasedUpdate(id: string, lease: SagaLease, expected: SagaState, transition: SagaTransition | undefined, release = false, tail?: (params: unknown[]) => string) {
+  async function leasedUpdate(
+    id: string,
+    lease: SagaLease,
+    expected: SagaState,
+    transition: SagaTransition | undefined,
+    release = false,
+    tail?: (params: unknown[]) => string,
+  ) {
     if (transition) {
       assertTransition(id, transition.from, transition.to);
       if (transition.from !== expected) throw leaseLost(id);
@@ -244,16 +251,59 @@ export function createPostgresSagaLog(options: PostgresSagaLogOptions): SagaLog 
            SELECT id, 'action', 0, $10, 'running', 1, ${TS('$9')} FROM ins WHERE $10::text IS NOT NULL
          )
          SELECT id FROM ins`,
-        [saga.id, saga.name, saga.version, saga.idempotencyKey, saga.policy, JSON.stringify(saga.input), saga.owner, saga.leaseExpiresAtMs, saga.nowMs, saga.firstStep ?? null],
+        [
+          saga.id,
+          saga.name,
+          saga.version,
+          saga.idempotencyKey,
+          saga.policy,
+          JSON.stringify(saga.input),
+          saga.owner,
+          saga.leaseExpiresAtMs,
+          saga.nowMs,
+          saga.firstStep ?? null,
+        ],
         { id: saga.id, name: saga.name, idempotencyKey: saga.idempotencyKey, owner: saga.owner, step: saga.firstStep },
       );
       if (rows.length > 0) {
         const steps: SagaStepRecord[] =
-          saga.firstStep === undefined ? [] : [{ index: 0, name: saga.firstStep, phase: 'action', status: 'running', attempts: 1, output: null, error: null, startedAtMs: saga.nowMs, finishedAtMs: null }];
+          saga.firstStep === undefined
+            ? []
+            : [
+                {
+                  index: 0,
+                  name: saga.firstStep,
+                  phase: 'action',
+                  status: 'running',
+                  attempts: 1,
+                  output: null,
+                  error: null,
+                  startedAtMs: saga.nowMs,
+                  finishedAtMs: null,
+                },
+              ];
         const record: SagaRecord = {
-          id: saga.id, name: saga.name, version: saga.version, idempotencyKey: saga.idempotencyKey, state: 'running', policy: saga.policy, input: saga.input,
-          error: null, parkReason: null, parkedFrom: null, cancelRequested: false, leaseOwner: saga.owner, leaseExpiresAtMs: saga.leaseExpiresAtMs,
-          recoveries: 0, createdAtMs: saga.nowMs, updatedAtMs: saga.nowMs, finishedAtMs: null, resolvedAtMs: null, resolvedBy: null, resolutionNote: null, steps,
+          id: saga.id,
+          name: saga.name,
+          version: saga.version,
+          idempotencyKey: saga.idempotencyKey,
+          state: 'running',
+          policy: saga.policy,
+          input: saga.input,
+          error: null,
+          parkReason: null,
+          parkedFrom: null,
+          cancelRequested: false,
+          leaseOwner: saga.owner,
+          leaseExpiresAtMs: saga.leaseExpiresAtMs,
+          recoveries: 0,
+          createdAtMs: saga.nowMs,
+          updatedAtMs: saga.nowMs,
+          finishedAtMs: null,
+          resolvedAtMs: null,
+          resolvedBy: null,
+          resolutionNote: null,
+          steps,
         };
         return { record, created: true };
       }
@@ -319,7 +369,10 @@ export function createPostgresSagaLog(options: PostgresSagaLogOptions): SagaLog 
       assertStorable({ id, owner: lease.owner });
       await withTransaction(pool, async (client) => {
         try {
-          const { rows } = await client.query<{ state: SagaState; parked_from: SagaState | null }>('SELECT state, parked_from FROM aikb_sagas WHERE id = $1 FOR UPDATE', [id]);
+          const { rows } = await client.query<{ state: SagaState; parked_from: SagaState | null }>(
+            'SELECT state, parked_from FROM aikb_sagas WHERE id = $1 FOR UPDATE',
+            [id],
+          );
           const row = rows[0];
           if (!row) throw notFound(id);
           if (row.state === 'compensation_failed') {
@@ -359,7 +412,11 @@ export function createPostgresSagaLog(options: PostgresSagaLogOptions): SagaLog 
     },
 
     async requestCancel(id, nowMs) {
-      const { rows } = await query<{ id: string }>(`UPDATE aikb_sagas SET cancel_requested = true, updated_at = ${TS('$2')} WHERE id = $1 AND state = 'running' RETURNING id`, [id, nowMs], { id });
+      const { rows } = await query<{ id: string }>(
+        `UPDATE aikb_sagas SET cancel_requested = true, updated_at = ${TS('$2')} WHERE id = $1 AND state = 'running' RETURNING id`,
+        [id, nowMs],
+        { id },
+      );
       const record = await get(id);
       if (record && rows.length === 0) throw wrongState(id, record.state, 'running');
       return record;

@@ -59,8 +59,21 @@ export function describeSagaLogContract(make: () => Promise<SagaLog> | SagaLog):
       expect(created).toBe(true);
       const stored = await log.get(saga.id);
       for (const r of [record, stored!]) {
-        expect(r).toMatchObject({ id: saga.id, name, version: 1, state: 'running', policy: 'compensate', input: saga.input, leaseOwner: owner, leaseExpiresAtMs: T0 + 30_000, createdAtMs: T0, recoveries: 0 });
-        expect(r.steps).toEqual([{ index: 0, name: 'drive', phase: 'action', status: 'running', attempts: 1, output: null, error: null, startedAtMs: T0, finishedAtMs: null }]);
+        expect(r).toMatchObject({
+          id: saga.id,
+          name,
+          version: 1,
+          state: 'running',
+          policy: 'compensate',
+          input: saga.input,
+          leaseOwner: owner,
+          leaseExpiresAtMs: T0 + 30_000,
+          createdAtMs: T0,
+          recoveries: 0,
+        });
+        expect(r.steps).toEqual([
+          { index: 0, name: 'drive', phase: 'action', status: 'running', attempts: 1, output: null, error: null, startedAtMs: T0, finishedAtMs: null },
+        ]);
       }
     });
 
@@ -82,7 +95,14 @@ export function describeSagaLogContract(make: () => Promise<SagaLog> | SagaLog):
       await log.finishStep(record.id, { ...lease(T0 + 2), index: 0, phase: 'action', status: 'succeeded', output: { fileId: 'f-1', n: [1, 2.5] } });
       expect(await log.startStep(record.id, { ...lease(T0 + 3), index: 1, name: 'rows', phase: 'action' })).toEqual({ attempts: 1, cancelRequested: false });
       const error = { type: 'TypeError', message: 'no rows', code: 'E1', step: 'rows' };
-      await log.finishStep(record.id, { ...lease(T0 + 4), index: 1, phase: 'action', status: 'failed', error, transition: { from: 'running', to: 'compensating', error } });
+      await log.finishStep(record.id, {
+        ...lease(T0 + 4),
+        index: 1,
+        phase: 'action',
+        status: 'failed',
+        error,
+        transition: { from: 'running', to: 'compensating', error },
+      });
       await log.startStep(record.id, { ...lease(T0 + 5), index: 0, name: 'drive', phase: 'compensation' });
       const saga = (await log.get(record.id))!;
       expect(saga).toMatchObject({ state: 'compensating', error, updatedAtMs: T0 + 5, leaseExpiresAtMs: T0 + 5 + 30_000 });
@@ -98,7 +118,9 @@ export function describeSagaLogContract(make: () => Promise<SagaLog> | SagaLog):
     it('refuses a step under another owner, or in a state that does not run that phase', async () => {
       const { record } = await log.create(newSaga({ firstStep: 'drive' }));
       await expect(log.startStep(record.id, { ...lease(T0, 'someone-else'), index: 1, name: 'rows', phase: 'action' })).rejects.toSatisfy(leaseLost);
-      await expect(log.finishStep(record.id, { ...lease(T0, 'someone-else'), index: 0, phase: 'action', status: 'succeeded', output: 1 })).rejects.toSatisfy(leaseLost);
+      await expect(log.finishStep(record.id, { ...lease(T0, 'someone-else'), index: 0, phase: 'action', status: 'succeeded', output: 1 })).rejects.toSatisfy(
+        leaseLost,
+      );
       await expect(log.startStep(record.id, { ...lease(), index: 0, name: 'drive', phase: 'compensation' })).rejects.toSatisfy(leaseLost);
       await expect(log.startStep(randomUUID(), { ...lease(), index: 0, name: 'drive', phase: 'action' })).rejects.toSatisfy(leaseLost);
       expect((await log.get(record.id))!.steps).toHaveLength(1);
@@ -112,24 +134,27 @@ export function describeSagaLogContract(make: () => Promise<SagaLog> | SagaLog):
   });
 
   describe('state machine', () => {
-    it.each(SAGA_STATES.flatMap((from) => SAGA_STATES.filter((to) => to !== from).map((to) => [from, to] as const)))('%s → %s is refused unless allowed', async (from, to) => {
-      const id = await sagaIn(from);
-      const before = await log.get(id);
-      const allowed = TRANSITIONS[from].includes(to);
-      const attempt = log.transition(id, lease(T0 + 10), { from, to });
-      if (allowed) {
-        // Allowed only for the lease holder; finished states leave no lease to check.
-        if (['running', 'compensating'].includes(from)) {
-          await attempt;
-          expect((await log.get(id))!.state).toBe(to);
+    it.each(SAGA_STATES.flatMap((from) => SAGA_STATES.filter((to) => to !== from).map((to) => [from, to] as const)))(
+      '%s → %s is refused unless allowed',
+      async (from, to) => {
+        const id = await sagaIn(from);
+        const before = await log.get(id);
+        const allowed = TRANSITIONS[from].includes(to);
+        const attempt = log.transition(id, lease(T0 + 10), { from, to });
+        if (allowed) {
+          // Allowed only for the lease holder; finished states leave no lease to check.
+          if (['running', 'compensating'].includes(from)) {
+            await attempt;
+            expect((await log.get(id))!.state).toBe(to);
+          } else {
+            await expect(attempt).rejects.toSatisfy(leaseLost);
+          }
         } else {
-          await expect(attempt).rejects.toSatisfy(leaseLost);
+          await expect(attempt).rejects.toSatisfy((e) => isAikbError(e, 'FAILED_PRECONDITION'));
+          expect(await log.get(id)).toEqual(before);
         }
-      } else {
-        await expect(attempt).rejects.toSatisfy((e) => isAikbError(e, 'FAILED_PRECONDITION'));
-        expect(await log.get(id)).toEqual(before);
-      }
-    });
+      },
+    );
 
     it('refuses a transition whose from is not the current state', async () => {
       const id = await sagaIn('compensating');
@@ -209,7 +234,13 @@ export function describeSagaLogContract(make: () => Promise<SagaLog> | SagaLog):
       await log.finishStep(record.id, { ...lease(), index: 1, phase: 'compensation', status: 'succeeded' });
       await log.startStep(record.id, { ...lease(), index: 0, name: 'drive', phase: 'compensation' });
       await log.startStep(record.id, { ...lease(), index: 0, name: 'drive', phase: 'compensation' });
-      await log.finishStep(record.id, { ...lease(), index: 0, phase: 'compensation', status: 'failed', transition: { from: 'compensating', to: 'compensation_failed' } });
+      await log.finishStep(record.id, {
+        ...lease(),
+        index: 0,
+        phase: 'compensation',
+        status: 'failed',
+        transition: { from: 'compensating', to: 'compensation_failed' },
+      });
       await log.resolve(record.id, { by: 'x', note: 'n', nowMs: T0 });
       const reopened = await log.reopen(record.id, lease(T0 + 7, 'new-owner'));
       expect(reopened).toMatchObject({ state: 'compensating', leaseOwner: 'new-owner', finishedAtMs: null, resolvedAtMs: null });

@@ -22,7 +22,17 @@ describeEachDatabase('PostgresSagaLog', (db) => {
 
   it('refuses a forbidden state change even by hand-written SQL (a trigger), and keeps serving', async () => {
     const log = createPostgresSagaLog({ pool: db().pool });
-    const { record } = await log.create({ id: 'sql-guard', name: 'guard', version: 1, idempotencyKey: null, policy: 'compensate', input: null, owner: 'o', nowMs: 1, leaseExpiresAtMs: 2 });
+    const { record } = await log.create({
+      id: 'sql-guard',
+      name: 'guard',
+      version: 1,
+      idempotencyKey: null,
+      policy: 'compensate',
+      input: null,
+      owner: 'o',
+      nowMs: 1,
+      leaseExpiresAtMs: 2,
+    });
     await log.transition(record.id, { owner: 'o', nowMs: 3, leaseExpiresAtMs: 4 }, { from: 'running', to: 'completed' });
     await expect(db().pool.query("UPDATE aikb_sagas SET state = 'running' WHERE id = 'sql-guard'")).rejects.toThrow(/cannot go from completed to running/);
     expect((await log.get('sql-guard'))!.state).toBe('completed');
@@ -41,7 +51,10 @@ describe('createPostgresSagaLog', () => {
   });
 
   it('reports an unreachable database as UNAVAILABLE and a NUL in an id as a ValidationError', async () => {
-    const pool = { query: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), connect: async () => Promise.reject(new Error('no')) };
+    const pool = {
+      query: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
+      connect: async () => Promise.reject(new Error('no')),
+    };
     const log = createPostgresSagaLog({ pool: pool as never });
     await expect(log.get('x')).rejects.toSatisfy((e) => isAikbError(e, 'UNAVAILABLE'));
     await expect(log.get('x\u0000')).rejects.toSatisfy((e) => e instanceof ValidationError && e.field === 'id');

@@ -114,7 +114,8 @@ function uploadSaga(version = 1, options: { recovery?: 'compensate' | 'resume' }
 
 const recordingLogger = () => {
   const lines: Array<{ level: string; obj: Record<string, unknown>; msg?: string }> = [];
-  const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj: obj as Record<string, unknown>, ...(msg !== undefined ? { msg } : {}) });
+  const at = (level: string) => (obj: object, msg?: string) =>
+    void lines.push({ level, obj: obj as Record<string, unknown>, ...(msg !== undefined ? { msg } : {}) });
   const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
   return { logger, lines };
 };
@@ -140,7 +141,10 @@ function describeRunner(makeLog: () => Promise<SagaLog>): void {
     it('runs the steps in order, each seeing the input and the outputs before it, and logs every one', async () => {
       const { definition, ledger } = uploadSaga();
       const outcome = await runner().run(definition, { path: 'a.pdf' });
-      expect(outcome).toMatchObject({ state: 'completed', outputs: { drive: { fileId: 'file:a.pdf' }, rows: { documentId: 7, fileId: 'file:a.pdf' }, index: 7 } });
+      expect(outcome).toMatchObject({
+        state: 'completed',
+        outputs: { drive: { fileId: 'file:a.pdf' }, rows: { documentId: 7, fileId: 'file:a.pdf' }, index: 7 },
+      });
       expect(ledger).toEqual(['drive', 'rows', 'index']);
       const saga = (await log.get(outcome.id))!;
       expect(saga).toMatchObject({ state: 'completed', name: 'document_upload', version: 1, leaseOwner: null });
@@ -203,7 +207,11 @@ function describeRunner(makeLog: () => Promise<SagaLog>): void {
       });
       const outcome = await runner().run(definition, null);
       expect(outcome).toMatchObject({ state: 'compensated', error: { type: 'ValidationError', step: 'date' } });
-      expect((await log.get(outcome.id))!.steps[0]).toMatchObject({ status: 'invalid_output', attempts: 1, error: { type: 'ValidationError', message: expect.stringMatching(/output of step date must be JSON; at is not/) } });
+      expect((await log.get(outcome.id))!.steps[0]).toMatchObject({
+        status: 'invalid_output',
+        attempts: 1,
+        error: { type: 'ValidationError', message: expect.stringMatching(/output of step date must be JSON; at is not/) },
+      });
       expect(undone).toEqual([undefined]);
     });
 
@@ -221,7 +229,10 @@ function describeRunner(makeLog: () => Promise<SagaLog>): void {
       const { definition, ledger } = uploadSaga();
       const r = runner();
       const key = `upload-${Math.random()}`;
-      const [a, b] = await Promise.all([r.run(definition, { path: 'd.pdf' }, { idempotencyKey: key }), r.run(definition, { path: 'd.pdf' }, { idempotencyKey: key })]);
+      const [a, b] = await Promise.all([
+        r.run(definition, { path: 'd.pdf' }, { idempotencyKey: key }),
+        r.run(definition, { path: 'd.pdf' }, { idempotencyKey: key }),
+      ]);
       const c = await r.run(definition, { path: 'd.pdf' }, { idempotencyKey: key });
       expect(a).toEqual(b);
       expect(c).toEqual(a);
@@ -238,7 +249,9 @@ function describeRunner(makeLog: () => Promise<SagaLog>): void {
       fail.delete('drive');
       expect(await r.run(definition, { path: 'e.pdf' }, { idempotencyKey: 'k-e' })).toEqual(first);
       expect(ledger).toEqual([]);
-      await expect(r.run(definition, { path: 'other.pdf' }, { idempotencyKey: 'k-e' })).rejects.toSatisfy((e) => e instanceof ValidationError && e.field === 'idempotencyKey');
+      await expect(r.run(definition, { path: 'other.pdf' }, { idempotencyKey: 'k-e' })).rejects.toSatisfy(
+        (e) => e instanceof ValidationError && e.field === 'idempotencyKey',
+      );
     });
   });
 
@@ -319,7 +332,14 @@ function describeRunner(makeLog: () => Promise<SagaLog>): void {
       if (outcome.state !== 'compensation_failed') throw new Error('unreachable');
       const error = outcome.compensationError;
       expect(error).toBeInstanceOf(SagaCompensationError);
-      expect(error).toMatchObject({ name: 'SagaCompensationError', message: 'Failed to delete from Drive', sagaId: outcome.id, sagaName: 'document_upload', step: 'drive', code: 'INTERNAL' });
+      expect(error).toMatchObject({
+        name: 'SagaCompensationError',
+        message: 'Failed to delete from Drive',
+        sagaId: outcome.id,
+        sagaName: 'document_upload',
+        step: 'drive',
+        code: 'INTERNAL',
+      });
       expect((error.cause as Error).message).toBe('Failed to delete from Drive');
       expect(reported).toEqual([error]);
       expect(lines.find((l) => l.level === 'error')).toMatchObject({ obj: { err: error, sagaId: outcome.id, step: 'drive' }, msg: 'saga compensation failed' });
@@ -384,7 +404,11 @@ function describeRunner(makeLog: () => Promise<SagaLog>): void {
       // Its own clock, which never moves: its heartbeat never renews the lease, as after a crash.
       const a = runner({ owner: 'instance-a', clock: fakeClock(clock.now()) });
       void a.run(saga.definition, { path: 'k.pdf' });
-      await until(async () => (await log.list({ name: 'document_upload', states: ['running'] })).items.some((s) => s.leaseOwner === 'instance-a') && (step === 'drive' || saga.ledger.length > 0));
+      await until(
+        async () =>
+          (await log.list({ name: 'document_upload', states: ['running'] })).items.some((s) => s.leaseOwner === 'instance-a') &&
+          (step === 'drive' || saga.ledger.length > 0),
+      );
       await until(async () => {
         const [s] = (await log.list({ name: 'document_upload', states: ['running'] })).items;
         const full = s && (await log.get(s.id));
@@ -421,7 +445,11 @@ function describeRunner(makeLog: () => Promise<SagaLog>): void {
     it('is done by exactly one of several instances recovering at once', async () => {
       const { id, ledger, definition } = await interrupted('rows');
       await clock.advance(1001);
-      const others = [runner({ owner: 'b', definitions: [definition] }), runner({ owner: 'c', definitions: [definition] }), runner({ owner: 'd', definitions: [definition] })];
+      const others = [
+        runner({ owner: 'b', definitions: [definition] }),
+        runner({ owner: 'c', definitions: [definition] }),
+        runner({ owner: 'd', definitions: [definition] }),
+      ];
       const results = await Promise.all(others.map((r) => r.recover()));
       expect(results.map((r) => r.claimed).reduce((a, b) => a + b, 0)).toBe(1);
       expect(ledger.filter((l) => l === 'undo drive')).toHaveLength(1);
@@ -451,7 +479,7 @@ function describeRunner(makeLog: () => Promise<SagaLog>): void {
       const a = runner({ owner: 'closing' });
       const running = a.run(definition, { path: 'l.pdf' });
       await until(async () => (await log.list({ name: 'document_upload' })).items.length === 1 && a.stats().inFlight === 1);
-      await until(async () => ((await log.get((await log.list({ name: 'document_upload' })).items[0]!.id))!.steps.length === 2));
+      await until(async () => (await log.get((await log.list({ name: 'document_upload' })).items[0]!.id))!.steps.length === 2);
       await a.close({ drainMs: 0 });
       expect(await running).toMatchObject({ state: 'running' });
       const [saga] = (await log.list({ name: 'document_upload' })).items;
@@ -470,7 +498,7 @@ function describeRunner(makeLog: () => Promise<SagaLog>): void {
       const definitionSlow = definition;
       const running = a.run(definitionSlow, { path: 'n.pdf' });
       await until(() => ledger.includes('drive'));
-      await until(async () => ((await log.get((await log.list({ name: 'document_upload' })).items[0]!.id))!.steps.length === 2));
+      await until(async () => (await log.get((await log.list({ name: 'document_upload' })).items[0]!.id))!.steps.length === 2);
       const b = runner({ owner: 'b', definitions: [definition] });
       const { id } = (await log.list({ name: 'document_upload' })).items[0]!;
       for (let i = 0; i < 10; i++) {
@@ -581,7 +609,9 @@ describe('createSagaRunner', () => {
   it('records sagas and steps through an OpenTelemetry meter and as spans', async () => {
     const recording = createRecordingMeter();
     const ended: string[] = [];
-    const provider = new BasicTracerProvider({ spanProcessors: [{ onStart() {}, onEnd: (s) => void ended.push(s.name), forceFlush: async () => {}, shutdown: async () => {} }] });
+    const provider = new BasicTracerProvider({
+      spanProcessors: [{ onStart() {}, onEnd: (s) => void ended.push(s.name), forceFlush: async () => {}, shutdown: async () => {} }],
+    });
     const r = createSagaRunner({ log: createMemorySagaLog(), recoveryIntervalMs: 0, meter: recording.meter, tracer: provider.getTracer('t') });
     const { definition, fail } = uploadSaga();
     await r.run(definition, { path: 'q.pdf' });
@@ -591,7 +621,9 @@ describe('createSagaRunner', () => {
     expect(await recording.total('aikb.saga.finished', { 'aikb.saga.state': 'completed' })).toBe(1);
     expect(await recording.total('aikb.saga.finished', { 'aikb.saga.state': 'compensated' })).toBe(1);
     expect(await recording.total('aikb.saga.steps', { 'aikb.saga.step': 'rows', 'aikb.saga.phase': 'action', 'aikb.saga.step.status': 'failed' })).toBe(1);
-    expect(await recording.total('aikb.saga.steps', { 'aikb.saga.step': 'drive', 'aikb.saga.phase': 'compensation', 'aikb.saga.step.status': 'succeeded' })).toBe(1);
+    expect(
+      await recording.total('aikb.saga.steps', { 'aikb.saga.step': 'drive', 'aikb.saga.phase': 'compensation', 'aikb.saga.step.status': 'succeeded' }),
+    ).toBe(1);
     expect(await recording.total('aikb.saga.step.duration', { 'aikb.saga.step': 'drive', 'aikb.saga.phase': 'action' })).toBe(2);
     expect(r.stats()).toMatchObject({ started: 2, completed: 1, compensated: 1, compensationRate: 0.5, inFlight: 0 });
     expect(ended).toEqual(expect.arrayContaining(['saga document_upload', 'saga.action drive', 'saga.action rows', 'saga.compensation drive']));

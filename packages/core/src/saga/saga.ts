@@ -22,7 +22,15 @@ export type JsonValue = null | boolean | number | string | readonly JsonValue[] 
 export type SagaState = 'running' | 'completed' | 'compensating' | 'compensated' | 'compensation_failed' | 'parked' | 'cancelled';
 
 /** Every {@link SagaState}, in lifecycle order. */
-export const SAGA_STATES: readonly SagaState[] = Object.freeze(['running', 'completed', 'compensating', 'compensated', 'compensation_failed', 'parked', 'cancelled']);
+export const SAGA_STATES: readonly SagaState[] = Object.freeze([
+  'running',
+  'completed',
+  'compensating',
+  'compensated',
+  'compensation_failed',
+  'parked',
+  'cancelled',
+]);
 
 /** What happens to a saga found interrupted (its process died): undo it, or carry on. */
 export type SagaRecoveryPolicy = 'compensate' | 'resume';
@@ -355,7 +363,10 @@ export interface SagaDefinition<I extends JsonValue = JsonValue, P extends Recor
    * A new definition with one more step.
    * @throws {TypeError} on a duplicate or empty name, or invalid options
    */
-  step<N extends string, O extends JsonValue>(name: N extends keyof P ? never : N, options: SagaStepOptions<I, P, O>): SagaDefinition<I, P & { readonly [K in N]: O }>;
+  step<N extends string, O extends JsonValue>(
+    name: N extends keyof P ? never : N,
+    options: SagaStepOptions<I, P, O>,
+  ): SagaDefinition<I, P & { readonly [K in N]: O }>;
   /** Phantom: the input type. */
   readonly __input?: I;
   /** Phantom: the outputs type. */

@@ -34,13 +34,17 @@ describe('chunkText', () => {
 
   it('never makes a chunk over the size and loses no word', () => {
     fc.assert(
-      fc.property(fc.array(fc.stringMatching(/^[a-z]{1,30}[.!?]?$/), { maxLength: 200 }), fc.array(fc.constantFrom(' ', '\n\n', ' '), { maxLength: 200 }), (words, gaps) => {
-        const text = words.map((w, i) => w + (gaps[i] ?? ' ')).join('');
-        const chunks = chunkText(text, { size: 80, overlap: 20 });
-        for (const chunk of chunks) expect(chunk.length).toBeLessThanOrEqual(80);
-        const seen = new Set(chunks.join(' ').split(/\s+/));
-        for (const word of words) expect(seen.has(word)).toBe(true);
-      }),
+      fc.property(
+        fc.array(fc.stringMatching(/^[a-z]{1,30}[.!?]?$/), { maxLength: 200 }),
+        fc.array(fc.constantFrom(' ', '\n\n', ' '), { maxLength: 200 }),
+        (words, gaps) => {
+          const text = words.map((w, i) => w + (gaps[i] ?? ' ')).join('');
+          const chunks = chunkText(text, { size: 80, overlap: 20 });
+          for (const chunk of chunks) expect(chunk.length).toBeLessThanOrEqual(80);
+          const seen = new Set(chunks.join(' ').split(/\s+/));
+          for (const word of words) expect(seen.has(word)).toBe(true);
+        },
+      ),
     );
   });
 

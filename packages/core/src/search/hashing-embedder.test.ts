@@ -13,7 +13,11 @@ describe('createHashingEmbedder', () => {
   });
 
   it('puts texts that share words closer than texts that do not', async () => {
-    const [query, near, far] = await createHashingEmbedder().embed(['pool exhausted', 'the connection pool was exhausted again', 'quarterly pricing for customers']);
+    const [query, near, far] = await createHashingEmbedder().embed([
+      'pool exhausted',
+      'the connection pool was exhausted again',
+      'quarterly pricing for customers',
+    ]);
     expect(cosineDistance(query!, near!)).toBeLessThan(cosineDistance(query!, far!));
   });
 

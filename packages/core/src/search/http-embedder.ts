@@ -123,10 +123,17 @@ export function createOpenAiEmbedder(options: OpenAiEmbedderOptions): Embedder {
       await response.body?.cancel().catch(() => {});
       const error = new UnavailableError(`the embedding server at ${where} answered HTTP ${response.status}`, { details: { status: response.status } });
       if (RETRYABLE_STATUS.has(response.status)) throw error;
-      throw new AbortError(new AikbError('FAILED_PRECONDITION', `the embedding server at ${where} refused the request (HTTP ${response.status}): check baseUrl, model and apiKey`, { details: { status: response.status } }));
+      throw new AbortError(
+        new AikbError(
+          'FAILED_PRECONDITION',
+          `the embedding server at ${where} refused the request (HTTP ${response.status}): check baseUrl, model and apiKey`,
+          { details: { status: response.status } },
+        ),
+      );
     }
     const declared = Number(response.headers.get('content-length') ?? 0);
-    if (declared > MAX_RESPONSE_BYTES) throw new AbortError(new AikbError('INTERNAL', `the embedding server at ${where} answered ${declared} bytes, more than ${MAX_RESPONSE_BYTES}`));
+    if (declared > MAX_RESPONSE_BYTES)
+      throw new AbortError(new AikbError('INTERNAL', `the embedding server at ${where} answered ${declared} bytes, more than ${MAX_RESPONSE_BYTES}`));
     let body: EmbeddingsResponse;
     try {
       body = (await response.json()) as EmbeddingsResponse;
@@ -145,7 +152,8 @@ export function createOpenAiEmbedder(options: OpenAiEmbedderOptions): Embedder {
     body.data.forEach((item: unknown, position: number) => {
       const record = (item ?? {}) as { index?: unknown; embedding?: unknown };
       const index = record.index === undefined ? position : record.index;
-      if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= expected || vectors[index]) throw fail(`returned a bad or repeated index ${JSON.stringify(index) ?? 'undefined'}`);
+      if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= expected || vectors[index])
+        throw fail(`returned a bad or repeated index ${JSON.stringify(index) ?? 'undefined'}`);
       try {
         vectors[index] = validateVector(record.embedding, dimensions, `data[${position}].embedding`);
       } catch (error) {

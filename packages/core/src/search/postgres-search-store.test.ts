@@ -71,7 +71,9 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       expect(replaced.chunks).toBeGreaterThan(1);
       expect(await store.getDocument(alice, 'doc')).toBeUndefined();
       expect((await store.search({ principal: bob, query: 'leaks', k: 100 })).results.length).toBe(replaced.chunks);
-      const counts = await db().pool.query<{ principal: string; chunks: string }>('SELECT principal, chunks FROM aikb_search_principal_chunks ORDER BY principal');
+      const counts = await db().pool.query<{ principal: string; chunks: string }>(
+        'SELECT principal, chunks FROM aikb_search_principal_chunks ORDER BY principal',
+      );
       expect(counts.rows.map((r) => [r.principal, Number(r.chunks)])).toEqual([
         ['#total', replaced.chunks],
         ['role:engineering', 0],
@@ -133,7 +135,8 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
 
   describe('getDocument and listDocuments', () => {
     it('shows only readable documents, by keyset pages', async () => {
-      for (const id of ['a', 'b', 'c', 'd', 'e']) await store.indexDocument({ id, title: id, text: `text ${id}`, acl: id === 'c' ? ['user:bob'] : ['role:engineering'] });
+      for (const id of ['a', 'b', 'c', 'd', 'e'])
+        await store.indexDocument({ id, title: id, text: `text ${id}`, acl: id === 'c' ? ['user:bob'] : ['role:engineering'] });
       const first = await store.listDocuments(alice, { limit: 2 });
       expect(first.documents.map((d) => d.id)).toEqual(['a', 'b']);
       const second = await store.listDocuments(alice, { limit: 2, after: first.nextCursor! });
@@ -194,9 +197,17 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       const [vector] = await createHashingEmbedder({ dimensions: D }).embed(['pool exhausted']);
       const found = await store.search({ principal: alice, vector: vector!, k: 1 });
       expect(found.results[0]!.documentId).toBe('pool');
-      const bad: unknown[] = [[1, 2], [], Array.from({ length: D }, () => 0), Array.from({ length: D }, (_, i) => (i === 3 ? Number.NaN : 1)), Array.from({ length: D }, (_, i) => (i === 3 ? '1' : 1)), 'x'];
+      const bad: unknown[] = [
+        [1, 2],
+        [],
+        Array.from({ length: D }, () => 0),
+        Array.from({ length: D }, (_, i) => (i === 3 ? Number.NaN : 1)),
+        Array.from({ length: D }, (_, i) => (i === 3 ? '1' : 1)),
+        'x',
+      ];
       for (const v of bad) await expect(store.search({ principal: alice, vector: v as number[] })).rejects.toBeInstanceOf(VectorValidationError);
-      for (const k of [0, -1, 10_000, 1.5, '10']) await expect(store.search({ principal: alice, query: 'pool', k: k as number })).rejects.toMatchObject({ problem: 'bad_k' });
+      for (const k of [0, -1, 10_000, 1.5, '10'])
+        await expect(store.search({ principal: alice, query: 'pool', k: k as number })).rejects.toMatchObject({ problem: 'bad_k' });
       await expect(store.search({ principal: alice, query: 'x'.repeat(1_000_000) })).rejects.toMatchObject({ problem: 'bad_query' });
       await expect(store.search({ principal: alice, vector: vector!, mode: 'text' })).rejects.toBeInstanceOf(VectorValidationError);
       await expect(store.search({ principal: { userId: '', roles: [] }, query: 'pool' })).rejects.toBeInstanceOf(VectorValidationError);
@@ -210,7 +221,10 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
         [[[1]], 'not_a_number'],
       ];
       for (const [vector, problem] of cases) {
-        await expect(store.search({ principal: alice, vector: vector as number[], validate: false })).rejects.toMatchObject({ name: 'VectorValidationError', problem });
+        await expect(store.search({ principal: alice, vector: vector as number[], validate: false })).rejects.toMatchObject({
+          name: 'VectorValidationError',
+          problem,
+        });
       }
       const zero = await store.search({ principal: alice, vector: Array.from({ length: D }, () => 0), validate: false, k: 10 });
       expect(zero.results).toHaveLength(3);
@@ -247,7 +261,9 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
 
     it('traces each search with its strategy, readable-set estimate and candidates', async () => {
       const ended: ReadableSpan[] = [];
-      const provider = new BasicTracerProvider({ spanProcessors: [{ onStart() {}, onEnd: (span) => void ended.push(span), forceFlush: async () => {}, shutdown: async () => {} }] });
+      const provider = new BasicTracerProvider({
+        spanProcessors: [{ onStart() {}, onEnd: (span) => void ended.push(span), forceFlush: async () => {}, shutdown: async () => {} }],
+      });
       const traced = createPostgresSearchStore({ pool: db().pool, embedder: createHashingEmbedder({ dimensions: D }), tracer: provider.getTracer('test') });
       await traced.search({ principal: alice, query: 'pool', k: 2 });
       const span = ended.find((s) => s.name === 'aikb.search');
@@ -280,7 +296,15 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       expect(['hnsw', 'hnsw+exact']).toContain(many.strategy);
       expect(many.results).toHaveLength(10);
       expect(many.complete).toBe(true);
-      const bounded = createPostgresSearchStore({ pool: db().pool, embedder, exactScanMaxChunks: 0, exactScanFraction: 0, exactFallbackMaxChunks: 0, maxScanTuples: 1, efSearch: 1 });
+      const bounded = createPostgresSearchStore({
+        pool: db().pool,
+        embedder,
+        exactScanMaxChunks: 0,
+        exactScanFraction: 0,
+        exactFallbackMaxChunks: 0,
+        maxScanTuples: 1,
+        efSearch: 1,
+      });
       const cut = await bounded.search({ principal: { userId: 'u', roles: ['few'] }, vector: query, k: 10 });
       expect(cut.strategy).toBe('hnsw');
       // The bound may or may not cut this small index; when it does, the answer says so.
@@ -345,7 +369,9 @@ describe('createPostgresSearchStore options', () => {
 });
 
 describe('prepareSearchDatabase on a server without pgvector', () => {
-  const withoutVector = { pool: { query: () => Promise.reject(Object.assign(new Error('extension "vector" is not available'), { code: '0A000' })) } } as unknown as Database;
+  const withoutVector = {
+    pool: { query: () => Promise.reject(Object.assign(new Error('extension "vector" is not available'), { code: '0A000' })) },
+  } as unknown as Database;
 
   it('fails on PGlite, which always ships pgvector', async () => {
     await expect(prepareSearchDatabase(withoutVector, 'pglite', D)).rejects.toThrow(/pgvector is required/);

@@ -57,7 +57,9 @@ const HEADLINE_OPTIONS = 'StartSel=**, StopSel=**, MaxWords=35, MinWords=15, Max
 
 /** The snippet of chunk `c`: the query's matched terms highlighted, or the chunk's start. */
 function snippetSql(queryParam: string | undefined): string {
-  return queryParam === undefined ? 'left(c.text, 300)' : `ts_headline('${TS_CONFIG}', c.text, websearch_to_tsquery('${TS_CONFIG}', ${queryParam}), '${HEADLINE_OPTIONS}')`;
+  return queryParam === undefined
+    ? 'left(c.text, 300)'
+    : `ts_headline('${TS_CONFIG}', c.text, websearch_to_tsquery('${TS_CONFIG}', ${queryParam}), '${HEADLINE_OPTIONS}')`;
 }
 
 /** `inner` (rows `id, score`, at most k) with each row's document, title and snippet, best first. */
@@ -214,9 +216,15 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
   // Fails here, at construction, rather than on the first document.
   chunkText('', { size: chunkSize, overlap: chunkOverlap });
 
-  const searches = meter.createCounter('aikb.vector_search.requests', { unit: '{request}', description: 'Searches, by outcome (success, validation_failure, error) and mode' });
+  const searches = meter.createCounter('aikb.vector_search.requests', {
+    unit: '{request}',
+    description: 'Searches, by outcome (success, validation_failure, error) and mode',
+  });
   const duration = meter.createHistogram('aikb.vector_search.duration', { unit: 's', description: 'Time to answer a search' });
-  const incompleteCounter = meter.createCounter('aikb.vector_search.incomplete', { unit: '{request}', description: 'Successful searches a scan bound cut short (complete: false)' });
+  const incompleteCounter = meter.createCounter('aikb.vector_search.incomplete', {
+    unit: '{request}',
+    description: 'Successful searches a scan bound cut short (complete: false)',
+  });
   const indexedChunks = meter.createCounter('aikb.vector_search.chunks.indexed', { unit: '{chunk}', description: 'Chunks embedded and written' });
 
   const counts = { success: 0, validationFailure: 0, error: 0 };
@@ -243,7 +251,10 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     await transaction(async (client) => {
       const { rows: present } = await client.query<{ ok: boolean }>("SELECT to_regclass('aikb_search_config') IS NOT NULL AS ok");
       if (!present[0]?.ok) {
-        throw new AikbError('FAILED_PRECONDITION', `the search tables do not exist: run migrate(pool, searchStoreMigrations({ dimensions: ${dimensions} })) first`);
+        throw new AikbError(
+          'FAILED_PRECONDITION',
+          `the search tables do not exist: run migrate(pool, searchStoreMigrations({ dimensions: ${dimensions} })) first`,
+        );
       }
       const { rows } = await client.query<{ dimensions: number; embedder: string | null }>('SELECT dimensions, embedder FROM aikb_search_config FOR UPDATE');
       const config = rows[0];
@@ -257,7 +268,10 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
       }
       if (config.embedder === null) await client.query('UPDATE aikb_search_config SET embedder = $1', [embedder.id]);
       else if (config.embedder !== embedder.id) {
-        logger.warn({ stored: config.embedder, configured: embedder.id }, 'documents were embedded by another embedder: reindex them, or their vectors are not comparable with queries');
+        logger.warn(
+          { stored: config.embedder, configured: embedder.id },
+          'documents were embedded by another embedder: reindex them, or their vectors are not comparable with queries',
+        );
       }
     });
   }
@@ -285,9 +299,11 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     if (document === null || typeof document !== 'object') throw new ValidationError('document', 'the document must be an object');
     const id = checkId(document.id);
     const { title, text, metadata = {} } = document;
-    if (typeof title !== 'string' || title.length > MAX_TITLE || title.includes('\u0000')) throw new ValidationError('title', `title must be a string of at most ${MAX_TITLE} characters, without NUL`);
+    if (typeof title !== 'string' || title.length > MAX_TITLE || title.includes('\u0000'))
+      throw new ValidationError('title', `title must be a string of at most ${MAX_TITLE} characters, without NUL`);
     if (typeof text !== 'string' || text.trim().length === 0) throw new ValidationError('text', 'text must be a string with at least one non-blank character');
-    if (text.length > maxDocumentLength) throw new AikbError('PAYLOAD_TOO_LARGE', `text must be at most ${maxDocumentLength} characters (got ${text.length})`, { details: { field: 'text' } });
+    if (text.length > maxDocumentLength)
+      throw new AikbError('PAYLOAD_TOO_LARGE', `text must be at most ${maxDocumentLength} characters (got ${text.length})`, { details: { field: 'text' } });
     if (text.includes('\u0000')) throw new ValidationError('text', 'text must not contain NUL characters');
     if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) throw new ValidationError('metadata', 'metadata must be a JSON object');
     let metadataJson: string;
@@ -296,15 +312,22 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     } catch {
       throw new ValidationError('metadata', 'metadata must be serialisable as JSON');
     }
-    if (Buffer.byteLength(metadataJson) > MAX_METADATA_BYTES) throw new ValidationError('metadata', `metadata must be at most ${MAX_METADATA_BYTES} bytes as JSON`);
+    if (Buffer.byteLength(metadataJson) > MAX_METADATA_BYTES)
+      throw new ValidationError('metadata', `metadata must be at most ${MAX_METADATA_BYTES} bytes as JSON`);
     if (metadataJson.includes('\\u0000')) throw new ValidationError('metadata', 'metadata must not contain NUL characters');
     const acl = checkAcl(document.acl);
-    const contentHash = createHash('sha256').update(JSON.stringify([embedder.id, chunkSize, chunkOverlap, title, text, metadataJson])).digest('hex');
+    const contentHash = createHash('sha256')
+      .update(JSON.stringify([embedder.id, chunkSize, chunkOverlap, title, text, metadataJson]))
+      .digest('hex');
     return { id, title, text, metadataJson, acl, contentHash };
   }
 
   /** Moves `chunks` chunks from the counts of `from` to those of `to` (sorted, so concurrent writers lock in one order). */
-  async function shiftCounts(client: PoolClient, from: { principals: readonly string[]; chunks: number }, to: { principals: readonly string[]; chunks: number }) {
+  async function shiftCounts(
+    client: PoolClient,
+    from: { principals: readonly string[]; chunks: number },
+    to: { principals: readonly string[]; chunks: number },
+  ) {
     const delta = new Map<string, number>();
     for (const p of from.principals) delta.set(p, (delta.get(p) ?? 0) - from.chunks);
     for (const p of to.principals) delta.set(p, (delta.get(p) ?? 0) + to.chunks);
@@ -339,7 +362,8 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     }
 
     const chunks = chunkText(input.text, { size: chunkSize, overlap: chunkOverlap });
-    if (chunks.length > MAX_CHUNKS) throw new AikbError('PAYLOAD_TOO_LARGE', `the text makes ${chunks.length} chunks, more than ${MAX_CHUNKS}`, { details: { field: 'text' } });
+    if (chunks.length > MAX_CHUNKS)
+      throw new AikbError('PAYLOAD_TOO_LARGE', `the text makes ${chunks.length} chunks, more than ${MAX_CHUNKS}`, { details: { field: 'text' } });
     // Embedding may take seconds (a remote model): never inside the transaction.
     const vectors = await embedAll(chunks.map((chunk) => `${input.title}\n${chunk}`));
 
@@ -355,7 +379,9 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
       }
       const { rows } = await client.query<{ chunk_count: number }>('SELECT chunk_count FROM aikb_search_documents WHERE id = $1 FOR UPDATE', [input.id]);
       if (!rows[0]) throw new NotFoundError(`no document with id ${input.id}`, { key: input.id });
-      const old = created ? [] : (await client.query<{ principal: string }>('SELECT principal FROM aikb_search_acl WHERE document_id = $1', [input.id])).rows.map((r) => r.principal);
+      const old = created
+        ? []
+        : (await client.query<{ principal: string }>('SELECT principal FROM aikb_search_acl WHERE document_id = $1', [input.id])).rows.map((r) => r.principal);
       await client.query('DELETE FROM aikb_search_chunks WHERE document_id = $1', [input.id]);
       await client.query('DELETE FROM aikb_search_acl WHERE document_id = $1', [input.id]);
       await client.query('INSERT INTO aikb_search_acl (document_id, principal) SELECT $1, unnest($2::text[])', [input.id, input.acl]);
@@ -394,7 +420,9 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
       const { rows } = await client.query<{ chunk_count: number }>('SELECT chunk_count FROM aikb_search_documents WHERE id = $1 FOR UPDATE', [id]);
       if (!rows[0]) throw new NotFoundError(`no document with id ${id}`, { key: id });
       const chunks = Number(rows[0].chunk_count);
-      const old = (await client.query<{ principal: string }>('SELECT principal FROM aikb_search_acl WHERE document_id = $1', [id])).rows.map((r) => r.principal);
+      const old = (await client.query<{ principal: string }>('SELECT principal FROM aikb_search_acl WHERE document_id = $1', [id])).rows.map(
+        (r) => r.principal,
+      );
       await client.query('DELETE FROM aikb_search_acl WHERE document_id = $1', [id]);
       await client.query('INSERT INTO aikb_search_acl (document_id, principal) SELECT $1, unnest($2::text[])', [id, entries]);
       await client.query('UPDATE aikb_search_chunks SET readers = $2::text[] WHERE document_id = $1', [id, entries]);
@@ -409,7 +437,9 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     return transaction(async (client) => {
       const { rows } = await client.query<{ chunk_count: number }>('SELECT chunk_count FROM aikb_search_documents WHERE id = $1 FOR UPDATE', [id]);
       if (!rows[0]) return false;
-      const old = (await client.query<{ principal: string }>('SELECT principal FROM aikb_search_acl WHERE document_id = $1', [id])).rows.map((r) => r.principal);
+      const old = (await client.query<{ principal: string }>('SELECT principal FROM aikb_search_acl WHERE document_id = $1', [id])).rows.map(
+        (r) => r.principal,
+      );
       await shiftCounts(client, { principals: old, chunks: Number(rows[0].chunk_count) }, { principals: [], chunks: 0 });
       await client.query('DELETE FROM aikb_search_documents WHERE id = $1', [id]);
       return true;
@@ -427,14 +457,18 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
       return undefined; // no document has such an id
     }
     await start();
-    const rows = await transaction(async (client) => (await client.query<DocumentRow>(`SELECT ${DOCUMENT_COLUMNS} FROM aikb_search_documents d WHERE d.id = $2 AND ${READABLE}`, [readers, id])).rows);
+    const rows = await transaction(
+      async (client) =>
+        (await client.query<DocumentRow>(`SELECT ${DOCUMENT_COLUMNS} FROM aikb_search_documents d WHERE d.id = $2 AND ${READABLE}`, [readers, id])).rows,
+    );
     return rows[0] ? summary(rows[0]) : undefined;
   }
 
   async function listDocuments(principal: Principal, options: { after?: string; limit?: number } = {}): Promise<DocumentPage> {
     const readers = readersOf(principal);
     const { after, limit = 20 } = options ?? {};
-    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 100) throw new ValidationError('limit', 'limit must be a whole number from 1 to 100');
+    if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 100)
+      throw new ValidationError('limit', 'limit must be a whole number from 1 to 100');
     let afterId = '';
     if (after !== undefined) {
       if (typeof after !== 'string' || after.length > 400) throw new ValidationError('after', 'after must be a cursor from a previous page');
@@ -448,8 +482,12 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     await start();
     const rows = await transaction(
       async (client) =>
-        (await client.query<DocumentRow>(`SELECT ${DOCUMENT_COLUMNS} FROM aikb_search_documents d WHERE d.id COLLATE "C" > $2 AND ${READABLE} ORDER BY d.id COLLATE "C" LIMIT $3`, [readers, afterId, limit + 1]))
-          .rows,
+        (
+          await client.query<DocumentRow>(
+            `SELECT ${DOCUMENT_COLUMNS} FROM aikb_search_documents d WHERE d.id COLLATE "C" > $2 AND ${READABLE} ORDER BY d.id COLLATE "C" LIMIT $3`,
+            [readers, afterId, limit + 1],
+          )
+        ).rows,
     );
     const page = rows.slice(0, limit).map(summary);
     const last = page.at(-1);
@@ -460,12 +498,18 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
 
   async function setLocal(client: PoolClient, settings: Record<string, string>) {
     const names = Object.keys(settings);
-    await client.query(`SELECT ${names.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`, names.flatMap((name) => [name, settings[name]!]));
+    await client.query(
+      `SELECT ${names.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`,
+      names.flatMap((name) => [name, settings[name]!]),
+    );
   }
 
   /** How many chunks the readers can read, counting at most `limit` (an exact, bounded count). */
   async function readableUpTo(client: PoolClient, readers: readonly string[], limit: number): Promise<number> {
-    const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM (SELECT 1 FROM aikb_search_chunks WHERE readers && $1::text[] LIMIT $2) s', [readers, limit]);
+    const { rows } = await client.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM (SELECT 1 FROM aikb_search_chunks WHERE readers && $1::text[] LIMIT $2) s',
+      [readers, limit],
+    );
     return rows[0]?.n ?? 0;
   }
 
@@ -497,7 +541,10 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
         [vector, limit],
       );
       const allowed = new Set(readers);
-      const hits = rows.filter((r) => r.readers.some((p) => allowed.has(p))).slice(0, k).map((r) => ({ id: r.id, score: 1 - Number(r.distance) }));
+      const hits = rows
+        .filter((r) => r.readers.some((p) => allowed.has(p)))
+        .slice(0, k)
+        .map((r) => ({ id: r.id, score: 1 - Number(r.distance) }));
       const complete = hits.length >= k || (await readableUpTo(client, readers, k)) <= hits.length;
       return { hits, complete, candidates: rows.length, strategy: 'overfetch' };
     }
@@ -535,7 +582,10 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
         [query, limit],
       );
       const allowed = new Set(readers);
-      const hits = rows.filter((r) => r.readers.some((p) => allowed.has(p))).slice(0, k).map((r) => ({ id: r.id, score: Number(r.rank) }));
+      const hits = rows
+        .filter((r) => r.readers.some((p) => allowed.has(p)))
+        .slice(0, k)
+        .map((r) => ({ id: r.id, score: Number(r.rank) }));
       // Full text is exact: when fewer than `limit` rows matched, every match was seen.
       return { hits, complete: hits.length >= k || rows.length < limit, candidates: rows.length, strategy: 'text' };
     }
@@ -597,7 +647,8 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
           vectorResult = await vectorLeg(client, request, vector!, estimate, total);
         } catch (error) {
           const problem = databaseVectorProblem(error);
-          if (problem) throw new VectorValidationError('vector', `the database refused the query vector: ${DATABASE_PROBLEM[problem]}`, { problem, cause: error });
+          if (problem)
+            throw new VectorValidationError('vector', `the database refused the query vector: ${DATABASE_PROBLEM[problem]}`, { problem, cause: error });
           throw error;
         }
       }

@@ -30,7 +30,18 @@ const scenarioArb = fc.record({
   documents: fc.array(fc.record({ words: fc.subarray(WORDS, { minLength: 1, maxLength: 3 }), acl: aclArb }), { minLength: 1, maxLength: 14 }),
   steps: fc.array(
     fc.oneof(
-      { weight: 6, arbitrary: fc.record({ kind: fc.constant('query' as const), user: fc.nat(USERS.length - 1), word: fc.constantFrom(...WORDS), k: fc.integer({ min: 1, max: 8 }), mode: fc.constantFrom<SearchMode>('vector', 'text', 'hybrid'), filtering: fc.constantFrom<SearchFiltering>('database', 'application'), hnsw: fc.boolean() }) },
+      {
+        weight: 6,
+        arbitrary: fc.record({
+          kind: fc.constant('query' as const),
+          user: fc.nat(USERS.length - 1),
+          word: fc.constantFrom(...WORDS),
+          k: fc.integer({ min: 1, max: 8 }),
+          mode: fc.constantFrom<SearchMode>('vector', 'text', 'hybrid'),
+          filtering: fc.constantFrom<SearchFiltering>('database', 'application'),
+          hnsw: fc.boolean(),
+        }),
+      },
       { weight: 2, arbitrary: fc.record({ kind: fc.constant('acl' as const), doc: fc.nat(13), acl: aclArb }) },
       { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), doc: fc.nat(13) }) },
     ),

@@ -44,9 +44,13 @@ export function validateVector(vector: unknown, dimensions: number, field = 'vec
       throw new VectorValidationError(`${field}[${i}]`, `${field}[${i}] must be a number (got ${describe(value)})`, { problem: 'not_a_number' });
     }
     if (!Number.isFinite(value) || Math.abs(value) > MAX_VECTOR_ELEMENT) {
-      throw new VectorValidationError(`${field}[${i}]`, `${field}[${i}] must be a finite number of magnitude at most ${MAX_VECTOR_ELEMENT} (got ${String(value)})`, {
-        problem: 'not_finite',
-      });
+      throw new VectorValidationError(
+        `${field}[${i}]`,
+        `${field}[${i}] must be a finite number of magnitude at most ${MAX_VECTOR_ELEMENT} (got ${String(value)})`,
+        {
+          problem: 'not_finite',
+        },
+      );
     }
     if (Math.fround(value) !== 0) nonZero = true;
     result[i] = value;

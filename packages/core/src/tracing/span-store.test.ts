@@ -32,7 +32,12 @@ describe('createSpanStore', () => {
     expect(store.query({ minConnections: 5 }).map((s) => s.spanName)).toEqual(['many-fast', 'many-slow']);
     expect(store.query({ minConnections: 5, limit: 1 }).map((s) => s.spanName)).toEqual(['many-fast']);
     expect(store.query({ minDurationMs: 100 }).map((s) => s.spanName)).toEqual(['many-slow']);
-    expect(store.query({ status: 'error' })[0]).toMatchObject({ spanName: 'many-slow', connectionsUsed: 6, durationMs: 900, startTime: '2023-11-14T22:13:20.000Z' });
+    expect(store.query({ status: 'error' })[0]).toMatchObject({
+      spanName: 'many-slow',
+      connectionsUsed: 6,
+      durationMs: 900,
+      startTime: '2023-11-14T22:13:20.000Z',
+    });
   });
 
   it('rejects a bad filter naming the field, and a bad capacity naming the option', () => {

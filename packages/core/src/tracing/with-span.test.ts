@@ -13,10 +13,12 @@ describe('withSpan without an OpenTelemetry SDK', () => {
     const id = await withSpan('outer', async (span) => {
       seen.push(currentTraceId());
       await tick();
-      await Promise.all([1, 2].map(async () => {
-        await tick();
-        seen.push(currentTraceId());
-      }));
+      await Promise.all(
+        [1, 2].map(async () => {
+          await tick();
+          seen.push(currentTraceId());
+        }),
+      );
       return span.spanContext().traceId;
     });
     expect(isValidTraceId(id)).toBe(true);
@@ -47,9 +49,13 @@ describe('withSpan without an OpenTelemetry SDK', () => {
       override name = 'SagaCompensationError';
     }
     await expect(
-      withSpan('upload', () => {
-        throw new SagaCompensationError('Failed to delete from Drive');
-      }, { recorder: store }),
+      withSpan(
+        'upload',
+        () => {
+          throw new SagaCompensationError('Failed to delete from Drive');
+        },
+        { recorder: store },
+      ),
     ).rejects.toThrow('Failed to delete');
     expect(store.query()).toEqual([expect.objectContaining({ spanName: 'upload', status: 'error', connectionsUsed: 0 })]);
   });
@@ -64,11 +70,15 @@ describe('withSpan with the OpenTelemetry SDK', () => {
   const tracer = provider.getTracer('test');
 
   it('uses the SDK span, and the store receives it once as a span processor', async () => {
-    const id = await withSpan('sdk-span', async () => {
-      await tick();
-      expect(trace.getActiveSpan()?.isRecording()).toBe(true);
-      return currentTraceId();
-    }, { tracer, recorder: store });
+    const id = await withSpan(
+      'sdk-span',
+      async () => {
+        await tick();
+        expect(trace.getActiveSpan()?.isRecording()).toBe(true);
+        return currentTraceId();
+      },
+      { tracer, recorder: store },
+    );
     expect(isValidTraceId(id)).toBe(true);
     const spans = store.query();
     expect(spans).toHaveLength(1);
@@ -77,7 +87,16 @@ describe('withSpan with the OpenTelemetry SDK', () => {
 
   it('marks a failing SDK span as an error with its type', async () => {
     const ended: Array<{ status: number; type: unknown }> = [];
-    const watching = new BasicTracerProvider({ spanProcessors: [{ onStart() {}, onEnd: (s) => ended.push({ status: s.status.code, type: s.attributes['error.type'] }), forceFlush: async () => {}, shutdown: async () => {} }] });
+    const watching = new BasicTracerProvider({
+      spanProcessors: [
+        {
+          onStart() {},
+          onEnd: (s) => ended.push({ status: s.status.code, type: s.attributes['error.type'] }),
+          forceFlush: async () => {},
+          shutdown: async () => {},
+        },
+      ],
+    });
     await expect(withSpan('x', () => Promise.reject(new TypeError('bad')), { tracer: watching.getTracer('t') })).rejects.toThrow();
     expect(ended).toEqual([{ status: SpanStatusCode.ERROR, type: 'TypeError' }]);
   });

@@ -23,11 +23,17 @@ export const hangingSaga = (ledger: pg.Pool, hangs: boolean) =>
   defineSaga<{ n: number }>({ name: 'batch', version: 1 })
     .step('one', {
       action: async ({ input }) => {
-        await ledger.query(`INSERT INTO saga_fault_ledger VALUES ($1, 0, 'action', 1) ON CONFLICT (run, step, kind) DO UPDATE SET count = saga_fault_ledger.count + 1`, [input.n]);
+        await ledger.query(
+          `INSERT INTO saga_fault_ledger VALUES ($1, 0, 'action', 1) ON CONFLICT (run, step, kind) DO UPDATE SET count = saga_fault_ledger.count + 1`,
+          [input.n],
+        );
         return input.n;
       },
       compensate: async ({ input }) => {
-        await ledger.query(`INSERT INTO saga_fault_ledger VALUES ($1, 0, 'compensation', 1) ON CONFLICT (run, step, kind) DO UPDATE SET count = saga_fault_ledger.count + 1`, [input.n]);
+        await ledger.query(
+          `INSERT INTO saga_fault_ledger VALUES ($1, 0, 'compensation', 1) ON CONFLICT (run, step, kind) DO UPDATE SET count = saga_fault_ledger.count + 1`,
+          [input.n],
+        );
       },
     })
     .step('two', {
@@ -36,7 +42,10 @@ export const hangingSaga = (ledger: pg.Pool, hangs: boolean) =>
         return null;
       },
       compensate: async ({ input }) => {
-        await ledger.query(`INSERT INTO saga_fault_ledger VALUES ($1, 1, 'compensation', 1) ON CONFLICT (run, step, kind) DO UPDATE SET count = saga_fault_ledger.count + 1`, [input.n]);
+        await ledger.query(
+          `INSERT INTO saga_fault_ledger VALUES ($1, 1, 'compensation', 1) ON CONFLICT (run, step, kind) DO UPDATE SET count = saga_fault_ledger.count + 1`,
+          [input.n],
+        );
       },
       timeoutMs: 3_600_000,
     })
@@ -78,8 +87,20 @@ async function main(): Promise<void> {
         return records;
       },
     };
-    const clock = { now: () => Date.now() + job.offsetMs, setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout) };
-    const runner = createSagaRunner({ log, owner: job.owner, clock, leaseMs: 60_000, recoveryIntervalMs: 0, recoveryBatchSize: 3, definitions: [hangingSaga(pool, false)] });
+    const clock = {
+      now: () => Date.now() + job.offsetMs,
+      setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms),
+      clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
+    };
+    const runner = createSagaRunner({
+      log,
+      owner: job.owner,
+      clock,
+      leaseMs: 60_000,
+      recoveryIntervalMs: 0,
+      recoveryBatchSize: 3,
+      definitions: [hangingSaga(pool, false)],
+    });
     // Wait for the go signal on stdin, so the three instances start recovering together.
     await new Promise((resolve) => process.stdin.once('data', resolve));
     while ((await runner.recover()).claimed > 0);

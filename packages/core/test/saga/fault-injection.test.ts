@@ -49,8 +49,14 @@ function plans(count: number, next: () => number): RunPlan[] {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
   const enumerated: Fault[][] = [[]];
   for (let step = 0; step < STEPS; step++) for (const type of ACTION_FAULTS) enumerated.push([{ at: 'action', step, type }]);
-  for (let step = 0; step < STEPS - 1; step++) for (const type of COMPENSATION_FAULTS) enumerated.push([{ at: 'action', step: STEPS - 1, type: 'throw' }, { at: 'compensation', step, type }]);
-  for (let write = 1; write <= MAX_WRITES; write++) enumerated.push([{ at: 'log', write, type: 'kill' }, ...(write > 2 * STEPS ? [{ at: 'action', step: STEPS - 1, type: 'throw' } as const] : [])]);
+  for (let step = 0; step < STEPS - 1; step++)
+    for (const type of COMPENSATION_FAULTS)
+      enumerated.push([
+        { at: 'action', step: STEPS - 1, type: 'throw' },
+        { at: 'compensation', step, type },
+      ]);
+  for (let write = 1; write <= MAX_WRITES; write++)
+    enumerated.push([{ at: 'log', write, type: 'kill' }, ...(write > 2 * STEPS ? [{ at: 'action', step: STEPS - 1, type: 'throw' } as const] : [])]);
   const result: RunPlan[] = [];
   for (let run = 0; run < count; run++) {
     const version = next() < 0.15 ? 2 : 1;
@@ -71,7 +77,8 @@ function plans(count: number, next: () => number): RunPlan[] {
       faults.push({ at: 'action', step, type });
       const compensates = type !== 'flaky';
       const highest = type === 'throw' ? step - 1 : step;
-      if (compensates && highest >= 0 && next() < 0.5) faults.push({ at: 'compensation', step: Math.floor(next() * (highest + 1)), type: pick(COMPENSATION_FAULTS) });
+      if (compensates && highest >= 0 && next() < 0.5)
+        faults.push({ at: 'compensation', step: Math.floor(next() * (highest + 1)), type: pick(COMPENSATION_FAULTS) });
     }
     result.push({ run, version, faults });
   }
@@ -134,94 +141,119 @@ function violations(record: SagaRecord, run: number, ledger: Ledger, final: bool
     const pending = failedAt !== undefined && step <= failedAt;
     if (action(step) > 0 && compensation(step) === 0 && !pending) found.push(`${record.state}: step ${step} acted but was never compensated`);
     // No compensation of a step that never ran to completion, unless it timed out or its process died.
-    if (compensation(step) > 0 && action(step) === 0 && status !== 'timed_out' && status !== 'running') found.push(`${record.state}: step ${step} compensated though its action ${status ?? 'never started'}`);
+    if (compensation(step) > 0 && action(step) === 0 && status !== 'timed_out' && status !== 'running')
+      found.push(`${record.state}: step ${step} compensated though its action ${status ?? 'never started'}`);
     if (status === 'failed' && compensation(step) > 0) found.push(`step ${step}: its action failed, yet it was compensated`);
   }
   return found;
 }
 
 describe.skipIf(!testDatabaseUrl)('SagaRunner under fault injection [postgres]', () => {
-  it(`ends ${RUNS} randomized runs completed, compensated or listed for an operator, and the side-effect ledger agrees with the log`, { timeout: 600_000 }, async () => {
-    const db: Database = await createIsolatedPostgres(testDatabaseUrl!, { max: 8 });
-    const schema = /schema (\w+)/.exec(db.target)![1]!;
-    const startedAt = performance.now();
-    try {
-      await migrate(db.pool, sagaLogMigrations);
-      await db.pool.query(LEDGER_MIGRATION);
-      const all = plans(RUNS, random(SEED));
-      const byRun = new Map(all.map((p) => [p.run, p]));
-      const log = createPostgresSagaLog({ pool: db.pool });
-      const started = async () => new Set((await listAll(log)).map((s) => Number(s.idempotencyKey!.slice('run-'.length))));
+  it(
+    `ends ${RUNS} randomized runs completed, compensated or listed for an operator, and the side-effect ledger agrees with the log`,
+    { timeout: 600_000 },
+    async () => {
+      const db: Database = await createIsolatedPostgres(testDatabaseUrl!, { max: 8 });
+      const schema = /schema (\w+)/.exec(db.target)![1]!;
+      const startedAt = performance.now();
+      try {
+        await migrate(db.pool, sagaLogMigrations);
+        await db.pool.query(LEDGER_MIGRATION);
+        const all = plans(RUNS, random(SEED));
+        const byRun = new Map(all.map((p) => [p.run, p]));
+        const log = createPostgresSagaLog({ pool: db.pool });
+        const started = async () => new Set((await listAll(log)).map((s) => Number(s.idempotencyKey!.slice('run-'.length))));
 
-      // Each lane runs its share in children until every run has started; a kill ends a child early.
-      let spawned = 0;
-      let killed = 0;
-      await Promise.all(
-        Array.from({ length: LANES }, async (_, lane) => {
-          const mine = all.filter((p) => p.run % LANES === lane);
-          for (let round = 0; round <= mine.length; round++) {
-            const done = await started();
-            // Runs that cannot kill the child first, so they finish in it; then the killing ones,
-            // whose kill interrupts the others in flight at whatever point they reached.
-            const kills = (p: RunPlan) => p.faults.some((f) => f.type.startsWith('kill'));
-            const remaining = mine.filter((p) => !done.has(p.run)).sort((a, b) => Number(kills(a)) - Number(kills(b)));
-            if (remaining.length === 0) return;
-            spawned += 1;
-            const exit = await child({ mode: 'run', url: testDatabaseUrl, schema, plans: remaining, concurrency: 8, leaseMs: 2000 }).exited;
-            if (exit.signal === 'SIGKILL') killed += 1;
-            else if (exit.code !== 0) throw new Error(`child failed (${exit.code}): ${exit.stderr}`);
+        // Each lane runs its share in children until every run has started; a kill ends a child early.
+        let spawned = 0;
+        let killed = 0;
+        await Promise.all(
+          Array.from({ length: LANES }, async (_, lane) => {
+            const mine = all.filter((p) => p.run % LANES === lane);
+            for (let round = 0; round <= mine.length; round++) {
+              const done = await started();
+              // Runs that cannot kill the child first, so they finish in it; then the killing ones,
+              // whose kill interrupts the others in flight at whatever point they reached.
+              const kills = (p: RunPlan) => p.faults.some((f) => f.type.startsWith('kill'));
+              const remaining = mine.filter((p) => !done.has(p.run)).sort((a, b) => Number(kills(a)) - Number(kills(b)));
+              if (remaining.length === 0) return;
+              spawned += 1;
+              const exit = await child({ mode: 'run', url: testDatabaseUrl, schema, plans: remaining, concurrency: 8, leaseMs: 2000 }).exited;
+              if (exit.signal === 'SIGKILL') killed += 1;
+              else if (exit.code !== 0) throw new Error(`child failed (${exit.code}): ${exit.stderr}`);
+            }
+            throw new Error(`lane ${lane} did not start all its runs`);
+          }),
+        );
+        expect(killed).toBeGreaterThan(0);
+        const lanesDoneAt = performance.now();
+
+        // Recovery by a runner that knows only version 1 (a deploy dropped version 2).
+        const clock = {
+          now: () => Date.now() + OFFSET_MS,
+          setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms),
+          clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
+        };
+        const runner = createSagaRunner({
+          log,
+          clock,
+          leaseMs: 60_000,
+          recoveryIntervalMs: 0,
+          recoveryBatchSize: 50,
+          definitions: [faultSaga(1, db.pool, false)],
+        });
+        let recovered = 0;
+        for (let r = await runner.recover(); r.claimed > 0; r = await runner.recover()) recovered += r.claimed;
+
+        const readLedger = async (): Promise<Ledger> =>
+          new Map(
+            (
+              await db.pool.query<{ run: number; step: number; kind: 'action' | 'compensation'; count: number }>(
+                'SELECT run, step, kind, count FROM saga_fault_ledger',
+              )
+            ).rows.map((r) => [ledgerKey(r.run, r.step, r.kind), r.count]),
+          );
+        const check = async (final: boolean) => {
+          const sagas = await listAll(log);
+          expect(sagas.map((s) => s.idempotencyKey).sort()).toEqual(all.map((p) => `run-${p.run}`).sort());
+          const ledger = await readLedger();
+          const problems: string[] = [];
+          const byState = new Map<SagaState, number>();
+          for (const summary of sagas) {
+            byState.set(summary.state, (byState.get(summary.state) ?? 0) + 1);
+            const run = Number(summary.idempotencyKey!.slice('run-'.length));
+            const allowed: SagaState[] = final ? ['completed', 'compensated'] : ['completed', 'compensated', 'compensation_failed', 'parked'];
+            if (!allowed.includes(summary.state)) problems.push(`run ${run}: ${summary.state}`);
+            if (summary.state === 'parked' && !(summary.version === 2 && summary.parkReason === `definition ${SAGA_NAME}@2 is not registered`))
+              problems.push(`run ${run}: parked for ${summary.parkReason}`);
+            const record = (await log.get(summary.id))!;
+            for (const v of violations(record, run, ledger, final)) problems.push(`run ${run} ${JSON.stringify(byRun.get(run)!.faults)}: ${v}`);
           }
-          throw new Error(`lane ${lane} did not start all its runs`);
-        }),
-      );
-      expect(killed).toBeGreaterThan(0);
-      const lanesDoneAt = performance.now();
+          // Every saga waiting for an operator is listed under its state.
+          for (const state of ['compensation_failed', 'parked'] as const) {
+            expect((await listAll(log, [state])).length, state).toBe(byState.get(state) ?? 0);
+          }
+          expect(problems, `seed ${SEED}`).toEqual([]);
+          return byState;
+        };
+        const recoveredAt = performance.now();
+        const before = await check(false);
+        expect(recovered).toBeGreaterThan(0);
+        expect(before.get('compensation_failed') ?? 0).toBeGreaterThan(0);
 
-      // Recovery by a runner that knows only version 1 (a deploy dropped version 2).
-      const clock = { now: () => Date.now() + OFFSET_MS, setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout) };
-      const runner = createSagaRunner({ log, clock, leaseMs: 60_000, recoveryIntervalMs: 0, recoveryBatchSize: 50, definitions: [faultSaga(1, db.pool, false)] });
-      let recovered = 0;
-      for (let r = await runner.recover(); r.claimed > 0; r = await runner.recover()) recovered += r.claimed;
-
-      const readLedger = async (): Promise<Ledger> =>
-        new Map((await db.pool.query<{ run: number; step: number; kind: 'action' | 'compensation'; count: number }>('SELECT run, step, kind, count FROM saga_fault_ledger')).rows.map((r) => [ledgerKey(r.run, r.step, r.kind), r.count]));
-      const check = async (final: boolean) => {
-        const sagas = await listAll(log);
-        expect(sagas.map((s) => s.idempotencyKey).sort()).toEqual(all.map((p) => `run-${p.run}`).sort());
-        const ledger = await readLedger();
-        const problems: string[] = [];
-        const byState = new Map<SagaState, number>();
-        for (const summary of sagas) {
-          byState.set(summary.state, (byState.get(summary.state) ?? 0) + 1);
-          const run = Number(summary.idempotencyKey!.slice('run-'.length));
-          const allowed: SagaState[] = final ? ['completed', 'compensated'] : ['completed', 'compensated', 'compensation_failed', 'parked'];
-          if (!allowed.includes(summary.state)) problems.push(`run ${run}: ${summary.state}`);
-          if (summary.state === 'parked' && !(summary.version === 2 && summary.parkReason === `definition ${SAGA_NAME}@2 is not registered`)) problems.push(`run ${run}: parked for ${summary.parkReason}`);
-          const record = (await log.get(summary.id))!;
-          for (const v of violations(record, run, ledger, final)) problems.push(`run ${run} ${JSON.stringify(byRun.get(run)!.faults)}: ${v}`);
-        }
-        // Every saga waiting for an operator is listed under its state.
-        for (const state of ['compensation_failed', 'parked'] as const) {
-          expect((await listAll(log, [state])).length, state).toBe(byState.get(state) ?? 0);
-        }
-        expect(problems, `seed ${SEED}`).toEqual([]);
-        return byState;
-      };
-      const recoveredAt = performance.now();
-      const before = await check(false);
-      expect(recovered).toBeGreaterThan(0);
-      expect(before.get('compensation_failed') ?? 0).toBeGreaterThan(0);
-
-      // The operator: version 2 is deployed again and the cause fixed; retry every open saga.
-      runner.register(faultSaga(2, db.pool, false));
-      for (const summary of await listAll(log, ['compensation_failed', 'parked'])) await runner.retry(summary.id);
-      const after = await check(true);
-      await runner.close();
-      console.info(`[saga faults] seed ${SEED}: ${RUNS} runs, ${spawned} child processes (${killed} SIGKILLed), ${recovered} recovered; before operator: ${JSON.stringify(Object.fromEntries(before))}; after: ${JSON.stringify(Object.fromEntries(after))}; children ${Math.round(lanesDoneAt - startedAt)} ms, recovery ${Math.round(recoveredAt - lanesDoneAt)} ms, checks and retries ${Math.round(performance.now() - recoveredAt)} ms`);
-    } finally {
-      await db.close();
-    }
-  });
+        // The operator: version 2 is deployed again and the cause fixed; retry every open saga.
+        runner.register(faultSaga(2, db.pool, false));
+        for (const summary of await listAll(log, ['compensation_failed', 'parked'])) await runner.retry(summary.id);
+        const after = await check(true);
+        await runner.close();
+        console.info(
+          `[saga faults] seed ${SEED}: ${RUNS} runs, ${spawned} child processes (${killed} SIGKILLed), ${recovered} recovered; before operator: ${JSON.stringify(Object.fromEntries(before))}; after: ${JSON.stringify(Object.fromEntries(after))}; children ${Math.round(lanesDoneAt - startedAt)} ms, recovery ${Math.round(recoveredAt - lanesDoneAt)} ms, checks and retries ${Math.round(performance.now() - recoveredAt)} ms`,
+        );
+      } finally {
+        await db.close();
+      }
+    },
+  );
 
   it('lets three runner processes recover a batch of interrupted sagas, each exactly once', { timeout: 120_000 }, async () => {
     const db: Database = await createIsolatedPostgres(testDatabaseUrl!, { max: 4 });
@@ -250,9 +282,17 @@ describe.skipIf(!testDatabaseUrl)('SagaRunner under fault injection [postgres]',
       const { items } = await log.list({ name: 'batch', limit: 500 });
       expect(items).toHaveLength(count);
       for (const saga of items) expect(saga).toMatchObject({ state: 'compensated', recoveries: 1 });
-      const { rows } = await db.pool.query<{ run: number; step: number; kind: string; count: number }>('SELECT run, step, kind, count FROM saga_fault_ledger ORDER BY run, step, kind');
+      const { rows } = await db.pool.query<{ run: number; step: number; kind: string; count: number }>(
+        'SELECT run, step, kind, count FROM saga_fault_ledger ORDER BY run, step, kind',
+      );
       // Each saga: its first action once, and both compensations exactly once (the hung step is possibly done).
-      expect(rows).toEqual(Array.from({ length: count }, (_, n) => [{ run: n, step: 0, kind: 'action', count: 1 }, { run: n, step: 0, kind: 'compensation', count: 1 }, { run: n, step: 1, kind: 'compensation', count: 1 }]).flat());
+      expect(rows).toEqual(
+        Array.from({ length: count }, (_, n) => [
+          { run: n, step: 0, kind: 'action', count: 1 },
+          { run: n, step: 0, kind: 'compensation', count: 1 },
+          { run: n, step: 1, kind: 'compensation', count: 1 },
+        ]).flat(),
+      );
       console.info(`[saga faults] three recoverers claimed ${claims.map((c) => `${c.owner}: ${c.claimed.length}`).join(', ')}`);
     } finally {
       await db.close();

@@ -12,7 +12,11 @@ export const STEP_TIMEOUT_MS = 150;
 
 /** Where and how a run fails. */
 export type Fault =
-  | { readonly at: 'action' | 'compensation'; readonly step: number; readonly type: 'throw' | 'flaky' | 'timeout_after_effect' | 'timeout_before_effect' | 'kill_before_effect' | 'kill_after_effect' }
+  | {
+      readonly at: 'action' | 'compensation';
+      readonly step: number;
+      readonly type: 'throw' | 'flaky' | 'timeout_after_effect' | 'timeout_before_effect' | 'kill_before_effect' | 'kill_after_effect';
+    }
   /** SIGKILL right after the saga's `write`-th log write resolved (create is the first). */
   | { readonly at: 'log'; readonly write: number; readonly type: 'kill' };
 
@@ -52,8 +56,16 @@ const hang = (signal: AbortSignal) =>
  * without, the steps just do their work (the "fixed" code an operator retries with). Kills fire
  * only when `allowKill` (never in the test process itself).
  */
-export function faultSaga(version: 1 | 2, ledger: Pick<Pool, 'query'>, inject: boolean, allowKill = false): SagaDefinition<{ run: number; faults: readonly Fault[] }> {
-  let definition = defineSaga<{ run: number; faults: readonly Fault[] }>({ name: SAGA_NAME, version }) as unknown as SagaDefinition<{ run: number; faults: readonly Fault[] }>;
+export function faultSaga(
+  version: 1 | 2,
+  ledger: Pick<Pool, 'query'>,
+  inject: boolean,
+  allowKill = false,
+): SagaDefinition<{ run: number; faults: readonly Fault[] }> {
+  let definition = defineSaga<{ run: number; faults: readonly Fault[] }>({ name: SAGA_NAME, version }) as unknown as SagaDefinition<{
+    run: number;
+    faults: readonly Fault[];
+  }>;
   for (let step = 0; step < STEPS; step++) {
     const phase = async (at: 'action' | 'compensation', run: number, faults: readonly Fault[], attempt: number, signal: AbortSignal) => {
       const fault = inject ? faults.find((f): f is Extract<Fault, { step: number }> => f.at === at && 'step' in f && f.step === step) : undefined;

@@ -7,7 +7,11 @@ import { createRecordingLogger } from './logger';
  * tells its logger when the database is unreachable. `read` makes one call on the store that
  * queries the database.
  */
-export function describePostgresStoreOptions<S>(factory: string, create: (options: { pool: never; logger?: Logger }) => S, read: (store: S) => Promise<unknown>): void {
+export function describePostgresStoreOptions<S>(
+  factory: string,
+  create: (options: { pool: never; logger?: Logger }) => S,
+  read: (store: S) => Promise<unknown>,
+): void {
   describe(`${factory} options`, () => {
     it('rejects options without a pool or with a bad logger, naming them (a bare pool included)', () => {
       const pool = { query: async () => ({ rows: [] }), connect: async () => Promise.reject(new Error('no')) } as never;
@@ -22,7 +26,9 @@ export function describePostgresStoreOptions<S>(factory: string, create: (option
       const pool = { query: async () => Promise.reject(refused), connect: async () => Promise.reject(refused) } as never;
       const logger = createRecordingLogger();
       await expect(read(create({ pool, logger }))).rejects.toMatchObject({ code: 'UNAVAILABLE', cause: refused });
-      expect(logger.lines).toEqual([{ level: 'debug', obj: { err: refused, code: 'UNAVAILABLE' }, msg: expect.stringMatching(/store: translated a database error$/) }]);
+      expect(logger.lines).toEqual([
+        { level: 'debug', obj: { err: refused, code: 'UNAVAILABLE' }, msg: expect.stringMatching(/store: translated a database error$/) },
+      ]);
     });
   });
 }

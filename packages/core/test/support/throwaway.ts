@@ -39,7 +39,10 @@ export function hasRedisServer(): boolean {
 export async function createThrowawayRedis(): Promise<ThrowawayRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
-  const ping = () => spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().trim() === 'PONG';
+  const ping = () =>
+    spawnSync('redis-cli', ['-p', String(port), 'ping'])
+      .stdout?.toString()
+      .trim() === 'PONG';
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -83,7 +86,11 @@ const PG_BIN = process.env.AIKB_PG_BIN ?? debianPostgresBin();
 
 function debianPostgresBin(): string {
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
   return path.join(root, versions[0] ?? '15', 'bin');
 }
 
@@ -118,9 +125,7 @@ export async function createThrowawayPostgres(): Promise<ThrowawayPostgres> {
   }
   const run = (cmd: string, args: string[]) => {
     const full = path.join(PG_BIN, cmd);
-    const result = asRoot
-      ? spawnSync('runuser', ['-u', 'postgres', '--', full, ...args], { encoding: 'utf8' })
-      : spawnSync(full, args, { encoding: 'utf8' });
+    const result = asRoot ? spawnSync('runuser', ['-u', 'postgres', '--', full, ...args], { encoding: 'utf8' }) : spawnSync(full, args, { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`${cmd} failed: ${result.stderr || result.stdout}`);
   };
   const data = path.join(dir, 'data');
@@ -130,10 +135,7 @@ export async function createThrowawayPostgres(): Promise<ThrowawayPostgres> {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     async start() {
-      run('pg_ctl', [
-        '-D', data, '-l', path.join(dir, 'log'), '-w', '-o',
-        `-p ${port} -h 127.0.0.1 -k ${dir} -c fsync=off -c full_page_writes=off`, 'start',
-      ]);
+      run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o', `-p ${port} -h 127.0.0.1 -k ${dir} -c fsync=off -c full_page_writes=off`, 'start']);
       await until(ready, `postgres on port ${port}`, 15_000, 50);
     },
     async stop() {
@@ -149,5 +151,3 @@ export async function createThrowawayPostgres(): Promise<ThrowawayPostgres> {
     },
   };
 }
-
-

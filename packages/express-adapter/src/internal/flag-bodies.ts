@@ -11,6 +11,10 @@ export function cacheAgeBody(ageMs: number, ttlMs: number): { secondsSinceUpdate
 }
 
 /** `propagation` as the admin API answers it: the convergence bound rounded up to whole seconds. */
-export function propagationBody({ bus, status, convergesWithinMs }: FlagPropagation): { bus: string; status: FlagPropagation['status']; convergesWithinSeconds: number } {
+export function propagationBody({ bus, status, convergesWithinMs }: FlagPropagation): {
+  bus: string;
+  status: FlagPropagation['status'];
+  convergesWithinSeconds: number;
+} {
   return { bus, status, convergesWithinSeconds: Math.ceil(convergesWithinMs / 1000) };
 }

@@ -152,7 +152,14 @@ type Exported<M extends { get(): Promise<unknown> }> = Awaited<ReturnType<M['get
 function bridgedMetric(family: Family): Counter | Gauge | Histogram {
   const config = { name: family.name, help: family.help, registers: [] };
   // prom-client's types declare `type` a numeric enum; at run time (and in its own metrics) it is the string.
-  const exported = async () => ({ name: family.name, help: family.help, type: family.kind, aggregator: 'sum' as const, collect: () => {}, values: await family.values() });
+  const exported = async () => ({
+    name: family.name,
+    help: family.help,
+    type: family.kind,
+    aggregator: 'sum' as const,
+    collect: () => {},
+    values: await family.values(),
+  });
   switch (family.kind) {
     case 'counter':
       return new (class extends Counter {

@@ -16,7 +16,8 @@ export function checkRoles(roles: unknown, field = 'roles'): string[] {
   if (!Array.isArray(roles)) throw new ValidationError(field, `${field} must be an array of role names`);
   if (roles.length > 32) throw new ValidationError(field, `${field} may hold at most 32 roles`);
   roles.forEach((role, i) => {
-    if (typeof role !== 'string' || !ROLE.test(role)) throw new ValidationError(`${field}[${i}]`, 'a role is a lowercase name of letters, digits, _ and - (at most 32 characters)');
+    if (typeof role !== 'string' || !ROLE.test(role))
+      throw new ValidationError(`${field}[${i}]`, 'a role is a lowercase name of letters, digits, _ and - (at most 32 characters)');
   });
   return [...new Set(roles as string[])];
 }

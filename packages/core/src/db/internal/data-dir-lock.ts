@@ -42,10 +42,7 @@ export function lockDataDir(dataDir: string): () => void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number.parseInt(readFileSync(lockPath, 'utf8'), 10);
       if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner)) {
-        throw new AikbError(
-          'FAILED_PRECONDITION',
-          `data directory ${dataDir} is in use by process ${owner}; stop it first (lock file ${lockPath})`,
-        );
+        throw new AikbError('FAILED_PRECONDITION', `data directory ${dataDir} is in use by process ${owner}; stop it first (lock file ${lockPath})`);
       }
       rmSync(lockPath, { force: true });
     }

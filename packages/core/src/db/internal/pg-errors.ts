@@ -7,7 +7,8 @@ const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFO
  * node-postgres and PGlite report a dropped or never-made connection without a code; these are
  * their wordings.
  */
-const CONNECTION_MESSAGE = /connection terminated|timeout exceeded when trying to connect|query read timeout|not queryable|connection (?:error|closed)|pglite is closed/i;
+const CONNECTION_MESSAGE =
+  /connection terminated|timeout exceeded when trying to connect|query read timeout|not queryable|connection (?:error|closed)|pglite is closed/i;
 
 const sqlState = (error: unknown): string | undefined => {
   const code = (error as { code?: unknown } | null | undefined)?.code;
@@ -22,7 +23,8 @@ const sqlState = (error: unknown): string | undefined => {
  */
 export function isPgConnectionError(error: unknown): boolean {
   const code = sqlState(error);
-  if (code !== undefined && (SOCKET_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300')) return true;
+  if (code !== undefined && (SOCKET_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300'))
+    return true;
   const message = error instanceof Error ? error.message : '';
   return code === undefined && CONNECTION_MESSAGE.test(message);
 }
@@ -87,7 +89,6 @@ export function pgErrorToAikbError(error: unknown, options: TranslatePgErrorOpti
   return invalidInputError(error, options.fields ?? {}) ?? error;
 }
 
-
 /**
  * The first of `fields` (strings, or arrays of strings) holding a NUL character, which PostgreSQL
  * refuses in any text value (SQLSTATE 22021).
@@ -126,6 +127,11 @@ export function invalidInputError(error: unknown, fields: Readonly<Record<string
   const strings = Object.entries(fields).filter((entry): entry is [string, string] => typeof entry[1] === 'string');
   const longest = strings.sort((a, b) => b[1].length - a[1].length)[0]?.[0];
   const field = nulField(fields) ?? (code === '22001' || code === '54000' ? longest : undefined) ?? Object.keys(fields)[0] ?? 'input';
-  const problem = code === '22001' || code === '54000' ? 'is too large for the database' : code === '22021' || code === '22P05' ? 'holds a character the database cannot store' : 'is not a value the database accepts';
+  const problem =
+    code === '22001' || code === '54000'
+      ? 'is too large for the database'
+      : code === '22021' || code === '22P05'
+        ? 'holds a character the database cannot store'
+        : 'is not a value the database accepts';
   return new ValidationError(field, `${field} ${problem}`, { cause: error });
 }

@@ -14,7 +14,15 @@ export const encodeCursor = (cursor: Cursor): string => Buffer.from(JSON.stringi
 export function decodeCursor(after: string): Cursor {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(after, 'base64url').toString('utf8'));
-    if (Array.isArray(parsed) && parsed.length === 2 && Number.isSafeInteger(parsed[0]) && typeof parsed[1] === 'string' && parsed[1].length > 0 && parsed[1].length <= 200 && !parsed[1].includes('\u0000')) {
+    if (
+      Array.isArray(parsed) &&
+      parsed.length === 2 &&
+      Number.isSafeInteger(parsed[0]) &&
+      typeof parsed[1] === 'string' &&
+      parsed[1].length > 0 &&
+      parsed[1].length <= 200 &&
+      !parsed[1].includes('\u0000')
+    ) {
       return { createdAtMs: parsed[0] as number, id: parsed[1] };
     }
   } catch {

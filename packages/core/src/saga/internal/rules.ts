@@ -103,7 +103,8 @@ export function nonJsonPath(value: unknown, path = '', depth = 0, seen: Set<obje
 /** @throws {ValidationError} naming `field` (and the path inside it) when `value` is not JSON */
 export function assertJson(field: string, value: unknown): asserts value is JsonValue {
   const bad = nonJsonPath(value);
-  if (bad !== undefined) throw new ValidationError(field, `${field} must be JSON (plain objects, arrays, finite numbers, strings, booleans, null); ${bad} is not`);
+  if (bad !== undefined)
+    throw new ValidationError(field, `${field} must be JSON (plain objects, arrays, finite numbers, strings, booleans, null); ${bad} is not`);
 }
 
 /** A deep copy through JSON, so the log never shares objects with the caller. */
