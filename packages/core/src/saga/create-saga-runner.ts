@@ -27,7 +27,7 @@ import type {
   SagaStepRecord,
   SagaStepStatus,
 } from './saga';
-import { assertJson, canonicalJson, errorFromInfo, errorInfo, isLeaseLost, nonJsonPath } from './internal/rules';
+import { FINISHED_STATES, assertJson, canonicalJson, errorFromInfo, errorInfo, isLeaseLost, nonJsonPath } from './internal/rules';
 
 const METER = '@aikb/core';
 const PRUNE_BATCH = 1000;
@@ -181,6 +181,13 @@ class Runner implements SagaRunner {
     const existing = this.#definitions.get(key);
     if (existing !== undefined && existing !== def)
       throw new TypeError(`SagaRunner.register: another definition of ${key} is registered; raise the version when the steps change`);
+    if (existing === undefined && ![...this.#definitions.values()].some((d) => d.name === def.name)) {
+      // Reported from 0 once a name is known: a compensation rate (finished{state="compensated"} over
+      // started) needs both series before the first saga ends.
+      const saga = { 'aikb.saga.name': def.name };
+      this.#metrics.started.add(0, saga);
+      for (const state of FINISHED_STATES) this.#metrics.finished.add(0, { ...saga, 'aikb.saga.state': state });
+    }
     this.#definitions.set(key, def);
   }
 

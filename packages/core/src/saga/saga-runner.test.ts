@@ -606,6 +606,19 @@ describe('createSagaRunner', () => {
     expect(() => d.step('c', { action: async () => 1, retry: { retries: -1 } })).toThrow(/retries/);
   });
 
+  it('reports started and every finished state from 0 once a saga name is registered, so the compensation rate exists before the first saga ends', async () => {
+    const recording = createRecordingMeter();
+    const r = createSagaRunner({ log: createMemorySagaLog(), recoveryIntervalMs: 0, meter: recording.meter });
+    expect(await recording.points('aikb.saga.started')).toEqual([]);
+    r.register(uploadSaga().definition);
+    expect(await recording.points('aikb.saga.started')).toEqual([{ attributes: { 'aikb.saga.name': 'document_upload' }, value: 0 }]);
+    const finished = await recording.points('aikb.saga.finished');
+    expect(finished.map((p) => p.attributes['aikb.saga.state']).sort()).toEqual(['cancelled', 'compensated', 'compensation_failed', 'completed', 'parked']);
+    expect(finished.every((p) => p.value === 0)).toBe(true);
+    await r.close();
+    await recording.shutdown();
+  });
+
   it('records sagas and steps through an OpenTelemetry meter and as spans', async () => {
     const recording = createRecordingMeter();
     const ended: string[] = [];
