@@ -136,7 +136,7 @@ export type {
 export { createPoolMonitor } from './pool';
 
 // tracing
-export type { FinishedSpan, SpanQuery, SpanRecord, SpanRecorder, SpanStore, SpanStoreOptions, WithSpanOptions } from './tracing';
+export type { FinishedSpan, SpanQuery, SpanRecord, SpanRecorder, SpanStore, SpanStoreOptions, SpanStoreStats, WithSpanOptions } from './tracing';
 export {
   ATTR_CONNECTIONS_USED,
   ATTR_LONGEST_HOLD_MS,

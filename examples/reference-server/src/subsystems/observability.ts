@@ -62,14 +62,10 @@ export function installObservability(ctx: ObservabilityNeeds): Observability {
     const { idleConnections, waitTimeMs, holdTimeMs, leaks, leakHunt, ...usage } = monitor.stats();
     return { ...usage, idleConnections, waitTime: waitTimeMs, holdTime: holdTimeMs, leaks, leakHunt };
   });
-  status.register('tracing', () => ({
-    enabled: true,
-    middleware: 'active',
-    sdkRegistered: isSdkRegistered(),
-    spansRecorded: spans.recorded,
-    spansKept: spans.size,
-    spanStoreCapacity: spans.capacity,
-  }));
+  status.register('tracing', () => {
+    const { recorded, size, capacity } = spans.stats();
+    return { enabled: true, middleware: 'active', sdkRegistered: isSdkRegistered(), spansRecorded: recorded, spansKept: size, spanStoreCapacity: capacity };
+  });
   status.register('redis', () => ({
     configured: infra.redis !== undefined,
     connection: infra.redis?.status ?? 'disabled',

@@ -20,8 +20,7 @@ describe('createSpanStore', () => {
     const store = createSpanStore({ capacity: 3 });
     for (let i = 1; i <= 5; i++) store.onEnd(span(`s${i}`, i, 10));
     expect(store.query().map((s) => s.spanName)).toEqual(['s5', 's4', 's3']);
-    expect(store.size).toBe(3);
-    expect(store.recorded).toBe(5);
+    expect(store.stats()).toEqual({ size: 3, recorded: 5, capacity: 3 });
   });
 
   it('filters by connections, duration, status and limit', () => {

@@ -56,13 +56,7 @@ export function createSpanStore(options: SpanStoreOptions = {}): SpanStore {
   let recorded = 0;
 
   return {
-    capacity,
-    get size() {
-      return Math.min(recorded, capacity);
-    },
-    get recorded() {
-      return recorded;
-    },
+    stats: () => ({ size: Math.min(recorded, capacity), recorded, capacity }),
     onEnd(span) {
       ring[next] = toRecord(span);
       next = (next + 1) % capacity;

@@ -91,13 +91,21 @@ export interface SpanStoreOptions {
  * processor (`onStart`/`onEnd`/`forceFlush`/`shutdown`) and a {@link SpanRecorder}, so it works
  * with or without an SDK.
  */
+/** {@link SpanStore.stats}. */
+export interface SpanStoreStats {
+  /** Spans held now (at most `capacity`). */
+  readonly size: number;
+  /** Spans ever recorded. */
+  readonly recorded: number;
+  /** The most spans held. */
+  readonly capacity: number;
+}
+
 export interface SpanStore extends SpanRecorder {
   /** Matching spans, newest first. @throws {ValidationError} for a bad filter (names the field) */
   query(query?: SpanQuery): SpanRecord[];
-  /** Spans held now, and ever recorded. */
-  readonly size: number;
-  readonly recorded: number;
-  readonly capacity: number;
+  /** What the store holds: spans kept now, ever recorded, and at most. */
+  stats(): SpanStoreStats;
   onStart(): void;
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
