@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createRecordingMeter, until } from '@aikb/test-support';
+import { Registry } from 'prom-client';
+import { createPrometheusMeterProvider } from '@aikb/prometheus';
+import { until } from '@aikb/test-support';
 import { migrate, createDatabase } from '@aikb/core/db';
 import { createStatusRegistry } from '@aikb/core/health';
 import { createErrorMetrics } from '@aikb/core/metrics';
@@ -19,8 +21,10 @@ async function started() {
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }) as unknown as PinoLogger;
   const infra = { db, migrated: Promise.resolve() } as unknown as Infrastructure;
   const status = createStatusRegistry();
-  const recording = createRecordingMeter();
-  return { db, lines, logger, infra, status, recording, meter: recording.meter };
+  // The server's meter: the Prometheus bridge into the registry /metrics serves.
+  const registry = new Registry();
+  const meter = createPrometheusMeterProvider({ registry }).getMeter('aikb-server');
+  return { db, lines, logger, infra, status, registry, meter };
 }
 
 const demo = (fail: boolean) =>
@@ -36,7 +40,7 @@ const demo = (fail: boolean) =>
 
 describe('the saga subsystem', () => {
   it('logs a compensation failure the way the runbook greps it, counts it in the error metrics, and reports status', async () => {
-    const { db, lines, logger, infra, status, meter, recording } = await started();
+    const { db, lines, logger, infra, status, meter, registry } = await started();
     const { sagas } = await sagaSubsystem.start({ logger, infra, status, meter });
     try {
       const errors = createErrorMetrics();
@@ -63,8 +67,11 @@ describe('the saga subsystem', () => {
       });
       const { sagas: report } = await status.collect();
       expect(report).toMatchObject({ started: 1, compensationFailed: 1, byState: { compensation_failed: 1 }, closed: false });
-      // Counted through the server's meter (the Prometheus bridge makes it aikb_saga_started_total).
-      expect(await recording.total('aikb.saga.started')).toBe(1);
+      // Counted through the server's meter, as /metrics shows it.
+      const text = await registry.metrics();
+      expect(text).toMatch(/^aikb_saga_started_total\{aikb_saga_name="demo_upload"\} 1$/m);
+      expect(text).toMatch(/^aikb_saga_finished_total\{aikb_saga_name="demo_upload",aikb_saga_state="compensation_failed"\} 1$/m);
+      expect(text).toMatch(/^aikb_saga_finished_total\{aikb_saga_name="demo_upload",aikb_saga_state="compensated"\} 0$/m);
     } finally {
       await sagaSubsystem.close!({ sagas });
       await db.close();
