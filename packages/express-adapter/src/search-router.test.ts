@@ -177,7 +177,10 @@ describeEachDatabase('searchRouter', (db, backend) => {
 describe('searchRouter options', () => {
   it('names a missing option', () => {
     expect(() => searchRouter({} as never)).toThrow(/search/);
-    expect(() => searchRouter({ search: { search() {}, getDocument() {}, listDocuments() {} } } as never)).toThrow(/principal/);
+    const search = { search() {}, getDocument() {}, listDocuments() {} };
+    // The caller defaults to getPrincipal (what requireUser verified); anything else must be a function.
+    expect(() => searchRouter({ search } as never)).not.toThrow();
+    expect(() => searchRouter({ search, principal: 'user:1' } as never)).toThrow(/principal must be a function/);
     expect(() => searchAdminRouter({ search: {} } as never)).toThrow(/search/);
   });
 });
