@@ -7,7 +7,8 @@ import { createDatabase, ensureVectorExtension, migrate, type Database, type Vec
 import { createFeatureFlagClient, createMemoryFlagStore, type FeatureFlagClient } from '@aikb/core/flags';
 import { createHealthRegistry, createStatusRegistry, type HealthRegistry } from '@aikb/core/health';
 import { searchStoreMigrations } from '@aikb/core/search';
-import { errorHandler } from '@aikb/express';
+import type { SessionVerifier } from '@aikb/core/auth';
+import { errorHandler, requireUser } from '@aikb/express';
 import type { ServerConfig } from '../config';
 import type { Infrastructure } from '../infrastructure';
 import { RBAC_FILTERING_FLAG, VECTOR_VALIDATION_FLAG, searchSubsystem } from './search';
@@ -75,12 +76,18 @@ describe('searchSubsystem', () => {
     expect((await health.check()).components.search).toMatchObject({ status: 'ok', dimensions: 256 });
     await search.store.indexDocument({ id: 'mine', title: 'Mine', text: 'Pool exhausted runbook.', acl: ['role:user'] });
     await search.store.indexDocument({ id: 'theirs', title: 'Theirs', text: 'Pool exhausted, secret.', acl: ['user:other'] });
+    // The caller as the server gets it: requireUser verifies the token and keeps its Principal.
+    const principal = { userId: 'me', roles: ['user'] };
+    const sessions = {
+      verify: async () => ({ ...principal, tokenGeneration: 0, expiresAtMs: Date.now() + 60_000, principal }),
+      invalidate: () => undefined,
+    } as unknown as SessionVerifier;
     const app = express()
-      .use((_req, res, next) => {
-        res.locals.user = { userId: 'me', roles: ['user'] };
+      .use((req, _res, next) => {
+        req.headers.authorization = 'Bearer test-token';
         next();
       })
-      .use('/api', search.userRoutes)
+      .use('/api', requireUser({ sessions }), search.userRoutes)
       .use(errorHandler());
     const zero = { vector: Array.from({ length: 256 }, () => 0) };
 
