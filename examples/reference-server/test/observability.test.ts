@@ -38,7 +38,7 @@ describe('aikb-server observability (the runbook, end to end)', () => {
     const { status, body, headers } = await get('/api/health');
     expect(status).toBe(200);
     expect(body.tracing).toEqual({ enabled: true, middleware: 'active', traceIdGeneration: 'working' });
-    expect(Object.keys(body.components)).toEqual(['database', 'redis', 'search', 'pool']);
+    expect(Object.keys(body.components)).toEqual(['database', 'redis', 'pool', 'search']);
     expect(body.components.pool).toMatchObject({ status: 'ok', maxConnections: 1 });
     expect(body.components.pool.latencyMs).toBeGreaterThanOrEqual(0);
     expect(headers.get('x-trace-id')).toMatch(TRACE_ID);
