@@ -80,7 +80,10 @@ async function writeAll(handle: FileHandle, chunk: Uint8Array, position: number)
  * one, whole; a put that fails (too large, a failing body, a disk error) removes its temporary
  * file. Only a crash of the process itself can leave one; `get` and `list` never see them. Disk
  * errors (ENOSPC, EACCES, EROFS, EIO, ...) are logged and thrown as `UnavailableError` with the
- * cause. Directories emptied by deletes are left in place.
+ * cause. Directories emptied by deletes are left in place. On a case-insensitive file system
+ * (macOS, Windows defaults) keys that differ only by case share one file: use lowercase keys there.
+ * Another process writing into `root` is not guarded against; files that are not the store's own
+ * are ignored by `list`.
  *
  * @throws {TypeError} naming the option when an option is invalid
  * @example
