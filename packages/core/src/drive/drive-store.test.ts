@@ -1,5 +1,5 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -131,7 +131,26 @@ describe('createFsDriveStore', () => {
     expect((await drive.list('')).items.map((i) => i.key)).toEqual(['bad', 'good']);
   });
 
+  it("removes a crashed put's temporary file once it is staleTempMs old, on the first put into its directory", async () => {
+    const root = freshRoot();
+    await mkdir(path.join(root, 'docs'), { recursive: true });
+    const stale = path.join(root, 'docs', 'a.pdf~0b5c9a9e-3f5e-4c41-9a43-5b7f0c7d2a11.tmp');
+    const fresh = path.join(root, 'docs', 'b.pdf~6f1d2c3b-8a9e-4f00-b1c2-d3e4f5a6b7c8.tmp');
+    const foreign = path.join(root, 'docs', 'notes.tmp');
+    for (const file of [stale, fresh, foreign]) await writeFile(file, 'partial');
+    const now = Date.now();
+    await utimes(stale, new Date(now - 2 * 3_600_000), new Date(now - 2 * 3_600_000));
+    await utimes(foreign, new Date(now - 2 * 3_600_000), new Date(now - 2 * 3_600_000));
+    const logger = createRecordingLogger();
+    const drive = createFsDriveStore({ root, logger, clock: { now: () => now, setTimeout: () => 0, clearTimeout: () => undefined } });
+    await drive.put('docs/c.pdf', Buffer.from('x'));
+    expect(await filesUnder(root)).toEqual(['docs/b.pdf~6f1d2c3b-8a9e-4f00-b1c2-d3e4f5a6b7c8.tmp', 'docs/c.pdf~', 'docs/notes.tmp']);
+    expect(logger.lines.filter((l) => l.level === 'info').map((l) => l.obj.file)).toEqual([path.join('docs', path.basename(stale))]);
+  });
+
   it('checks its options at construction', () => {
+    expect(() => createFsDriveStore({ root: scratch, staleTempMs: -1 })).toThrow(/staleTempMs/);
+    expect(() => createFsDriveStore({ root: scratch, clock: {} as never })).toThrow(/clock/);
     expect(() => createFsDriveStore({} as never)).toThrow(/createFsDriveStore: root must be a non-empty string/);
     expect(() => createFsDriveStore({ root: scratch, maxObjectBytes: -5 })).toThrow(/maxObjectBytes/);
     expect(() => createFsDriveStore({ root: scratch, logger: {} as never })).toThrow(/logger/);

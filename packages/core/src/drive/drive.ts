@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { Clock } from '../clock';
 import type { Logger } from '../logger';
 
 /**
@@ -168,6 +169,17 @@ export interface FsDriveStoreOptions {
    * @default 104857600 (100 MiB)
    */
   maxObjectBytes?: number;
+  /**
+   * A temporary file not written to for this long was left by a crashed process: the first put
+   * into its directory (per store) removes it.
+   * @default 3600000 (1 hour)
+   */
+  staleTempMs?: number;
+  /**
+   * Read to tell how old a temporary file is (compared with its mtime, so epoch milliseconds).
+   * @default systemClock
+   */
+  clock?: Clock;
   /**
    * Where disk errors are logged (with the key and the error code, never the contents).
    * @default noopLogger

@@ -3,6 +3,8 @@ import type { Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import type { Clock } from '../clock';
+import { systemClock } from '../clock';
 import { AikbError, UnavailableError } from '../errors';
 import type { Logger } from '../logger';
 import { noopLogger } from '../logger';
@@ -29,6 +31,10 @@ const HEADER_BYTES = 1024;
 const MAGIC = 'aikb-drive/1\n';
 /** Appended to a key's last segment to name its file: never in a directory name, so `a` and `a/b` can both exist. */
 const FILE_SUFFIX = '~';
+/** The name of a put's temporary file: the target's name, a random UUID, `.tmp`. */
+const TEMP_FILE = /~[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+/** How many swept directories a store remembers before it starts over (bounds its memory). */
+const MAX_SWEPT_DIRECTORIES = 10_000;
 /** Error codes of a missing path. */
 const MISSING = new Set(['ENOENT', 'ENOTDIR']);
 
@@ -78,7 +84,8 @@ async function writeAll(handle: FileHandle, chunk: Uint8Array, position: number)
  * A put streams into a temporary file beside the target (`a.pdf~<uuid>.tmp`), fsyncs it, renames
  * it over the target and fsyncs the directory, so a reader or a crash sees the old file or the new
  * one, whole; a put that fails (too large, a failing body, a disk error) removes its temporary
- * file. Only a crash of the process itself can leave one; `get` and `list` never see them. Disk
+ * file. Only a crash of the process can leave one: `get` and `list` never see it, and the store's
+ * first put into its directory removes it once it is `staleTempMs` old. Disk
  * errors (ENOSPC, EACCES, EROFS, EIO, ...) are logged and thrown as `UnavailableError` with the
  * cause. Directories emptied by deletes are left in place. On a case-insensitive file system
  * (macOS, Windows defaults) keys that differ only by case share one file: use lowercase keys there.
@@ -96,9 +103,14 @@ export function createFsDriveStore(options: FsDriveStoreOptions): DriveStore {
   const check = checkOptions('createFsDriveStore', options);
   check.string('root', true);
   check.number('maxObjectBytes', { min: 0, integer: true });
+  check.number('staleTempMs', { min: 0, integer: true });
+  check.clock();
   check.logger();
   const root = path.resolve(options.root);
-  const { maxObjectBytes = 100 * 1024 * 1024 } = options;
+  const { maxObjectBytes = 100 * 1024 * 1024, staleTempMs = 3_600_000 } = options;
+  const clock: Clock = options.clock ?? systemClock;
+  /** Directories this store has swept of stale temporary files. */
+  const swept = new Set<string>();
   const logger: Logger = options.logger ?? noopLogger;
   const counters = createCounters('fs');
 
@@ -144,6 +156,35 @@ export function createFsDriveStore(options: FsDriveStoreOptions): DriveStore {
     }
   }
 
+  /**
+   * Removes the temporary files in `dir` that no put has written to for `staleTempMs` (a crashed
+   * process's), once per directory per store; best effort: failures are logged, never thrown.
+   */
+  async function sweepOnce(dir: string): Promise<void> {
+    if (swept.has(dir)) return;
+    if (swept.size >= MAX_SWEPT_DIRECTORIES) swept.clear();
+    swept.add(dir);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (error) {
+      logger.warn({ err: error, dir: path.relative(root, dir) }, 'drive: could not sweep stale temporary files');
+      return;
+    }
+    for (const name of names.filter((n) => TEMP_FILE.test(n))) {
+      const file = path.join(dir, name);
+      try {
+        if (clock.now() - (await stat(file)).mtimeMs < staleTempMs) continue;
+        await unlink(file);
+        logger.info({ file: path.relative(root, file) }, 'drive: removed a stale temporary file (left by a crashed put)');
+      } catch (error) {
+        // gone meanwhile: its put finished or failed
+        if (!MISSING.has(errorCode(error) ?? ''))
+          logger.warn({ err: error, file: path.relative(root, file) }, 'drive: could not remove a stale temporary file');
+      }
+    }
+  }
+
   async function put(key: string, body: DriveBody, putOptions?: DrivePutOptions): Promise<DrivePutResult> {
     const segments = checkKey(key);
     const { maxBytes, contentType } = checkPutOptions(putOptions, maxObjectBytes);
@@ -154,6 +195,7 @@ export function createFsDriveStore(options: FsDriveStoreOptions): DriveStore {
     let created = false;
     try {
       await disk('create the directory of', key, () => mkdir(dir, { recursive: true }));
+      await sweepOnce(dir);
       const file = await disk('create a temporary file for', key, () => open(temp, 'wx', 0o640));
       handle = file;
       created = true;
