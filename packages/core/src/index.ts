@@ -285,3 +285,19 @@ export {
   searchStoreMigrations,
   validateVector,
 } from './search';
+
+// drive
+export type {
+  DriveBody,
+  DriveEntry,
+  DriveListOptions,
+  DriveObject,
+  DrivePage,
+  DrivePutOptions,
+  DrivePutResult,
+  DriveStats,
+  DriveStore,
+  FsDriveStoreOptions,
+  MemoryDriveStoreOptions,
+} from './drive';
+export { MAX_DRIVE_KEY_LENGTH, MAX_DRIVE_KEY_SEGMENT_LENGTH, MAX_DRIVE_LIST_LIMIT, createFsDriveStore, createMemoryDriveStore } from './drive';
