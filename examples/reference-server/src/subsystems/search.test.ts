@@ -10,7 +10,7 @@ import { searchStoreMigrations } from '@aikb/core/search';
 import { errorHandler } from '@aikb/express';
 import type { ServerConfig } from '../config';
 import type { Infrastructure } from '../infrastructure';
-import { RBAC_FILTERING_FLAG, VECTOR_VALIDATION_FLAG, searchSubsystem } from './search';
+import { RBAC_FILTERING_FLAG, SEARCH_DIMENSIONS, VECTOR_VALIDATION_FLAG, migrateSearchTables, searchSubsystem } from './search';
 
 /** No SDK registered: the global meter records nothing (the metrics are tested in core). */
 const noopMeter = metrics.getMeter('search-subsystem-test');
@@ -96,5 +96,28 @@ describe('searchSubsystem', () => {
     expect(old.body).toMatchObject({ strategy: 'overfetch', complete: true });
     expect(old.body.results.map((r: { documentId: string }) => r.documentId)).toEqual(['mine']);
     expect((await request(app).get('/api/documents/theirs')).status).toBe(404);
+  });
+
+  describe('migrateSearchTables (aikb migrate)', () => {
+    const silent = pino({ level: 'silent' });
+    const searchConfig = async () =>
+      (await db.pool.query<{ ok: boolean }>("SELECT to_regclass('aikb_search_config') IS NOT NULL AS ok")).rows[0]!.ok
+        ? (await db.pool.query<{ dimensions: number }>('SELECT dimensions FROM aikb_search_config')).rows
+        : undefined;
+
+    it('creates the search tables for the server dimension when the database has pgvector, once', async () => {
+      db = await createDatabase({ dataDir: 'memory://' });
+      const first = await migrateSearchTables(db.pool, silent);
+      expect(first).toMatchObject({ kind: 'migrated', applied: ['search.0001_create_tables'], upToDate: 0, dimensions: SEARCH_DIMENSIONS });
+      expect(await searchConfig()).toEqual([{ dimensions: SEARCH_DIMENSIONS }]);
+      expect(await migrateSearchTables(db.pool, silent)).toMatchObject({ kind: 'migrated', applied: [], upToDate: 1 });
+    });
+
+    it('without pgvector creates nothing and says why', async () => {
+      db = await createDatabase({ dataDir: 'memory://', vector: false });
+      const outcome = await migrateSearchTables(db.pool, silent);
+      expect(outcome).toEqual({ kind: 'skipped', reason: expect.stringMatching(/no pgvector extension/) as string });
+      expect(await searchConfig()).toBeUndefined();
+    });
   });
 });
