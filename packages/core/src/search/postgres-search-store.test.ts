@@ -247,6 +247,29 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       expect(shortText.results.every((r) => r.documentId === 'open')).toBe(true);
     });
 
+    it('on the application path, a text answer whose over-fetch held only unreadable matches is complete when the caller can read no match', async () => {
+      for (let i = 0; i < 4; i++) await store.indexDocument({ id: `golf-${i}`, title: 't', text: `golf ${i}`, acl: ['user:nobody'] });
+      // k × overfetch = 4 rows matched, none readable by eve: nothing was cut, so the answer is complete.
+      const none = await store.search({ principal: eve, query: 'golf', mode: 'text', filtering: 'application', k: 1 });
+      expect(none).toMatchObject({ results: [], complete: true, strategy: 'text' });
+      await store.indexDocument({ id: 'golf-open', title: 't', text: 'golf open', acl: ['public'] });
+      const open = await store.search({ principal: eve, query: 'golf', mode: 'text', filtering: 'application', k: 1 });
+      expect(open.complete).toBe(open.results.length === 1);
+    });
+
+    it('on the application path, a hybrid answer with k results is complete even when the vector leg came back short', async () => {
+      const embedder = createTableEmbedder(D, new Map([['far', Array.from({ length: D }, (_, i) => (i === 0 ? -1 : 0))]]));
+      const table = createPostgresSearchStore({ pool: db().pool, embedder });
+      await clearSearchTables(db());
+      // The query and the hidden chunks get the same vector: the vector leg's over-fetch (4 rows)
+      // holds only hidden chunks and is short; the text leg finds the one readable chunk.
+      for (let i = 0; i < 4; i++) await table.indexDocument({ id: `hidden-${i}`, title: 't', text: `bravo ${i}`, acl: ['user:nobody'] });
+      await table.indexDocument({ id: 'readable', title: 't', text: 'alpha vec:far', acl: ['public'] });
+      const answer = await table.search({ principal: eve, query: 'alpha', mode: 'hybrid', filtering: 'application', k: 1 });
+      expect(answer.results.map((r) => [r.documentId, r.leg])).toEqual([['readable', 'text']]);
+      expect(answer.complete).toBe(true);
+    });
+
     it('records spans, outcomes and latency through the meter, and counts in stats()', async () => {
       const recording = createRecordingMeter();
       const measured = createPostgresSearchStore({ pool: db().pool, embedder: createHashingEmbedder({ dimensions: D }), meter: recording.meter });
