@@ -7,13 +7,23 @@ import { createDatabase, ensureVectorExtension, migrate, type Database, type Vec
 import { createFeatureFlagClient, createMemoryFlagStore, type FeatureFlagClient } from '@aikb/core/flags';
 import { createHealthRegistry, createStatusRegistry, type HealthRegistry } from '@aikb/core/health';
 import { searchStoreMigrations } from '@aikb/core/search';
-import { errorHandler } from '@aikb/express';
+import { errorHandler, requireUser } from '@aikb/express';
+import type { SessionVerifier, VerifiedSession } from '@aikb/core/auth';
+import type { Principal } from '@aikb/core';
 import type { ServerConfig } from '../config';
 import type { Infrastructure } from '../infrastructure';
 import { RBAC_FILTERING_FLAG, SEARCH_DIMENSIONS, VECTOR_VALIDATION_FLAG, migrateSearchTables, searchSubsystem } from './search';
 
 /** No SDK registered: the global meter records nothing (the metrics are tested in core). */
 const noopMeter = metrics.getMeter('search-subsystem-test');
+
+/** A session verifier that accepts any token as `principal`. */
+function stubSessions(principal: Principal): SessionVerifier {
+  return {
+    verify: () => Promise.resolve({ principal } as unknown as VerifiedSession),
+    invalidate: () => undefined,
+  } as unknown as SessionVerifier;
+}
 
 describe('searchSubsystem', () => {
   let db: Database;
@@ -76,10 +86,12 @@ describe('searchSubsystem', () => {
     await search.store.indexDocument({ id: 'mine', title: 'Mine', text: 'Pool exhausted runbook.', acl: ['role:user'] });
     await search.store.indexDocument({ id: 'theirs', title: 'Theirs', text: 'Pool exhausted, secret.', acl: ['user:other'] });
     const app = express()
-      .use((_req, res, next) => {
-        res.locals.user = { userId: 'me', roles: ['user'] };
+      // Every request carries a token the stub verifier accepts as `me` (role `user`).
+      .use((req, _res, next) => {
+        req.headers.authorization = 'Bearer test';
         next();
       })
+      .use(requireUser({ sessions: stubSessions({ userId: 'me', roles: ['user'] }) }))
       .use('/api', search.userRoutes)
       .use(errorHandler());
     const zero = { vector: Array.from({ length: 256 }, () => 0) };
