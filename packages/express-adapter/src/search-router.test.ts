@@ -175,9 +175,11 @@ describeEachDatabase('searchRouter', (db, backend) => {
 });
 
 describe('searchRouter options', () => {
-  it('names a missing option', () => {
+  it('names a missing or invalid option (principal defaults to getPrincipal)', () => {
     expect(() => searchRouter({} as never)).toThrow(/search/);
-    expect(() => searchRouter({ search: { search() {}, getDocument() {}, listDocuments() {} } } as never)).toThrow(/principal/);
+    const store = { search() {}, getDocument() {}, listDocuments() {} };
+    expect(() => searchRouter({ search: store } as never)).not.toThrow();
+    expect(() => searchRouter({ search: store, principal: 'me' } as never)).toThrow(/principal/);
     expect(() => searchAdminRouter({ search: {} } as never)).toThrow(/search/);
   });
 });
