@@ -4,7 +4,7 @@
  * Never an unreadable result; on the database path never a short one; on either path `complete`
  * says exactly whether the answer holds min(k, what the caller may find).
  *
- * 270 scenarios by default: about 2 100 queries per backend (20 to 30 s each on PGlite and on
+ * 270 scenarios by default: about 2 100 queries per backend (15 to 30 s each on PGlite and on
  * PostgreSQL); set AIKB_SEARCH_PROPERTY_RUNS for more (1 300: about 10 000 queries per backend).
  */
 import fc from 'fast-check';
