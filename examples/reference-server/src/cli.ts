@@ -7,13 +7,15 @@ import { createLogger } from './logger';
 import { serverMigrations } from './migrations';
 import { startServer, StartupError } from './server';
 import { runUsersCommand, USERS_USAGE } from './subsystems/auth-cli';
+import { migrateSearchTables } from './subsystems/search';
 import { version } from './version';
 
 const USAGE = `aikb-server ${version}
 
 Usage:
   aikb-server [serve]     start the HTTP server (the default)
-  aikb-server migrate     apply database migrations and exit
+  aikb-server migrate     apply database migrations (the search tables too when the
+                          database has pgvector) and exit
 ${USERS_USAGE}
   aikb-server --version   print the version
   aikb-server --help      print this help
@@ -71,6 +73,15 @@ async function runMigrations(): Promise<void> {
       { applied: result.applied, skipped: result.skipped.length },
       `migrations: ${result.applied.length} applied, ${result.skipped.length} already up to date`,
     );
+    const search = await migrateSearchTables(db.pool, logger);
+    if (search.kind === 'migrated') {
+      logger.info(
+        { applied: search.applied, skipped: search.upToDate, pgvector: search.pgvector, dimensions: search.dimensions },
+        `search tables: ${search.applied.length} applied, ${search.upToDate} already up to date (pgvector ${search.pgvector}, ${search.dimensions} dimensions)`,
+      );
+    } else {
+      logger.warn({ reason: search.reason }, `search tables skipped: ${search.reason}`);
+    }
   } finally {
     await db.close();
   }

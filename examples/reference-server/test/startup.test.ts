@@ -101,6 +101,24 @@ describe('aikb-server bad configuration', () => {
     }
   });
 
+  it('aikb migrate creates the search tables (D = the server dimension) and says so; again, it applies nothing', async () => {
+    const data = tempDataDir();
+    cleanups.push(data.cleanup);
+    const first = await runServerCommand(['migrate'], { AIKB_DATA_DIR: data.dir });
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/search tables: 1 applied, 0 already up to date \(pgvector [\d.]+, 256 dimensions\)/);
+    const again = await runServerCommand(['migrate'], { AIKB_DATA_DIR: data.dir });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/search tables: 0 applied, 1 already up to date/);
+    const direct = await PGlite.create({ dataDir: data.dir });
+    try {
+      const { rows } = await direct.query<{ dimensions: number }>('SELECT dimensions FROM aikb_search_config');
+      expect(rows).toEqual([{ dimensions: 256 }]);
+    } finally {
+      await direct.close();
+    }
+  });
+
   it('an unknown command → usage and exit code 1', async () => {
     const result = await runServerCommand(['frobnicate']);
     expect(result.code).toBe(1);
@@ -114,6 +132,7 @@ describe.runIf(testDatabaseUrl)('aikb-server on PostgreSQL', () => {
     cleanups.push(database.drop);
     const migrateOnce = await runServerCommand(['migrate'], { DATABASE_URL: database.url });
     expect(migrateOnce.code).toBe(0);
+    expect(migrateOnce.stdout).toMatch(/search tables: 1 applied|search tables skipped: /);
     const server = await startServerProcess({ DATABASE_URL: database.url, ...(testRedisUrl ? { REDIS_URL: testRedisUrl } : {}) });
     running.push(server);
     const { status, body } = await health(server);

@@ -175,12 +175,11 @@ describeEachDatabase('searchRouter', (db, backend) => {
 });
 
 describe('searchRouter options', () => {
-  it('names a missing option', () => {
+  it('names a missing or invalid option (principal defaults to getPrincipal)', () => {
     expect(() => searchRouter({} as never)).toThrow(/search/);
-    const search = { search() {}, getDocument() {}, listDocuments() {} };
-    // The caller defaults to getPrincipal (what requireUser verified); anything else must be a function.
-    expect(() => searchRouter({ search } as never)).not.toThrow();
-    expect(() => searchRouter({ search, principal: 'user:1' } as never)).toThrow(/principal must be a function/);
+    const store = { search() {}, getDocument() {}, listDocuments() {} };
+    expect(() => searchRouter({ search: store } as never)).not.toThrow();
+    expect(() => searchRouter({ search: store, principal: 'me' } as never)).toThrow(/principal/);
     expect(() => searchAdminRouter({ search: {} } as never)).toThrow(/search/);
   });
 });

@@ -7,14 +7,23 @@ import { createDatabase, ensureVectorExtension, migrate, type Database, type Vec
 import { createFeatureFlagClient, createMemoryFlagStore, type FeatureFlagClient } from '@aikb/core/flags';
 import { createHealthRegistry, createStatusRegistry, type HealthRegistry } from '@aikb/core/health';
 import { searchStoreMigrations } from '@aikb/core/search';
-import type { SessionVerifier } from '@aikb/core/auth';
 import { errorHandler, requireUser } from '@aikb/express';
+import type { SessionVerifier, VerifiedSession } from '@aikb/core/auth';
+import type { Principal } from '@aikb/core';
 import type { ServerConfig } from '../config';
 import type { Infrastructure } from '../infrastructure';
-import { RBAC_FILTERING_FLAG, VECTOR_VALIDATION_FLAG, searchSubsystem } from './search';
+import { RBAC_FILTERING_FLAG, SEARCH_DIMENSIONS, VECTOR_VALIDATION_FLAG, migrateSearchTables, searchSubsystem } from './search';
 
 /** No SDK registered: the global meter records nothing (the metrics are tested in core). */
 const noopMeter = metrics.getMeter('search-subsystem-test');
+
+/** A session verifier that accepts any token as `principal`. */
+function stubSessions(principal: Principal): SessionVerifier {
+  return {
+    verify: () => Promise.resolve({ principal } as unknown as VerifiedSession),
+    invalidate: () => undefined,
+  } as unknown as SessionVerifier;
+}
 
 describe('searchSubsystem', () => {
   let db: Database;
@@ -76,18 +85,14 @@ describe('searchSubsystem', () => {
     expect((await health.check()).components.search).toMatchObject({ status: 'ok', dimensions: 256 });
     await search.store.indexDocument({ id: 'mine', title: 'Mine', text: 'Pool exhausted runbook.', acl: ['role:user'] });
     await search.store.indexDocument({ id: 'theirs', title: 'Theirs', text: 'Pool exhausted, secret.', acl: ['user:other'] });
-    // The caller as the server gets it: requireUser verifies the token and keeps its Principal.
-    const principal = { userId: 'me', roles: ['user'] };
-    const sessions = {
-      verify: async () => ({ ...principal, tokenGeneration: 0, expiresAtMs: Date.now() + 60_000, principal }),
-      invalidate: () => undefined,
-    } as unknown as SessionVerifier;
     const app = express()
+      // Every request carries a token the stub verifier accepts as `me` (role `user`).
       .use((req, _res, next) => {
-        req.headers.authorization = 'Bearer test-token';
+        req.headers.authorization = 'Bearer test';
         next();
       })
-      .use('/api', requireUser({ sessions }), search.userRoutes)
+      .use(requireUser({ sessions: stubSessions({ userId: 'me', roles: ['user'] }) }))
+      .use('/api', search.userRoutes)
       .use(errorHandler());
     const zero = { vector: Array.from({ length: 256 }, () => 0) };
 
@@ -103,5 +108,28 @@ describe('searchSubsystem', () => {
     expect(old.body).toMatchObject({ strategy: 'overfetch', complete: true });
     expect(old.body.results.map((r: { documentId: string }) => r.documentId)).toEqual(['mine']);
     expect((await request(app).get('/api/documents/theirs')).status).toBe(404);
+  });
+
+  describe('migrateSearchTables (aikb migrate)', () => {
+    const silent = pino({ level: 'silent' });
+    const searchConfig = async () =>
+      (await db.pool.query<{ ok: boolean }>("SELECT to_regclass('aikb_search_config') IS NOT NULL AS ok")).rows[0]!.ok
+        ? (await db.pool.query<{ dimensions: number }>('SELECT dimensions FROM aikb_search_config')).rows
+        : undefined;
+
+    it('creates the search tables for the server dimension when the database has pgvector, once', async () => {
+      db = await createDatabase({ dataDir: 'memory://' });
+      const first = await migrateSearchTables(db.pool, silent);
+      expect(first).toMatchObject({ kind: 'migrated', applied: ['search.0001_create_tables'], upToDate: 0, dimensions: SEARCH_DIMENSIONS });
+      expect(await searchConfig()).toEqual([{ dimensions: SEARCH_DIMENSIONS }]);
+      expect(await migrateSearchTables(db.pool, silent)).toMatchObject({ kind: 'migrated', applied: [], upToDate: 1 });
+    });
+
+    it('without pgvector creates nothing and says why', async () => {
+      db = await createDatabase({ dataDir: 'memory://', vector: false });
+      const outcome = await migrateSearchTables(db.pool, silent);
+      expect(outcome).toEqual({ kind: 'skipped', reason: expect.stringMatching(/no pgvector extension/) as string });
+      expect(await searchConfig()).toBeUndefined();
+    });
   });
 });

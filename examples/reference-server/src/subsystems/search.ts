@@ -1,6 +1,6 @@
 import type { Router } from 'express';
-import { UnavailableError } from '@aikb/core';
-import { migrate } from '@aikb/core/db';
+import { UnavailableError, type Logger } from '@aikb/core';
+import { ensureVectorExtension, migrate, type Queryable } from '@aikb/core/db';
 import { createHashingEmbedder, createPostgresSearchStore, searchStoreMigrations, type SearchStore } from '@aikb/core/search';
 import { searchAdminRouter, searchRouter } from '@aikb/express';
 import type { ServerContext } from '../context';
@@ -12,6 +12,23 @@ export const VECTOR_VALIDATION_FLAG = 'priority_1_1_vector_validation';
 export const RBAC_FILTERING_FLAG = 'priority_2_2_rbac_api_filtering';
 /** The default embedder's dimension: D of the search schema. */
 export const SEARCH_DIMENSIONS = 256;
+
+/** What {@link migrateSearchTables} did: the search migrations it ran, or why it ran none. */
+export type SearchTablesOutcome =
+  | { readonly kind: 'migrated'; readonly applied: readonly string[]; readonly upToDate: number; readonly pgvector: string; readonly dimensions: number }
+  | { readonly kind: 'skipped'; readonly reason: string };
+
+/**
+ * The search tables of the server (D = {@link SEARCH_DIMENSIONS}) for `aikb migrate`: installs
+ * pgvector and applies `searchStoreMigrations` when the database can have it; without pgvector
+ * (or the right to create it) applies nothing and says why. Other database errors are thrown.
+ */
+export async function migrateSearchTables(pool: Queryable, logger: Logger): Promise<SearchTablesOutcome> {
+  const vector = await ensureVectorExtension(pool);
+  if (!vector.available) return { kind: 'skipped', reason: vector.reason };
+  const result = await migrate(pool, searchStoreMigrations({ dimensions: SEARCH_DIMENSIONS }), { logger });
+  return { kind: 'migrated', applied: result.applied, upToDate: result.skipped.length, pgvector: vector.version, dimensions: SEARCH_DIMENSIONS };
+}
 
 /** What the search subsystem gives the app. */
 export interface SearchSubsystem {

@@ -247,6 +247,29 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       expect(shortText.results.every((r) => r.documentId === 'open')).toBe(true);
     });
 
+    it('on the application path, a text answer whose over-fetch held only unreadable matches is complete when the caller can read no match', async () => {
+      for (let i = 0; i < 4; i++) await store.indexDocument({ id: `golf-${i}`, title: 't', text: `golf ${i}`, acl: ['user:nobody'] });
+      // k × overfetch = 4 rows matched, none readable by eve: nothing was cut, so the answer is complete.
+      const none = await store.search({ principal: eve, query: 'golf', mode: 'text', filtering: 'application', k: 1 });
+      expect(none).toMatchObject({ results: [], complete: true, strategy: 'text' });
+      await store.indexDocument({ id: 'golf-open', title: 't', text: 'golf open', acl: ['public'] });
+      const open = await store.search({ principal: eve, query: 'golf', mode: 'text', filtering: 'application', k: 1 });
+      expect(open.complete).toBe(open.results.length === 1);
+    });
+
+    it('on the application path, a hybrid answer with k results is complete even when the vector leg came back short', async () => {
+      const embedder = createTableEmbedder(D, new Map([['far', Array.from({ length: D }, (_, i) => (i === 0 ? -1 : 0))]]));
+      const table = createPostgresSearchStore({ pool: db().pool, embedder });
+      await clearSearchTables(db());
+      // The query and the hidden chunks get the same vector: the vector leg's over-fetch (4 rows)
+      // holds only hidden chunks and is short; the text leg finds the one readable chunk.
+      for (let i = 0; i < 4; i++) await table.indexDocument({ id: `hidden-${i}`, title: 't', text: `bravo ${i}`, acl: ['user:nobody'] });
+      await table.indexDocument({ id: 'readable', title: 't', text: 'alpha vec:far', acl: ['public'] });
+      const answer = await table.search({ principal: eve, query: 'alpha', mode: 'hybrid', filtering: 'application', k: 1 });
+      expect(answer.results.map((r) => [r.documentId, r.leg])).toEqual([['readable', 'text']]);
+      expect(answer.complete).toBe(true);
+    });
+
     it('records spans, outcomes and latency through the meter, and counts in stats()', async () => {
       const recording = createRecordingMeter();
       const measured = createPostgresSearchStore({ pool: db().pool, embedder: createHashingEmbedder({ dimensions: D }), meter: recording.meter });
@@ -281,6 +304,9 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
   });
 
   describe('strategy', () => {
+    /** Options that send every search through HNSW, stop its iterative scan after one pass and never fall back to an exact scan. */
+    const NO_EXACT_SCAN_ONE_PASS = { exactScanMaxChunks: 0, exactScanFraction: 0, exactFallbackMaxChunks: 0, efSearch: 1, maxScanTuples: 1 } as const;
+
     it('scans exactly when the readable set is small, uses HNSW when it is large, and falls back to an exact scan when the index comes back short', async () => {
       const random = seededRandom(7);
       const vectors = new Map<string, number[]>();
@@ -299,17 +325,54 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       const bounded = createPostgresSearchStore({
         pool: db().pool,
         embedder,
-        exactScanMaxChunks: 0,
-        exactScanFraction: 0,
-        exactFallbackMaxChunks: 0,
-        maxScanTuples: 1,
-        efSearch: 1,
+        ...NO_EXACT_SCAN_ONE_PASS,
       });
       const cut = await bounded.search({ principal: { userId: 'u', roles: ['few'] }, vector: query, k: 10 });
       expect(cut.strategy).toBe('hnsw');
       // The bound may or may not cut this small index; when it does, the answer says so.
       expect(cut.complete).toBe(cut.results.length === 3);
     });
+
+    it('says complete: false when the iterative scan stops short of k and the readable set is too large to scan exactly', async () => {
+      // The caller reads only chunks far from the query; the nearest ones are hidden. Every
+      // vector lies on the unit circle of the first two dimensions, so the HNSW graph is local:
+      // hidden chunks on the arc around the query, readable ones on the opposite arc, the arcs
+      // meeting nowhere near the query. With max_scan_tuples at 1 the iterative scan stops after
+      // its first pass, whose candidates (ef_search = 2k ÷ the readable share: 30) are hidden
+      // chunks next to the query, and the readable set is above exactFallbackMaxChunks: the
+      // answer is short and must say so.
+      const hiddenCount = 1000;
+      const readableCount = 2000;
+      const onCircle = (angle: number) => Array.from({ length: D }, (_, i) => (i === 0 ? Math.cos(angle) : i === 1 ? Math.sin(angle) : 0));
+      const vectors = new Map<string, number[]>();
+      for (let i = 0; i < hiddenCount; i++) vectors.set(`h${i}`, onCircle(-0.5 + i / hiddenCount));
+      for (let i = 0; i < readableCount; i++) vectors.set(`r${i}`, onCircle(Math.PI - 1 + (2 * i) / readableCount));
+      const embedder = createTableEmbedder(D, vectors);
+      const bounded = createPostgresSearchStore({
+        pool: db().pool,
+        embedder,
+        chunkSize: 20,
+        chunkOverlap: 0,
+        ...NO_EXACT_SCAN_ONE_PASS,
+      });
+      const paragraphs = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `vec:${prefix}${i} .....`).join('\n\n');
+      const hidden = await bounded.indexDocument({ id: 'hidden', title: 't', text: paragraphs('h', hiddenCount), acl: ['role:hidden'] });
+      const shown = await bounded.indexDocument({ id: 'shown', title: 't', text: paragraphs('r', readableCount), acl: ['role:reader'] });
+      expect([hidden.chunks, shown.chunks]).toEqual([hiddenCount, readableCount]);
+      // As autovacuum would: with statistics the planner sees the filter keeps most rows and
+      // walks the HNSW index (without them it may sort the GIN filter's rows, an exact answer).
+      await db().pool.query('ANALYZE aikb_search_chunks');
+      const reader: Principal = { userId: 'u', roles: ['reader'] };
+      const k = 10;
+      const query = onCircle(0.001);
+      const answer = await bounded.search({ principal: reader, vector: query, k });
+      expect(answer.strategy).toBe('hnsw');
+      expect(answer.readableEstimate).toBe(readableCount);
+      expect(answer.results.length).toBeLessThan(Math.min(k, readableCount));
+      expect(answer.complete).toBe(false);
+      expect(answer.results.every((r) => r.documentId === 'shown')).toBe(true);
+      expect(bounded.stats().incomplete).toBe(1);
+    }, 120_000);
   });
 
   describe('recall', () => {

@@ -513,6 +513,15 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     return rows[0]?.n ?? 0;
   }
 
+  /** How many chunks matching `query` the readers can read, counting at most `limit`. */
+  async function readableMatchesUpTo(client: PoolClient, readers: readonly string[], query: string, limit: number): Promise<number> {
+    const { rows } = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM (SELECT 1 FROM aikb_search_chunks WHERE tsv @@ websearch_to_tsquery('${TS_CONFIG}', $1) AND readers && $2::text[] LIMIT $3) s`,
+      [query, readers, limit],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
   async function exactScan(client: PoolClient, vector: string, readers: readonly string[], k: number, query: string | undefined): Promise<Hit[]> {
     // The readable documents come from the ACL table's (principal, document_id) index, once (an
     // InitPlan), then their chunks by the (document_id, ordinal) index: a plan the planner cannot
@@ -586,8 +595,10 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
         .filter((r) => r.readers.some((p) => allowed.has(p)))
         .slice(0, k)
         .map((r) => ({ id: r.id, score: Number(r.rank) }));
-      // Full text is exact: when fewer than `limit` rows matched, every match was seen.
-      return { hits, complete: hits.length >= k || rows.length < limit, candidates: rows.length, strategy: 'text' };
+      // Full text is exact: when fewer than `limit` rows matched, every match was seen; otherwise
+      // the answer is complete only if the caller can read no more matches than it holds.
+      const complete = hits.length >= k || rows.length < limit || (await readableMatchesUpTo(client, readers, query, k)) <= hits.length;
+      return { hits, complete, candidates: rows.length, strategy: 'text' };
     }
     const { rows } = await client.query<DetailRow>(
       withDetails(
@@ -674,7 +685,8 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
         return row ? [{ chunkId: hit.id, documentId: row.document_id, title: row.title, snippet: row.snippet, score: hit.score, leg: hit.leg }] : [];
       });
       const strategy = vectorResult?.strategy ?? 'text';
-      const complete = (vectorResult?.complete ?? true) && (textResult?.complete ?? true);
+      // k results are complete whatever a leg says (hybrid: one leg may fill what the other missed).
+      const complete = results.length >= request.k || ((vectorResult?.complete ?? true) && (textResult?.complete ?? true));
       const candidates = (vectorResult?.candidates ?? 0) + (textResult?.candidates ?? 0);
       return { results, mode: request.mode, strategy, filtering: request.filtering, complete, readableEstimate: estimate, candidates };
     }, 'repeatable read');
