@@ -19,6 +19,7 @@ import os from 'node:os';
 import pg from 'pg';
 import { createDatabase, ensureVectorExtension, migrate, withTransaction, type Database } from '@aikb/core/db';
 import { createHashingEmbedder, createPostgresSearchStore, searchStoreMigrations, type Embedder } from '@aikb/core/search';
+import { seededRandom } from '../packages/core/test/support/random';
 
 const D = 256;
 const CHUNKS = Number(process.env.AIKB_BENCH_CHUNKS ?? 20_000);
@@ -40,18 +41,6 @@ const percentile = (values: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 };
 
-/** mulberry32: the same corpus and queries on both backends. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function unit(v: number[]): number[] {
   const n = Math.hypot(...v) || 1;
   return v.map((x) => x / n);
@@ -59,7 +48,7 @@ function unit(v: number[]): number[] {
 
 /** Clustered vectors (200 topics, each chunk its topic plus noise): closer to real embeddings than uniform noise. */
 function corpus(): { vectors: number[][]; queries: number[][] } {
-  const random = seeded(20_261_127);
+  const random = seededRandom(20_261_127);
   const gauss = () => random() + random() + random() - 1.5;
   const topics = Array.from({ length: 200 }, () => unit(Array.from({ length: D }, gauss)));
   const near = (topic: number[]) => unit(topic.map((x) => x + (0.6 * gauss()) / Math.sqrt(D / 16)));
@@ -201,7 +190,7 @@ async function indexingThroughput(db: Database): Promise<{ chunksPerSecond: numb
   await db.pool.query('TRUNCATE aikb_search_chunks, aikb_search_acl, aikb_search_principal_chunks, aikb_search_documents');
   await db.pool.query('UPDATE aikb_search_config SET embedder = NULL');
   const store = createPostgresSearchStore({ pool: db.pool, embedder });
-  const random = seeded(5);
+  const random = seededRandom(5);
   const words = [
     'connection',
     'pool',

@@ -3,7 +3,7 @@
  * tables, an embedder with chosen vectors, and the ground truth the results are checked against.
  */
 import { beforeEach } from 'vitest';
-import { servicesRequired, type TestBackend } from '@aikb/test-support';
+import { seededRandom, servicesRequired, type TestBackend } from '@aikb/test-support';
 import type { Database } from '../db/database';
 import { migrate } from '../db/migrations';
 import { ensureVectorExtension } from '../db/vector';
@@ -59,17 +59,7 @@ export function createTableEmbedder(dimensions: number, vectors: ReadonlyMap<str
   };
 }
 
-/** A seeded pseudo-random generator (mulberry32), so a failing corpus can be rebuilt. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** A random unit vector of `dimensions` (Gaussian-ish components, so directions are uniform enough). */
 export function randomUnitVector(random: () => number, dimensions: number): number[] {

@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { createIsolatedPostgres, testDatabaseUrl } from '@aikb/test-support';
+import { createIsolatedPostgres, seededRandom, testDatabaseUrl } from '@aikb/test-support';
 import { migrate, type Database } from '../../src/db';
 import { createPostgresSagaLog, createSagaRunner, sagaLogMigrations, type SagaRecord, type SagaState, type SagaSummary } from '../../src/saga';
 import { faultSaga, LEDGER_MIGRATION, SAGA_NAME, STEPS, type Fault, type RunPlan } from './fault-saga';
@@ -23,18 +23,6 @@ const CHILD = fileURLToPath(new URL('./fault-child.ts', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../..', import.meta.url));
 /** Moves a recovering runner's clock past every lease a dead child held. */
 const OFFSET_MS = 10 * 60_000;
-
-/** mulberry32: a small seeded generator, so a failing seed can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ACTION_FAULTS = ['throw', 'flaky', 'timeout_after_effect', 'timeout_before_effect', 'kill_before_effect', 'kill_after_effect'] as const;
 const COMPENSATION_FAULTS = ['throw', 'flaky', 'timeout_after_effect', 'timeout_before_effect', 'kill_before_effect', 'kill_after_effect'] as const;
@@ -159,7 +147,7 @@ describe.skipIf(!testDatabaseUrl)('SagaRunner under fault injection [postgres]',
       try {
         await migrate(db.pool, sagaLogMigrations);
         await db.pool.query(LEDGER_MIGRATION);
-        const all = plans(RUNS, random(SEED));
+        const all = plans(RUNS, seededRandom(SEED));
         const byRun = new Map(all.map((p) => [p.run, p]));
         const log = createPostgresSagaLog({ pool: db.pool });
         const started = async () => new Set((await listAll(log)).map((s) => Number(s.idempotencyKey!.slice('run-'.length))));

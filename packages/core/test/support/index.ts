@@ -18,3 +18,4 @@ export { settle, until } from './until';
 export { createRecordingLogger, type LoggedLine, type RecordingLogger } from './logger';
 export { createFakeClock, type FakeClock } from './clock';
 export { describePostgresStoreOptions } from './store-options';
+export { seededRandom } from './random';
