@@ -17,6 +17,7 @@
 import os from 'node:os';
 import { createDatabase, type Database } from '../packages/core/src/db';
 import { createPoolMonitor, type PoolMonitorOptions } from '../packages/core/src/pool';
+import { median } from './support/stats';
 
 const ROUNDS = Number(process.env.AIKB_BENCH_ROUNDS ?? 61);
 const QUERIES = Number(process.env.AIKB_BENCH_QUERIES ?? 300);
@@ -24,12 +25,6 @@ const url = process.env.AIKB_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.
 
 /** The variants: no monitor, the defaults, a leak hunt running (acquire stacks on). */
 const VARIANTS: Array<{ options: PoolMonitorOptions; hunt: boolean } | undefined> = [undefined, { options: {}, hunt: false }, { options: {}, hunt: true }];
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /** µs per query: wall clock, and this process's CPU (user + system; NaN where not measured). */
 interface Sample {

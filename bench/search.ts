@@ -20,6 +20,7 @@ import pg from 'pg';
 import { createDatabase, ensureVectorExtension, migrate, withTransaction, type Database } from '@aikb/core/db';
 import { createHashingEmbedder, createPostgresSearchStore, searchStoreMigrations, type Embedder } from '@aikb/core/search';
 import { seededRandom } from '../packages/core/test/support/random';
+import { percentile } from './support/stats';
 
 const D = 256;
 const CHUNKS = Number(process.env.AIKB_BENCH_CHUNKS ?? 20_000);
@@ -35,11 +36,6 @@ const SHARES = [
   { label: '1 %', role: 'hundredth', every: 100 },
   { label: '0.1 %', role: 'thousandth', every: 1000 },
 ] as const;
-
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-};
 
 function unit(v: number[]): number[] {
   const n = Math.hypot(...v) || 1;

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './support/stats';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const serverDir = path.join(repo, 'examples/reference-server');
@@ -34,12 +35,6 @@ async function timeToHealthy(command: string, args: string[], cwd: string, env: 
     process.kill(-child.pid!, 'SIGTERM');
     await exited;
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 async function main(): Promise<void> {

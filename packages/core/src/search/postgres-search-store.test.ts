@@ -1,7 +1,7 @@
 import { BasicTracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRecordingMeter, describeEachDatabase, servicesRequired } from '@aikb/test-support';
-import type { Database } from '../db/database';
+import type { Database, Queryable } from '../db/database';
 import { migrate } from '../db/migrations';
 import { AikbError, NotFoundError, ValidationError, VectorValidationError } from '../errors';
 import type { Principal } from '../principal';
@@ -331,6 +331,50 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       expect(cut.strategy).toBe('hnsw');
       // The bound may or may not cut this small index; when it does, the answer says so.
       expect(cut.complete).toBe(cut.results.length === 3);
+    });
+
+    it('walks the HNSW index whenever the answer says hnsw or overfetch, even on a small table without statistics', async () => {
+      // The plan of every index-ordered query, EXPLAINed on the search's own connection just
+      // before it runs (same transaction, same settings). Without statistics, a small table's
+      // cheapest plan is a sort of the filtered rows: an exact answer labelled `hnsw`.
+      const plans: string[] = [];
+      const pool = db().pool;
+      const explaining: Queryable = {
+        query: pool.query.bind<Queryable['query']>(pool),
+        connect: (async () => {
+          const client = await pool.connect();
+          const query = client.query.bind(client) as (text: string, values?: unknown[]) => Promise<unknown>;
+          return new Proxy(client, {
+            get(target, property, receiver) {
+              if (property !== 'query') return Reflect.get(target, property, receiver) as unknown;
+              return async (text: unknown, values?: unknown[]) => {
+                if (typeof text === 'string' && /ORDER BY embedding <=>/.test(text)) {
+                  const { rows } = (await query(`EXPLAIN ${text}`, values)) as { rows: { 'QUERY PLAN': string }[] };
+                  plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
+                }
+                return query(text as string, values);
+              };
+            },
+          });
+        }) as Queryable['connect'],
+      };
+      const random = seededRandom(11);
+      const vectors = new Map<string, number[]>();
+      for (let i = 0; i < 40; i++) vectors.set(`v${i}`, randomUnitVector(random, D));
+      const embedder = createTableEmbedder(D, vectors);
+      const writer = createPostgresSearchStore({ pool, embedder });
+      for (let i = 0; i < 40; i++) await writer.indexDocument({ id: `d${i}`, title: 't', text: `vec:v${i}`, acl: i % 4 === 0 ? ['role:few'] : ['role:many'] });
+      const forced = createPostgresSearchStore({ pool: explaining, embedder, exactScanMaxChunks: 0, exactScanFraction: 0, exactFallbackMaxChunks: 0 });
+      const query = randomUnitVector(random, D);
+      const vector = await forced.search({ principal: { userId: 'u', roles: ['few'] }, vector: query, k: 5 });
+      const hybrid = await forced.search({ principal: { userId: 'u', roles: ['many'] }, vector: query, query: 'vec', k: 5 });
+      const older = await forced.search({ principal: { userId: 'u', roles: ['many'] }, vector: query, k: 5, filtering: 'application' });
+      expect([vector.strategy, hybrid.strategy, older.strategy]).toEqual(['hnsw', 'hnsw', 'overfetch']);
+      expect(plans).toHaveLength(3);
+      for (const plan of plans) expect(plan).toMatch(/Index Scan using \S*embedding\S* on aikb_search_chunks/);
+      // The text leg of the hybrid search still found its rows, and nothing unreadable came back.
+      expect(hybrid.results.length).toBe(5);
+      expect(vector.results.length).toBe(5);
     });
 
     it('says complete: false when the iterative scan stops short of k and the readable set is too large to scan exactly', async () => {

@@ -70,6 +70,20 @@ function withDetails(inner: string, queryParam: string | undefined): string {
     ORDER BY nearest.score DESC, c.id`;
 }
 
+/**
+ * Set for the index query of the `hnsw` and `overfetch` strategies: with sorts disabled, a query
+ * that has an index-ordered plan (`ORDER BY embedding <=> …`) walks the HNSW index even where the
+ * planner would rather sort the filtered rows (a small or unanalysed table), so the strategy named
+ * in the answer is the one that ran. {@link ANY_ORDER} restores it before any other query.
+ */
+const INDEX_ORDER = { enable_sort: 'off' } as const;
+const ANY_ORDER = { enable_sort: 'on' } as const;
+
+/** Per search: whether sorts are disabled on its connection now (see {@link INDEX_ORDER}). */
+interface PlanState {
+  sortDisabled: boolean;
+}
+
 type DetailRow = Detail & { id: string; score: number };
 const detailedHits = (rows: readonly DetailRow[]): Hit[] =>
   rows.map((r) => ({ id: r.id, score: Number(r.score), detail: { document_id: r.document_id, title: r.title, snippet: r.snippet } }));
@@ -540,11 +554,22 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     return detailedHits(rows);
   }
 
-  async function vectorLeg(client: PoolClient, request: CheckedRequest, vector: string, estimate: number, total: number): Promise<LegResult> {
+  async function restoreSort(client: PoolClient, plan: PlanState): Promise<void> {
+    if (!plan.sortDisabled) return;
+    await setLocal(client, ANY_ORDER);
+    plan.sortDisabled = false;
+  }
+
+  /**
+   * The vector leg. On the database path the strategy was chosen by the estimate query, which
+   * disabled sorts (`plan.sortDisabled`) exactly when the readable set is too large to scan.
+   */
+  async function vectorLeg(client: PoolClient, request: CheckedRequest, vector: string, estimate: number, plan: PlanState): Promise<LegResult> {
     const { readers, k } = request;
     if (request.filtering === 'application') {
       const limit = k * overfetch;
-      await setLocal(client, { 'hnsw.iterative_scan': 'off', 'hnsw.ef_search': String(Math.min(1000, Math.max(efSearch, limit))) });
+      await setLocal(client, { 'hnsw.iterative_scan': 'off', 'hnsw.ef_search': String(Math.min(1000, Math.max(efSearch, limit))), ...INDEX_ORDER });
+      plan.sortDisabled = true;
       const { rows } = await client.query<{ id: string; distance: number; readers: string[] }>(
         `SELECT id::text, embedding <=> $1::vector(${dimensions}) AS distance, readers FROM aikb_search_chunks ORDER BY embedding <=> $1::vector(${dimensions}) LIMIT $2`,
         [vector, limit],
@@ -554,16 +579,16 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
         .filter((r) => r.readers.some((p) => allowed.has(p)))
         .slice(0, k)
         .map((r) => ({ id: r.id, score: 1 - Number(r.distance) }));
-      const complete = hits.length >= k || (await readableUpTo(client, readers, k)) <= hits.length;
+      const complete = hits.length >= k || (await restoreSort(client, plan), await readableUpTo(client, readers, k)) <= hits.length;
       return { hits, complete, candidates: rows.length, strategy: 'overfetch' };
     }
     const query = request.query;
-    if (estimate <= exactScanMaxChunks || estimate <= exactScanFraction * total) {
+    if (!plan.sortDisabled) {
       const hits = await exactScan(client, vector, readers, k, query);
       return { hits, complete: true, candidates: hits.length, strategy: 'exact' };
     }
-    // hnsw.iterative_scan, ef_search and max_scan_tuples were set with the estimate (runSearch).
-    // relaxed_order may return rows slightly out of order: the outer query sorts them again.
+    // hnsw.iterative_scan, ef_search, max_scan_tuples and INDEX_ORDER were set with the estimate
+    // (runSearch). relaxed_order may return rows slightly out of order: the outer query sorts them again.
     const { rows } = await client.query<DetailRow>(
       withDetails(
         `SELECT id, 1 - (embedding <=> $1::vector(${dimensions})) AS score FROM aikb_search_chunks
@@ -573,7 +598,9 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
       query === undefined ? [vector, readers, k] : [vector, readers, k, query],
     );
     const hits = detailedHits(rows);
-    if (hits.length >= k || (await readableUpTo(client, readers, k)) <= hits.length) return { hits, complete: true, candidates: rows.length, strategy: 'hnsw' };
+    if (hits.length >= k) return { hits, complete: true, candidates: rows.length, strategy: 'hnsw' };
+    await restoreSort(client, plan);
+    if ((await readableUpTo(client, readers, k)) <= hits.length) return { hits, complete: true, candidates: rows.length, strategy: 'hnsw' };
     if (estimate <= exactFallbackMaxChunks) {
       const exact = await exactScan(client, vector, readers, k, query);
       return { hits: exact, complete: true, candidates: rows.length + exact.length, strategy: 'hnsw+exact' };
@@ -636,26 +663,38 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
       // affect HNSW scans, which only the `hnsw` strategy runs (the application path sets its own).
       // ef_search grows as the readable share shrinks (2k / share), so the iterative scan's
       // candidate list holds enough readable rows for its recall.
-      const { rows } = await client.query<{ readable: string; total: string }>(
+      const { rows } = await client.query<{ readable: string; total: string; sort: string }>(
         `WITH est AS (
            SELECT coalesce(sum(chunks) FILTER (WHERE principal <> $2), 0) AS readable, coalesce(max(chunks) FILTER (WHERE principal = $2), 0) AS total
            FROM aikb_search_principal_chunks WHERE principal = ANY($1::text[]))
          SELECT readable, total,
            set_config('hnsw.iterative_scan', 'relaxed_order', true),
            set_config('hnsw.ef_search', least(1000, greatest($3::int, ceil(2.0 * $4::int * total / greatest(least(readable, total), 1))))::int::text, true),
-           set_config('hnsw.max_scan_tuples', $5, true)
+           set_config('hnsw.max_scan_tuples', $5, true),
+           set_config('enable_sort', CASE WHEN $6::boolean AND least(readable, total) > $7::bigint AND least(readable, total) > $8::float8 * total THEN 'off' ELSE 'on' END, true) AS sort
          FROM est`,
-        [[...request.readers, TOTAL_KEY], TOTAL_KEY, Math.min(1000, Math.max(efSearch, request.k)), request.k, String(maxScanTuples)],
+        [
+          [...request.readers, TOTAL_KEY],
+          TOTAL_KEY,
+          Math.min(1000, Math.max(efSearch, request.k)),
+          request.k,
+          String(maxScanTuples),
+          request.filtering === 'database' && request.mode !== 'text',
+          exactScanMaxChunks,
+          exactScanFraction,
+        ],
       );
       const total = Number(rows[0]?.total ?? 0);
       const estimate = Math.min(total, Number(rows[0]?.readable ?? 0));
+      // Off: the readable set is too large to scan exactly, and the vector leg walks the index.
+      const plan: PlanState = { sortDisabled: rows[0]?.sort === 'off' };
       span.setAttribute('aikb.search.readable_estimate', estimate);
 
       let vectorResult: LegResult | undefined;
       let textResult: LegResult | undefined;
       if (request.mode !== 'text') {
         try {
-          vectorResult = await vectorLeg(client, request, vector!, estimate, total);
+          vectorResult = await vectorLeg(client, request, vector!, estimate, plan);
         } catch (error) {
           const problem = databaseVectorProblem(error);
           if (problem)
@@ -663,7 +702,10 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
           throw error;
         }
       }
-      if (request.mode !== 'vector') textResult = await textLeg(client, request, request.query!);
+      if (request.mode !== 'vector') {
+        await restoreSort(client, plan);
+        textResult = await textLeg(client, request, request.query!);
+      }
 
       const ranked =
         request.mode === 'hybrid'
