@@ -23,7 +23,13 @@ ${USERS_USAGE}
 Configuration comes from environment variables: PORT, HOST, DATABASE_URL, AIKB_DATA_DIR,
 DATABASE_POOL_SIZE, REDIS_URL, LOG_LEVEL, LOG_FILE, NODE_ENV, ADMIN_TOKEN, AUTH_JWT_SECRET,
 CACHE_TTL_SECONDS, TRUST_PROXY, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS,
-HTTP_KEEPALIVE_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS (see the README).`;
+HTTP_KEEPALIVE_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS, POOL_CAPTURE_STACKS (see the README).
+
+Search embeds with a local hashing embedder (256 dimensions) unless EMBEDDINGS_URL names an
+OpenAI-compatible API root (https://api.openai.com/v1, http://127.0.0.1:11434/v1 for Ollama);
+then EMBEDDINGS_MODEL and EMBEDDINGS_DIMENSIONS are required, and EMBEDDINGS_API_KEY (or
+EMBEDDINGS_API_KEY_FILE), EMBEDDINGS_SEND_DIMENSIONS, EMBEDDINGS_TIMEOUT_MS and
+EMBEDDINGS_BATCH_SIZE are optional. "migrate" creates the search tables with that dimension.`;
 
 /** One line on stderr, exit code 1: what an operator sees instead of a stack trace. */
 function fail(message: string): never {
@@ -73,7 +79,7 @@ async function runMigrations(): Promise<void> {
       { applied: result.applied, skipped: result.skipped.length },
       `migrations: ${result.applied.length} applied, ${result.skipped.length} already up to date`,
     );
-    const search = await migrateSearchTables(db.pool, logger);
+    const search = await migrateSearchTables(db.pool, logger, config.embeddings);
     if (search.kind === 'migrated') {
       logger.info(
         { applied: search.applied, skipped: search.upToDate, pgvector: search.pgvector, dimensions: search.dimensions },

@@ -1,6 +1,19 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config';
+
+/** The error `loadConfig(env)` throws: a {@link ConfigError}. */
+function configError(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env, '/');
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
 
 describe('loadConfig', () => {
   it('needs no configuration at all: embedded database in ./data, port 3000, in-process cache', () => {
@@ -142,20 +155,83 @@ describe('loadConfig', () => {
     [{ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' }, 'HTTP_HEADERS_TIMEOUT_MS', /not be greater than HTTP_REQUEST_TIMEOUT_MS/],
     [{ TRUST_PROXY: 'everyone' }, 'TRUST_PROXY', /must be false, true, a number of hops/],
   ])('rejects %j naming the variable', (env, variable, message) => {
-    let error: unknown;
-    try {
-      loadConfig(env, '/');
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).variable).toBe(variable);
-    expect((error as ConfigError).message).toMatch(message);
-    expect((error as ConfigError).message.startsWith(variable)).toBe(true);
+    const error = configError(env);
+    expect(error.variable).toBe(variable);
+    expect(error.message).toMatch(message);
+    expect(error.message.startsWith(variable)).toBe(true);
   });
 
   it('reads AUTH_JWT_SECRET and refuses one shorter than 32 characters', () => {
     expect(loadConfig({ AUTH_JWT_SECRET: 's'.repeat(32) }, '/').jwtSecret).toBe('s'.repeat(32));
     expect(() => loadConfig({ AUTH_JWT_SECRET: 'short' }, '/')).toThrow(/^AUTH_JWT_SECRET must be at least 32 characters$/);
+  });
+
+  describe('embeddings (EMBEDDINGS_*)', () => {
+    const server = { EMBEDDINGS_URL: 'http://127.0.0.1:11434/v1', EMBEDDINGS_MODEL: 'nomic-embed-text', EMBEDDINGS_DIMENSIONS: '768' };
+    const secret = 'sk-test-0123456789abcdef';
+
+    it('uses the local hashing embedder (D = 256) when EMBEDDINGS_URL is unset', () => {
+      expect(loadConfig({}, '/').embeddings).toEqual({ kind: 'hashing', dimensions: 256 });
+      expect(loadConfig({ EMBEDDINGS_URL: '' }, '/').embeddings).toEqual({ kind: 'hashing', dimensions: 256 });
+    });
+
+    it('reads an OpenAI-compatible server with its model, dimensions and defaults', () => {
+      expect(loadConfig(server, '/').embeddings).toEqual({
+        kind: 'openai',
+        url: 'http://127.0.0.1:11434/v1',
+        model: 'nomic-embed-text',
+        dimensions: 768,
+        apiKey: undefined,
+        sendDimensions: false,
+        timeoutMs: 30_000,
+        batchSize: 64,
+      });
+      expect(
+        loadConfig(
+          { ...server, EMBEDDINGS_API_KEY: secret, EMBEDDINGS_SEND_DIMENSIONS: 'true', EMBEDDINGS_TIMEOUT_MS: '5000', EMBEDDINGS_BATCH_SIZE: '16' },
+          '/',
+        ).embeddings,
+      ).toMatchObject({ apiKey: secret, sendDimensions: true, timeoutMs: 5000, batchSize: 16 });
+    });
+
+    it('reads the API key from the first line of EMBEDDINGS_API_KEY_FILE, relative to the working directory', () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'aikb-config-'));
+      try {
+        writeFileSync(path.join(dir, 'key'), `${secret}\n`);
+        writeFileSync(path.join(dir, 'empty'), '\n');
+        expect(loadConfig({ ...server, EMBEDDINGS_API_KEY_FILE: 'key' }, dir).embeddings).toMatchObject({ apiKey: secret });
+        expect(() => loadConfig({ ...server, EMBEDDINGS_API_KEY_FILE: 'empty' }, dir)).toThrow(/EMBEDDINGS_API_KEY_FILE names an empty file/);
+        expect(() => loadConfig({ ...server, EMBEDDINGS_API_KEY_FILE: 'missing' }, dir)).toThrow(/EMBEDDINGS_API_KEY_FILE cannot be read \(ENOENT\)/);
+        expect(() => loadConfig({ ...server, EMBEDDINGS_API_KEY_FILE: 'key', EMBEDDINGS_API_KEY: secret }, dir)).toThrow(
+          /EMBEDDINGS_API_KEY_FILE must not be set together with EMBEDDINGS_API_KEY/,
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it.each([
+      [{ ...server, EMBEDDINGS_URL: 'ftp://models/v1' }, 'EMBEDDINGS_URL', /must start with http:\/\/ or https:\/\//],
+      [{ ...server, EMBEDDINGS_URL: 'not a url' }, 'EMBEDDINGS_URL', /is not a valid URL/],
+      [{ ...server, EMBEDDINGS_URL: 'https://user:hunter2@api.example/v1' }, 'EMBEDDINGS_URL', /must not hold credentials/],
+      [{ ...server, EMBEDDINGS_URL: 'https://api.example/v1?key=1' }, 'EMBEDDINGS_URL', /without a query/],
+      [{ ...server, EMBEDDINGS_MODEL: undefined }, 'EMBEDDINGS_MODEL', /must be set with EMBEDDINGS_URL/],
+      [{ ...server, EMBEDDINGS_MODEL: ' ' }, 'EMBEDDINGS_MODEL', /must be set with EMBEDDINGS_URL/],
+      [{ ...server, EMBEDDINGS_DIMENSIONS: undefined }, 'EMBEDDINGS_DIMENSIONS', /must be set with EMBEDDINGS_URL/],
+      [{ ...server, EMBEDDINGS_DIMENSIONS: '3072' }, 'EMBEDDINGS_DIMENSIONS', /from 1 to 2000/],
+      [{ ...server, EMBEDDINGS_DIMENSIONS: 'x' }, 'EMBEDDINGS_DIMENSIONS', /whole number/],
+      [{ ...server, EMBEDDINGS_TIMEOUT_MS: '10' }, 'EMBEDDINGS_TIMEOUT_MS', /from 100 to 600000/],
+      [{ ...server, EMBEDDINGS_BATCH_SIZE: '0' }, 'EMBEDDINGS_BATCH_SIZE', /from 1 to 2048/],
+      [{ ...server, EMBEDDINGS_SEND_DIMENSIONS: 'yes' }, 'EMBEDDINGS_SEND_DIMENSIONS', /must be 1, true, 0 or false/],
+      [{ ...server, EMBEDDINGS_API_KEY: 'two words' }, 'EMBEDDINGS_API_KEY', /must not contain spaces/],
+      [{ EMBEDDINGS_MODEL: 'nomic-embed-text' }, 'EMBEDDINGS_MODEL', /only read with EMBEDDINGS_URL/],
+      [{ EMBEDDINGS_API_KEY: secret }, 'EMBEDDINGS_API_KEY', /only read with EMBEDDINGS_URL/],
+    ])('refuses %j naming %s', (env, variable, message) => {
+      const error = configError(env);
+      expect(error).toMatchObject({ variable });
+      expect(error.message).toMatch(message);
+      // A secret never appears in a configuration error.
+      expect(error.message).not.toMatch(/hunter2|sk-test|two words/);
+    });
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 
@@ -56,6 +57,45 @@ export interface ServerConfig {
    * run time with `POST /api/admin/pool/leak-hunting`.
    */
   readonly poolCaptureStacks: boolean;
+  /** The embedding model of search (see {@link EmbeddingsConfig}). */
+  readonly embeddings: EmbeddingsConfig;
+}
+
+/** The dimension of the local hashing embedder, the default: D of the search schema when `EMBEDDINGS_URL` is unset. */
+export const HASHING_DIMENSIONS = 256;
+
+/**
+ * The embedding model of search, from the `EMBEDDINGS_*` variables:
+ * - `EMBEDDINGS_URL` unset: the local hashing embedder (no model, no network; D = 256), good for
+ *   keyword-like search and tests, not for meaning;
+ * - `EMBEDDINGS_URL` set: an OpenAI-compatible `POST {EMBEDDINGS_URL}/embeddings` endpoint (OpenAI,
+ *   Ollama's `/v1`, vLLM, LiteLLM), with `EMBEDDINGS_MODEL` and `EMBEDDINGS_DIMENSIONS` required.
+ *
+ * D (the dimensions) is fixed by the search schema once it exists: changing the model to one of
+ * another D needs a new database (the server refuses to start and names both).
+ */
+export type EmbeddingsConfig = { readonly kind: 'hashing'; readonly dimensions: number } | OpenAiEmbeddingsConfig;
+
+/** An OpenAI-compatible embeddings server (`EMBEDDINGS_URL` set). */
+export interface OpenAiEmbeddingsConfig {
+  readonly kind: 'openai';
+  /** `EMBEDDINGS_URL`: the API root, `/embeddings` is appended (`https://api.openai.com/v1`, `http://localhost:11434/v1`). */
+  readonly url: string;
+  /** `EMBEDDINGS_MODEL`: the model name (`text-embedding-3-small`, `nomic-embed-text`). */
+  readonly model: string;
+  /** `EMBEDDINGS_DIMENSIONS`: the length of the model's vectors, 1 to 2000 (pgvector's index limit). */
+  readonly dimensions: number;
+  /**
+   * `EMBEDDINGS_API_KEY`, or the first line of the file named by `EMBEDDINGS_API_KEY_FILE` (a
+   * mounted secret): sent as `Authorization: Bearer`. Never logged nor shown in health or status.
+   */
+  readonly apiKey: string | undefined;
+  /** `EMBEDDINGS_SEND_DIMENSIONS` (default off): send `dimensions` in requests (OpenAI's text-embedding-3 models shorten their vectors to it). */
+  readonly sendDimensions: boolean;
+  /** `EMBEDDINGS_TIMEOUT_MS` (default 30 000): one request's time limit (then retried up to 3 times). */
+  readonly timeoutMs: number;
+  /** `EMBEDDINGS_BATCH_SIZE` (default 64): texts per request. */
+  readonly batchSize: number;
 }
 
 /**
@@ -180,6 +220,63 @@ function httpLimits(env: Env): HttpLimits {
   return limits;
 }
 
+const EMBEDDINGS_OPTIONAL = [
+  'EMBEDDINGS_MODEL',
+  'EMBEDDINGS_DIMENSIONS',
+  'EMBEDDINGS_API_KEY',
+  'EMBEDDINGS_API_KEY_FILE',
+  'EMBEDDINGS_SEND_DIMENSIONS',
+  'EMBEDDINGS_TIMEOUT_MS',
+  'EMBEDDINGS_BATCH_SIZE',
+];
+
+function embeddingsApiKey(env: Env, cwd: string): string | undefined {
+  const key = env.EMBEDDINGS_API_KEY;
+  const file = env.EMBEDDINGS_API_KEY_FILE;
+  if (key && file) throw new ConfigError('EMBEDDINGS_API_KEY_FILE', 'must not be set together with EMBEDDINGS_API_KEY: set one of them');
+  let value = key;
+  if (file) {
+    try {
+      // The first line: secret files usually end with a newline.
+      value = readFileSync(path.resolve(cwd, file), 'utf8').split(/\r?\n/)[0]!.trim();
+    } catch (error) {
+      throw new ConfigError('EMBEDDINGS_API_KEY_FILE', `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'unknown error'})`);
+    }
+    if (value === '') throw new ConfigError('EMBEDDINGS_API_KEY_FILE', 'names an empty file');
+  }
+  if (value === undefined || value === '') return undefined;
+  // Never the value itself in the message: it is a secret.
+  if (/\s/.test(value)) throw new ConfigError(file ? 'EMBEDDINGS_API_KEY_FILE' : 'EMBEDDINGS_API_KEY', 'must not contain spaces or line breaks');
+  return value;
+}
+
+function embeddings(env: Env, cwd: string): EmbeddingsConfig {
+  const raw = env.EMBEDDINGS_URL;
+  if (raw === undefined || raw === '') {
+    const orphan = EMBEDDINGS_OPTIONAL.find((name) => env[name] !== undefined && env[name] !== '');
+    if (orphan) throw new ConfigError(orphan, 'is only read with EMBEDDINGS_URL (unset: the local hashing embedder): set EMBEDDINGS_URL too, or unset it');
+    return { kind: 'hashing', dimensions: HASHING_DIMENSIONS };
+  }
+  const base = url(env, 'EMBEDDINGS_URL', ['http:', 'https:'], 'https://api.openai.com/v1');
+  const parsed = new URL(base!);
+  if (parsed.username || parsed.password) throw new ConfigError('EMBEDDINGS_URL', 'must not hold credentials: set EMBEDDINGS_API_KEY instead');
+  if (parsed.search || parsed.hash) throw new ConfigError('EMBEDDINGS_URL', 'must be the API root without a query or fragment (/embeddings is appended)');
+  const model = env.EMBEDDINGS_MODEL?.trim();
+  if (!model) throw new ConfigError('EMBEDDINGS_MODEL', 'must be set with EMBEDDINGS_URL (the model name, such as text-embedding-3-small)');
+  if (env.EMBEDDINGS_DIMENSIONS === undefined || env.EMBEDDINGS_DIMENSIONS === '')
+    throw new ConfigError('EMBEDDINGS_DIMENSIONS', "must be set with EMBEDDINGS_URL (the length of the model's vectors, such as 1536)");
+  return {
+    kind: 'openai',
+    url: base!,
+    model,
+    dimensions: integer(env, 'EMBEDDINGS_DIMENSIONS', 0, 1, 2000),
+    apiKey: embeddingsApiKey(env, cwd),
+    sendDimensions: flag(env, 'EMBEDDINGS_SEND_DIMENSIONS'),
+    timeoutMs: integer(env, 'EMBEDDINGS_TIMEOUT_MS', 30_000, 100, 600_000),
+    batchSize: integer(env, 'EMBEDDINGS_BATCH_SIZE', 64, 1, 2048),
+  };
+}
+
 /**
  * Reads and validates the configuration.
  *
@@ -213,5 +310,6 @@ export function loadConfig(env: Env = process.env, cwd: string = env.INIT_CWD ??
     trustProxy: trustProxy(env),
     http: httpLimits(env),
     poolCaptureStacks: flag(env, 'POOL_CAPTURE_STACKS'),
+    embeddings: embeddings(env, cwd),
   };
 }

@@ -15,6 +15,8 @@ export type AikbErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   /** The input's format or encoding is not one the operation reads (HTTP 415). */
   | 'UNSUPPORTED_MEDIA_TYPE'
+  /** The input is well-formed and of an accepted type, but its content cannot be used (HTTP 422): a PDF without a text layer. */
+  | 'UNPROCESSABLE_CONTENT'
   | 'RESOURCE_EXHAUSTED'
   | 'UNAVAILABLE'
   | 'DEADLINE_EXCEEDED'

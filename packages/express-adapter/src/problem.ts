@@ -26,6 +26,7 @@ const STATUS: Record<AikbErrorCode, { status: number; title: string }> = {
   FAILED_PRECONDITION: { status: 409, title: 'Conflict' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Payload too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  UNPROCESSABLE_CONTENT: { status: 422, title: 'Unprocessable content' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
   RESOURCE_EXHAUSTED: { status: 503, title: 'Overloaded' },
   UNAVAILABLE: { status: 503, title: 'Service unavailable' },

@@ -1,8 +1,16 @@
 import type { Router } from 'express';
 import { UnavailableError, type Logger } from '@aikb/core';
 import { ensureVectorExtension, migrate, type Queryable } from '@aikb/core/db';
-import { createHashingEmbedder, createPostgresSearchStore, searchStoreMigrations, type SearchStore } from '@aikb/core/search';
+import {
+  createHashingEmbedder,
+  createOpenAiEmbedder,
+  createPostgresSearchStore,
+  searchStoreMigrations,
+  type Embedder,
+  type SearchStore,
+} from '@aikb/core/search';
 import { searchAdminRouter, searchRouter } from '@aikb/express';
+import { HASHING_DIMENSIONS, type EmbeddingsConfig } from '../config';
 import type { ServerContext } from '../context';
 import type { Subsystem } from '../lifecycle';
 
@@ -10,8 +18,30 @@ import type { Subsystem } from '../lifecycle';
 export const VECTOR_VALIDATION_FLAG = 'priority_1_1_vector_validation';
 /** Search results are filtered by access inside SQL (runbook: priority 2.2). */
 export const RBAC_FILTERING_FLAG = 'priority_2_2_rbac_api_filtering';
-/** The default embedder's dimension: D of the search schema. */
-export const SEARCH_DIMENSIONS = 256;
+/** The default (hashing) embedder's dimension: D of the search schema when `EMBEDDINGS_URL` is unset. */
+export const SEARCH_DIMENSIONS = HASHING_DIMENSIONS;
+
+/**
+ * The embedder the configuration names: the local hashing one, or an OpenAI-compatible server
+ * (requests time out, are retried on 429/5xx, and their vectors checked against D). The API key
+ * only goes into the `Authorization` header: the embedder's `id` (shown in health and logs) is
+ * the server's host and the model.
+ */
+export function createSearchEmbedder(embeddings: EmbeddingsConfig, logger: Logger): Embedder {
+  if (embeddings.kind === 'hashing') return createHashingEmbedder({ dimensions: embeddings.dimensions });
+  return createOpenAiEmbedder({
+    baseUrl: embeddings.url,
+    model: embeddings.model,
+    dimensions: embeddings.dimensions,
+    apiKey: embeddings.apiKey,
+    sendDimensions: embeddings.sendDimensions,
+    timeoutMs: embeddings.timeoutMs,
+    batchSize: embeddings.batchSize,
+    logger,
+  });
+}
+
+const HASHING: EmbeddingsConfig = { kind: 'hashing', dimensions: HASHING_DIMENSIONS };
 
 /** What {@link migrateSearchTables} did: the search migrations it ran, or why it ran none. */
 export type SearchTablesOutcome =
@@ -19,15 +49,32 @@ export type SearchTablesOutcome =
   | { readonly kind: 'skipped'; readonly reason: string };
 
 /**
- * The search tables of the server (D = {@link SEARCH_DIMENSIONS}) for `aikb migrate`: installs
- * pgvector and applies `searchStoreMigrations` when the database can have it; without pgvector
- * (or the right to create it) applies nothing and says why. Other database errors are thrown.
+ * The search tables of the server for `aikb migrate`, with D from the configured embedder
+ * (`embeddings`, default the hashing one: {@link SEARCH_DIMENSIONS}): installs pgvector and
+ * applies `searchStoreMigrations` when the database can have it; without pgvector (or the right to
+ * create it) applies nothing and says why. Other database errors are thrown. Tables made for
+ * another D stay as they are: the server then refuses to start, naming both.
  */
-export async function migrateSearchTables(pool: Queryable, logger: Logger): Promise<SearchTablesOutcome> {
+export async function migrateSearchTables(pool: Queryable, logger: Logger, embeddings: EmbeddingsConfig = HASHING): Promise<SearchTablesOutcome> {
   const vector = await ensureVectorExtension(pool);
   if (!vector.available) return { kind: 'skipped', reason: vector.reason };
-  const result = await migrate(pool, searchStoreMigrations({ dimensions: SEARCH_DIMENSIONS }), { logger });
-  return { kind: 'migrated', applied: result.applied, upToDate: result.skipped.length, pgvector: vector.version, dimensions: SEARCH_DIMENSIONS };
+  const { dimensions } = embeddings;
+  const result = await migrate(pool, searchStoreMigrations({ dimensions }), { logger });
+  return { kind: 'migrated', applied: result.applied, upToDate: result.skipped.length, pgvector: vector.version, dimensions };
+}
+
+/**
+ * One embedding at start-up, in the background, so a wrong URL, model, key or D shows in the log
+ * at once rather than on the first upload. It never stops the start: the server may come up
+ * before its embedding server does.
+ */
+async function probeEmbedder(embedder: Embedder, logger: Logger): Promise<void> {
+  try {
+    await embedder.embed(['aikb-server start-up check']);
+    logger.info({ embedder: embedder.id }, `search: the embedding server answers (${embedder.id}, ${embedder.dimensions} dimensions)`);
+  } catch (error) {
+    logger.warn({ err: error, embedder: embedder.id }, `search: the embedding server failed its start-up check: ${(error as Error).message}`);
+  }
 }
 
 /** What the search subsystem gives the app. */
@@ -66,7 +113,8 @@ function gate(store: SearchStore, state: () => SearchState): SearchStore {
 }
 
 /**
- * Starts search on the server database: the search tables (D = 256, the local hashing embedder),
+ * Starts search on the server database: the search tables (D of the configured embedder: the
+ * local hashing one with D = 256 unless `EMBEDDINGS_URL` names an OpenAI-compatible server),
  * a health component (`search`: `ok`, or `disabled` with the reason when the database has no
  * pgvector — the server still starts), its stats in the system status, and the routes, gated by
  * `priority_1_1_vector_validation` and `priority_2_2_rbac_api_filtering` per user.
@@ -76,7 +124,7 @@ function gate(store: SearchStore, state: () => SearchState): SearchStore {
  */
 async function startSearch(ctx: SearchNeeds): Promise<{ search: SearchSubsystem }> {
   const { infra, logger, flags } = ctx;
-  const embedder = createHashingEmbedder({ dimensions: SEARCH_DIMENSIONS });
+  const embedder = createSearchEmbedder(ctx.config.embeddings, logger);
   const real = createPostgresSearchStore({ pool: infra.db.pool, embedder, logger, meter: ctx.meter });
   let state: SearchState = { kind: 'starting' };
 
@@ -91,6 +139,7 @@ async function startSearch(ctx: SearchNeeds): Promise<{ search: SearchSubsystem 
     await real.start();
     state = { kind: 'ready' };
     logger.info({ embedder: embedder.id, pgvector: vector.version }, `search: ready (pgvector ${vector.version}, embedder ${embedder.id})`);
+    if (ctx.config.embeddings.kind === 'openai') void probeEmbedder(embedder, logger);
   });
   const failed = ready.catch((error: unknown) => {
     const reason = (error as Error).message;
