@@ -16,7 +16,8 @@ import { createTemporaryDatabase, freePort, testDatabaseUrl, testRedisUrl } from
 import { writeCompensationFailedUpload } from './saga-fixtures';
 import { send, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
 
-const bin = fileURLToPath(new URL('../dist/aikb.js', import.meta.url));
+// The launcher npm links as `aikb`, which runs the built dist/aikb.js.
+const bin = fileURLToPath(new URL('../bin/aikb.js', import.meta.url));
 const ADMIN_TOKEN = 'e2e-admin-token-aikb-cli-0123456789';
 const USER_PASSWORD = 'test12345'; // the development server's seeded test@example.com
 const { cleanups } = useServerProcesses();
@@ -213,6 +214,9 @@ describe('aikb against the server (embedded PGlite)', () => {
       expect(pool.stdout).toMatch(/│ queuedRequests\s+│ 0\s+│/);
       expect(pool.stdout).toMatch(/│ histograms\.waitTimeMs\.p99\s+│/);
       expect(JSON.parse((await aikb(['pool', '--json'], { AIKB_URL: server.url })).stdout)).toMatchObject({ maxConnections: expect.any(Number) });
+      const status = await asAdmin(server, ['status']);
+      expect(status.code).toBe(0);
+      expect(status.stdout).toMatch(/│ subsystems\.flags\.flags\s+│ 4\s+│/);
     });
 
     it('lists the requests that used the most connections, and the errors by endpoint', async () => {

@@ -251,6 +251,15 @@ function observabilityCommands(program: Command, context: (cmd: Command) => Cont
     });
 
   program
+    .command('status')
+    .description('every subsystem as the server sees it: pool, tracing, redis, flags, auth, sagas, ... (GET /api/admin/system/status)')
+    .action(async (_options: unknown, cmd: Command) => {
+      const { target, out } = context(cmd);
+      const { body } = await request(target, { method: 'GET', path: '/api/admin/system/status', as: 'admin' });
+      show(out, body, () => record(out, body));
+    });
+
+  program
     .command('pool')
     .description('database connection pool (GET /api/health/pool-stats)')
     .action(async (_options: unknown, cmd: Command) => {
