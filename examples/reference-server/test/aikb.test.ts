@@ -84,7 +84,13 @@ async function fakeServer(handler: (req: IncomingMessage, res: ServerResponse, b
   });
   server.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())).then(() => server.closeAllConnections()));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  );
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
@@ -317,6 +323,26 @@ describe('aikb when the server cannot answer', () => {
     const run = await aikb(['--timeout', '0.3', 'flags', 'list'], { AIKB_URL: url, ADMIN_TOKEN });
     expect(run.code).toBe(1);
     expect(oneLine(run)).toBe(`aikb: no answer from ${url} within 0.3 s (raise it with --timeout <seconds>)`);
+  });
+});
+
+describe('aikb against an answer too large to be one', () => {
+  it('stops reading past 16 MiB and says so, exit 1', async () => {
+    const { url } = await fakeServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }); // chunked: no length to check up front
+      const chunk = Buffer.alloc(1024 * 1024, 0x20);
+      let sent = 0;
+      const more = () => {
+        while (sent < 32 && res.write(chunk)) sent++;
+        if (sent < 32) res.once('drain', more);
+        else res.end();
+      };
+      res.on('close', () => (sent = 32));
+      more();
+    });
+    const run = await aikb(['health'], { AIKB_URL: url });
+    expect(run.code).toBe(1);
+    expect(oneLine(run)).toBe('aikb: the answer is larger than 16 MiB');
   });
 });
 

@@ -115,15 +115,27 @@ function refusal(status: number, body: unknown, call: Call, credential: Credenti
   return new CliFailure(`${status} ${title}${detail ? `: ${detail}` : ''}${field}${retry}`, 1);
 }
 
+/** The body as text, read up to {@link MAX_ANSWER_BYTES} (a larger one fails: it is not an answer for people). */
+async function readText(response: Response): Promise<string> {
+  if (!response.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    // Leaving the loop cancels the stream: the rest is never read.
+    if (size > MAX_ANSWER_BYTES) throw new CliFailure(`the answer is larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB`, 1);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 async function readBody(response: Response): Promise<unknown> {
-  const length = Number(response.headers.get('content-length') ?? 0);
-  if (length > MAX_ANSWER_BYTES) throw new CliFailure(`the answer is larger than ${MAX_ANSWER_BYTES} bytes`, 1);
-  const text = await response.text();
+  const text = await readText(response);
   if (text.length === 0) return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    return text.length > MAX_ANSWER_BYTES ? undefined : { detail: text.slice(0, 200) };
+    return { detail: text.slice(0, 200) };
   }
 }
 
