@@ -18,8 +18,11 @@ function readToken(file: string, what: string): string {
   return token;
 }
 
-/** The file the server keeps its generated admin token in, as `aikb-server serve` writes it. */
-export function defaultAdminTokenFile(env: NodeJS.ProcessEnv, cwd = process.cwd()): string {
+/**
+ * The file the server keeps its generated admin token in, resolved as `aikb-server serve` resolves
+ * it (relative to `INIT_CWD`, where `npm start` or `npx` was typed, else the working directory).
+ */
+export function defaultAdminTokenFile(env: NodeJS.ProcessEnv, cwd = env.INIT_CWD ?? process.cwd()): string {
   const dataDir = env.AIKB_DATA_DIR?.trim() ? env.AIKB_DATA_DIR : 'data';
   return path.resolve(cwd, dataDir, 'admin-token');
 }
