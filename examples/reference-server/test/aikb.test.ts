@@ -470,7 +470,14 @@ describe.runIf(testDatabaseUrl && testRedisUrl)('aikb against two instances on P
   beforeAll(async () => {
     database = await createTemporaryDatabase(testDatabaseUrl!);
     cleanups.push(() => database.drop());
-    const env = { DATABASE_URL: database.url, REDIS_URL: testRedisUrl!, ADMIN_TOKEN };
+    // One JWT secret for both (else each would keep one in a data dir of the working directory).
+    const env = {
+      ...embedded(),
+      DATABASE_URL: database.url,
+      REDIS_URL: testRedisUrl!,
+      ADMIN_TOKEN,
+      AUTH_JWT_SECRET: 'e2e-jwt-secret-for-the-aikb-cli-test-0123456789',
+    };
     a = await startServer(env);
     b = await startServer(env);
   }, 60_000);
