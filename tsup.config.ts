@@ -31,10 +31,15 @@ function libraryEntries(pkg: PackageJson): Record<string, string> {
   return entry;
 }
 
+/**
+ * One entry per `bin`: `./dist/<name>.js`, or a committed launcher `./bin/<name>.js` that imports
+ * `../dist/<name>.js` (it exists before the build, so `npm install` links it); built from
+ * `src/<name>.ts` either way.
+ */
 function applicationEntries(pkg: PackageJson): Record<string, string> {
   const entry: Record<string, string> = {};
   for (const target of Object.values(pkg.bin ?? {})) {
-    const name = target.replace(/^\.\/dist\//, '').replace(/\.js$/, '');
+    const name = path.basename(target, '.js');
     entry[name] = `src/${name}.ts`;
   }
   return entry;

@@ -20,6 +20,8 @@ ${USERS_USAGE}
   aikb-server --version   print the version
   aikb-server --help      print this help
 
+To operate a running server (flags, rollback, sagas, users, ...): aikb --help.
+
 Configuration comes from environment variables: PORT, HOST, DATABASE_URL, AIKB_DATA_DIR,
 DATABASE_POOL_SIZE, REDIS_URL, LOG_LEVEL, LOG_FILE, NODE_ENV, ADMIN_TOKEN, AUTH_JWT_SECRET,
 CACHE_TTL_SECONDS, TRUST_PROXY, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS,

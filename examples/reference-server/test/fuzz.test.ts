@@ -44,6 +44,7 @@ const ROUTES = [
   'PUT /api/admin/feature-flags/:name',
   'GET /api/admin/feature-flags/:name/status',
   'GET /api/admin/feature-flags/:name/history',
+  'POST /api/admin/feature-flags/_rollback',
   'POST /api/admin/cache/invalidate',
   'GET /api/admin/traces',
   'GET /api/admin/metrics/errors',

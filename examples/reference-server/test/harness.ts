@@ -34,7 +34,8 @@ export interface ExitedProcess {
   readonly stderr: string;
 }
 
-function baseEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
+/** The environment of a server under test: the test runner's, without any server setting, plus `env` (PORT=0 unless given). */
+export function baseEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const clean: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
     // The server under test reads only what the test gives it.

@@ -4,10 +4,9 @@
  * would have left it). The database part needs `AIKB_TEST_DATABASE_URL` (the server and the test
  * share the database); the rest runs on embedded PGlite.
  */
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTemporaryDatabase, testDatabaseUrl } from '@aikb/test-support';
-import { createPostgresSagaLog } from '@aikb/core/saga';
+import { writeCompensationFailedUpload } from './saga-fixtures';
 import { startServerProcess, tempDataDir, type ServerProcess } from './harness';
 
 const ADMIN_TOKEN = 'e2e-admin-token-sagas-0123456789ab';
@@ -52,56 +51,23 @@ describe('aikb-server: sagas', () => {
   });
 
   it.skipIf(!testDatabaseUrl)('lists a failed saga, shows its steps, refuses to retry it without its definition, and resolves it', async () => {
-    const pool = new pg.Pool({ connectionString: database!.url, max: 1 });
-    try {
-      const log = createPostgresSagaLog({ pool });
-      const id = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
-      const lease = { owner: 'crashed', nowMs: Date.now(), leaseExpiresAtMs: Date.now() + 60_000 };
-      await log.create({
-        id,
-        name: 'document_upload',
-        version: 1,
-        idempotencyKey: 'upload-e2e',
-        policy: 'compensate',
-        input: { path: 'q3.pdf' },
-        ...lease,
-        firstStep: 'drive',
-      });
-      await log.finishStep(id, { ...lease, index: 0, phase: 'action', status: 'succeeded', output: { fileId: 'f1' } });
-      await log.startStep(id, { ...lease, index: 1, name: 'rows', phase: 'action' });
-      const error = { type: 'Error', message: 'rows failed', step: 'rows' };
-      await log.finishStep(id, { ...lease, index: 1, phase: 'action', status: 'failed', error, transition: { from: 'running', to: 'compensating', error } });
-      await log.startStep(id, { ...lease, index: 0, name: 'drive', phase: 'compensation' });
-      await log.finishStep(id, {
-        ...lease,
-        index: 0,
-        phase: 'compensation',
-        status: 'failed',
-        error: { type: 'Error', message: 'Failed to delete from Drive', step: 'drive' },
-        transition: {
-          from: 'compensating',
-          to: 'compensation_failed',
-          error: { type: 'SagaCompensationError', message: 'Failed to delete from Drive', step: 'drive' },
-        },
-      });
+    const id = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
+    await writeCompensationFailedUpload(database!.url, id, 'upload-e2e');
 
-      const listed = await call('GET', '/api/admin/sagas?state=compensation_failed&resolved=false');
-      expect(listed.body.sagas.map((s: { id: string }) => s.id)).toEqual([id]);
-      const one = await call('GET', `/api/admin/sagas/${id}`);
-      expect(one.body.steps.map((s: { phase: string; name: string; status: string }) => `${s.phase} ${s.name} ${s.status}`)).toEqual([
-        'action drive succeeded',
-        'action rows failed',
-        'compensation drive failed',
-      ]);
-      expect(await call('POST', `/api/admin/sagas/${id}/retry`)).toMatchObject({ status: 409, type: expect.stringMatching(/problem\+json/) });
-      const resolved = await call('POST', `/api/admin/sagas/${id}/resolve`, { note: 'deleted in Drive by hand' });
-      expect(resolved).toMatchObject({ status: 200, body: { resolvedBy: 'admin-token', resolutionNote: 'deleted in Drive by hand' } });
-      expect((await call('GET', '/api/admin/sagas?resolved=false')).body.sagas).toEqual([]);
-      const { body } = await call('GET', '/api/admin/system/status');
-      expect(body.subsystems.sagas.byState).toMatchObject({ compensation_failed: 1 });
-    } finally {
-      await pool.end();
-    }
+    const listed = await call('GET', '/api/admin/sagas?state=compensation_failed&resolved=false');
+    expect(listed.body.sagas.map((s: { id: string }) => s.id)).toEqual([id]);
+    const one = await call('GET', `/api/admin/sagas/${id}`);
+    expect(one.body.steps.map((s: { phase: string; name: string; status: string }) => `${s.phase} ${s.name} ${s.status}`)).toEqual([
+      'action drive succeeded',
+      'action rows failed',
+      'compensation drive failed',
+    ]);
+    expect(await call('POST', `/api/admin/sagas/${id}/retry`)).toMatchObject({ status: 409, type: expect.stringMatching(/problem\+json/) });
+    const resolved = await call('POST', `/api/admin/sagas/${id}/resolve`, { note: 'deleted in Drive by hand' });
+    expect(resolved).toMatchObject({ status: 200, body: { resolvedBy: 'admin-token', resolutionNote: 'deleted in Drive by hand' } });
+    expect((await call('GET', '/api/admin/sagas?resolved=false')).body.sagas).toEqual([]);
+    const { body } = await call('GET', '/api/admin/system/status');
+    expect(body.subsystems.sagas.byState).toMatchObject({ compensation_failed: 1 });
   });
 
   it('stops gracefully on SIGTERM, closing the runner', async () => {

@@ -11,7 +11,7 @@ import {
   type InvalidationBus,
   type InvalidationBusState,
 } from '@aikb/core';
-import { cacheRouter, errorHandler, featureFlagsRouter, notFound } from './index';
+import { cacheRouter, errorHandler, featureFlagsRouter, notFound, ROLLBACK_ACTOR_PREFIX } from './index';
 
 let store: FlagStore;
 let flags: FeatureFlagClient;
@@ -41,6 +41,39 @@ describe('featureFlagsRouter', () => {
     const res = await request(app).get('/api/admin/feature-flags?include=cache-info');
     const byName = Object.fromEntries(res.body.flags.map((f: { name: string; cacheAge: unknown }) => [f.name, f]));
     expect(byName.constructor).toMatchObject({ name: 'constructor', cacheAge: null });
+  });
+
+  it('POST /_rollback sets every flag matching rollbackFlags to rollout 0 in one call, answering the previous values', async () => {
+    await store.put('priority_2_2_rbac_api_filtering', { enabled: true, rolloutPercentage: 40 }, 'ops');
+    await store.put('priority_off', { enabled: true, rolloutPercentage: 0 }, 'ops');
+    await store.put('other', { enabled: true, rolloutPercentage: 100 }, 'ops');
+    const gated = express()
+      .use('/api/admin/feature-flags', featureFlagsRouter({ flags, actor: () => 'test-admin', rollbackFlags: 'priority_*' }))
+      .use(errorHandler());
+    const res = await request(gated).post('/api/admin/feature-flags/_rollback');
+    expect(res.status).toBe(200);
+    expect(res.headers['aikb-propagation']).toBe('none');
+    expect(res.body).toMatchObject({ pattern: 'priority_*', actor: `${ROLLBACK_ACTOR_PREFIX}test-admin`, propagation: { status: 'none' } });
+    expect(
+      res.body.rolledBack.map((f: { name: string; previousRolloutPercentage: number; rolloutPercentage: number }) => [
+        f.name,
+        f.previousRolloutPercentage,
+        f.rolloutPercentage,
+      ]),
+    ).toEqual([
+      ['priority_1_3_constant_time_auth', 100, 0],
+      ['priority_2_1_saga_pattern', 100, 0],
+      ['priority_2_2_rbac_api_filtering', 40, 0],
+    ]);
+    expect((await store.get('other'))?.rolloutPercentage).toBe(100);
+    const [latest] = (await request(gated).get('/api/admin/feature-flags/priority_2_2_rbac_api_filtering/history')).body.history;
+    expect(latest).toMatchObject({ actor: 'rollback:test-admin', before: { rolloutPercentage: 40 }, after: { rolloutPercentage: 0 } });
+    // Again: nothing left to change.
+    expect((await request(gated).post('/api/admin/feature-flags/_rollback')).body.rolledBack).toEqual([]);
+  });
+
+  it('rejects a rollbackFlags option that is not a string, naming it', () => {
+    expect(() => featureFlagsRouter({ flags, rollbackFlags: 5 as never })).toThrow(/rollbackFlags/);
   });
 
   it('GET / lists every flag, and with include=cache-info the cache age and TTL', async () => {

@@ -17,7 +17,16 @@ export interface FeatureFlagsRouterOptions {
    * @default 102400
    */
   maxBodyBytes?: number;
+  /**
+   * The flags `POST /_rollback` sets to rollout 0: a flag name or a glob (`*` any run of
+   * characters, `?` one), e.g. `priority_*` for the flags gating new code.
+   * @default '*' (every flag)
+   */
+  rollbackFlags?: string;
 }
+
+/** What the audit trail's `actor` of a change made by `POST /_rollback` starts with, before the acting user. */
+export const ROLLBACK_ACTOR_PREFIX = 'rollback:';
 
 function present(flag: Flag) {
   const { name, enabled, rolloutPercentage, description, lastUpdated, version } = flag;
@@ -49,7 +58,11 @@ function written(res: Response, flags: FeatureFlagClient, flag: Flag, status = 2
 /**
  * The runbook's feature-flag admin API, to mount at `/api/admin/feature-flags` behind your admin
  * guard: list (`?include=cache-info`), read, update (`POST`, strict), create or replace (`PUT`),
- * per-user status with the bucket, and the audit history. `POST` and `PUT` parse their own body by
+ * per-user status with the bucket, the audit history, and the emergency rollback (`POST /_rollback`:
+ * every flag matching `rollbackFlags` to rollout 0 in one call, recorded in each flag's history with
+ * the actor `rollback:<actor>`, answered with `{ pattern, rolledBack: [{ name,
+ * previousRolloutPercentage, rolloutPercentage, version, lastUpdated }], actor, propagation }`).
+ * `POST` and `PUT` parse their own body by
  * the package's one rule ({@link jsonBody}: JSON, or curl's form-urlencoded label for `-d` as in
  * the runbook's commands; else 415; over `maxBodyBytes` 413; missing or malformed 400): no
  * `express.json()` is needed in front. Every error is a problem+json naming the field.
@@ -71,7 +84,8 @@ export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
   check.object('flags', 'a FeatureFlagClient', true, ['evaluate', 'getFlag', 'listFlags', 'putFlag', 'updateFlag']);
   check.function('actor');
   check.number('maxBodyBytes', { min: 1, integer: true });
-  const { flags } = options;
+  check.string('rollbackFlags');
+  const { flags, rollbackFlags = '*' } = options;
   const actor = options.actor ?? (() => 'admin');
   const body = jsonBody({ limit: options.maxBodyBytes ?? DEFAULT_JSON_BODY_LIMIT, required: true });
   const router = Router();
@@ -90,6 +104,25 @@ export function featureFlagsRouter(options: FeatureFlagsRouterOptions): Router {
     res.json({
       flags: list.map((flag) => ({ ...flag, cacheAge: cacheAge(Object.hasOwn(cache.flags, flag.name) ? cache.flags[flag.name] : undefined) })),
       cacheAge: cacheAgeBody(cache.ageMs, cache.ttlMs),
+    });
+  });
+
+  // A flag name cannot start with "_", so this path never shadows a flag's.
+  router.post('/_rollback', async (req, res) => {
+    const changes = await flags.updateFlags(rollbackFlags, { rolloutPercentage: 0 }, { actor: `${ROLLBACK_ACTOR_PREFIX}${actor(req)}` });
+    const propagation = flags.propagation();
+    res.setHeader('Aikb-Propagation', propagation.status);
+    res.json({
+      pattern: rollbackFlags,
+      rolledBack: changes.map((change) => ({
+        name: change.name,
+        previousRolloutPercentage: change.before?.rolloutPercentage ?? null,
+        rolloutPercentage: change.after.rolloutPercentage,
+        version: change.version,
+        lastUpdated: change.at,
+      })),
+      actor: changes[0]?.actor ?? `${ROLLBACK_ACTOR_PREFIX}${actor(req)}`,
+      propagation: propagationBody(propagation),
     });
   });
 

@@ -18,7 +18,7 @@ export type { JsonBodyOptions } from './json-body';
 export { jsonBody } from './json-body';
 export { rejectNulInUrl } from './storable-input';
 export type { FeatureFlagsRouterOptions } from './feature-flags-router';
-export { featureFlagsRouter } from './feature-flags-router';
+export { featureFlagsRouter, ROLLBACK_ACTOR_PREFIX } from './feature-flags-router';
 export type { CacheRouterOptions } from './cache-router';
 export { cacheRouter } from './cache-router';
 // tracing, request logs, HTTP metrics (through an OpenTelemetry Meter)

@@ -1,38 +1,14 @@
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createArgon2Hasher, createPostgresUserStore, createUserDirectory } from '@aikb/core/auth';
 import { createDatabase, migrate } from '@aikb/core/db';
 import { loadConfig } from '../config';
 import { createLogger } from '../logger';
 import { serverMigrations } from '../migrations';
+import { promptHidden, readAll } from '../terminal';
 
 export const USERS_USAGE = `  aikb-server users add --email <email> --role <role> [--role <role>...] [--password-stdin]
                           add a user (the server must be stopped in embedded mode);
                           the password is prompted for, or read from stdin`;
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  let text = '';
-  for await (const chunk of stream) text += chunk.toString();
-  return text;
-}
-
-/** Prompts on the terminal without echoing what is typed. */
-function promptHidden(question: string): Promise<string> {
-  return new Promise((resolve) => {
-    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-    const output = rl as unknown as { _writeToOutput(s: string): void };
-    let asked = false;
-    output._writeToOutput = (s: string) => {
-      if (!asked) process.stderr.write(s);
-    };
-    rl.question(question, (answer) => {
-      rl.close();
-      process.stderr.write('\n');
-      resolve(answer);
-    });
-    asked = true;
-  });
-}
 
 /** `aikb-server users add ...`: validates, hashes with argon2id and stores the user; prints one line. */
 export async function runUsersCommand(args: string[]): Promise<void> {

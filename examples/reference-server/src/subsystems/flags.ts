@@ -16,6 +16,9 @@ export const SEEDED_FLAGS: Readonly<Record<string, FlagDefinition>> = {
   priority_2_2_rbac_api_filtering: { enabled: true, rolloutPercentage: 100, description: 'Filters search results by role' },
 };
 
+/** The flags that gate new code, as a glob: what the emergency rollback sets to rollout 0. */
+export const GATED_FLAGS = 'priority_*';
+
 /** What the flags subsystem needs from those started before it. */
 type FlagsNeeds = Pick<ServerContext, 'config' | 'logger' | 'infra' | 'status' | 'meter'>;
 
@@ -89,7 +92,9 @@ export const flagsSubsystem: Subsystem<FlagsNeeds, Pick<ServerContext, 'flags' |
 /** The admin routes: `/feature-flags` and `/cache/invalidate`, for the guarded `/api/admin` router. */
 export function flagAdminRoutes(ctx: Pick<ServerContext, 'flags'>): Router {
   // The flag history records who acted: the user id of a user token, `admin-token` for ADMIN_TOKEN.
+  // The emergency rollback (`POST /feature-flags/_rollback`, `aikb rollback`) sets every gated
+  // flag to rollout 0: those named `priority_*`, as the seeded ones are.
   return Router()
-    .use('/feature-flags', featureFlagsRouter({ flags: ctx.flags, actor: requestActor }))
+    .use('/feature-flags', featureFlagsRouter({ flags: ctx.flags, actor: requestActor, rollbackFlags: GATED_FLAGS }))
     .use('/cache', cacheRouter({ flags: ctx.flags }));
 }

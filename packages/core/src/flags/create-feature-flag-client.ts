@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { BatchObservableCallback, Meter } from '@opentelemetry/api';
 import type { CacheEntry, InvalidationMessage, TtlCache } from '../cache/cache';
 import { createTtlCache } from '../cache/create-ttl-cache';
-import { isGlob } from '../cache/internal/glob';
+import { globMatcher, isGlob } from '../cache/internal/glob';
 import { systemClock, unrefTimer } from '../clock';
 import { NotFoundError, UnavailableError, ValidationError, isAikbError } from '../errors';
 import { resolveMeter } from '../internal/meter';
@@ -14,6 +14,7 @@ import type {
   FeatureFlagClient,
   FeatureFlagClientOptions,
   Flag,
+  FlagChange,
   FlagClientStats,
   FlagDefinition,
   FlagEvaluation,
@@ -349,6 +350,20 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
     await publish(keyOf(flag.name), flag.version, flag);
   }
 
+  /** `updateFlags` over a store without `updateMany`: each change durable on its own. */
+  async function updateOneByOne(names: readonly string[], patch: FlagPatch, actor: string): Promise<FlagChange[]> {
+    const changes: FlagChange[] = [];
+    for (const name of names) {
+      const before = await store.get(name);
+      if (!before || Object.entries(patch).every(([field, value]) => before[field as keyof FlagPatch] === value)) continue;
+      const after = await store.update(name, patch, actor);
+      if (!after) continue;
+      const state = (f: Flag) => ({ enabled: f.enabled, rolloutPercentage: f.rolloutPercentage, description: f.description });
+      changes.push({ name, version: after.version, before: state(before), after: state(after), actor, at: after.lastUpdated });
+    }
+    return changes;
+  }
+
   async function storeCall<T>(what: string, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
@@ -482,6 +497,20 @@ export function createFeatureFlagClient(options: FeatureFlagClientOptions): Feat
       const result = await storeCall('save the flag', () => store.put(name, checked, actor));
       await writeThrough(result.flag);
       return result;
+    },
+
+    async updateFlags(pattern, patch: FlagPatch, { actor = 'api' } = {}) {
+      if (typeof pattern !== 'string' || !(isGlob(pattern) ? checkNameQuietly(pattern.replace(/[*?]/g, 'a')) : checkNameQuietly(pattern)))
+        throw new ValidationError('pattern', 'pattern must be a flag name or a glob of one, such as "priority_*"');
+      const checked = checkPatch(patch);
+      const matches = globMatcher(pattern);
+      const names = (await storeCall('list flags', () => store.list())).map((f) => f.name).filter(matches);
+      if (names.length === 0) return [];
+      const changes = await storeCall('update the flags', () =>
+        store.updateMany ? store.updateMany(names, checked, actor) : updateOneByOne(names, checked, actor),
+      );
+      for (const change of changes) await writeThrough({ name: change.name, ...change.after, lastUpdated: change.at, version: change.version });
+      return changes;
     },
 
     async ensureFlag(name, definition) {

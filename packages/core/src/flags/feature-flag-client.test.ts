@@ -347,6 +347,53 @@ describe('FeatureFlagClient', () => {
     });
   });
 
+  describe('updateFlags', () => {
+    it('rolls every flag matching a glob back to 0%, recording the previous values, and publishes each change', async () => {
+      const store = createMemoryFlagStore();
+      await store.put('priority_1_3_auth', { enabled: true, rolloutPercentage: 100 }, 't');
+      await store.put('priority_2_1_saga', { enabled: true, rolloutPercentage: 40 }, 't');
+      await store.put('priority_2_2_off', { enabled: true, rolloutPercentage: 0 }, 't');
+      await store.put('other', { enabled: true, rolloutPercentage: 100 }, 't');
+      const bus = createInProcessInvalidationBus();
+      const a = await client({ store, bus });
+      const b = await client({ store, bus });
+      expect(b.isEnabled('priority_2_1_saga', { userId: 'u' })).toBe(rolloutBucket('priority_2_1_saga', 'u') <= 40);
+      const changes = await a.updateFlags('priority_*', { rolloutPercentage: 0 }, { actor: 'rollback:ops' });
+      expect(changes.map((c) => [c.name, c.before?.rolloutPercentage, c.after.rolloutPercentage, c.actor])).toEqual([
+        ['priority_1_3_auth', 100, 0, 'rollback:ops'],
+        ['priority_2_1_saga', 40, 0, 'rollback:ops'],
+      ]);
+      expect(b.isEnabled('priority_1_3_auth')).toBe(false);
+      expect(b.isEnabled('priority_2_1_saga', { userId: 'u' })).toBe(false);
+      expect(b.isEnabled('other')).toBe(true);
+      expect(await a.updateFlags('priority_*', { rolloutPercentage: 0 })).toEqual([]);
+      expect(await a.updateFlags('nothing_*', { rolloutPercentage: 0 })).toEqual([]);
+    });
+
+    it('applies the patch one flag at a time on a store without updateMany', async () => {
+      const inner = createMemoryFlagStore();
+      await inner.put('p_a', { enabled: true, rolloutPercentage: 30 }, 't');
+      await inner.put('p_b', { enabled: true, rolloutPercentage: 0 }, 't');
+      const flags = await client({ store: { ...inner, updateMany: undefined } });
+      const changes = await flags.updateFlags('p_?', { rolloutPercentage: 0 }, { actor: 'ops' });
+      expect(changes).toEqual([expect.objectContaining({ name: 'p_a', before: expect.objectContaining({ rolloutPercentage: 30 }), actor: 'ops' })]);
+      expect((await inner.history('p_a'))[0]).toMatchObject({ version: changes[0]!.version, after: { rolloutPercentage: 0 } });
+    });
+
+    it.each([
+      ['', 'pattern'],
+      ['Priority_*', 'pattern'],
+      ['priority_*', 'rolloutPercentage', { rolloutPercentage: 101 }],
+      ['priority_*', 'body', {}],
+    ])('rejects pattern %j naming %s, changing nothing', async (pattern, field, patch: object = { rolloutPercentage: 0 }) => {
+      const store = createMemoryFlagStore();
+      await store.put('priority_x', { enabled: true, rolloutPercentage: 100 }, 't');
+      const flags = await client({ store });
+      await expect(flags.updateFlags(pattern, patch as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field });
+      expect(await store.history('priority_x')).toHaveLength(1);
+    });
+  });
+
   describe('across instances', () => {
     it('shows a change made through A on B as soon as the bus delivers it', async () => {
       const store = createMemoryFlagStore();

@@ -109,6 +109,28 @@ export function describeFlagStoreContract(create: () => FlagStore | Promise<Flag
       expect(await store.changeMarker!()).toBe(before + 14);
     });
 
+    it('updateMany changes every named flag the patch changes, one audit record each, and skips the rest', async () => {
+      const { flag: a } = await store.put(name('ra'), { enabled: true, rolloutPercentage: 50, description: 'a' }, 'seed');
+      await store.put(name('rb'), { enabled: false, rolloutPercentage: 0 }, 'seed');
+      await store.put(name('rc'), { enabled: true, rolloutPercentage: 100 }, 'seed');
+      const marker = await store.changeMarker!();
+      const changes = await store.updateMany!([name('rc'), name('ra'), name('rb'), name('missing'), name('ra')], { rolloutPercentage: 0 }, 'rollback:ops');
+      expect(changes.map((c) => [c.name, c.before?.rolloutPercentage, c.after.rolloutPercentage, c.actor])).toEqual([
+        [name('ra'), 50, 0, 'rollback:ops'],
+        [name('rc'), 100, 0, 'rollback:ops'],
+      ]);
+      expect(changes[0]!.after).toEqual({ enabled: true, rolloutPercentage: 0, description: 'a' });
+      expect(changes[0]!.version).toBeGreaterThan(a.version);
+      expect(await store.get(name('ra'))).toMatchObject({ rolloutPercentage: 0, version: changes[0]!.version, lastUpdated: changes[0]!.at });
+      expect((await store.history(name('ra')))[0]).toEqual(changes[0]);
+      expect(await store.history(name('rb'))).toHaveLength(1);
+      expect(await store.changeMarker!()).toBeGreaterThan(marker);
+      // Nothing left to change: nothing written, the marker stays.
+      const again = await store.changeMarker!();
+      expect(await store.updateMany!([name('ra'), name('rb'), name('rc')], { rolloutPercentage: 0 }, 'ops')).toEqual([]);
+      expect(await store.changeMarker!()).toBe(again);
+    });
+
     it('keeps versions strictly increasing across flags', async () => {
       const versions: number[] = [];
       for (const base of ['v1', 'v2', 'v1', 'v3']) versions.push((await store.put(name(base), { enabled: true, rolloutPercentage: 5 }, 't')).flag.version);

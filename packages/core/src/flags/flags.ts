@@ -67,6 +67,16 @@ export interface FlagStore {
   /** The audit trail of one flag, newest first. */
   history(name: string, options?: { limit?: number }): Promise<FlagChange[]>;
   /**
+   * Applies `patch` to every named flag it would change, all of them or none (one transaction),
+   * with one audit record each. Names it does not hold, and flags the patch would leave as they
+   * are, are skipped: nothing is written for them.
+   *
+   * Optional so that existing stores keep working: without it, the client applies the patch one
+   * flag at a time (each change durable on its own, the batch not atomic).
+   * @returns the changes made, by name
+   */
+  updateMany?(names: readonly string[], patch: FlagPatch, actor: string): Promise<FlagChange[]>;
+  /**
    * A cheap change marker: a number that changes (increases) with every committed write to any
    * flag, whatever order concurrent writes commit in. Clients poll it (about once a second) while
    * their invalidation bus is down and reload the flags only when it moved.
@@ -263,6 +273,17 @@ export interface FeatureFlagClient {
    * @throws {ValidationError} naming the bad field; nothing changes
    */
   putFlag(name: string, definition: FlagDefinition, options?: { actor?: string }): Promise<{ flag: Flag; created: boolean }>;
+  /**
+   * Applies `patch` to every flag whose name matches `pattern` (a name, or a glob where `*`
+   * matches any run of characters and `?` one: `priority_*`) and publishes the changes. Flags
+   * the patch would not change are left alone and not recorded; with a store that has
+   * `updateMany` (both built-in stores do), the changes commit together or not at all. A flag
+   * created while the call runs may be missed. This is the emergency rollback:
+   * `updateFlags('priority_*', { rolloutPercentage: 0 })`.
+   * @throws {ValidationError} naming `pattern` or the bad field of `patch`; nothing changes
+   * @returns the audit records of the changes (each with the state `before` it), by name
+   */
+  updateFlags(pattern: string, patch: FlagPatch, options?: { actor?: string }): Promise<FlagChange[]>;
   /** Creates the flag if it does not exist yet (seeding); never overwrites. */
   ensureFlag(name: string, definition: FlagDefinition): Promise<Flag>;
   /** The audit trail, newest first. */

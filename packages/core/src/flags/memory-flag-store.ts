@@ -62,6 +62,18 @@ export function createMemoryFlagStore(options: MemoryFlagStoreOptions = {}): Fla
       if (!before) return undefined;
       return write(name, before, { ...state(before), ...definedOnly(patch) }, actor);
     },
+    async updateMany(names, patch: FlagPatch, actor) {
+      const changed: FlagChange[] = [];
+      for (const name of [...new Set(names)].sort()) {
+        const before = flags.get(name);
+        if (!before) continue;
+        const next = { ...state(before), ...definedOnly(patch) };
+        if (next.enabled === before.enabled && next.rolloutPercentage === before.rolloutPercentage && next.description === before.description) continue;
+        write(name, before, next, actor);
+        changed.push(changes.at(-1)!);
+      }
+      return changed;
+    },
     async ensure(name, definition, actor) {
       const existing = flags.get(name);
       if (existing) return existing;

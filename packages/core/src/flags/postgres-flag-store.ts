@@ -81,6 +81,26 @@ const COLUMNS = 'name, enabled, rollout_percentage, description, version, last_u
 const BUMP = (written: string) => `bump AS (UPDATE aikb_feature_flag_changes SET seq = seq + 1 WHERE EXISTS (SELECT 1 FROM ${written}))`;
 const STATE = (t: string) => `jsonb_build_object('enabled', ${t}.enabled, 'rolloutPercentage', ${t}.rollout_percentage, 'description', ${t}.description)`;
 
+/**
+ * Applies a patch (`$2` enabled, `$3` rollout, `$4` description, `null` to keep; `$5` the actor)
+ * to the rows of a CTE `old` the statement has locked, with their audit records and the marker bump.
+ */
+const APPLY_PATCH = `up AS (
+    UPDATE aikb_feature_flags f SET
+      enabled = COALESCE($2::boolean, f.enabled),
+      rollout_percentage = COALESCE($3::integer, f.rollout_percentage),
+      description = COALESCE($4::text, f.description),
+      version = nextval('aikb_feature_flag_version'),
+      last_updated = now()
+    FROM old WHERE f.name = old.name
+    RETURNING f.*
+  ),
+  audit AS (
+    INSERT INTO aikb_feature_flag_history (name, version, before, after, actor, at)
+    SELECT up.name, up.version, ${STATE('old')}, ${STATE('up')}, $5, up.last_updated FROM up JOIN old ON old.name = up.name
+  ),
+  ${BUMP('up')}`;
+
 function toFlag(row: FlagRow): Flag {
   return {
     name: row.name,
@@ -89,6 +109,17 @@ function toFlag(row: FlagRow): Flag {
     description: row.description,
     lastUpdated: new Date(row.last_updated).toISOString(),
     version: Number(row.version),
+  };
+}
+
+function toChange(row: HistoryRow): FlagChange {
+  return {
+    name: row.name,
+    version: Number(row.version),
+    before: row.before ?? undefined,
+    after: row.after,
+    actor: row.actor,
+    at: new Date(row.at).toISOString(),
   };
 }
 
@@ -169,25 +200,31 @@ export function createPostgresFlagStore(options: PostgresFlagStoreOptions): Flag
       assertStorable({ name, description: patch.description, actor });
       const [row] = await query<FlagRow>(
         `WITH old AS (SELECT * FROM aikb_feature_flags WHERE name = $1 FOR UPDATE),
-         up AS (
-           UPDATE aikb_feature_flags f SET
-             enabled = COALESCE($2, f.enabled),
-             rollout_percentage = COALESCE($3, f.rollout_percentage),
-             description = COALESCE($4, f.description),
-             version = nextval('aikb_feature_flag_version'),
-             last_updated = now()
-           FROM old WHERE f.name = old.name
-           RETURNING f.*
-         ),
-         audit AS (
-           INSERT INTO aikb_feature_flag_history (name, version, before, after, actor, at)
-           SELECT up.name, up.version, ${STATE('old')}, ${STATE('up')}, $5, up.last_updated FROM up, old
-         ),
-         ${BUMP('up')}
+         ${APPLY_PATCH}
          SELECT ${COLUMNS} FROM up`,
         [name, patch.enabled ?? null, patch.rolloutPercentage ?? null, patch.description ?? null, actor],
       );
       return row && toFlag(row);
+    },
+    async updateMany(names, patch, actor) {
+      assertStorable({ description: patch.description, actor });
+      // One statement, so one transaction: every change and its audit record, or none. Rows are
+      // locked in name order (no deadlock between two batches); the "would it change" test is
+      // re-checked on the locked row.
+      const rows = await query<HistoryRow>(
+        `WITH old AS (
+           SELECT * FROM aikb_feature_flags
+           WHERE name = ANY($1::text[])
+             AND (enabled <> COALESCE($2::boolean, enabled) OR rollout_percentage <> COALESCE($3::integer, rollout_percentage)
+                  OR description <> COALESCE($4::text, description))
+           ORDER BY name COLLATE "C" FOR UPDATE
+         ),
+         ${APPLY_PATCH}
+         SELECT up.name, up.version, ${STATE('old')} AS before, ${STATE('up')} AS after, $5 AS actor, up.last_updated AS at
+         FROM up JOIN old ON old.name = up.name ORDER BY up.name COLLATE "C"`,
+        [[...new Set(names)], patch.enabled ?? null, patch.rolloutPercentage ?? null, patch.description ?? null, actor],
+      );
+      return rows.map(toChange);
     },
     async ensure(name, definition, actor) {
       assertStorable({ name, description: definition.description, actor });
@@ -216,14 +253,7 @@ export function createPostgresFlagStore(options: PostgresFlagStoreOptions): Flag
         'SELECT name, version, before, after, actor, at FROM aikb_feature_flag_history WHERE name = $1 ORDER BY version DESC LIMIT $2',
         [name, limit],
       );
-      return rows.map((row): FlagChange => ({
-        name: row.name,
-        version: Number(row.version),
-        before: row.before ?? undefined,
-        after: row.after,
-        actor: row.actor,
-        at: new Date(row.at).toISOString(),
-      }));
+      return rows.map(toChange);
     },
     async changeMarker() {
       const [row] = await query<{ seq: string | number }>('SELECT seq FROM aikb_feature_flag_changes');
