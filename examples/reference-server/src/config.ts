@@ -216,7 +216,8 @@ function uploadStep(env: Env, name: string): UploadStep | undefined {
 
 function testHooks(env: Env): TestHooks | undefined {
   if (!flag(env, 'AIKB_TEST_HOOKS')) return undefined;
-  if (env.NODE_ENV === 'production') throw new ConfigError('AIKB_TEST_HOOKS', 'must not be set with NODE_ENV=production: it makes uploads block or fail on purpose');
+  if (env.NODE_ENV === 'production')
+    throw new ConfigError('AIKB_TEST_HOOKS', 'must not be set with NODE_ENV=production: it makes uploads block or fail on purpose');
   return { blockUploadStep: uploadStep(env, 'AIKB_TEST_BLOCK_UPLOAD_STEP'), failUploadStep: uploadStep(env, 'AIKB_TEST_FAIL_UPLOAD_STEP') };
 }
 

@@ -58,12 +58,12 @@ export function defineDeleteSaga({ drive, files, search }: DeleteDeps) {
       compensationRetry,
     })
     .step('rows', {
-      action: async ({ input }) => {
+      action: async ({ input }): Promise<DeletedRow | null> => {
         const row = await files.get(input.documentId);
         // A resumed delete whose row went already: its output is lost with the crash, nothing to undo.
         if (!row) return null;
         await files.delete(input.documentId);
-        return row as DeletedRow;
+        return row;
       },
       compensate: ({ output }) =>
         wrap('Failed to restore the document row', async () => {

@@ -47,7 +47,7 @@ export function documentRoutes({ service, maxBytes }: { service: DocumentService
     }
   });
   router.delete('/documents/:id', async (req, res) => {
-    await service.delete(requirePrincipal(req), req.params.id!);
+    await service.delete(requirePrincipal(req), req.params.id);
     res.status(204).end();
   });
   return router;

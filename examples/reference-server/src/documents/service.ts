@@ -140,7 +140,9 @@ export function createDocumentService(deps: DocumentServiceDeps): DocumentServic
   deps.register(uploadSaga as unknown as SagaDefinition<never, never>, { endpoint: UPLOAD_ENDPOINT });
   deps.register(deleteSaga as unknown as SagaDefinition<never, never>, { endpoint: DELETE_ENDPOINT });
 
-  const uploadCounter = deps.meter.createCounter('aikb.documents.uploads', { description: 'Document uploads, by outcome and path (saga, or direct with the flag off).' });
+  const uploadCounter = deps.meter.createCounter('aikb.documents.uploads', {
+    description: 'Document uploads, by outcome and path (saga, or direct with the flag off).',
+  });
   const deleteCounter = deps.meter.createCounter('aikb.documents.deletes', { description: 'Document deletes, by outcome.' });
   const orphanCounter = deps.meter.createCounter('aikb.documents.orphans', {
     description: 'Files and rows a failed flag-off (direct) upload left behind: the saga path leaves none.',
@@ -167,7 +169,10 @@ export function createDocumentService(deps: DocumentServiceDeps): DocumentServic
   const orphaned = (resource: OrphanResource, input: UploadInput) => {
     orphans[resource] += 1;
     orphanCounter.add(1, { resource });
-    logger.warn({ documentId: input.documentId, driveKey: input.driveKey, resource }, `documents: the flag-off upload path left a ${resource} behind (aikb-server drive check lists it)`);
+    logger.warn(
+      { documentId: input.documentId, driveKey: input.driveKey, resource },
+      `documents: the flag-off upload path left a ${resource} behind (aikb-server drive check lists it)`,
+    );
   };
   const ensureSearch = () => {
     const reason = deps.searchUnavailable();
@@ -197,7 +202,14 @@ export function createDocumentService(deps: DocumentServiceDeps): DocumentServic
       case 'completed': {
         const { drive: stored, index } = outcome.outputs as unknown as { drive: { bytes: number; contentType: string }; index: { chunks: number } };
         count('saga', ran ? 'created' : 'replayed');
-        const document = { id: input.documentId, title: input.title, sagaId: outcome.id, chunks: index.chunks, bytes: stored.bytes, contentType: stored.contentType };
+        const document = {
+          id: input.documentId,
+          title: input.title,
+          sagaId: outcome.id,
+          chunks: index.chunks,
+          bytes: stored.bytes,
+          contentType: stored.contentType,
+        };
         return { document, replayed: !ran };
       }
       case 'running':
@@ -283,7 +295,8 @@ export function createDocumentService(deps: DocumentServiceDeps): DocumentServic
         count(path, 'rejected');
         throw error;
       }
-      const ids = request.idempotencyKey === undefined ? { documentId: randomUUID(), sagaKey: undefined } : idempotentIds(principal.userId, request.idempotencyKey);
+      const ids =
+        request.idempotencyKey === undefined ? { documentId: randomUUID(), sagaKey: undefined } : idempotentIds(principal.userId, request.idempotencyKey);
       if (pending.has(ids.documentId)) {
         count(path, 'in_progress');
         throw inProgress();
@@ -323,7 +336,9 @@ export function createDocumentService(deps: DocumentServiceDeps): DocumentServic
           throw outcome.compensationError;
         default:
           countDelete('undone');
-          throw new AikbError('UNAVAILABLE', 'the delete failed and was undone; the document is unchanged: try again later', { details: { sagaId: outcome.id } });
+          throw new AikbError('UNAVAILABLE', 'the delete failed and was undone; the document is unchanged: try again later', {
+            details: { sagaId: outcome.id },
+          });
       }
     },
     stats() {

@@ -54,7 +54,8 @@ function parseAcl(raw: string): string[] {
 function checkTitle(raw: string): string {
   const title = raw.trim();
   if (title === '') throw new ValidationError('title', 'title must not be empty');
-  if (title.length > MAX_TITLE_CHARS || /\p{Cc}/u.test(title)) throw new ValidationError('title', `title must be at most ${MAX_TITLE_CHARS} characters, without control characters`);
+  if (title.length > MAX_TITLE_CHARS || /\p{Cc}/u.test(title))
+    throw new ValidationError('title', `title must be at most ${MAX_TITLE_CHARS} characters, without control characters`);
   return title;
 }
 
@@ -73,7 +74,9 @@ export function readUploadForm(req: Request, { maxBytes }: { maxBytes: number })
     });
   } catch {
     return Promise.reject(
-      new AikbError('UNSUPPORTED_MEDIA_TYPE', 'send the upload as multipart/form-data with the fields title and acl, then file', { details: { field: 'body' } }),
+      new AikbError('UNSUPPORTED_MEDIA_TYPE', 'send the upload as multipart/form-data with the fields title and acl, then file', {
+        details: { field: 'body' },
+      }),
     );
   }
   const fields = new Map<string, string>();
@@ -102,7 +105,8 @@ export function readUploadForm(req: Request, { maxBytes }: { maxBytes: number })
     };
     bb.on('field', (name, value, info) => {
       if (fileSeen) return fail(fileLast());
-      if (name !== 'title' && name !== 'acl') return fail(new ValidationError(name || 'body', `unknown field "${name.slice(0, 100)}": the form takes title, acl and file`));
+      if (name !== 'title' && name !== 'acl')
+        return fail(new ValidationError(name || 'body', `unknown field "${name.slice(0, 100)}": the form takes title, acl and file`));
       if (fields.has(name)) return fail(new ValidationError(name, `${name} was sent twice`));
       if (info.valueTruncated) return fail(new ValidationError(name, `${name} is longer than ${MAX_FIELD_BYTES} bytes`));
       fields.set(name, value);

@@ -125,7 +125,12 @@ async function startSearch(ctx: SearchNeeds): Promise<{ search: SearchSubsystem 
     vectorValidation: (_req, principal) => flags.isEnabled(VECTOR_VALIDATION_FLAG, { userId: principal.userId }, true),
     rbacFiltering: (_req, principal) => flags.isEnabled(RBAC_FILTERING_FLAG, { userId: principal.userId }, true),
   });
-  const unavailable = () => (state.kind === 'ready' ? undefined : state.kind === 'starting' ? 'search is starting: the database is not ready yet' : `search is unavailable: ${state.reason}`);
+  const unavailable = () =>
+    state.kind === 'ready'
+      ? undefined
+      : state.kind === 'starting'
+        ? 'search is starting: the database is not ready yet'
+        : `search is unavailable: ${state.reason}`;
   return { search: { store, userRoutes, adminRoutes: searchAdminRouter({ search: store }), unavailable } };
 }
 
