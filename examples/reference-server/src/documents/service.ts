@@ -68,6 +68,11 @@ export interface DocumentServiceDeps {
   /** Why search cannot take a document now (`undefined` when it can): uploads and deletes are then 503 before anything is written. */
   readonly searchUnavailable: () => string | undefined;
   readonly hooks?: TestHooks | undefined;
+  /**
+   * How long one attempt of the `rows` and `index` steps (and each compensation) may take.
+   * @default 30000
+   */
+  readonly stepTimeoutMs?: number;
 }
 
 /** Counts since start, for the system status. */
@@ -135,7 +140,7 @@ export function createDocumentService(deps: DocumentServiceDeps): DocumentServic
   const { drive, files, search, runner, flags, logger } = deps;
   const pending = new Map<string, PendingUpload>();
   const steps = createUploadSteps({ drive, files, search, maxBytes: deps.maxBytes, pending, hooks: deps.hooks });
-  const uploadSaga = defineUploadSaga(steps, { driveTimeoutMs: deps.driveTimeoutMs });
+  const uploadSaga = defineUploadSaga(steps, { driveTimeoutMs: deps.driveTimeoutMs, stepTimeoutMs: deps.stepTimeoutMs ?? 30_000 });
   const deleteSaga = defineDeleteSaga({ drive, files, search });
   deps.register(uploadSaga as unknown as SagaDefinition<never, never>, { endpoint: UPLOAD_ENDPOINT });
   deps.register(deleteSaga as unknown as SagaDefinition<never, never>, { endpoint: DELETE_ENDPOINT });
@@ -236,8 +241,9 @@ export function createDocumentService(deps: DocumentServiceDeps): DocumentServic
           );
         }
         if (isClientError(cause)) throw new AikbError(cause.code, cause.message, { details: { ...cause.details, sagaId: outcome.id, undone: true } });
+        const timedOut = (cause instanceof AikbError ? cause.code : outcome.error?.code) === 'DEADLINE_EXCEEDED';
         throw new AikbError(
-          cause instanceof AikbError && cause.code === 'DEADLINE_EXCEEDED' ? 'DEADLINE_EXCEEDED' : 'UNAVAILABLE',
+          timedOut ? 'DEADLINE_EXCEEDED' : 'UNAVAILABLE',
           'the upload failed and was undone; nothing was stored: try again later (with a new Idempotency-Key)',
           { details: { sagaId: outcome.id, step: outcome.error?.step ?? null, undone: true } },
         );
@@ -282,11 +288,12 @@ export function createDocumentService(deps: DocumentServiceDeps): DocumentServic
     }
   }
 
+  const pathFor = (principal: Principal): UploadPath => (flags.isEnabled(SAGA_FLAG, { userId: principal.userId }, true) ? 'saga' : 'direct');
   return {
-    pathFor: (principal) => (flags.isEnabled(SAGA_FLAG, { userId: principal.userId }, true) ? 'saga' : 'direct'),
+    pathFor,
     rejected: (path) => count(path, 'rejected'),
     async upload(principal, request) {
-      const path = this.pathFor(principal);
+      const path = pathFor(principal);
       const acl = request.acl ?? [`user:${principal.userId}`];
       try {
         checkGrant(principal, acl);

@@ -86,11 +86,13 @@ export function readUploadForm(req: Request, { maxBytes }: { maxBytes: number })
   const rest = new Promise<void>((resolve, reject) => (afterFile = { resolve, reject }));
   rest.catch(() => undefined);
 
+  // Reads no more of the request: the route answers with `Connection: close`, so what the client
+  // still sends is never read (a 413 does not read the rest of an oversized file).
   const abandon = () => {
     req.unpipe(bb);
+    req.pause();
     bb.removeAllListeners('file');
     bb.destroy();
-    req.resume();
   };
 
   return new Promise<UploadForm>((resolve, reject) => {

@@ -201,27 +201,30 @@ const compensationRetry: SagaRetryPolicy = { retries: 3, minDelayMs: 100, maxDel
  * undone by deleting it; (3) `index` indexes it for search in one transaction, undone by removing
  * it. Only transient errors are retried; a refusal (413, 415, 422, 400) goes straight to compensation.
  *
- * @param driveTimeoutMs how long step 1 may take to receive the file (the HTTP request timeout)
+ * @param options.driveTimeoutMs how long step 1 may take to receive the file (the HTTP request timeout)
+ * @param options.stepTimeoutMs how long one attempt of the other steps, and of each compensation, may take
  */
-export function defineUploadSaga(steps: UploadSteps, { driveTimeoutMs }: { driveTimeoutMs: number }) {
+export function defineUploadSaga(steps: UploadSteps, { driveTimeoutMs, stepTimeoutMs }: { driveTimeoutMs: number; stepTimeoutMs: number }) {
   return defineSaga<UploadInput>({ name: UPLOAD_SAGA, version: 1, recovery: 'compensate' })
     .step('drive', {
       action: ({ input, signal }) => steps.drive(input, signal),
       compensate: ({ input }) => steps.undoDrive(input),
       timeoutMs: driveTimeoutMs,
-      compensationTimeoutMs: 30_000,
+      compensationTimeoutMs: stepTimeoutMs,
       retry: { retries: 0 },
       compensationRetry,
     })
     .step('rows', {
       action: ({ input, outputs, sagaId, signal }) => steps.rows(input, outputs.drive, sagaId, signal),
       compensate: ({ input }) => steps.undoRows(input),
+      timeoutMs: stepTimeoutMs,
       retry: transientRetry,
       compensationRetry,
     })
     .step('index', {
       action: ({ input, outputs, signal }) => steps.index(input, outputs.drive, signal),
       compensate: ({ input }) => steps.undoIndex(input),
+      timeoutMs: stepTimeoutMs,
       retry: transientRetry,
       compensationRetry,
     });
