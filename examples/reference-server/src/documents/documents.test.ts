@@ -6,6 +6,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { metrics } from '@opentelemetry/api';
 import express from 'express';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -15,6 +16,7 @@ import { AikbError, UnavailableError, type Principal } from '@aikb/core';
 import type { SessionVerifier, VerifiedSession } from '@aikb/core/auth';
 import { ensureVectorExtension, migrate } from '@aikb/core/db';
 import { createMemoryDriveStore, type DriveStore } from '@aikb/core/drive';
+import { createMemorySagaLog, createSagaRunner } from '@aikb/core/saga';
 import { createFeatureFlagClient, createMemoryFlagStore, type FeatureFlagClient } from '@aikb/core/flags';
 import { createStatusRegistry } from '@aikb/core/health';
 import { createErrorMetrics, type ErrorMetrics } from '@aikb/core/metrics';
@@ -452,5 +454,51 @@ describeEachDatabase('document uploads', (db) => {
       expect((await request(app).delete(`/api/documents/${id}`).set('Authorization', 'Bearer alice')).status).toBe(204);
       await expectClean();
     });
+  });
+});
+
+describe('document uploads while search is unavailable (no pgvector)', () => {
+  it('answers 503 before reading the file, writing nothing', async () => {
+    const drive = createMemoryDriveStore();
+    const runner = createSagaRunner({ log: createMemorySagaLog(), recoveryIntervalMs: 0 });
+    const flags = createFeatureFlagClient({ store: createMemoryFlagStore() });
+    const service = createDocumentService({
+      drive,
+      files: {
+        insert: () => Promise.reject(new Error('not reached')),
+        get: () => Promise.resolve(undefined),
+        delete: () => Promise.resolve(false),
+        listKeys: () => Promise.resolve([]),
+      },
+      search: {} as SearchStore,
+      runner,
+      register: (definition) => runner.register(definition),
+      flags,
+      meter: metrics.getMeter('documents-test'),
+      logger: pino({ level: 'silent' }),
+      maxBytes: MAX_BYTES,
+      driveTimeoutMs: 10_000,
+      searchUnavailable: () => 'search is unavailable: this PostgreSQL server has no pgvector extension',
+    });
+    const app = express();
+    app.use(
+      '/api',
+      express
+        .Router()
+        .use('/documents', requireUser({ sessions }))
+        .use(documentRoutes({ service, maxBytes: MAX_BYTES })),
+    );
+    app.use(errorHandler());
+    try {
+      const res = await request(app).post('/api/documents/upload').set('Authorization', 'Bearer alice').field('title', 't').attach('file', MARKDOWN, 'a.md');
+      expect(res.status).toBe(503);
+      expect(res.type).toBe('application/problem+json');
+      expect((await drive.list('')).items).toEqual([]);
+      expect((await runner.list()).items).toEqual([]);
+      expect(service.stats().uploads.saga.rejected).toBe(1);
+    } finally {
+      await runner.close();
+      await flags.close();
+    }
   });
 });
