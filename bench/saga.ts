@@ -12,22 +12,13 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
 import { createDatabase, migrate, type Queryable } from '@aikb/core/db';
+import { median, percentile, printTable } from './support';
 import { createMemorySagaLog, createPostgresSagaLog, createSagaRunner, defineSaga, sagaLogMigrations, type SagaLog } from '@aikb/core/saga';
 
 const RUNS = 3;
 const SAGAS = { 1: 300, 16: 2000 } as const;
 const WARM_UP = 50;
 const databaseUrl = process.env.AIKB_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-};
 
 /** A pool that counts what it is asked to do: one query or one connect is one round trip. */
 function counting(pool: Queryable): { pool: Queryable; count(): number } {
@@ -162,11 +153,7 @@ async function main(): Promise<void> {
     await server?.drop();
     await admin.end().catch(() => undefined);
   }
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
-  const line = (row: string[]) => `| ${row.map((cell, col) => cell.padEnd(widths[col]!)).join(' | ')} |`;
-  console.log(line(rows[0]!));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const row of rows.slice(1)) console.log(line(row));
+  printTable(rows);
 }
 
 main().catch((error: unknown) => {

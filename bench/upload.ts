@@ -9,25 +9,17 @@
  * Environment: AIKB_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres; a
  * fresh database is created for the run and dropped after). Build the server first (`npm run build`).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { seededRandom } from '@aikb/test-support';
+import { percentile, printTable, startBuiltServer, type BenchServer } from './support';
 
 const UPLOADS = { 1: 40, 8: 120 } as const;
 const WARM_UP = 8;
 const FILE_BYTES = 100 * 1024;
 const ADMIN_TOKEN = 'bench-admin-token-upload-0123456789';
 const databaseUrl = process.env.AIKB_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-};
 
 /** ~100 kB of Markdown from a fixed vocabulary: paragraphs under headings, different for each seed. */
 function markdown(seed: number): string {
@@ -59,44 +51,10 @@ function markdown(seed: number): string {
   return text.slice(0, FILE_BYTES);
 }
 
-interface Server {
-  url: string;
-  stop(): Promise<void>;
-}
+type Server = BenchServer;
 
-/** The built reference server on a free port, a throw-away data dir, and `DATABASE_URL` when given. */
-async function startServer(databaseUrlForServer: string | undefined): Promise<Server> {
-  const cli = fileURLToPath(new URL('../examples/reference-server/dist/cli.js', import.meta.url));
-  const root = mkdtempSync(path.join(os.tmpdir(), 'aikb-bench-upload-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', LOG_LEVEL: 'info', AIKB_DATA_DIR: path.join(root, 'data'), ADMIN_TOKEN };
-  for (const key of ['DATABASE_URL', 'REDIS_URL', 'NODE_ENV', 'LOG_FILE', 'AIKB_TEST_HOOKS']) delete env[key];
-  if (databaseUrlForServer) env.DATABASE_URL = databaseUrlForServer;
-  const child = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr.resume();
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffer = '';
-    const timer = setTimeout(() => reject(new Error('server did not listen within 60 s')), 60_000);
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const match = /"port":(\d+)[^\n]*aikb-server listening on|aikb-server listening on[^\n]*"port":(\d+)/.exec(buffer);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1] ?? match[2]));
-      }
-      if (buffer.length > 1_000_000) buffer = buffer.slice(-10_000);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(root, { recursive: true, force: true });
-    },
-  };
-}
+/** The built reference server, embedded or on `DATABASE_URL`. */
+const startServer = (url: string | undefined) => startBuiltServer({ adminToken: ADMIN_TOKEN, env: url ? { DATABASE_URL: url } : {} });
 
 async function call(server: Server, method: string, pathname: string, token: string, body?: unknown): Promise<Record<string, unknown>> {
   const res = await fetch(`${server.url}${pathname}`, {
@@ -216,11 +174,7 @@ async function main(): Promise<void> {
     await database?.drop();
     await admin.end().catch(() => undefined);
   }
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
-  const line = (row: string[]) => `| ${row.map((cell, col) => cell.padEnd(widths[col]!)).join(' | ')} |`;
-  console.log(line(rows[0]!));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const row of rows.slice(1)) console.log(line(row));
+  printTable(rows);
 }
 
 main().catch((error: unknown) => {
