@@ -4,7 +4,7 @@
  * `priority_2_1_saga_pattern` on (the `document_upload` saga: its log writes around Drive, the
  * document row and the index) and off (the same three steps, directly), one at a time and 8 at
  * once, on embedded PGlite and on PostgreSQL: uploads/s, p50/p99 latency, and saga vs direct
- * throughput. One run (each upload indexes ~100 kB of text, so a run takes minutes).
+ * throughput, the two paths measured in alternating batches. One run (each upload indexes ~100 kB of text, so a run takes minutes).
  *
  * Environment: AIKB_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres; a
  * fresh database is created for the run and dropped after). Build the server first (`npm run build`).
@@ -17,6 +17,8 @@ import { percentile, printTable, startBuiltServer, type BenchServer } from './su
 
 const UPLOADS = { 1: 40, 8: 120 } as const;
 const WARM_UP = 8;
+/** Batches per path, alternating saga and direct. */
+const ROUNDS = 4;
 const FILE_BYTES = 100 * 1024;
 const ADMIN_TOKEN = 'bench-admin-token-upload-0123456789';
 const databaseUrl = process.env.AIKB_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -96,31 +98,56 @@ interface Result {
   p99: number;
 }
 
-async function measure(server: Server, token: string, files: string[], concurrency: number, total: number): Promise<Result> {
-  const run = async (n: number, offset: number) => {
+type Path = 'saga' | 'direct';
+
+/**
+ * `total` uploads per path, `concurrency` at a time, in `ROUNDS` batches that alternate the paths
+ * (the flag switched between batches), so load from other jobs hits both sides alike.
+ */
+async function measure(server: Server, token: string, files: string[], concurrency: number, total: number): Promise<Record<Path, Result>> {
+  let offset = 0;
+  const batch = async (n: number) => {
     const times: number[] = [];
     let next = 0;
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
         while (next < n) {
-          const i = next++;
-          times.push(await upload(server, token, files[(offset + i) % files.length]!, offset + i));
+          const i = offset + next++;
+          times.push(await upload(server, token, files[i % files.length]!, i));
         }
       }),
     );
+    offset += n;
     return times;
   };
-  await run(WARM_UP, 0);
-  const started = performance.now();
-  const times = await run(total, WARM_UP);
-  const seconds = (performance.now() - started) / 1000;
-  return { perSecond: total / seconds, p50: percentile(times, 50), p99: percentile(times, 99) };
+  const setPath = (path: Path) =>
+    call(server, 'POST', '/api/admin/feature-flags/priority_2_1_saga_pattern', ADMIN_TOKEN, { enabled: true, rolloutPercentage: path === 'saga' ? 100 : 0 });
+  const spent: Record<Path, { ms: number; times: number[] }> = { saga: { ms: 0, times: [] }, direct: { ms: 0, times: [] } };
+  for (const path of ['saga', 'direct'] as const) {
+    await setPath(path);
+    await batch(WARM_UP);
+  }
+  const perRound = Math.ceil(total / ROUNDS);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const path of round % 2 === 0 ? (['saga', 'direct'] as const) : (['direct', 'saga'] as const)) {
+      await setPath(path);
+      const started = performance.now();
+      spent[path].times.push(...(await batch(perRound)));
+      spent[path].ms += performance.now() - started;
+    }
+  }
+  const result = (path: Path): Result => ({
+    perSecond: spent[path].times.length / (spent[path].ms / 1000),
+    p50: percentile(spent[path].times, 50),
+    p99: percentile(spent[path].times, 99),
+  });
+  return { saga: result('saga'), direct: result('direct') };
 }
 
 async function main(): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   console.log(
-    `aikb bench:upload — ${os.cpus().length} × ${cpu}, Node.js ${process.version}, ${FILE_BYTES / 1024} kB Markdown files through HTTP, one run (${UPLOADS[1]} uploads at 1, ${UPLOADS[8]} at 8 concurrent, after ${WARM_UP} warm-up)`,
+    `aikb bench:upload — ${os.cpus().length} × ${cpu}, Node.js ${process.version}, ${FILE_BYTES / 1024} kB Markdown files through HTTP, one run (${UPLOADS[1]} uploads per path at 1, ${UPLOADS[8]} at 8 concurrent, in ${ROUNDS} alternating batches, after ${WARM_UP} warm-up each)`,
   );
   const files = Array.from({ length: 16 }, (_, i) => markdown(i + 1));
   const admin = new pg.Client({ connectionString: databaseUrl });
@@ -144,17 +171,10 @@ async function main(): Promise<void> {
       try {
         const token = await userToken(server);
         for (const concurrency of [1, 8] as const) {
-          const results: Partial<Record<'saga' | 'direct', Result>> = {};
+          const results = await measure(server, token, files, concurrency, UPLOADS[concurrency]);
+          const ratio = results.saga.perSecond / results.direct.perSecond;
           for (const path of ['saga', 'direct'] as const) {
-            await call(server, 'POST', '/api/admin/feature-flags/priority_2_1_saga_pattern', ADMIN_TOKEN, {
-              enabled: true,
-              rolloutPercentage: path === 'saga' ? 100 : 0,
-            });
-            results[path] = await measure(server, token, files, concurrency, UPLOADS[concurrency]);
-          }
-          const ratio = results.saga!.perSecond / results.direct!.perSecond;
-          for (const path of ['saga', 'direct'] as const) {
-            const r = results[path]!;
+            const r = results[path];
             rows.push([
               backend.label,
               String(concurrency),

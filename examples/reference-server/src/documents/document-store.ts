@@ -49,7 +49,7 @@ export interface DocumentFile {
 
 /** The rows of uploaded documents. A missing row is `undefined` / `false`, never a throw. */
 export interface DocumentFileStore {
-  /** Inserts `file`; a row with its id already there is left as it is (a retried step). */
+  /** Inserts `file`, or replaces the row with its id (a retried step writes the same; a flag-off retry with the same Idempotency-Key, the new upload). */
   insert(file: Omit<DocumentFile, 'createdAt'> & { readonly createdAt?: string }): Promise<void>;
   get(id: string): Promise<DocumentFile | undefined>;
   /** `true` when a row was deleted. */
@@ -86,7 +86,9 @@ export function createPostgresDocumentFileStore({ pool }: { pool: Queryable }): 
         await pool.query(
           `INSERT INTO aikb_document_files (id, owner_id, title, acl, drive_key, filename, content_type, bytes, sha256, text, saga_id, created_at)
            VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10, $11, COALESCE($12::timestamptz, now()))
-           ON CONFLICT (id) DO NOTHING`,
+           ON CONFLICT (id) DO UPDATE SET owner_id = EXCLUDED.owner_id, title = EXCLUDED.title, acl = EXCLUDED.acl, drive_key = EXCLUDED.drive_key,
+             filename = EXCLUDED.filename, content_type = EXCLUDED.content_type, bytes = EXCLUDED.bytes, sha256 = EXCLUDED.sha256,
+             text = EXCLUDED.text, saga_id = EXCLUDED.saga_id`,
           [
             file.id,
             file.ownerId,

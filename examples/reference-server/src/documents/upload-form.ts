@@ -122,6 +122,12 @@ export function readUploadForm(req: Request, { maxBytes }: { maxBytes: number })
         return fail(new ValidationError('file', 'send one file per upload'));
       }
       fileSeen = true;
+      // One byte over the limit, busboy would read and discard the rest of the part: stop reading
+      // the socket instead (the inspector refuses the file with 413 on the bytes it has).
+      stream.once('limit', () => {
+        req.unpipe(bb);
+        req.pause();
+      });
       if (name !== 'file') {
         stream.resume();
         return fail(new ValidationError(name || 'file', `the file part must be named "file" (got "${name.slice(0, 100)}")`));
@@ -132,6 +138,7 @@ export function readUploadForm(req: Request, { maxBytes }: { maxBytes: number })
         const title = checkTitle(rawTitle);
         const rawAcl = fields.get('acl');
         const acl = rawAcl === undefined ? undefined : parseAcl(rawAcl);
+        // Unread, the file holds busboy back (backpressure), so the socket is not read either.
         const body = Readable.from(
           (async function* () {
             for await (const chunk of stream) yield chunk as Buffer;
