@@ -23,7 +23,7 @@ import { createErrorMetrics, type ErrorMetrics } from '@aikb/core/metrics';
 import { createHashingEmbedder, createPostgresSearchStore, searchStoreMigrations, type Embedder, type SearchStore } from '@aikb/core/search';
 import { errorHandler, httpMetrics, notFound, requestLogging, requireUser } from '@aikb/express';
 import { createPrometheusMeterProvider } from '@aikb/prometheus';
-import { describeEachDatabase } from '@aikb/test-support';
+import { describeEachDatabase, until } from '@aikb/test-support';
 import type { Infrastructure } from '../infrastructure';
 import type { PinoLogger } from '../logger';
 import { serverMigrations } from '../migrations';
@@ -307,6 +307,25 @@ describeEachDatabase('document uploads', (db) => {
         .attach('file', MARKDOWN, 'a.md');
       expect(bad.status).toBe(400);
       expect(bad.body.field).toBe('Idempotency-Key');
+      await expectClean();
+    });
+
+    it('answers 409 with Retry-After to the same key while its first upload still runs', async () => {
+      let entered = false;
+      let release = () => undefined as void;
+      faults.set('drive.put', () => {
+        entered = true;
+        return new Promise<void>((resolve) => (release = resolve));
+      });
+      const first = upload('alice', { key: 'concurrent-1' }).then((res) => res);
+      await until(() => entered, 'the first upload reached Drive');
+      const second = await upload('alice', { key: 'concurrent-1' });
+      expect(second.status).toBe(409);
+      expect(second.headers['retry-after']).toBe('5');
+      expect(second.body).toMatchObject({ field: 'Idempotency-Key', detail: expect.stringMatching(/still in progress/) });
+      release();
+      faults.clear();
+      expect((await first).status).toBe(201);
       await expectClean();
     });
 
