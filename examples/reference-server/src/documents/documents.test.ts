@@ -4,6 +4,7 @@
  * embedder and the index. After every failure `checkDrive` must find nothing orphaned and the
  * document must not be searchable.
  */
+import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { metrics } from '@opentelemetry/api';
@@ -16,7 +17,7 @@ import { AikbError, UnavailableError, type Principal } from '@aikb/core';
 import type { SessionVerifier, VerifiedSession } from '@aikb/core/auth';
 import { ensureVectorExtension, migrate } from '@aikb/core/db';
 import { createMemoryDriveStore, type DriveStore } from '@aikb/core/drive';
-import { createMemorySagaLog, createSagaRunner } from '@aikb/core/saga';
+import { createMemorySagaLog, createPostgresSagaLog, createSagaRunner } from '@aikb/core/saga';
 import { createFeatureFlagClient, createMemoryFlagStore, type FeatureFlagClient } from '@aikb/core/flags';
 import { createStatusRegistry } from '@aikb/core/health';
 import { createErrorMetrics, type ErrorMetrics } from '@aikb/core/metrics';
@@ -458,6 +459,34 @@ describeEachDatabase('document uploads', (db) => {
       expect((await request(app).delete(`/api/documents/${other.body.id}`).set('Authorization', 'Bearer root')).status).toBe(204);
       await expectClean();
       expect(await drive.exists(`documents/${id}`)).toBe(false);
+    });
+
+    it('finishes a delete whose process died after deleting the row, deleting the file too (recovery: resume)', async () => {
+      const res = await upload('alice');
+      const id = res.body.id as string;
+      // What a killed instance left: the index entry and the row gone, the row step never logged.
+      await realSearch.deleteDocument(id);
+      await files.delete(id);
+      const log = createPostgresSagaLog({ pool: db().pool });
+      const lease = { owner: 'killed-instance', nowMs: Date.now() - 60_000, leaseExpiresAtMs: Date.now() - 30_000 };
+      const sagaId = randomUUID();
+      await log.create({
+        id: sagaId,
+        name: 'document_delete',
+        version: 1,
+        idempotencyKey: null,
+        policy: 'resume',
+        input: { documentId: id },
+        ...lease,
+        firstStep: 'index',
+      });
+      await log.finishStep(sagaId, { ...lease, index: 0, phase: 'action', status: 'succeeded', output: { removed: true } });
+      await log.startStep(sagaId, { ...lease, index: 1, name: 'rows', phase: 'action' });
+      expect(await drive.exists(`documents/${id}`)).toBe(true);
+      await sagas.runner.recover();
+      expect(await sagas.runner.get(sagaId)).toMatchObject({ state: 'completed', recoveries: 1 });
+      expect(await drive.exists(`documents/${id}`)).toBe(false);
+      await expectClean();
     });
 
     it('puts the document back when Drive cannot delete its file, so it stays searchable with its file', async () => {
