@@ -101,6 +101,18 @@ describe('aikb-server: documents', () => {
     expect(text.stdout).toMatch(/1 file\(s\) in Drive, 1 document row\(s\), 1 indexed upload\(s\)\nclean/);
   });
 
+  it('undoes an upload whose rows step fails (AIKB_TEST_FAIL_UPLOAD_STEP=rows) and counts it in the compensation rate', async () => {
+    const server = await start({ AIKB_TEST_HOOKS: '1', AIKB_TEST_FAIL_UPLOAD_STEP: 'rows' });
+    const carol = await user(server, 'carol');
+    const res = await upload(server, carol.token);
+    expect(res).toMatchObject({ status: 503, body: { undone: true, step: 'rows', detail: expect.stringMatching(/undone; nothing was stored/) } });
+    const status = await send(server, 'GET', '/api/admin/system/status', { token: ADMIN_TOKEN });
+    expect(status.body.subsystems.documents).toMatchObject({ uploads: { saga: { undone: 1 } }, compensationRate: expect.any(Number) });
+    expect(status.body.subsystems.documents.compensationRate).toBeGreaterThan(0);
+    expect((await send(server, 'GET', `/api/admin/sagas/${res.body.sagaId as string}`, { token: ADMIN_TOKEN })).body.state).toBe('compensated');
+    await expectDriveClean(server);
+  });
+
   it('undoes an upload whose server was killed mid-saga once it is started again, and answers the retry clearly', async () => {
     const blocked = await start({ AIKB_TEST_HOOKS: '1', AIKB_TEST_BLOCK_UPLOAD_STEP: 'index' });
     const bob = await user(blocked, 'bob');
