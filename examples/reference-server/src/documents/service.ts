@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Meter } from '@opentelemetry/api';
-import { AikbError, NotFoundError, UnavailableError, ValidationError, type Logger, type Principal } from '@aikb/core';
+import { AikbError, NotFoundError, UnavailableError, ValidationError, type AikbErrorCode, type Logger, type Principal } from '@aikb/core';
 import type { DriveStore } from '@aikb/core/drive';
 import type { FeatureFlagClient } from '@aikb/core/flags';
 import type { SagaDefinition, SagaOutcome, SagaRunner } from '@aikb/core/saga';
@@ -127,7 +127,9 @@ export function idempotentIds(userId: string, key: string): { documentId: string
   return { documentId, sagaKey: `upload:${hash}` };
 }
 
-const isClientError = (error: unknown): error is AikbError => error instanceof AikbError && statusForCode(error.code) < 500;
+/** A code whose answer is a 4xx (an unknown code, a driver's, maps like `INTERNAL`). */
+const isClientCode = (code: string): boolean => statusForCode(code as AikbErrorCode) < 500;
+const isClientError = (error: unknown): error is AikbError => error instanceof AikbError && isClientCode(error.code);
 
 function inProgress(): AikbError {
   return new AikbError('FAILED_PRECONDITION', 'an upload with this Idempotency-Key is still in progress: retry in a few seconds', {
@@ -234,9 +236,12 @@ export function createDocumentService(deps: DocumentServiceDeps): DocumentServic
         count('saga', 'undone');
         const cause = entry.error;
         if (!ran) {
+          // Only words of a refusal reach the client; a server-side cause stays in the saga log.
+          const code = outcome.error?.code;
+          const why = code !== undefined && isClientCode(code) ? outcome.error!.message : 'a failure or restart on the server';
           throw new AikbError(
             'FAILED_PRECONDITION',
-            `this upload failed and was undone (${outcome.error?.message ?? 'cancelled'}); nothing was stored: upload the file again with a new Idempotency-Key`,
+            `this upload failed and was undone (${why}); nothing was stored: upload the file again with a new Idempotency-Key`,
             { details: { field: 'Idempotency-Key', sagaId: outcome.id, undone: true } },
           );
         }
