@@ -19,13 +19,10 @@
  *
  * `BENCH_ONLY=http` runs 5 and 6 only; `BENCH_ONLY=core` runs 1 to 4 only.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { Agent, get as httpGet, request as httpRequest } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
-import path from 'node:path';
+import { availableParallelism, cpus } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { isAikbError } from '../packages/core/src/errors';
 import {
   createArgon2Hasher,
@@ -34,7 +31,7 @@ import {
   type AttemptObservation,
   type ConstantTimeAuthenticator,
 } from '../packages/core/src/auth/index';
-import { percentile, summarize as stats } from './support/stats';
+import { percentile, startBuiltServer, summarize as stats } from './support';
 
 const ATTEMPTS_PER_CLASS = Number(process.env.BENCH_ATTEMPTS ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -177,38 +174,7 @@ async function core(rows: Array<[string, string, string]>) {
 const ADMIN_TOKEN = 'bench-admin-token-bench-admin-token';
 
 /** The built reference server in embedded mode, on a free port, with a throw-away data dir. */
-async function startServer(): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
-  const cli = fileURLToPath(new URL('../examples/reference-server/dist/cli.js', import.meta.url));
-  const root = mkdtempSync(path.join(tmpdir(), 'aikb-bench-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', LOG_LEVEL: 'info', AIKB_DATA_DIR: path.join(root, 'data'), ADMIN_TOKEN };
-  for (const key of ['DATABASE_URL', 'REDIS_URL', 'NODE_ENV', 'LOG_FILE']) delete env[key];
-  const child = spawn(process.execPath, [cli, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr.resume();
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffer = '';
-    const timer = setTimeout(() => reject(new Error('server did not listen within 30 s')), 30_000);
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const match = /"port":(\d+)[^\n]*aikb-server listening on|aikb-server listening on[^\n]*"port":(\d+)/.exec(buffer);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1] ?? match[2]));
-      }
-      if (buffer.length > 1_000_000) buffer = buffer.slice(-10_000);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    child,
-    async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(root, { recursive: true, force: true });
-    },
-  };
-}
+const startServer = () => startBuiltServer({ adminToken: ADMIN_TOKEN });
 
 /** One login as `curl` sends it: a new connection, the body in one write; timed until the last byte. */
 function httpLogin(url: string, email: string, password: string): Promise<{ ms: number; status: number }> {

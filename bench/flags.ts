@@ -18,7 +18,7 @@ import { InMemStorageProvider, Unleash } from 'unleash-client';
 import { createRedisInvalidationBus } from '@aikb/core/cache';
 import { createDatabase, migrate } from '@aikb/core/db';
 import { createFeatureFlagClient, createMemoryFlagStore, createPostgresFlagStore, flagStoreMigrations, type FeatureFlagClient } from '@aikb/core/flags';
-import { median, percentile } from './support/stats';
+import { median, percentile, printTable } from './support';
 
 const FLAGS = 100;
 const USERS = 1000;
@@ -221,11 +221,7 @@ async function main(): Promise<void> {
     ]);
     rows.push([`propagation A → B p99`, `${spread.p99.toFixed(2)} ms`, 'n/a', '—']);
   }
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
-  const line = (row: string[]) => `| ${row.map((cell, col) => cell.padEnd(widths[col]!)).join(' | ')} |`;
-  console.log(line(rows[0]!));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const row of rows.slice(1)) console.log(line(row));
+  printTable(rows);
 }
 
 main().catch((error: unknown) => {

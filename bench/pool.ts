@@ -17,7 +17,7 @@
 import os from 'node:os';
 import { createDatabase, type Database } from '../packages/core/src/db';
 import { createPoolMonitor, type PoolMonitorOptions } from '../packages/core/src/pool';
-import { median } from './support/stats';
+import { median } from './support';
 
 const ROUNDS = Number(process.env.AIKB_BENCH_ROUNDS ?? 61);
 const QUERIES = Number(process.env.AIKB_BENCH_QUERIES ?? 300);

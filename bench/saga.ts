@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
 import { createDatabase, migrate, type Queryable } from '@aikb/core/db';
+import { median, percentile, printTable } from './support';
 import { createMemorySagaLog, createPostgresSagaLog, createSagaRunner, defineSaga, sagaLogMigrations, type SagaLog } from '@aikb/core/saga';
-import { median, percentile } from './support/stats';
 
 const RUNS = 3;
 const SAGAS = { 1: 300, 16: 2000 } as const;
@@ -153,11 +153,7 @@ async function main(): Promise<void> {
     await server?.drop();
     await admin.end().catch(() => undefined);
   }
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
-  const line = (row: string[]) => `| ${row.map((cell, col) => cell.padEnd(widths[col]!)).join(' | ')} |`;
-  console.log(line(rows[0]!));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const row of rows.slice(1)) console.log(line(row));
+  printTable(rows);
 }
 
 main().catch((error: unknown) => {

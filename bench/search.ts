@@ -20,7 +20,7 @@ import pg from 'pg';
 import { createDatabase, ensureVectorExtension, migrate, withTransaction, type Database } from '@aikb/core/db';
 import { createHashingEmbedder, createPostgresSearchStore, searchStoreMigrations, type Embedder } from '@aikb/core/search';
 import { seededRandom } from '../packages/core/test/support/random';
-import { percentile } from './support/stats';
+import { percentile } from './support';
 
 const D = 256;
 const CHUNKS = Number(process.env.AIKB_BENCH_CHUNKS ?? 20_000);

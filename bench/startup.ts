@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { median } from './support/stats';
+import { median } from './support';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const serverDir = path.join(repo, 'examples/reference-server');

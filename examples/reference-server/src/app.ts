@@ -47,7 +47,8 @@ export function createApp(ctx: ServerContext): Express {
   app.use('/api/admin', admin);
 
   // 4. user routes (a user token; the caller's principal comes from it, never from the body)
-  app.use('/api', express.Router().use(['/search', '/documents'], ctx.auth.requireUser).use(ctx.search.userRoutes));
+  // Uploads stream their multipart body to Drive, read only after requireUser (documents/routes.ts).
+  app.use('/api', express.Router().use(['/search', '/documents'], ctx.auth.requireUser).use(ctx.documents.routes).use(ctx.search.userRoutes));
 
   // 5. nothing matched; every error as problem+json
   app.use(notFound());

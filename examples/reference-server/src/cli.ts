@@ -2,7 +2,9 @@
 import { parseArgs } from 'node:util';
 import { isAikbError } from '@aikb/core';
 import { createDatabase, migrate } from '@aikb/core/db';
+import { createFsDriveStore } from '@aikb/core/drive';
 import { ConfigError, loadConfig } from './config';
+import { checkDrive, formatDriveCheck } from './documents/drive-check';
 import { createLogger } from './logger';
 import { serverMigrations } from './migrations';
 import { startServer, StartupError } from './server';
@@ -17,6 +19,10 @@ Usage:
   aikb-server migrate     apply database migrations (the search tables too when the
                           database has pgvector) and exit
 ${USERS_USAGE}
+  aikb-server drive check [--json]
+                          compare Drive (DRIVE_DIR) with the document table and the
+                          search index: files without rows, rows without files, indexed
+                          documents without rows, sagas in flight; exit 1 on orphans
   aikb-server --version   print the version
   aikb-server --help      print this help
 
@@ -24,8 +30,9 @@ To operate a running server (flags, rollback, sagas, users, ...): aikb --help.
 
 Configuration comes from environment variables: PORT, HOST, DATABASE_URL, AIKB_DATA_DIR,
 DATABASE_POOL_SIZE, REDIS_URL, LOG_LEVEL, LOG_FILE, NODE_ENV, ADMIN_TOKEN, AUTH_JWT_SECRET,
-CACHE_TTL_SECONDS, TRUST_PROXY, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS,
-HTTP_KEEPALIVE_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS, POOL_CAPTURE_STACKS (see the README).
+CACHE_TTL_SECONDS, TRUST_PROXY, DRIVE_DIR, UPLOAD_MAX_BYTES, SAGA_LEASE_MS, HTTP_HEADERS_TIMEOUT_MS,
+HTTP_REQUEST_TIMEOUT_MS, HTTP_KEEPALIVE_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS,
+POOL_CAPTURE_STACKS (see the README).
 
 Search embeds with a local hashing embedder (256 dimensions) unless EMBEDDINGS_URL names an
 OpenAI-compatible API root (https://api.openai.com/v1, http://127.0.0.1:11434/v1 for Ollama);
@@ -95,6 +102,22 @@ async function runMigrations(): Promise<void> {
   }
 }
 
+/** `aikb-server drive check [--json]`: exit 0 when clean, 1 when something is orphaned or waits for an operator. */
+async function runDriveCommand(args: string[]): Promise<void> {
+  const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  if (positionals[0] !== 'check' || positionals.length > 1) fail(`usage: aikb-server drive check [--json]`);
+  const config = loadConfig();
+  const logger = createLogger({ ...config, logLevel: 'warn' });
+  const db = config.databaseUrl ? await createDatabase({ url: config.databaseUrl, max: 1, logger }) : await createDatabase({ dataDir: config.dataDir, logger });
+  try {
+    const check = await checkDrive({ drive: createFsDriveStore({ root: config.driveDir, logger }), pool: db.pool });
+    process.stdout.write(`${values.json ? JSON.stringify(check) : formatDriveCheck(check)}\n`);
+    process.exitCode = check.clean ? 0 : 1;
+  } finally {
+    await db.close();
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const { positionals, values } = parseArgs({
     args: argv,
@@ -118,6 +141,8 @@ async function main(argv: string[]): Promise<void> {
       return runMigrations();
     case 'users':
       return runUsersCommand(argv.slice(argv.indexOf('users') + 1));
+    case 'drive':
+      return runDriveCommand(argv.slice(argv.indexOf('drive') + 1));
     default:
       fail(`unknown command "${command}"\n\n${USAGE}`);
   }

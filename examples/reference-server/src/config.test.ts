@@ -234,4 +234,36 @@ describe('loadConfig', () => {
       expect(error.message).not.toMatch(/hunter2|sk-test|two words/);
     });
   });
+  describe('uploads', () => {
+    it('keeps Drive under the data dir and takes 25 MiB files by default, with no test hooks', () => {
+      const config = loadConfig({ AIKB_DATA_DIR: 'var' }, '/srv/aikb');
+      expect(config).toMatchObject({ driveDir: path.resolve('/srv/aikb/var/drive'), uploadMaxBytes: 26_214_400, sagaLeaseMs: 30_000, testHooks: undefined });
+      expect(loadConfig({ DRIVE_DIR: '/mnt/drive', UPLOAD_MAX_BYTES: '1048576', SAGA_LEASE_MS: '2000' }, '/')).toMatchObject({
+        driveDir: '/mnt/drive',
+        uploadMaxBytes: 1_048_576,
+        sagaLeaseMs: 2000,
+      });
+    });
+
+    it.each([
+      [{ UPLOAD_MAX_BYTES: '0' }, 'UPLOAD_MAX_BYTES'],
+      [{ UPLOAD_MAX_BYTES: '25MB' }, 'UPLOAD_MAX_BYTES'],
+      [{ UPLOAD_MAX_BYTES: String(2 ** 31) }, 'UPLOAD_MAX_BYTES'],
+      [{ SAGA_LEASE_MS: '10' }, 'SAGA_LEASE_MS'],
+      [{ DRIVE_DIR: ' ' }, 'DRIVE_DIR'],
+      [{ AIKB_TEST_HOOKS: '1', NODE_ENV: 'production' }, 'AIKB_TEST_HOOKS'],
+      [{ AIKB_TEST_HOOKS: '1', AIKB_TEST_BLOCK_UPLOAD_STEP: 'upload' }, 'AIKB_TEST_BLOCK_UPLOAD_STEP'],
+    ])('refuses %o naming %s', (env, variable) => {
+      expect(() => loadConfig(env, '/')).toThrow(ConfigError);
+      expect(() => loadConfig(env, '/')).toThrow(new RegExp(`^${variable} `));
+    });
+
+    it('reads the test hooks only with AIKB_TEST_HOOKS=1', () => {
+      expect(loadConfig({ AIKB_TEST_BLOCK_UPLOAD_STEP: 'index' }, '/').testHooks).toBeUndefined();
+      expect(loadConfig({ AIKB_TEST_HOOKS: '1', AIKB_TEST_BLOCK_UPLOAD_STEP: 'index' }, '/').testHooks).toEqual({
+        blockUploadStep: 'index',
+        failUploadStep: undefined,
+      });
+    });
+  });
 });

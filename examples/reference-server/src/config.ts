@@ -59,6 +59,22 @@ export interface ServerConfig {
   readonly poolCaptureStacks: boolean;
   /** The embedding model of search (see {@link EmbeddingsConfig}). */
   readonly embeddings: EmbeddingsConfig;
+  /** `DRIVE_DIR` (default `<AIKB_DATA_DIR>/drive`): where uploaded files are kept (the file system Drive). */
+  readonly driveDir: string;
+  /** `UPLOAD_MAX_BYTES` (default 26 214 400, 25 MiB; at most 1 GiB): the largest file `POST /api/documents/upload` takes (413 past it). */
+  readonly uploadMaxBytes: number;
+  /**
+   * `SAGA_LEASE_MS` (default 30 000, from 1 000 to 600 000): how long a saga's lease lasts without
+   * renewal, so how soon another instance (or this one, restarted) recovers a saga whose process
+   * died. Recovery runs every 10 s, or every lease when that is shorter.
+   */
+  readonly sagaLeaseMs: number;
+  /**
+   * Test-only hooks, read only when `AIKB_TEST_HOOKS=1` (refused with `NODE_ENV=production`):
+   * `AIKB_TEST_BLOCK_UPLOAD_STEP` makes that step of every upload wait until it is aborted, and
+   * `AIKB_TEST_FAIL_UPLOAD_STEP` makes it fail (so a test can kill the server mid-upload).
+   */
+  readonly testHooks: TestHooks | undefined;
 }
 
 /** The dimension of the local hashing embedder, the default: D of the search schema when `EMBEDDINGS_URL` is unset. */
@@ -96,6 +112,17 @@ export interface OpenAiEmbeddingsConfig {
   readonly timeoutMs: number;
   /** `EMBEDDINGS_BATCH_SIZE` (default 64): texts per request. */
   readonly batchSize: number;
+}
+
+/** The steps of an upload a test hook can name. */
+export const UPLOAD_STEPS = ['drive', 'rows', 'index'] as const;
+/** One of {@link UPLOAD_STEPS}. */
+export type UploadStep = (typeof UPLOAD_STEPS)[number];
+
+/** See {@link ServerConfig.testHooks}. */
+export interface TestHooks {
+  readonly blockUploadStep: UploadStep | undefined;
+  readonly failUploadStep: UploadStep | undefined;
 }
 
 /**
@@ -277,6 +304,20 @@ function embeddings(env: Env, cwd: string): EmbeddingsConfig {
   };
 }
 
+function uploadStep(env: Env, name: string): UploadStep | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (!(UPLOAD_STEPS as readonly string[]).includes(raw)) throw new ConfigError(name, `must be one of ${UPLOAD_STEPS.join(', ')} (got "${raw}")`);
+  return raw as UploadStep;
+}
+
+function testHooks(env: Env): TestHooks | undefined {
+  if (!flag(env, 'AIKB_TEST_HOOKS')) return undefined;
+  if (env.NODE_ENV === 'production')
+    throw new ConfigError('AIKB_TEST_HOOKS', 'must not be set with NODE_ENV=production: it makes uploads block or fail on purpose');
+  return { blockUploadStep: uploadStep(env, 'AIKB_TEST_BLOCK_UPLOAD_STEP'), failUploadStep: uploadStep(env, 'AIKB_TEST_FAIL_UPLOAD_STEP') };
+}
+
 /**
  * Reads and validates the configuration.
  *
@@ -293,6 +334,8 @@ export function loadConfig(env: Env = process.env, cwd: string = env.INIT_CWD ??
   if (host.trim() === '') throw new ConfigError('HOST', 'must not be empty');
   const dataDir = env.AIKB_DATA_DIR ?? 'data';
   if (dataDir.trim() === '') throw new ConfigError('AIKB_DATA_DIR', 'must not be empty');
+  const driveDir = env.DRIVE_DIR ?? path.join(dataDir, 'drive');
+  if (driveDir.trim() === '') throw new ConfigError('DRIVE_DIR', 'must not be empty');
   const poolVariable = env.DATABASE_POOL_SIZE !== undefined ? 'DATABASE_POOL_SIZE' : 'SUPABASE_POOL_SIZE';
   return {
     port: integer(env, 'PORT', 3000, 0, 65535),
@@ -311,5 +354,9 @@ export function loadConfig(env: Env = process.env, cwd: string = env.INIT_CWD ??
     http: httpLimits(env),
     poolCaptureStacks: flag(env, 'POOL_CAPTURE_STACKS'),
     embeddings: embeddings(env, cwd),
+    driveDir: path.resolve(cwd, driveDir),
+    uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 26_214_400, 1, 1_073_741_824),
+    sagaLeaseMs: integer(env, 'SAGA_LEASE_MS', 30_000, 1_000, 600_000),
+    testHooks: testHooks(env),
   };
 }

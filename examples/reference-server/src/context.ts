@@ -7,6 +7,7 @@ import type { ServerConfig } from './config';
 import type { Infrastructure } from './infrastructure';
 import type { PinoLogger } from './logger';
 import type { AuthSubsystem } from './subsystems/auth';
+import type { DocumentsSubsystem } from './subsystems/documents';
 import type { Observability } from './subsystems/observability';
 import type { SagaSubsystem } from './subsystems/saga';
 import type { SearchSubsystem } from './subsystems/search';
@@ -46,4 +47,6 @@ export interface ServerContext {
   readonly sagas: SagaSubsystem;
   /** Documents and search (`POST /api/search`, `/api/documents`, `/api/admin/documents`). */
   readonly search: SearchSubsystem;
+  /** Uploads and deletes (`POST /api/documents/upload`, `DELETE /api/documents/:id`): Drive, the document table, the upload and delete sagas. */
+  readonly documents: DocumentsSubsystem;
 }

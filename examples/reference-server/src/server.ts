@@ -12,6 +12,7 @@ import { startSubsystems, type Subsystem } from './lifecycle';
 import type { PinoLogger } from './logger';
 import { serverMigrations } from './migrations';
 import { authSubsystem } from './subsystems/auth';
+import { documentsSubsystem } from './subsystems/documents';
 import { flagsSubsystem } from './subsystems/flags';
 import { observabilitySubsystem } from './subsystems/observability';
 import { sagaSubsystem } from './subsystems/saga';
@@ -102,6 +103,7 @@ export const contextSubsystems = [
   authSubsystem,
   sagaSubsystem,
   searchSubsystem,
+  documentsSubsystem,
 ] as const;
 
 /** Builds the app and listens; stops listening first on close. */

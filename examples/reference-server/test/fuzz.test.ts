@@ -62,6 +62,8 @@ const ROUTES = [
   'POST /api/admin/sagas/:id/cancel',
   'POST /api/admin/sagas/:id/resolve',
   'POST /api/search',
+  'POST /api/documents/upload',
+  'DELETE /api/documents/:id',
   'GET /api/documents',
   'GET /api/documents/:id',
   'POST /api/admin/documents',
@@ -176,7 +178,9 @@ async function snapshot(): Promise<string> {
       'SELECT d.id, d.title, d.content_hash, array(SELECT principal FROM aikb_search_acl a WHERE a.document_id = d.id ORDER BY 1) AS acl FROM aikb_search_documents d ORDER BY d.id',
     )
   ).rows;
-  return JSON.stringify({ list, history, users, documents });
+  const files = (await infra.db.pool.query('SELECT id, drive_key, title, acl FROM aikb_document_files ORDER BY id')).rows;
+  const drive = (await started!.ctx.documents.drive.list('documents/', { limit: 1000 })).items;
+  return JSON.stringify({ list, history, users, documents, files, drive });
 }
 
 // ---- generators ----
@@ -285,7 +289,35 @@ const bodies: Partial<Record<string, fc.Arbitrary<unknown>>> = {
     field(['id', 'title', 'text', 'acl', 'metadata']),
   ),
 };
+/** A multipart upload (boundary `x`): its parts in any order, any names, any values, closed or not. */
+const MARKDOWN_FILE = '# Fuzz\n\nThe sprocket plan.\n';
+const uploadPart = fc.oneof(
+  fc.record({
+    name: fc.constantFrom('title', 'title', 'acl', 'owner', ''),
+    value: fc.oneof(
+      text,
+      jsonish.map((v) => JSON.stringify(v) ?? 'null'),
+    ),
+  }),
+  fc.record({ name: fc.constant('acl'), value: fc.constantFrom('[]', '["public"]', '["role:user"]', '["user:x"]', '[', '{"a":1}', '["role:user","public"]') }),
+  fc.record({
+    name: fc.constantFrom('file', 'file', 'upload'),
+    filename: fc.oneof(fc.constantFrom('a.md', 'a.txt', '', '../../etc/passwd', 'x.pdf'), text),
+    value: fc.oneof(fc.constant(MARKDOWN_FILE), text, fc.constantFrom('%PDF-1.4 nothing', '<html><body>hi</body></html>', '\u0000\u0001binary', '')),
+  }),
+);
+bodies.upload = fc.tuple(fc.array(uploadPart, { maxLength: 5 }), fc.constantFrom('--x--\r\n', '--x--\r\n', '', '--x')).map(([parts, end]) =>
+  parts
+    .map((part) => {
+      const filename = 'filename' in part ? `; filename="${part.filename.replace(/["\r\n]/g, '')}"` : '';
+      return `--x\r\nContent-Disposition: form-data; name="${part.name.replace(/["\r\n]/g, '')}"${filename}\r\n\r\n${part.value}\r\n`;
+    })
+    .join('')
+    .concat(end),
+);
+
 function bodyKind(route: Route): string | undefined {
+  if (route === 'POST /api/documents/upload') return 'upload';
   if (route.includes('feature-flags/:name') && !route.startsWith('GET')) return 'flag';
   if (route.includes('/users') && !route.startsWith('GET') && !route.startsWith('DELETE')) return 'user';
   if (route.includes('cache')) return 'keys';
@@ -402,7 +434,12 @@ function request(exclude: readonly Route[]): fc.Arbitrary<Sent> {
         path: pathFor(route),
         query,
         body: fc.oneof(
-          { weight: 6, arbitrary: (bodies[bodyKind(route) ?? ''] ?? jsonish).map((value) => Buffer.from(JSON.stringify(value) ?? 'null')) },
+          {
+            weight: 6,
+            arbitrary: (bodies[bodyKind(route) ?? ''] ?? jsonish).map((value) =>
+              Buffer.from(bodyKind(route) === 'upload' ? (value as string) : (JSON.stringify(value) ?? 'null')),
+            ),
+          },
           { weight: 2, arbitrary: jsonish.map((value) => Buffer.from(JSON.stringify(value) ?? 'null')) },
           { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)) },
           { weight: 1, arbitrary: fc.constantFrom('{"a":', '{"enabled":tru}', '', '{}', '[]', 'null', '{"rolloutPercentage": 10}').map((s) => Buffer.from(s)) },
@@ -410,7 +447,10 @@ function request(exclude: readonly Route[]): fc.Arbitrary<Sent> {
           { weight: 2, arbitrary: fc.constant(undefined) },
         ),
         coding,
-        contentType,
+        contentType:
+          route === 'POST /api/documents/upload'
+            ? fc.oneof({ weight: 3, arbitrary: fc.constant('multipart/form-data; boundary=x') }, contentType)
+            : contentType,
         authorization,
         requestId: fc.option(
           fc.string({ maxLength: 200 }).map((s) => s.replace(/[^\x20-\x7e]/g, '')),

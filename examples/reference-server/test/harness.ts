@@ -40,7 +40,7 @@ export function baseEnv(env: Record<string, string | undefined>): NodeJS.Process
   for (const [key, value] of Object.entries(process.env)) {
     // The server under test reads only what the test gives it.
     if (
-      /^(DATABASE_URL|REDIS_URL|PORT|HOST|AIKB_DATA_DIR|LOG_FILE|LOG_LEVEL|NODE_ENV|ADMIN_TOKEN|AUTH_JWT_SECRET|INIT_CWD|SUPABASE_POOL_SIZE|DATABASE_POOL_SIZE|TRUST_PROXY|HTTP_[A-Z_]+)$/.test(
+      /^(DATABASE_URL|REDIS_URL|PORT|HOST|AIKB_DATA_DIR|LOG_FILE|LOG_LEVEL|NODE_ENV|ADMIN_TOKEN|AUTH_JWT_SECRET|INIT_CWD|SUPABASE_POOL_SIZE|DATABASE_POOL_SIZE|TRUST_PROXY|HTTP_[A-Z_]+|DRIVE_DIR|UPLOAD_MAX_BYTES|SAGA_LEASE_MS|AIKB_TEST_HOOKS|AIKB_TEST_(?:BLOCK|FAIL)_UPLOAD_STEP)$/.test(
         key,
       )
     )

@@ -170,8 +170,6 @@ describe('aikb-server observability (the runbook, end to end)', () => {
       'aikb_auth_login_duration_seconds',
       'aikb_cache_requests_total',
       'aikb_vector_search_requests_total',
-      'aikb_saga_compensations_total',
-      'aikb_saga_runs_total',
     ];
     const ops = fileURLToPath(new URL('../ops/grafana/', import.meta.url));
     for (const file of ['aikb-connection-pool.json', 'aikb-overview.json']) {

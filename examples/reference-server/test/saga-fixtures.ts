@@ -2,7 +2,7 @@ import pg from 'pg';
 import { createPostgresSagaLog } from '@aikb/core/saga';
 
 /**
- * Writes to the server's database a document upload saga as a crashed instance leaves it: the
+ * Writes to the server's database a document upload saga (of a version the server lacks) as a crashed instance leaves it: the
  * upload to Drive done, the rows failed, the Drive delete failed (`compensation_failed`, steps
  * `action drive succeeded`, `action rows failed`, `compensation drive failed`).
  */
@@ -13,8 +13,10 @@ export async function writeCompensationFailedUpload(databaseUrl: string, id: str
     const lease = { owner: 'crashed', nowMs: Date.now(), leaseExpiresAtMs: Date.now() + 60_000 };
     await log.create({
       id,
+      // A version this server does not have (it registers document_upload v1, whose retry would
+      // run): an operator's retry is refused until the definition exists, so it stays failed.
       name: 'document_upload',
-      version: 1,
+      version: 99,
       idempotencyKey,
       policy: 'compensate',
       input: { path: 'q3.pdf' },

@@ -22,7 +22,7 @@ describe('createAuthSubsystem', () => {
   const root = mkdtempSync(path.join(tmpdir(), 'aikb-auth-'));
   let db: Database;
   let auth: AuthSubsystem;
-  let base: Omit<ServerContext, 'auth' | 'observability' | 'sagas' | 'search'>;
+  let base: Omit<ServerContext, 'auth' | 'observability' | 'sagas' | 'search' | 'documents'>;
   let flags: FeatureFlagClient;
 
   beforeAll(async () => {

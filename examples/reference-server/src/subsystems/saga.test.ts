@@ -41,7 +41,7 @@ const demo = (fail: boolean) =>
 describe('the saga subsystem', () => {
   it('logs a compensation failure the way the runbook greps it, counts it in the error metrics, and reports status', async () => {
     const { db, lines, logger, infra, status, meter, registry } = await started();
-    const { sagas } = await sagaSubsystem.start({ logger, infra, status, meter });
+    const { sagas } = await sagaSubsystem.start({ config: { sagaLeaseMs: 30_000 }, logger, infra, status, meter });
     try {
       const errors = createErrorMetrics();
       sagas.reportErrorsTo(errors);
@@ -95,7 +95,7 @@ describe('the saga subsystem', () => {
       leaseExpiresAtMs: Date.now() - 30_000,
       firstStep: 'drive',
     });
-    const { sagas } = await sagaSubsystem.start({ logger, infra, status, meter });
+    const { sagas } = await sagaSubsystem.start({ config: { sagaLeaseMs: 30_000 }, logger, infra, status, meter });
     try {
       sagas.register(demo(false), { endpoint: '/api/documents/upload' });
       await until(async () => (await log.get(id))?.state === 'compensated', 'the interrupted saga compensated', 15_000);

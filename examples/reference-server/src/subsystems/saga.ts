@@ -7,7 +7,7 @@ import type { ServerContext } from '../context';
 import type { Subsystem } from '../lifecycle';
 
 /** What the saga subsystem needs from those started before it. */
-type SagaNeeds = Pick<ServerContext, 'logger' | 'infra' | 'status' | 'meter'>;
+type SagaNeeds = Pick<ServerContext, 'logger' | 'infra' | 'status' | 'meter'> & { readonly config: Pick<ServerContext['config'], 'sagaLeaseMs'> };
 
 /** The saga subsystem as the rest of the server sees it (`ctx.sagas`). */
 export interface SagaSubsystem {
@@ -27,7 +27,7 @@ export interface SagaSubsystem {
 
 /**
  * Starts the saga runner on the server database: recovery at start-up (once migrations have run)
- * and on an interval, status under `sagas` in the system status, and the runbook's log line for
+ * and on an interval (10 s, or `SAGA_LEASE_MS` when shorter), status under `sagas` in the system status, and the runbook's log line for
  * every compensation failure:
  * `requestId=… endpoint=/api/documents/upload error=SagaCompensationError message="Failed to delete from Drive"`.
  * Its leases are released on graceful shutdown, so another instance takes over at once.
@@ -63,6 +63,9 @@ async function startSagas(ctx: SagaNeeds): Promise<{ sagas: SagaSubsystem }> {
     logger,
     onCompensationFailure,
     meter: ctx.meter,
+    // SAGA_LEASE_MS: a saga whose process died is taken over this long after its last write.
+    leaseMs: ctx.config.sagaLeaseMs,
+    recoveryIntervalMs: Math.min(10_000, ctx.config.sagaLeaseMs),
   });
   ctx.status.register('sagas', async () => {
     try {

@@ -85,6 +85,8 @@ export interface SearchSubsystem {
   readonly userRoutes: Router;
   /** Document administration: mount at `/api/admin/documents` behind the admin guard. */
   readonly adminRoutes: Router;
+  /** Why search cannot take documents now (starting, no pgvector, a failed start), or `undefined` when it is ready. */
+  readonly unavailable: () => string | undefined;
 }
 
 type SearchNeeds = Pick<ServerContext, 'config' | 'logger' | 'infra' | 'status' | 'flags' | 'meter'>;
@@ -172,7 +174,13 @@ async function startSearch(ctx: SearchNeeds): Promise<{ search: SearchSubsystem 
     vectorValidation: (_req, principal) => flags.isEnabled(VECTOR_VALIDATION_FLAG, { userId: principal.userId }, true),
     rbacFiltering: (_req, principal) => flags.isEnabled(RBAC_FILTERING_FLAG, { userId: principal.userId }, true),
   });
-  return { search: { store, userRoutes, adminRoutes: searchAdminRouter({ search: store }) } };
+  const unavailable = () =>
+    state.kind === 'ready'
+      ? undefined
+      : state.kind === 'starting'
+        ? 'search is starting: the database is not ready yet'
+        : `search is unavailable: ${state.reason}`;
+  return { search: { store, userRoutes, adminRoutes: searchAdminRouter({ search: store }), unavailable } };
 }
 
 /** The search subsystem: provides `search`. Nothing to close (it uses the shared pool). */
