@@ -33,6 +33,7 @@ import { createPostgresDocumentFileStore, type DocumentFileStore } from './docum
 import { checkDrive } from './drive-check';
 import { documentRoutes } from './routes';
 import { SAGA_FLAG, createDocumentService, idempotentIds, type DocumentService } from './service';
+import { makeImageOnlyPdf, makeTextPdf } from '../../test/pdf-fixtures';
 
 const MAX_BYTES = 64 * 1024;
 const MARKDOWN = Buffer.from('# Quarterly plan\n\nThe widget team ships the sprocket integration in March.\n');
@@ -231,6 +232,42 @@ describeEachDatabase('document uploads', (db) => {
       const blank = await upload('alice', { file: Buffer.from('   \n\n  ') });
       expect(blank.status).toBe(422);
       expect((await sagas.runner.get(blank.body.sagaId as string))?.state).toBe('compensated');
+      await expectClean();
+    });
+
+    it('indexes the text of an HTML page and of a PDF, sniffed from the content whatever the name says', async () => {
+      const html = Buffer.from(
+        '<!DOCTYPE html><html><head><title>Pool tuning</title><script>var hidden = "zeppelin";</script></head>' +
+          '<body><h1>Connection pools</h1><p>Raise &amp; monitor the gearbox limit.</p></body></html>',
+      );
+      const page = await upload('alice', { title: 'Pool page', file: html, filename: 'notes.txt' });
+      expect(page.status).toBe(201);
+      expect(page.body).toMatchObject({ contentType: 'text/html', bytes: html.length });
+      const words = await realSearch.search({ principal: USERS.alice!, query: 'gearbox', mode: 'text' });
+      expect(words.results.map((r) => r.documentId)).toContain(page.body.id);
+      // Script text is markup, not content: it is not indexed.
+      expect((await realSearch.search({ principal: USERS.alice!, query: 'zeppelin', mode: 'text' })).results).toEqual([]);
+
+      const pdf = makeTextPdf(['Escalation policy for the turbine fleet'], ['Second page about flywheels']);
+      const paper = await upload('alice', { title: 'Policy', file: pdf, filename: 'policy.md' });
+      expect(paper.status).toBe(201);
+      expect(paper.body).toMatchObject({ contentType: 'application/pdf', bytes: pdf.length });
+      for (const word of ['turbine', 'flywheels']) {
+        const found = await realSearch.search({ principal: USERS.alice!, query: word, mode: 'text' });
+        expect(found.results.map((r) => r.documentId)).toContain(paper.body.id);
+      }
+      await expectClean();
+    });
+
+    it('answers 422 for a PDF without a text layer, saying so, and keeps nothing', async () => {
+      const before = (await drive.list('documents/')).items;
+      const scanned = await upload('alice', { title: 'Scan', file: makeImageOnlyPdf(), filename: 'scan.pdf' });
+      expect(scanned.status).toBe(422);
+      expect(scanned.type).toBe('application/problem+json');
+      expect(scanned.body).toMatchObject({ field: 'file', undone: true });
+      expect(scanned.body.detail).toMatch(/text layer/);
+      expect((await sagas.runner.get(scanned.body.sagaId as string))?.state).toBe('compensated');
+      expect((await drive.list('documents/')).items).toEqual(before);
       await expectClean();
     });
 
