@@ -18,6 +18,7 @@ import { InMemStorageProvider, Unleash } from 'unleash-client';
 import { createRedisInvalidationBus } from '@aikb/core/cache';
 import { createDatabase, migrate } from '@aikb/core/db';
 import { createFeatureFlagClient, createMemoryFlagStore, createPostgresFlagStore, flagStoreMigrations, type FeatureFlagClient } from '@aikb/core/flags';
+import { median, percentile } from './stats';
 
 const FLAGS = 100;
 const USERS = 1000;
@@ -27,16 +28,6 @@ const UPDATES = 200;
 const PROPAGATION_RUNS = 3;
 const redisUrl = process.env.AIKB_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const databaseUrl = process.env.AIKB_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-};
 
 /** The same 100 flags for both: a mix of off, 0%, partial and 100% rollouts. */
 const definitions = Array.from({ length: FLAGS }, (_, i) => ({

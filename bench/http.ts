@@ -9,7 +9,7 @@
  *
  * One table from one process run; autocannon (10 connections, `BENCH_HTTP_SECONDS` s per run,
  * default 5) is the client, in this process. Full and bare runs alternate, 3 of each; the table
- * shows medians. Both servers log at `info` to a pipe this process drains.
+ * shows medians. The servers log at `info` (JSON, to a file).
  *
  * Environment: AIKB_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres, with
  * pgvector: a fresh database is created for the run and dropped after). Redis: a throw-away
@@ -33,6 +33,7 @@ import { createFeatureFlagClient, createPostgresFlagStore } from '@aikb/core/fla
 import { createHealthRegistry } from '@aikb/core/health';
 import { createHashingEmbedder, createPostgresSearchStore } from '@aikb/core/search';
 import { featureFlagsRouter, healthRouter, searchRouter } from '@aikb/express';
+import { median, percentile } from './stats';
 
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
 const CONNECTIONS = 10;
@@ -47,16 +48,6 @@ const JWT_SECRET = 'bench-http-jwt-secret-0123456789abcdefgh';
 const PRINCIPAL = { userId: 'bench-user', roles: ['user'] };
 const WORDS = 'pool connection saga upload drive flag rollout cache redis postgres vector search index token login audit trace metric health'.split(' ');
 const cli = fileURLToPath(new URL('../examples/reference-server/dist/cli.js', import.meta.url));
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-};
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -13,21 +13,12 @@ import os from 'node:os';
 import pg from 'pg';
 import { createDatabase, migrate, type Queryable } from '@aikb/core/db';
 import { createMemorySagaLog, createPostgresSagaLog, createSagaRunner, defineSaga, sagaLogMigrations, type SagaLog } from '@aikb/core/saga';
+import { median, percentile } from './stats';
 
 const RUNS = 3;
 const SAGAS = { 1: 300, 16: 2000 } as const;
 const WARM_UP = 50;
 const databaseUrl = process.env.AIKB_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-};
 
 /** A pool that counts what it is asked to do: one query or one connect is one round trip. */
 function counting(pool: Queryable): { pool: Queryable; count(): number } {
