@@ -43,7 +43,7 @@ function positive(name: string, fallback: number): number {
 
 type Kind = 'flag read' | 'health' | 'login' | 'flag write';
 const KINDS: readonly Kind[] = ['flag read', 'health', 'login', 'flag write'];
-type Phase = 'baseline' | 'redis down' | 'redis back' | 'postgres down' | 'postgres back' | 'connections killed' | 'recovered';
+type Phase = 'warm-up' | 'baseline' | 'redis down' | 'redis back' | 'postgres down' | 'postgres back' | 'connections killed' | 'recovered';
 
 interface Outcome {
   readonly phase: Phase;
@@ -99,6 +99,14 @@ describe.runIf(hasPostgresBinaries() && hasRedisServer())('aikb-server: faults u
       const health = async (i: number) => send(servers[i]!, 'GET', '/api/health');
       const allHealthy = async () => (await Promise.all(servers.map((_, i) => health(i)))).every((answer) => answer.status === 200);
       await eventually(allHealthy, 20_000, 'both instances healthy');
+      // The baseline starts from a settled system: both subscribed to the bus as well.
+      for (const server of servers) {
+        await eventually(
+          async () => (await send(server, 'GET', '/api/admin/system/status', { token: ADMIN_TOKEN })).body.subsystems.flags.propagation.status === 'ok',
+          20_000,
+          `${server.url} subscribed to Redis`,
+        );
+      }
 
       // Each writer owns one flag, so its accepted writes have one order to check afterwards.
       const writers = Array.from({ length: CLIENTS }, (_, i) => i).filter((i) => KINDS[i % KINDS.length] === 'flag write');
@@ -111,7 +119,7 @@ describe.runIf(hasPostgresBinaries() && hasRedisServer())('aikb-server: faults u
       }
 
       // The load: CLIENTS closed-loop clients, each of one kind, alternating the two instances.
-      let phase: Phase = 'baseline';
+      let phase: Phase = 'warm-up';
       let running = true;
       const outcomes: Outcome[] = [];
       const accepted = new Map<string, Array<{ version: number; rolloutPercentage: number }>>();
@@ -174,6 +182,9 @@ describe.runIf(hasPostgresBinaries() && hasRedisServer())('aikb-server: faults u
         );
 
       try {
+        // Not asserted: under a loaded machine, a server's first seconds have shown a few `503`s
+        // from /api/health (its Redis ping failing) with nothing broken; see the README.
+        await enter('warm-up');
         await enter('baseline');
 
         // 1. Redis killed (no goodbye to its clients), then started again on the same port.
@@ -217,18 +228,20 @@ describe.runIf(hasPostgresBinaries() && hasRedisServer())('aikb-server: faults u
       }
 
       // What each phase cost, printed for the README: failed requests by kind.
-      const table = (['baseline', 'redis down', 'redis back', 'postgres down', 'postgres back', 'connections killed', 'recovered'] as Phase[]).map((p) => {
-        const row: Record<string, string | number> = { phase: p };
-        for (const kind of KINDS) {
-          const ofKind = outcomes.filter((o) => o.phase === p && o.kind === kind);
-          row[kind] = `${ofKind.filter((o) => !succeeded(o)).length}/${ofKind.length}`;
-        }
-        const failed = new Map<string, number>();
-        for (const o of outcomes) if (o.phase === p && !succeeded(o)) failed.set(String(o.status), (failed.get(String(o.status)) ?? 0) + 1);
-        row['failed as'] = [...failed].map(([status, count]) => `${count}×${status}`).join(' ') || '-';
-        row['slowest ms'] = Math.round(Math.max(0, ...outcomes.filter((o) => o.phase === p).map((o) => o.ms)));
-        return row;
-      });
+      const table = (['warm-up', 'baseline', 'redis down', 'redis back', 'postgres down', 'postgres back', 'connections killed', 'recovered'] as Phase[]).map(
+        (p) => {
+          const row: Record<string, string | number> = { phase: p };
+          for (const kind of KINDS) {
+            const ofKind = outcomes.filter((o) => o.phase === p && o.kind === kind);
+            row[kind] = `${ofKind.filter((o) => !succeeded(o)).length}/${ofKind.length}`;
+          }
+          const failed = new Map<string, number>();
+          for (const o of outcomes) if (o.phase === p && !succeeded(o)) failed.set(String(o.status), (failed.get(String(o.status)) ?? 0) + 1);
+          row['failed as'] = [...failed].map(([status, count]) => `${count}×${status}`).join(' ') || '-';
+          row['slowest ms'] = Math.round(Math.max(0, ...outcomes.filter((o) => o.phase === p).map((o) => o.ms)));
+          return row;
+        },
+      );
       console.log(`faults under load: ${CLIENTS} clients, failed/answered requests by phase\n${formatTable(table)}`);
 
       // Both processes ran throughout.
@@ -239,7 +252,11 @@ describe.runIf(hasPostgresBinaries() && hasRedisServer())('aikb-server: faults u
       // /api/health said degraded during the outages (checked above) and is healthy now, by itself.
       expect(await allHealthy()).toBe(true);
       // Nothing failed while nothing was broken.
-      expect(outcomes.filter((o) => (o.phase === 'baseline' || o.phase === 'recovered') && !succeeded(o))).toEqual([]);
+      const warnings = servers.flatMap((server, i) => server.logs.filter((line) => line.level >= 40).map((line) => `server ${i}: ${line.msg}`));
+      expect(
+        outcomes.filter((o) => (o.phase === 'baseline' || o.phase === 'recovered') && !succeeded(o)),
+        `what the servers logged at warn and above:\n${warnings.join('\n')}`,
+      ).toEqual([]);
 
       // No accepted write was lost: every write answered 2xx is in the flag's history, and each flag
       // is at its last accepted version or a later one (a write that failed may still have committed).
