@@ -8,11 +8,9 @@
  * Environment: AIKB_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres; a
  * fresh database is created for the run and dropped after).
  */
-import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import pg from 'pg';
 import { createDatabase, migrate, type Queryable } from '@aikb/core/db';
-import { median, percentile, printTable } from './support';
+import { benchDatabase, median, percentile, printTable } from './support';
 import { createMemorySagaLog, createPostgresSagaLog, createSagaRunner, defineSaga, sagaLogMigrations, type SagaLog } from '@aikb/core/saga';
 
 const RUNS = 3;
@@ -89,18 +87,7 @@ async function main(): Promise<void> {
   console.log(
     `aikb bench:saga — ${os.cpus().length} × ${cpu}, Node.js ${process.version}, three no-op steps, median of ${RUNS} runs (${SAGAS[1]} sagas at 1, ${SAGAS[16]} at 16 concurrent)`,
   );
-  const admin = new pg.Client({ connectionString: databaseUrl });
-  let server: { url: string; drop(): Promise<void> } | undefined;
-  try {
-    await admin.connect();
-    const name = `aikb_bench_${randomBytes(5).toString('hex')}`;
-    await admin.query(`CREATE DATABASE ${name}`);
-    const target = new URL(databaseUrl);
-    target.pathname = `/${name}`;
-    server = { url: target.href, drop: async () => void (await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)) };
-  } catch (error) {
-    console.log(`(Postgres at ${databaseUrl} unreachable, its rows are skipped: ${(error as Error).message})`);
-  }
+  const server = await benchDatabase(databaseUrl);
   const rows: string[][] = [['log', 'concurrent', 'sagas/s', 'per-step p50', 'per-step p99', 'round trips/step']];
   try {
     const backends: Array<{ label: string; open: () => Promise<{ log: SagaLog; count?: () => number; close(): Promise<void> }> }> = [];
@@ -151,7 +138,6 @@ async function main(): Promise<void> {
     }
   } finally {
     await server?.drop();
-    await admin.end().catch(() => undefined);
   }
   printTable(rows);
 }

@@ -11,9 +11,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import pg from 'pg';
 import { seededRandom } from '@aikb/test-support';
-import { percentile, printTable, startBuiltServer, type BenchServer } from './support';
+import { benchDatabase, percentile, printTable, startBuiltServer, type BenchServer } from './support';
 
 const UPLOADS = { 1: 40, 8: 120 } as const;
 const WARM_UP = 8;
@@ -150,18 +149,7 @@ async function main(): Promise<void> {
     `aikb bench:upload — ${os.cpus().length} × ${cpu}, Node.js ${process.version}, ${FILE_BYTES / 1024} kB Markdown files through HTTP, one run (${UPLOADS[1]} uploads per path at 1, ${UPLOADS[8]} at 8 concurrent, in ${ROUNDS} alternating batches, after ${WARM_UP} warm-up each)`,
   );
   const files = Array.from({ length: 16 }, (_, i) => markdown(i + 1));
-  const admin = new pg.Client({ connectionString: databaseUrl });
-  let database: { url: string; drop(): Promise<void> } | undefined;
-  try {
-    await admin.connect();
-    const name = `aikb_bench_${randomBytes(5).toString('hex')}`;
-    await admin.query(`CREATE DATABASE ${name}`);
-    const target = new URL(databaseUrl);
-    target.pathname = `/${name}`;
-    database = { url: target.href, drop: async () => void (await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)) };
-  } catch (error) {
-    console.log(`(Postgres at ${databaseUrl} unreachable, its rows are skipped: ${(error as Error).message})`);
-  }
+  const database = await benchDatabase(databaseUrl);
   const rows: string[][] = [['database', 'concurrent', 'path', 'uploads/s', 'p50', 'p99', 'saga vs direct']];
   try {
     const backends: Array<{ label: string; url: string | undefined }> = [{ label: 'PGlite (embedded)', url: undefined }];
@@ -192,7 +180,6 @@ async function main(): Promise<void> {
     }
   } finally {
     await database?.drop();
-    await admin.end().catch(() => undefined);
   }
   printTable(rows);
 }

@@ -8,7 +8,22 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { createTemporaryDatabase } from '@aikb/test-support';
+
 export { median, percentile, summarize } from './stats';
+
+/**
+ * A throw-away database on the PostgreSQL server at `url` for one bench run (drop it at the end),
+ * or `undefined` — the reason printed — when that server cannot be reached: its rows are skipped.
+ */
+export async function benchDatabase(url: string): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+  try {
+    return await createTemporaryDatabase(url);
+  } catch (error) {
+    console.log(`(PostgreSQL at ${url} unreachable, its rows are skipped: ${(error as Error).message})`);
+    return undefined;
+  }
+}
 
 /** Prints `rows` (the first is the header) as a Markdown table, columns padded. */
 export function printTable(rows: string[][]): void {

@@ -166,11 +166,7 @@ describe('aikb-server observability (the runbook, end to end)', () => {
 
   it('the Grafana dashboards query only metrics the server exports (or the agreed names of subsystems still to come)', async () => {
     const exported = new Set(parsePrometheusTextFormat((await get('/metrics')).text).map((f) => f.name));
-    const upcoming = [
-      'aikb_auth_login_duration_seconds',
-      'aikb_cache_requests_total',
-      'aikb_vector_search_requests_total',
-    ];
+    const upcoming = ['aikb_auth_login_duration_seconds', 'aikb_cache_requests_total', 'aikb_vector_search_requests_total'];
     const ops = fileURLToPath(new URL('../ops/grafana/', import.meta.url));
     for (const file of ['aikb-connection-pool.json', 'aikb-overview.json']) {
       const dashboard = JSON.parse(readFileSync(path.join(ops, file), 'utf8')) as { title: string; panels: Array<{ targets: Array<{ expr: string }> }> };
