@@ -307,6 +307,34 @@ describe('aikb against the server (embedded PGlite)', () => {
       expect(anonymous.code).toBe(1);
       expect(oneLine(anonymous)).toMatch(/^aikb: the user token was refused: run aikb login --email <email>, or set AIKB_USER_TOKEN \(no token:/);
     });
+
+    it('uploads a file, finds it by search, replays the upload for its Idempotency-Key, and deletes it', async () => {
+      const tokenFile = path.join(home, 'uploader', 'user-token');
+      const env = { AIKB_URL: server.url, AIKB_USER_TOKEN_FILE: tokenFile };
+      expect((await aikb(['login', '--email', 'test@example.com', '--password-stdin'], env, `${USER_PASSWORD}\n`)).code).toBe(0);
+      const file = path.join(home, 'turbine-notes.md');
+      writeFileSync(file, '# Turbine notes\n\nThe flywheel maintenance window moves to Thursday.\n');
+      const args = ['documents', 'upload', file, '--title', 'Turbine notes', '--acl', 'role:user', '--idempotency-key', 'turbine-1', '--json'];
+      const uploaded = await aikb(args, env);
+      expect(uploaded).toMatchObject({ code: 0, stderr: '' });
+      const document = JSON.parse(uploaded.stdout);
+      expect(document).toMatchObject({ title: 'Turbine notes', contentType: 'text/markdown', chunks: 1, sagaId: expect.any(String) });
+      // The same key again: the first answer, nothing stored twice.
+      expect(JSON.parse((await aikb(args, env)).stdout)).toEqual(document);
+
+      const found = JSON.parse((await aikb(['search', 'flywheel maintenance', '--json'], env)).stdout);
+      expect(found.results.map((r: { documentId: string }) => r.documentId)).toContain(document.id);
+      expect((await aikb(['documents', 'list'], env)).stdout).toMatch(new RegExp(`│ ${document.id} │ Turbine notes │`));
+
+      const refused = await aikb(['documents', 'upload', file, '--acl', 'public'], env);
+      expect(refused.code).toBe(1);
+      expect(oneLine(refused)).toMatch(/^aikb: .*public/);
+
+      expect(await aikb(['documents', 'delete', document.id], env)).toMatchObject({ code: 0, stdout: `deleted document ${document.id}\n` });
+      const gone = JSON.parse((await aikb(['search', 'flywheel maintenance', '--json'], env)).stdout);
+      expect(gone.results.map((r: { documentId: string }) => r.documentId)).not.toContain(document.id);
+      expect((await aikb(['documents', 'delete', document.id], env)).code).toBe(1);
+    });
   });
 });
 

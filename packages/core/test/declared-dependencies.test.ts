@@ -38,11 +38,16 @@ function shippedSources(dir: string): string[] {
     .map((file) => path.join(dir, 'src', file));
 }
 
-/** Bare package names imported (statically, dynamically or as `import type`) by the files. */
+/** `require.resolve('pkg/…')` or `createRequire(…).resolve('pkg/…')`: a package located at run time (a worker thread's import). */
+const RESOLVED = /\.resolve\(\s*['"]([^'"./][^'"]*)['"]\s*\)/g;
+
+/** Bare package names imported (statically, dynamically or as `import type`) or resolved at run time by the files. */
 function importedPackages(files: string[]): Map<string, string> {
   const imported = new Map<string, string>();
   for (const file of files) {
-    for (const { fileName } of ts.preProcessFile(readFileSync(file, 'utf8'), true, true).importedFiles) {
+    const text = readFileSync(file, 'utf8');
+    const resolved = [...text.matchAll(RESOLVED)].map((m) => ({ fileName: m[1]! }));
+    for (const { fileName } of [...ts.preProcessFile(text, true, true).importedFiles, ...resolved]) {
       if (fileName.startsWith('.') || fileName.startsWith('node:') || builtinModules.includes(fileName)) continue;
       const name = packageNameOf(fileName);
       if (!imported.has(name)) imported.set(name, path.relative(repo, file));
