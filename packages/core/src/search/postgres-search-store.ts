@@ -75,6 +75,9 @@ function withDetails(inner: string, queryParam: string | undefined): string {
  * that has an index-ordered plan (`ORDER BY embedding <=> …`) walks the HNSW index even where the
  * planner would rather sort the filtered rows (a small or unanalysed table), so the strategy named
  * in the answer is the one that ran. {@link ANY_ORDER} restores it before any other query.
+ * The disabled sort's cost (10^10) would also push the query past `jit_above_cost`, and PostgreSQL
+ * would spend ~100 ms compiling it: JIT is off in the search's transaction (none of its queries is
+ * long enough to gain from it).
  */
 const INDEX_ORDER = { enable_sort: 'off' } as const;
 const ANY_ORDER = { enable_sort: 'on' } as const;
@@ -671,6 +674,7 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
            set_config('hnsw.iterative_scan', 'relaxed_order', true),
            set_config('hnsw.ef_search', least(1000, greatest($3::int, ceil(2.0 * $4::int * total / greatest(least(readable, total), 1))))::int::text, true),
            set_config('hnsw.max_scan_tuples', $5, true),
+           set_config('jit', 'off', true),
            set_config('enable_sort', CASE WHEN $6::boolean AND least(readable, total) > $7::bigint AND least(readable, total) > $8::float8 * total THEN 'off' ELSE 'on' END, true) AS sort
          FROM est`,
         [
