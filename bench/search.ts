@@ -20,7 +20,7 @@ import pg from 'pg';
 import { createDatabase, ensureVectorExtension, migrate, withTransaction, type Database } from '@aikb/core/db';
 import { createHashingEmbedder, createPostgresSearchStore, searchStoreMigrations, type Embedder } from '@aikb/core/search';
 import { seededRandom } from '../packages/core/test/support/random';
-import { percentile } from './support';
+import { percentile, printTable } from './support';
 
 const D = 256;
 const CHUNKS = Number(process.env.AIKB_BENCH_CHUNKS ?? 20_000);
@@ -285,11 +285,7 @@ async function main(): Promise<void> {
   const table = [['backend', 'readable', 'method', 'recall@10', 'exactly min(k, readable)', 'p50 ms', 'p95 ms']].concat(
     rows.map((r) => [r.backend, r.selectivity, r.method, Number.isNaN(r.recall) ? '—' : r.recall.toFixed(3), r.exactlyK, r.p50.toFixed(2), r.p95.toFixed(2)]),
   );
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
-  console.log(line(table[0]!));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const row of table.slice(1)) console.log(line(row));
+  printTable(table);
   for (const figure of throughput) console.log(figure);
 }
 
