@@ -13,8 +13,8 @@ function recorder(options: { failStart?: string; failClose?: readonly string[] }
       if (options.failStart === name) throw new Error(`${name} cannot start`);
       return { [name]: `${name}-value` } as Record<K, string>;
     },
-    async close(started) {
-      events.push(`close ${name} (${started[name]})`);
+    async close(started, ctx) {
+      events.push(`close ${name} (${started[name]}; started on ${Object.keys(ctx).join(',')})`);
       if (options.failClose?.includes(name)) throw new Error(`${name} cannot close`);
     },
   });
@@ -30,12 +30,12 @@ describe('startSubsystems', () => {
     expect(started.ctx).toEqual({ base: 1, a: 'a-value', b: 'b-value', c: 'c-value' });
   });
 
-  it('closes them in reverse start order, each given what its start returned', async () => {
+  it('closes them in reverse start order, each given what its start returned and the context it started on', async () => {
     const { events, logger, list } = recorder();
-    const started = await startSubsystems(list, {}, { logger });
+    const started = await startSubsystems(list, { base: 1 }, { logger });
     events.length = 0;
     await started.close();
-    expect(events).toEqual(['close c (c-value)', 'close b (b-value)', 'close a (a-value)']);
+    expect(events).toEqual(['close c (c-value; started on base,a,b)', 'close b (b-value; started on base,a)', 'close a (a-value; started on base)']);
   });
 
   it('closes only once when close is called again', async () => {
@@ -50,7 +50,7 @@ describe('startSubsystems', () => {
   it('on a failed start, closes exactly those already started, in reverse, and rethrows the start error', async () => {
     const { events, logger, list } = recorder({ failStart: 'c' });
     await expect(startSubsystems(list, {}, { logger })).rejects.toThrow('c cannot start');
-    expect(events).toEqual(['start a (sees )', 'start b (sees a)', 'start c (sees a,b)', 'close b (b-value)', 'close a (a-value)']);
+    expect(events).toEqual(['start a (sees )', 'start b (sees a)', 'start c (sees a,b)', 'close b (b-value; started on a)', 'close a (a-value; started on )']);
   });
 
   it('on a failed first start, closes nothing', async () => {
@@ -62,7 +62,7 @@ describe('startSubsystems', () => {
   it('on a failed start, still rethrows the start error when a close of the rollback throws (logged)', async () => {
     const { events, logged, logger, list } = recorder({ failStart: 'c', failClose: ['b'] });
     await expect(startSubsystems(list, {}, { logger })).rejects.toThrow('c cannot start');
-    expect(events.slice(-2)).toEqual(['close b (b-value)', 'close a (a-value)']);
+    expect(events.slice(-2)).toEqual(['close b (b-value; started on a)', 'close a (a-value; started on )']);
     expect(logged).toEqual([{ fields: expect.objectContaining({ subsystem: 'b' }), message: 'b: close failed (b cannot close)' }]);
   });
 
@@ -71,7 +71,7 @@ describe('startSubsystems', () => {
     const started = await startSubsystems(list, {}, { logger });
     events.length = 0;
     const failure = await started.close().catch((error: unknown) => error);
-    expect(events).toEqual(['close c (c-value)', 'close b (b-value)', 'close a (a-value)']);
+    expect(events).toEqual(['close c (c-value; started on a,b)', 'close b (b-value; started on a)', 'close a (a-value; started on )']);
     expect(failure).toBeInstanceOf(AggregateError);
     expect((failure as AggregateError).message).toBe('failed to close: c, b');
     expect((failure as AggregateError).errors.map((e: Error) => e.message)).toEqual(['c cannot close', 'b cannot close']);

@@ -7,8 +7,11 @@ export interface Subsystem<Needs extends object, Adds extends object> {
   /** Names the subsystem in logs (`subsystem` field) and errors. */
   readonly name: string;
   start(ctx: Needs): Promise<Adds>;
-  /** Releases what `start` opened; given what it returned. Omitted: nothing to release. */
-  close?(started: Adds): Promise<void>;
+  /**
+   * Releases what `start` opened; given what it returned and the context it started on (to stop
+   * in step with a subsystem before it). Omitted: nothing to release.
+   */
+  close?(started: Adds, ctx: Needs): Promise<void>;
 }
 
 // What a list may hold; `startSubsystems` checks the order of the list it is given.
@@ -83,7 +86,8 @@ export async function startSubsystems<Initial extends object, const List extends
       await closeStarted();
       throw error;
     }
-    started.push({ name: subsystem.name, close: async () => subsystem.close?.(adds) });
+    const needs = ctx;
+    started.push({ name: subsystem.name, close: async () => subsystem.close?.(adds, needs) });
     ctx = { ...ctx, ...adds };
   }
 

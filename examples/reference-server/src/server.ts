@@ -15,7 +15,7 @@ import { authSubsystem } from './subsystems/auth';
 import { documentsSubsystem } from './subsystems/documents';
 import { flagsSubsystem } from './subsystems/flags';
 import { observabilitySubsystem } from './subsystems/observability';
-import { sagaSubsystem } from './subsystems/saga';
+import { SAGA_DRAIN_MS, sagaSubsystem, type SagaSubsystem } from './subsystems/saga';
 import { searchSubsystem } from './subsystems/search';
 
 /** A running server. */
@@ -106,7 +106,41 @@ export const contextSubsystems = [
   documentsSubsystem,
 ] as const;
 
-/** Builds the app and listens; stops listening first on close. */
+/**
+ * How long requests in flight get to be answered on shutdown; what is still open then is cut. The
+ * rest of the shutdown (pools, Redis) then has 2 s before the CLI's forced exit at 10 s.
+ */
+const REQUEST_GRACE_MS = 8000;
+
+/**
+ * Shuts the HTTP server down: stops accepting, lets the requests in flight be answered and closes
+ * each connection as soon as its answer is sent (keep-alive ones too). A request that waits for a
+ * saga (an upload) is answered once its saga finishes or, after {@link SAGA_DRAIN_MS}, is
+ * interrupted by the closing runner (its lease released so that recovery, here once restarted or
+ * on another instance, undoes it at once): the runner is closed here, not after the HTTP server,
+ * which would wait for those requests until the forced exit. After {@link REQUEST_GRACE_MS} the
+ * connections still open are closed.
+ */
+async function closeHttp(http: Server, sagas: SagaSubsystem): Promise<void> {
+  const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+  // Node keeps a keep-alive connection open for keepAliveTimeout after each answer, even while
+  // closing: from now on, an answered connection is closed at once.
+  http.keepAliveTimeout = 1;
+  http.closeIdleConnections();
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, REQUEST_GRACE_MS)));
+  try {
+    // Bounded too: a saga whose log cannot be written (the database gone) must not hold the stop.
+    await Promise.race([sagas.runner.close({ drainMs: SAGA_DRAIN_MS }), grace]);
+    await Promise.race([closed, grace]);
+  } finally {
+    clearTimeout(timer);
+    http.closeAllConnections();
+  }
+  await closed;
+}
+
+/** Builds the app and listens; on close, stops listening and answers what is in flight (see {@link closeHttp}). */
 const httpSubsystem: Subsystem<ServerContext, { http: Server; port: number }> = {
   name: 'http',
   async start(ctx) {
@@ -124,11 +158,7 @@ const httpSubsystem: Subsystem<ServerContext, { http: Server; port: number }> = 
     }
     return { http, port: (http.address() as AddressInfo).port };
   },
-  close: ({ http }) =>
-    new Promise<void>((resolve) => {
-      http.close(() => resolve());
-      http.closeIdleConnections();
-    }),
+  close: ({ http }, { sagas }) => closeHttp(http, sagas),
 };
 
 /** Starts every subsystem and listens; a failure closes what had started and is rethrown. */

@@ -4,20 +4,16 @@
  * against fake servers on 127.0.0.1 for what the server cannot be made to do (hang, answer the
  * upload contract another part of the server implements).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTemporaryDatabase, freePort, testDatabaseUrl, testRedisUrl } from '@aikb/test-support';
 import { writeCompensationFailedUpload } from './saga-fixtures';
-import { send, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
+import { runAikb, send, startServerProcess, tempDataDir, useServerProcesses, type ExitedProcess, type ServerProcess } from './harness';
 
-// The launcher npm links as `aikb`, which runs the built dist/aikb.js.
-const bin = fileURLToPath(new URL('../bin/aikb.js', import.meta.url));
 const ADMIN_TOKEN = 'e2e-admin-token-aikb-cli-0123456789';
 const USER_PASSWORD = 'test12345'; // the development server's seeded test@example.com
 const { cleanups } = useServerProcesses();
@@ -26,31 +22,10 @@ const { cleanups } = useServerProcesses();
 const home = mkdtempSync(path.join(tmpdir(), 'aikb-cli-home-'));
 cleanups.push(() => rmSync(home, { recursive: true, force: true }));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = ExitedProcess;
 
-/**
- * Runs the built `aikb` with `args` (bounded: killed after 20 s). The environment holds only
- * what the test gives it, besides PATH: no ADMIN_TOKEN or AIKB_* leaks in from the runner.
- */
-async function aikb(args: string[], env: Record<string, string | undefined> = {}, stdin?: string): Promise<Run> {
-  const child = spawn(process.execPath, [bin, ...args], {
-    env: { PATH: process.env.PATH, HOME: home, ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin.end(stdin ?? '');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
+/** Runs the built `aikb` with `args`, with a home directory of the test's own. */
+const aikb = (args: string[], env: Record<string, string | undefined> = {}, stdin?: string): Promise<Run> => runAikb(args, { HOME: home, ...env }, stdin);
 
 /** `aikb` as an operator with the admin token, against `server`. */
 const asAdmin = (server: ServerProcess, args: string[], env: Record<string, string> = {}, stdin?: string) =>

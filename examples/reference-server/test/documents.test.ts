@@ -1,7 +1,8 @@
 /**
  * Uploads in the real server process: upload, find with search, delete, `aikb-server drive check`;
  * and a real crash: the server is killed with SIGKILL while an upload's `index` step blocks (a
- * test-only hook), started again, and recovery undoes the upload. On PostgreSQL when
+ * test-only hook), started again, and recovery undoes the upload; and a graceful stop (SIGTERM)
+ * with that upload in flight: answered, exit 0, its lease released. On PostgreSQL when
  * `AIKB_TEST_DATABASE_URL` is set, else on embedded PGlite (then `drive check` runs while the
  * server is stopped: an embedded database has one process at a time).
  */
@@ -73,6 +74,24 @@ async function expectDriveClean(server: ServerProcess): Promise<void> {
   expect(check.code).toBe(0);
 }
 
+/** Waits until the upload saga running on `server` blocks in its index step (AIKB_TEST_BLOCK_UPLOAD_STEP=index); its id. */
+async function blockedUpload(server: ServerProcess): Promise<string> {
+  let sagaId = '';
+  await eventually(
+    async () => {
+      const list = await send(server, 'GET', '/api/admin/sagas?state=running', { token: ADMIN_TOKEN });
+      const saga = (list.body.sagas as Array<{ id: string; name: string }>).find((s) => s.name === 'document_upload');
+      if (!saga) return false;
+      const one = await send(server, 'GET', `/api/admin/sagas/${saga.id}`, { token: ADMIN_TOKEN });
+      sagaId = saga.id;
+      return (one.body.steps as Array<{ name: string; phase: string; status: string }>).some((s) => s.name === 'index' && s.status === 'running');
+    },
+    15_000,
+    'the upload blocked in its index step',
+  );
+  return sagaId;
+}
+
 describe('aikb-server: documents', () => {
   it('uploads a Markdown file that search then finds, deletes it so search does not, and drive check is clean', async () => {
     const server = await start();
@@ -117,19 +136,7 @@ describe('aikb-server: documents', () => {
     const blocked = await start({ AIKB_TEST_HOOKS: '1', AIKB_TEST_BLOCK_UPLOAD_STEP: 'index' });
     const bob = await user(blocked, 'bob');
     const pending = upload(blocked, bob.token, { key: 'crash-1' }).catch((error: unknown) => error);
-    let sagaId = '';
-    await eventually(
-      async () => {
-        const list = await send(blocked, 'GET', '/api/admin/sagas?state=running', { token: ADMIN_TOKEN });
-        const saga = (list.body.sagas as Array<{ id: string; name: string }>).find((s) => s.name === 'document_upload');
-        if (!saga) return false;
-        const one = await send(blocked, 'GET', `/api/admin/sagas/${saga.id}`, { token: ADMIN_TOKEN });
-        sagaId = saga.id;
-        return (one.body.steps as Array<{ name: string; phase: string; status: string }>).some((s) => s.name === 'index' && s.status === 'running');
-      },
-      15_000,
-      'the upload blocked in its index step',
-    );
+    const sagaId = await blockedUpload(blocked);
     // The file and the row are written; the index step hangs.
     expect(await blocked.stop('SIGKILL')).toBeNull();
     expect(await pending).toBeInstanceOf(Error);
@@ -151,6 +158,43 @@ describe('aikb-server: documents', () => {
     const fresh = await upload(restarted, bob.token, { key: 'crash-2' });
     expect(fresh.status).toBe(201);
     expect(await found(restarted, bob.token, fresh.body.id as string)).toBe(true);
+    await expectDriveClean(restarted);
+  });
+
+  it('on SIGTERM with an upload in flight: answers it 503 (interrupted), exits 0, and releases the lease so a restart undoes it at once', async () => {
+    // A 10-minute lease: the restarted server can take the saga over only if the stopping one released it.
+    const lease = { SAGA_LEASE_MS: '600000' };
+    const blocked = await start({ ...lease, AIKB_TEST_HOOKS: '1', AIKB_TEST_BLOCK_UPLOAD_STEP: 'index' });
+    const dave = await user(blocked, 'dave');
+    const pending = upload(blocked, dave.token, { key: 'shutdown-1' });
+    const sagaId = await blockedUpload(blocked);
+    const exited = blocked.stop('SIGTERM');
+
+    // The client gets an answer, not a reset connection: the saga got its drain time, was
+    // interrupted, and the server says what becomes of the upload.
+    const answer = await pending;
+    expect(answer).toMatchObject({
+      status: 503,
+      body: { sagaId, interrupted: true, detail: expect.stringMatching(/shut down during this upload: it will be undone/) },
+    });
+    expect(answer.headers.get('retry-after')).toBe('5');
+    const bound = new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 15_000).unref());
+    expect(await Promise.race([exited, bound])).toBe(0);
+    const shutdown = blocked.logs.findIndex((line) => line.msg === 'shutting down');
+    expect(shutdown).toBeGreaterThan(-1);
+    expect(blocked.logs.findIndex((line) => line.endpoint === '/api/documents/upload' && line.status === 503)).toBeGreaterThan(shutdown);
+    expect(blocked.logs.some((line) => line.msg === 'shutdown failed' || /close failed/.test(line.msg))).toBe(false);
+
+    const restarted = await start(lease);
+    await eventually(
+      async () => (await send(restarted, 'GET', `/api/admin/sagas/${sagaId}`, { token: ADMIN_TOKEN })).body.state === 'compensated',
+      20_000,
+      'the restarted server undid the interrupted upload',
+    );
+    const saga = await send(restarted, 'GET', `/api/admin/sagas/${sagaId}`, { token: ADMIN_TOKEN });
+    expect(saga.body).toMatchObject({ state: 'compensated', recoveries: 1, leaseOwner: null });
+    const retry = await upload(restarted, dave.token, { key: 'shutdown-1' });
+    expect(retry).toMatchObject({ status: 409, body: { sagaId, undone: true } });
     await expectDriveClean(restarted);
   });
 });

@@ -1,24 +1,13 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createTemporaryDatabase, testDatabaseUrl, testRedisUrl } from '@aikb/test-support';
-import { eventually, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
+import { curl as runbookCurl, eventually, startServerProcess, tempDataDir, useServerProcesses, type ServerProcess } from './harness';
 
-const run = promisify(execFile);
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 
 const { running, cleanups } = useServerProcesses();
 
-/**
- * Runs a runbook curl command as written (plus the admin token the runbook's newer sections send),
- * against the server under test. Returns the status and the parsed body.
- */
-async function curl(server: ServerProcess, args: string[]): Promise<{ status: number; body: any }> {
-  const resolved = args.map((arg) => arg.replace('http://localhost:3000', server.url));
-  const { stdout } = await run('curl', ['-s', '-w', '\n%{http_code}', '-H', `Authorization: Bearer ${ADMIN_TOKEN}`, ...resolved]);
-  const newline = stdout.lastIndexOf('\n');
-  return { status: Number(stdout.slice(newline + 1)), body: JSON.parse(stdout.slice(0, newline)) };
-}
+/** A runbook curl command as written, plus the admin token the admin endpoints require. */
+const curl = (server: ServerProcess, args: string[]) => runbookCurl(server, args, { token: ADMIN_TOKEN });
 
 describe('aikb-server feature flags, with the runbook commands', () => {
   it('answers the runbook flag commands, and a change survives a restart on the embedded data dir', async () => {
@@ -95,7 +84,7 @@ describe('aikb-server feature flags, with the runbook commands', () => {
       '-d',
       '{"keys": ["feature_flags:priority_2_1_saga_pattern"]}',
     ]);
-    expect(one).toEqual({
+    expect({ status: one.status, body: one.body }).toEqual({
       status: 200,
       body: { invalidated: ['feature_flags:priority_2_1_saga_pattern'], propagation: { bus: 'in-process', status: 'ok', convergesWithinSeconds: 0 } },
     });

@@ -1,13 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, afterEach } from 'vitest';
 import { until } from '@aikb/test-support';
 
 const serverDir = fileURLToPath(new URL('..', import.meta.url));
+const repo = path.join(serverDir, '../..');
 const cli = path.join(serverDir, 'dist/cli.js');
+const execFileAsync = promisify(execFile);
+// The launcher npm links as `aikb`, which runs the built dist/aikb.js.
+const aikbBin = path.join(serverDir, 'bin/aikb.js');
 
 /** A log line of the server (pino JSON). */
 export interface LogLine {
@@ -62,9 +67,11 @@ export function tempDataDir(): { dir: string; cleanup: () => void } {
  */
 export async function startServerProcess(
   env: Record<string, string | undefined> = {},
-  { timeoutMs = 20_000, args = ['serve'] }: { timeoutMs?: number; args?: string[] } = {},
+  { timeoutMs = 20_000, args = ['serve'], checkout }: { timeoutMs?: number; args?: string[]; checkout?: string } = {},
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [cli, ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  // `checkout`: the root of a repository copy whose server was built on its own (see isolatedCheckout).
+  const bundle = checkout === undefined ? cli : path.join(checkout, 'examples/reference-server/dist/cli.js');
+  const child = spawn(process.execPath, [bundle, ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   let stderr = '';
   let buffer = '';
@@ -109,17 +116,77 @@ export async function startServerProcess(
   };
 }
 
-/** Runs `aikb-server <args>` to completion (for commands and start-up failures). */
-export async function runServerCommand(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 30_000): Promise<ExitedProcess> {
-  const child = spawn(process.execPath, [cli, ...args], { env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs `command` to completion with `stdin` as its input (none: an empty one), collecting its output; killed with SIGKILL after `timeoutMs`. */
+export async function runProcess(
+  command: string,
+  args: string[],
+  { env, cwd, stdin = '', timeoutMs = 30_000 }: { env: NodeJS.ProcessEnv; cwd?: string; stdin?: string; timeoutMs?: number },
+): Promise<ExitedProcess> {
+  const child = spawn(command, args, { env, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin.end(stdin);
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   clearTimeout(timer);
   return { code, stdout, stderr };
+}
+
+/** Runs `aikb-server <args>` to completion (for commands and start-up failures). */
+export function runServerCommand(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 30_000): Promise<ExitedProcess> {
+  return runProcess(process.execPath, [cli, ...args], { env: baseEnv(env), timeoutMs });
+}
+
+/**
+ * Runs the built operator CLI `aikb <args>` (through the launcher npm links), killed after 20 s. Its
+ * environment holds only `env` besides PATH: no ADMIN_TOKEN or AIKB_* leaks in from the runner.
+ */
+export function runAikb(args: string[], env: Record<string, string | undefined> = {}, stdin?: string): Promise<ExitedProcess> {
+  return runProcess(process.execPath, [aikbBin, ...args], { env: { PATH: process.env.PATH, ...env }, stdin, timeoutMs: 20_000 });
+}
+
+/**
+ * Runs a runbook `curl` command line as it is written, `http://localhost:3000` pointed at `server`,
+ * with `-s` and, given `token`, the `Authorization: Bearer` header the admin endpoints require.
+ * `text` is what curl printed (the headers too with `-i`), `body` that parsed as JSON (else undefined).
+ */
+export async function curl(server: Pick<ServerProcess, 'url'>, args: string[], { token }: { token?: string } = {}): Promise<Omit<Answer, 'headers'>> {
+  const resolved = args.map((arg) => arg.replace('http://localhost:3000', server.url));
+  const auth = token === undefined ? [] : ['-H', `Authorization: Bearer ${token}`];
+  const { stdout } = await execFileAsync('curl', ['-s', '--max-time', '20', '-w', '\n%{http_code}', ...auth, ...resolved]);
+  const newline = stdout.lastIndexOf('\n');
+  const text = stdout.slice(0, newline);
+  let body: any;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return { status: Number(stdout.slice(newline + 1)), text, body };
+}
+
+/**
+ * A checkout of the repository whose reference server builds into its own `dist`: `npm run build`,
+ * `npm run migrate` and `npm start` build the server first (tsup cleans `dist`), which must not
+ * pull the bundle from under the other end-to-end tests. The two package.json files are copies
+ * (their scripts are the ones under test); sources, the build config and node_modules are links to
+ * the real ones. Removed by a function pushed on `cleanups`. Build only the server in it (in
+ * `examples/reference-server`): the library packages are links, a root `npm run build` would
+ * rebuild the real ones.
+ */
+export function isolatedCheckout(cleanups: Array<() => unknown>): string {
+  const root = mkdtempSync(path.join(tmpdir(), 'aikb-checkout-'));
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  for (const name of ['tsup.config.ts', 'tsconfig.json', 'tsconfig.base.json', 'packages', 'node_modules'])
+    symlinkSync(path.join(repo, name), path.join(root, name));
+  copyFileSync(path.join(repo, 'package.json'), path.join(root, 'package.json'));
+  const server = path.join(root, 'examples/reference-server');
+  mkdirSync(server, { recursive: true });
+  copyFileSync(path.join(serverDir, 'package.json'), path.join(server, 'package.json'));
+  for (const name of ['src', 'node_modules']) symlinkSync(path.join(serverDir, name), path.join(server, name));
+  return root;
 }
 
 /** What {@link send} answers: the status, headers, raw text and the parsed JSON body (undefined when not JSON). */

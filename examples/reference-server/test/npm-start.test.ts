@@ -1,34 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { baseEnv, tempDataDir, useServerProcesses, type LogLine } from './harness';
+import { baseEnv, isolatedCheckout, tempDataDir, useServerProcesses, type LogLine } from './harness';
 
-const repo = fileURLToPath(new URL('../../..', import.meta.url));
-const serverDir = path.join(repo, 'examples/reference-server');
 const { cleanups } = useServerProcesses();
-
-/**
- * A checkout of the repository whose reference server builds into its own `dist`: `npm start`
- * builds before it serves (tsup cleans `dist` first), which must not pull the bundle from under
- * the other end-to-end tests. The two package.json files are copies (their scripts are the ones
- * under test); sources, the build config and node_modules are links to the real ones.
- */
-function isolatedCheckout(): string {
-  const root = mkdtempSync(path.join(tmpdir(), 'aikb-npm-start-'));
-  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-  for (const name of ['tsup.config.ts', 'tsconfig.json', 'tsconfig.base.json', 'packages', 'node_modules'])
-    symlinkSync(path.join(repo, name), path.join(root, name));
-  copyFileSync(path.join(repo, 'package.json'), path.join(root, 'package.json'));
-  const server = path.join(root, 'examples/reference-server');
-  mkdirSync(server, { recursive: true });
-  copyFileSync(path.join(serverDir, 'package.json'), path.join(server, 'package.json'));
-  for (const name of ['src', 'node_modules']) symlinkSync(path.join(serverDir, name), path.join(server, name));
-  return root;
-}
 
 /** True while a process with this pid exists (a zombie counts: it has not been reaped). */
 function alive(pid: number): boolean {
@@ -78,7 +53,7 @@ describe('npm start', () => {
     'stops with the npm process on %s: finishes the request in flight, exits 0, leaves no server behind',
     { timeout: 90_000 },
     async (signal) => {
-      const root = isolatedCheckout();
+      const root = isolatedCheckout(cleanups);
       const data = tempDataDir();
       cleanups.push(data.cleanup);
       // PORT=0: a free port, read from the server's "listening" log line.

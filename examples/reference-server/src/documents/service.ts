@@ -137,6 +137,18 @@ function inProgress(): AikbError {
   });
 }
 
+/**
+ * This request's saga was stopped by the runner closing (the server shuts down): its lease is
+ * released, so recovery (on another instance, or on this one once restarted) undoes it at once.
+ */
+function interruptedByShutdown(sagaId: string): AikbError {
+  return new AikbError(
+    'UNAVAILABLE',
+    'the server shut down during this upload: it will be undone by recovery and nothing is kept; upload the file again (with a new Idempotency-Key if you sent one)',
+    { details: { sagaId, interrupted: true, retryAfterSeconds: 5 } },
+  );
+}
+
 /** {@link DocumentService} over `deps`; registers both sagas. */
 export function createDocumentService(deps: DocumentServiceDeps): DocumentService {
   const { drive, files, search, runner, flags, logger } = deps;
@@ -222,6 +234,7 @@ export function createDocumentService(deps: DocumentServiceDeps): DocumentServic
       case 'running':
       case 'compensating':
         count('saga', 'in_progress');
+        if (runner.stats().closed) throw interruptedByShutdown(outcome.id);
         throw inProgress();
       case 'compensation_failed':
         count('saga', 'compensation_failed');

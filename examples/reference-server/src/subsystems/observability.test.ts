@@ -16,6 +16,7 @@ const root = mkdtempSync(path.join(tmpdir(), 'aikb-observability-'));
 let tests = 0;
 let infra: Infrastructure;
 let observability: Observability;
+let startedOn: Parameters<typeof observabilitySubsystem.start>[0];
 let metrics: Registry;
 
 // Each test its own database, pool, registries and monitor: none sees what another left behind.
@@ -26,10 +27,11 @@ beforeEach(async () => {
   await infra.migrated;
   metrics = new Registry();
   const meter = createPrometheusMeterProvider({ registry: metrics }).getMeter('test');
-  ({ observability } = await observabilitySubsystem.start({ config, logger, infra, status: createStatusRegistry(), metrics, meter }));
+  startedOn = { config, logger, infra, status: createStatusRegistry(), metrics, meter };
+  ({ observability } = await observabilitySubsystem.start(startedOn));
 }, 60_000);
 afterEach(async () => {
-  if (observability) await observabilitySubsystem.close!({ observability });
+  if (observability) await observabilitySubsystem.close!({ observability }, startedOn);
   await infra?.close();
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -70,7 +72,7 @@ describe('the observability subsystem', () => {
   it('closes its pool monitor on close: the pool gets its own connect back and its figures leave /metrics', async () => {
     // eslint-disable-next-line @typescript-eslint/unbound-method -- compared by identity, never called
     const monitored = infra.db.pool.connect;
-    await observabilitySubsystem.close!({ observability });
+    await observabilitySubsystem.close!({ observability }, startedOn);
     // eslint-disable-next-line @typescript-eslint/unbound-method -- compared by identity, never called
     expect(infra.db.pool.connect).not.toBe(monitored);
     expect(await metrics.metrics()).not.toContain('db_client_connections_max{');

@@ -41,7 +41,8 @@ const demo = (fail: boolean) =>
 describe('the saga subsystem', () => {
   it('logs a compensation failure the way the runbook greps it, counts it in the error metrics, and reports status', async () => {
     const { db, lines, logger, infra, status, meter, registry } = await started();
-    const { sagas } = await sagaSubsystem.start({ config: { sagaLeaseMs: 30_000 }, logger, infra, status, meter });
+    const ctx = { config: { sagaLeaseMs: 30_000 }, logger, infra, status, meter };
+    const { sagas } = await sagaSubsystem.start(ctx);
     try {
       const errors = createErrorMetrics();
       sagas.reportErrorsTo(errors);
@@ -73,7 +74,7 @@ describe('the saga subsystem', () => {
       expect(text).toMatch(/^aikb_saga_finished_total\{aikb_saga_name="demo_upload",aikb_saga_state="compensation_failed"\} 1$/m);
       expect(text).toMatch(/^aikb_saga_finished_total\{aikb_saga_name="demo_upload",aikb_saga_state="compensated"\} 0$/m);
     } finally {
-      await sagaSubsystem.close!({ sagas });
+      await sagaSubsystem.close!({ sagas }, ctx);
       await db.close();
     }
   });
@@ -95,13 +96,14 @@ describe('the saga subsystem', () => {
       leaseExpiresAtMs: Date.now() - 30_000,
       firstStep: 'drive',
     });
-    const { sagas } = await sagaSubsystem.start({ config: { sagaLeaseMs: 30_000 }, logger, infra, status, meter });
+    const ctx = { config: { sagaLeaseMs: 30_000 }, logger, infra, status, meter };
+    const { sagas } = await sagaSubsystem.start(ctx);
     try {
       sagas.register(demo(false), { endpoint: '/api/documents/upload' });
       await until(async () => (await log.get(id))?.state === 'compensated', 'the interrupted saga compensated', 15_000);
       expect(await log.get(id)).toMatchObject({ state: 'compensated', recoveries: 1 });
     } finally {
-      await sagaSubsystem.close!({ sagas });
+      await sagaSubsystem.close!({ sagas }, ctx);
       expect(sagas.runner.stats().closed).toBe(true);
       await db.close();
     }

@@ -99,11 +99,18 @@ async function startSagas(ctx: SagaNeeds): Promise<{ sagas: SagaSubsystem }> {
   };
 }
 
-/** The saga subsystem: provides `sagas`; closes the runner (leases released) before the database. */
+/** How long running sagas get to finish on shutdown before they are interrupted and their leases released. */
+export const SAGA_DRAIN_MS = 5000;
+
+/**
+ * The saga subsystem: provides `sagas`; closes the runner (running sagas get 5 s, then are
+ * interrupted and their leases released) before the database. The HTTP server closes it first on
+ * shutdown, while requests waiting for their sagas are still open; this close is then a no-op.
+ */
 export const sagaSubsystem: Subsystem<SagaNeeds, { sagas: SagaSubsystem }> = {
   name: 'sagas',
   start: startSagas,
-  close: ({ sagas }) => sagas.runner.close({ drainMs: 5000 }),
+  close: ({ sagas }) => sagas.runner.close({ drainMs: SAGA_DRAIN_MS }),
 };
 
 /** The admin routes: `/sagas` (list, one, retry, resolve, cancel), for the guarded `/api/admin` router. */
