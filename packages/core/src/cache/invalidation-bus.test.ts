@@ -83,6 +83,42 @@ describe.runIf(hasRedisServer())('RedisInvalidationBus when Redis dies and comes
   });
 });
 
+describe.runIf(hasRedisServer())('RedisInvalidationBus on the databases of one Redis server', () => {
+  const redisServer = useThrowawayRedis();
+
+  it('keeps deployments on different databases apart by default (pub/sub channels span every database)', async () => {
+    const url = (db: number) => `${redisServer().url}/${db}`;
+    const clients = [new Redis(url(1)), new Redis(url(1)), new Redis(url(2)), new Redis(redisServer().url)];
+    const [one, sameDb, other, zero] = clients.map((redis) => createRedisInvalidationBus({ redis }));
+    try {
+      const seen = new Map<string, InvalidationMessage[]>();
+      for (const [name, bus] of Object.entries({ one, sameDb, other, zero })) {
+        const messages: InvalidationMessage[] = [];
+        seen.set(name, messages);
+        bus!.subscribe((m) => messages.push(m));
+      }
+      await until(() => [one, sameDb, other, zero].every((bus) => bus!.state === 'connected'), 'connected');
+      await one!.publish({ key: 'feature_flags:a', version: 1 });
+      await other!.publish({ key: 'feature_flags:b', version: 1 });
+      await zero!.publish({ key: 'feature_flags:c', version: 1 });
+      // Markers published after those: Redis delivers in order, so a subscriber that sees its
+      // marker has seen every earlier message it was going to receive.
+      await one!.publish({ key: 'marker', version: 1 });
+      await other!.publish({ key: 'marker', version: 2 });
+      await zero!.publish({ key: 'marker', version: 3 });
+      const marked = (name: string, version: number) => seen.get(name)!.some((m) => m.key === 'marker' && m.version === version);
+      await until(() => marked('sameDb', 1) && marked('other', 2) && marked('zero', 3), 'the markers');
+      const keys = (name: string) => seen.get(name)!.map((m) => m.key);
+      expect(keys('sameDb')).toEqual(['feature_flags:a', 'marker']);
+      expect(keys('other')).toEqual(['feature_flags:b', 'marker']);
+      expect(keys('zero')).toEqual(['feature_flags:c', 'marker']);
+    } finally {
+      for (const bus of [one, sameDb, other, zero]) await bus!.close();
+      for (const client of clients) client.disconnect();
+    }
+  });
+});
+
 describe('PostgresInvalidationBus publish on a broken database', () => {
   it('rejects with an UnavailableError that does not carry the driver text', async () => {
     const reset = Object.assign(new Error('read ECONNRESET at 10.0.0.7:5432'), { code: 'ECONNRESET' });

@@ -16,7 +16,10 @@ export interface RedisInvalidationBusOptions {
   redis: Redis;
   /**
    * The pub/sub channel. Every instance that must see each other's changes uses the same one.
-   * @default 'aikb:invalidation'
+   * Redis shares pub/sub channels among all the databases of a server, so the default names the
+   * client's database: two deployments on one Redis with different databases (`redis://…/1`,
+   * `redis://…/2`) never receive each other's invalidations.
+   * @default 'aikb:invalidation' on database 0, 'aikb:invalidation:db<N>' on database N
    */
   channel?: string;
   /**
@@ -53,7 +56,8 @@ export function createRedisInvalidationBus(options: RedisInvalidationBusOptions)
   check.clock();
   check.logger();
   const redis = options.redis;
-  const channel = options.channel ?? 'aikb:invalidation';
+  const db = Number((redis as { options?: { db?: unknown } }).options?.db ?? 0) || 0;
+  const channel = options.channel ?? (db === 0 ? 'aikb:invalidation' : `aikb:invalidation:db${db}`);
   const publishTimeoutMs = options.publishTimeoutMs ?? 1000;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? noopLogger;
