@@ -5,7 +5,7 @@
  * document must not be searchable.
  */
 import { randomUUID } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { metrics } from '@opentelemetry/api';
 import express from 'express';
@@ -320,6 +320,64 @@ describeEachDatabase('document uploads', (db) => {
         await new Promise((resolve) => server.close(resolve));
       }
 
+      await expectClean();
+    });
+
+    it('answers a refused small upload while its client is still sending, reading the rest, so the client gets the 403 and keeps the connection', async () => {
+      const server = app.listen(0);
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const { port } = server.address() as AddressInfo;
+        const boundary = 'b0undary';
+        const head = Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\nT\r\n` +
+            `--${boundary}\r\nContent-Disposition: form-data; name="acl"\r\n\r\n["public"]\r\n` +
+            `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.md"\r\n\r\n# a`,
+        );
+        const tail = Buffer.concat([Buffer.alloc(32 * 1024, 'a'), Buffer.from(`\r\n--${boundary}--\r\n`)]);
+        const answer = await new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
+          const req = httpRequest({
+            port,
+            agent,
+            method: 'POST',
+            path: '/api/documents/upload',
+            headers: {
+              authorization: 'Bearer alice',
+              'content-type': `multipart/form-data; boundary=${boundary}`,
+              'content-length': String(head.length + tail.length),
+            },
+          });
+          req.on('error', reject);
+          // The rest of the body only once the answer is in: a server that closed would fail this write.
+          req.on('response', (res) => {
+            let body = '';
+            let ended = false;
+            let sent = false;
+            const done = () => ended && sent && resolve({ status: res.statusCode!, connection: res.headers.connection, body });
+            res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+            res.on('end', () => ((ended = true), done()));
+            req.end(tail, () => ((sent = true), done()));
+          });
+          req.write(head);
+        });
+        expect(answer.status).toBe(403);
+        expect(answer.connection).not.toBe('close');
+        expect(JSON.parse(answer.body)).toMatchObject({ field: 'acl', principal: 'public' });
+        // The same connection serves the next request.
+        const next = await new Promise<number>((resolve, reject) =>
+          httpRequest({ port, agent, method: 'DELETE', path: '/api/documents/missing', headers: { authorization: 'Bearer alice' } }, (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          })
+            .on('error', reject)
+            .end(),
+        );
+        expect(next).toBe(404);
+      } finally {
+        agent.destroy();
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
       await expectClean();
     });
 

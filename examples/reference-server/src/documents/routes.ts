@@ -15,10 +15,23 @@ function idempotencyKey(req: Request): string | undefined {
   return raw;
 }
 
-/** An answer sent before the request was read to its end: the connection is closed after it, so the rest is never read. */
-function stopReading(req: Request, res: Response, form?: UploadForm): void {
+/** A refused or replayed upload whose declared body is at most this (and the upload limit) is read to its end. */
+const DRAIN_BYTES = 1024 * 1024;
+
+/**
+ * An answer sent before the request was read to its end. A small body with a declared length is
+ * read to its end and dropped: its client, still sending, gets the answer instead of a broken pipe,
+ * and the connection stays usable. Any other is never read further: the connection is closed
+ * after the answer (a 413 does not read the rest of an oversized file).
+ */
+function stopReading(req: Request, res: Response, maxBytes: number, form?: UploadForm): void {
   if (req.complete) return;
   form?.abandon();
+  const declared = Number(req.headers['content-length']);
+  if (Number.isSafeInteger(declared) && declared <= Math.min(DRAIN_BYTES, maxBytes)) {
+    req.resume();
+    return;
+  }
   if (!res.headersSent) res.setHeader('Connection', 'close');
 }
 
@@ -36,13 +49,13 @@ export function documentRoutes({ service, maxBytes }: { service: DocumentService
       form = await readUploadForm(req, { maxBytes });
       const { document, replayed } = await service.upload(principal, { ...form, idempotencyKey: key });
       if (replayed) {
-        stopReading(req, res, form);
+        stopReading(req, res, maxBytes, form);
         res.setHeader('Idempotent-Replayed', 'true');
       }
       res.status(201).json(document);
     } catch (error) {
       if (!form) service.rejected(service.pathFor(principal));
-      stopReading(req, res, form);
+      stopReading(req, res, maxBytes, form);
       throw error;
     }
   });
