@@ -55,6 +55,13 @@ const sessions = {
   invalidate: () => undefined,
 } as unknown as SessionVerifier;
 
+/** The document routes as the server mounts them under `/api`: the user check first, then the routes. */
+const documentsRouter = (service: DocumentService) =>
+  express
+    .Router()
+    .use('/documents', requireUser({ sessions }))
+    .use(documentRoutes({ service, maxBytes: MAX_BYTES }));
+
 /** Faults by `object.method`: a function run before the real call (it throws, or hangs). */
 type Faults = Map<string, () => unknown>;
 
@@ -129,13 +136,7 @@ describeEachDatabase('document uploads', (db) => {
     });
     app = express();
     app.use(requestLogging({ logger }), httpMetrics({ meter, errorMetrics: errors }));
-    app.use(
-      '/api',
-      express
-        .Router()
-        .use('/documents', requireUser({ sessions }))
-        .use(documentRoutes({ service, maxBytes: MAX_BYTES })),
-    );
+    app.use('/api', documentsRouter(service));
     app.use(notFound());
     app.use(errorHandler({ logger }));
   });
@@ -626,13 +627,7 @@ describe('document uploads while search is unavailable (no pgvector)', () => {
       searchUnavailable: () => 'search is unavailable: this PostgreSQL server has no pgvector extension',
     });
     const app = express();
-    app.use(
-      '/api',
-      express
-        .Router()
-        .use('/documents', requireUser({ sessions }))
-        .use(documentRoutes({ service, maxBytes: MAX_BYTES })),
-    );
+    app.use('/api', documentsRouter(service));
     app.use(errorHandler());
     try {
       const res = await request(app).post('/api/documents/upload').set('Authorization', 'Bearer alice').field('title', 't').attach('file', MARKDOWN, 'a.md');
