@@ -79,8 +79,43 @@ export const MAX_LOGGED_PATH = 200;
  * a client chooses it, so it must not choose how big our log lines are.
  */
 export function requestPath(req: Request): string {
-  const path = (req.originalUrl ?? req.url ?? '').split('?')[0] ?? '';
+  const url = req.originalUrl ?? req.url ?? '';
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
   return path.length > MAX_LOGGED_PATH ? `${path.slice(0, MAX_LOGGED_PATH)}…` : path;
+}
+
+interface DoneHook {
+  readonly fn: () => void;
+  readonly onAbort: boolean;
+}
+const doneHooks = new WeakMap<Response, DoneHook[]>();
+
+/**
+ * Runs `fn` once, when the response has been handed to the connection (`finish`), or, with
+ * `onAbort`, when the connection closed before that (`close`). The middleware of this package
+ * (tracing, request logs, HTTP metrics) each register here, in order, so a response gets one pair
+ * of listeners whatever the number of them: listener bookkeeping showed up on every request
+ * in bench:http.
+ */
+export function onResponseDone(res: Response, fn: () => void, options: { onAbort?: boolean } = {}): void {
+  const hook = { fn, onAbort: options.onAbort === true };
+  const hooks = doneHooks.get(res);
+  if (hooks) {
+    hooks.push(hook);
+    return;
+  }
+  const list = [hook];
+  doneHooks.set(res, list);
+  const finished = () => settle(false);
+  const closed = () => settle(true);
+  function settle(aborted: boolean) {
+    res.off('finish', finished);
+    res.off('close', closed);
+    for (const { fn: run, onAbort } of list) if (!aborted || onAbort) run();
+  }
+  res.once('finish', finished);
+  res.once('close', closed);
 }
 
 // The router's own structures (router 2.x, express 5), as far as they are read here.
