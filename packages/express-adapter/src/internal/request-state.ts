@@ -23,10 +23,14 @@ interface ResponseState {
   done?: DoneHook[];
 }
 
-function stateOf(req: Request): RequestState;
-function stateOf(res: Response): ResponseState;
-function stateOf(target: Request | Response): RequestState | ResponseState {
-  const holder = target as unknown as { [STATE]?: RequestState | ResponseState };
+// Two functions, not one: each property access then sees one kind of object (a monomorphic site).
+function stateOfRequest(req: Request): RequestState {
+  const holder = req as unknown as { [STATE]?: RequestState };
+  return (holder[STATE] ??= {});
+}
+
+function stateOfResponse(res: Response): ResponseState {
+  const holder = res as unknown as { [STATE]?: ResponseState };
   return (holder[STATE] ??= {});
 }
 
@@ -38,32 +42,32 @@ export type Identity = { readonly credential: 'admin-token' } | { readonly crede
 
 /** Records who a guard let in (`adminGuard`, `requireUser`); read with {@link identityOf}. */
 export function setIdentity(req: Request, identity: Identity): void {
-  stateOf(req).identity = identity;
+  stateOfRequest(req).identity = identity;
 }
 
 /** Who a guard let in, `undefined` before one ran. */
 export function identityOf(req: Request): Identity | undefined {
-  return stateOf(req).identity;
+  return stateOfRequest(req).identity;
 }
 
 /** Marks a request whose body this package's parser has read and checked (into `req.body`). */
 export function markBodyParsed(req: Request): void {
-  stateOf(req).bodyParsed = true;
+  stateOfRequest(req).bodyParsed = true;
 }
 
 /** Whether this package's parser already read and checked the request's body. */
 export function isBodyParsed(req: Request): boolean {
-  return stateOf(req).bodyParsed === true;
+  return stateOfRequest(req).bodyParsed === true;
 }
 
 /** Remembers the error a request failed with (the error handler calls this). */
 export function setResponseError(res: Response, error: unknown): void {
-  stateOf(res).error = error;
+  stateOfResponse(res).error = error;
 }
 
 /** The error the request failed with, if the error handler saw one. */
 export function responseError(res: Response): unknown {
-  return stateOf(res).error;
+  return stateOfResponse(res).error;
 }
 
 /**
@@ -72,22 +76,22 @@ export function responseError(res: Response): unknown {
  * is written at `debug` instead of `error`: a flood must not become a flood of error lines.
  */
 export function setLoggedElsewhere(res: Response): void {
-  stateOf(res).loggedElsewhere = true;
+  stateOfResponse(res).loggedElsewhere = true;
 }
 
 export function isLoggedElsewhere(res: Response): boolean {
-  return stateOf(res).loggedElsewhere === true;
+  return stateOfResponse(res).loggedElsewhere === true;
 }
 
 /** The request being handled, through every await of its handlers. */
 export const requestContext = new AsyncLocalStorage<{ logger: Logger; requestId: string }>();
 
 export function setRequestLogger(res: Response, logger: Logger, requestId: string): void {
-  stateOf(res).logger = { logger, requestId };
+  stateOfResponse(res).logger = { logger, requestId };
 }
 
 export function requestLoggerEntry(res: Response): { logger: Logger; requestId: string } | undefined {
-  return stateOf(res).logger;
+  return stateOfResponse(res).logger;
 }
 
 /** The most characters of a raw request path written to a log line or a problem. */
@@ -118,7 +122,7 @@ interface DoneHook {
  */
 export function onResponseDone(res: Response, fn: () => void, options: { onAbort?: boolean } = {}): void {
   const hook = { fn, onAbort: options.onAbort === true };
-  const state = stateOf(res);
+  const state = stateOfResponse(res);
   if (state.done) {
     state.done.push(hook);
     return;
@@ -275,7 +279,7 @@ function computeTemplate(req: Request): string | undefined {
  * result is one of the app's templates, so metric labels stay bounded by construction.
  */
 export function routeTemplate(req: Request): string | undefined {
-  const known = stateOf(req).template;
+  const known = stateOfRequest(req).template;
   if (known !== undefined) return known ?? undefined;
   let template: string | undefined;
   try {
@@ -285,6 +289,6 @@ export function routeTemplate(req: Request): string | undefined {
     template = undefined;
   }
   // Computed once the response is done: later middleware cannot change what was matched.
-  if (req.res?.headersSent || req.res?.writableEnded) stateOf(req).template = template ?? null;
+  if (req.res?.headersSent || req.res?.writableEnded) stateOfRequest(req).template = template ?? null;
   return template;
 }
