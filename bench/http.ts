@@ -33,6 +33,7 @@ import { createFeatureFlagClient, createPostgresFlagStore } from '@aikb/core/fla
 import { createHealthRegistry } from '@aikb/core/health';
 import { createHashingEmbedder, createPostgresSearchStore } from '@aikb/core/search';
 import { featureFlagsRouter, healthRouter, searchRouter } from '@aikb/express';
+import { createLogger } from '../examples/reference-server/src/logger';
 import { median, percentile } from './support';
 
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
@@ -55,26 +56,6 @@ async function freePort(): Promise<number> {
       const address = server.address();
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
-  });
-}
-
-/** A child that logs JSON lines: resolves with its port once it says it listens; its output is drained. */
-function listening(child: ChildProcess, what: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let buffer = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not listen within 60 s`)), 60_000);
-    child.stderr?.resume();
-    child.stdout!.on('data', (chunk: Buffer) => {
-      if (buffer === undefined) return;
-      buffer += chunk.toString();
-      const match = /"port":(\d+)[^\n]*listening on|listening on[^\n]*"port":(\d+)/.exec(buffer);
-      if (match) {
-        clearTimeout(timer);
-        buffer = undefined as unknown as string; // from here on the output is only drained
-        resolve(Number(match[1] ?? match[2]));
-      } else if (buffer.length > 1_000_000) buffer = buffer.slice(-10_000);
-    });
-    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}`)));
   });
 }
 
@@ -128,11 +109,29 @@ async function startFull(databaseUrl: string, redisUrl: string, logLevel = 'info
   };
 }
 
-/** This file again, as `--bare`: the same handlers on bare Express. */
-async function startBare(databaseUrl: string, redisUrl: string): Promise<Running> {
-  const child = fork(fileURLToPath(import.meta.url), ['--bare', databaseUrl, redisUrl], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-  const port = await listening(child, 'bare Express');
-  return { url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+/**
+ * This file again, as `--bare`: the same handlers on bare Express. With `logged`, the bare app
+ * also writes the server's request log line (its own logger, `createLogger`, one `info` line per
+ * request): the cost of that line alone, the floor of any stack that logs every request. Its
+ * output goes to a file, as the full server's does.
+ */
+async function startBare(databaseUrl: string, redisUrl: string, logged = false): Promise<Running> {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'aikb-bench-bare-'));
+  const out = openSync(path.join(root, 'stdout.log'), 'a');
+  const child = fork(fileURLToPath(import.meta.url), ['--bare', databaseUrl, redisUrl, logged ? 'logged' : 'plain'], { stdio: ['ignore', out, out, 'ipc'] });
+  closeSync(out);
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`bare Express exited with ${String(code)}: ${readFileSync(path.join(root, 'stdout.log'), 'utf8').slice(-2000)}`);
+  });
+  const [message] = (await Promise.race([once(child, 'message'), exited])) as [{ port: number }];
+  exited.catch(() => undefined);
+  return {
+    url: `http://127.0.0.1:${message.port}`,
+    async stop() {
+      await stopChild(child);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
 }
 
 /**
@@ -141,7 +140,7 @@ async function startBare(databaseUrl: string, redisUrl: string): Promise<Running
  * embedder and flag switches, the same database and Redis health checks), with no middleware in
  * front: no tracing, logs, metrics, guard or user check (the caller is a fixed principal).
  */
-async function runBare(databaseUrl: string, redisUrl: string): Promise<void> {
+async function runBare(databaseUrl: string, redisUrl: string, logged: boolean): Promise<void> {
   const db = await createDatabase({ url: databaseUrl, max: 10 });
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const flags = createFeatureFlagClient({ store: createPostgresFlagStore({ pool: db.pool }), bus: createRedisInvalidationBus({ redis }) });
@@ -154,6 +153,18 @@ async function runBare(databaseUrl: string, redisUrl: string): Promise<void> {
 
   const app = express();
   app.disable('x-powered-by');
+  if (logged) {
+    const logger = createLogger({ logLevel: 'info', logFile: undefined });
+    app.use((req, res, next) => {
+      const started = performance.now();
+      res.once('finish', () => {
+        const endpoint = req.originalUrl.split('?')[0];
+        const line = { method: req.method, endpoint, status: res.statusCode, durationMs: Math.round((performance.now() - started) * 100) / 100 };
+        logger.info(line, `${req.method} ${endpoint} ${res.statusCode}`);
+      });
+      next();
+    });
+  }
   app.use('/api/health', healthRouter({ registry: health }));
   app.use('/api/admin/feature-flags', featureFlagsRouter({ flags }));
   app.use(
@@ -167,7 +178,7 @@ async function runBare(databaseUrl: string, redisUrl: string): Promise<void> {
   );
   const server = app.listen(0, '127.0.0.1', () => {
     const address = server.address();
-    console.log(JSON.stringify({ port: typeof address === 'object' && address ? address.port : 0, msg: 'bare Express listening on 127.0.0.1' }));
+    process.send!({ port: typeof address === 'object' && address ? address.port : 0 });
   });
   process.once('SIGTERM', () => {
     server.close();
@@ -338,7 +349,26 @@ async function main(): Promise<void> {
       `${((100 * q.rps) / qb).toFixed(1)} %`,
       String([...quietRuns, ...bareAgain].reduce((sum, m) => sum + m.failures, 0)),
     ]);
-    for (const stopped of [bare, quiet]) {
+    // The floor: bare Express and nothing but the server's request log line.
+    const logged = await startBare(benchDatabaseUrl, redisUrl, true);
+    running.push(logged);
+    await cannon(logged.url, flagRead, {});
+    const loggedRuns: Measured[] = [];
+    const bareThird: Measured[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      loggedRuns.push(await cannon(logged.url, flagRead, {}));
+      bareThird.push(await cannon(bare.url, flagRead, {}));
+    }
+    const l = { rps: median(loggedRuns.map((m) => m.rps)), p99: median(loggedRuns.map((m) => m.p99)) };
+    const lb = median(bareThird.map((m) => m.rps));
+    rows.push([
+      'flag status read, bare Express + the request log line only',
+      `${Math.round(l.rps)} req/s, p99 ${l.p99} ms`,
+      `${Math.round(lb)} req/s`,
+      `${((100 * l.rps) / lb).toFixed(1)} %`,
+      String([...loggedRuns, ...bareThird].reduce((sum, m) => sum + m.failures, 0)),
+    ]);
+    for (const stopped of [bare, quiet, logged]) {
       await stopped.stop();
       running.splice(running.indexOf(stopped), 1);
     }
@@ -410,7 +440,7 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === '--bare') {
-  await runBare(process.argv[3]!, process.argv[4]!);
+  await runBare(process.argv[3]!, process.argv[4]!, process.argv[5] === 'logged');
 } else {
   await main();
 }

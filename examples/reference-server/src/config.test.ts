@@ -110,16 +110,18 @@ describe('loadConfig', () => {
         keepAliveTimeoutMs: 5_000,
         idleTimeoutMs: 60_000,
         maxConnections: 1024,
+        listenBacklog: 4096,
       });
     });
 
-    it('reads HTTP_*_TIMEOUT_MS and HTTP_MAX_CONNECTIONS', () => {
+    it('reads HTTP_*_TIMEOUT_MS, HTTP_MAX_CONNECTIONS and HTTP_LISTEN_BACKLOG', () => {
       const env = {
         HTTP_HEADERS_TIMEOUT_MS: '2000',
         HTTP_REQUEST_TIMEOUT_MS: '4000',
         HTTP_KEEPALIVE_TIMEOUT_MS: '1000',
         HTTP_IDLE_TIMEOUT_MS: '8000',
         HTTP_MAX_CONNECTIONS: '50',
+        HTTP_LISTEN_BACKLOG: '128',
       };
       expect(loadConfig(env, '/').http).toEqual({
         headersTimeoutMs: 2000,
@@ -127,6 +129,7 @@ describe('loadConfig', () => {
         keepAliveTimeoutMs: 1000,
         idleTimeoutMs: 8000,
         maxConnections: 50,
+        listenBacklog: 128,
       });
     });
   });
@@ -152,6 +155,7 @@ describe('loadConfig', () => {
     [{ HTTP_KEEPALIVE_TIMEOUT_MS: '-5' }, 'HTTP_KEEPALIVE_TIMEOUT_MS', /whole number/],
     [{ HTTP_IDLE_TIMEOUT_MS: '99' }, 'HTTP_IDLE_TIMEOUT_MS', /whole number from 100/],
     [{ HTTP_MAX_CONNECTIONS: '0' }, 'HTTP_MAX_CONNECTIONS', /whole number from 1 to 1000000/],
+    [{ HTTP_LISTEN_BACKLOG: '70000' }, 'HTTP_LISTEN_BACKLOG', /whole number from 1 to 65535/],
     [{ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' }, 'HTTP_HEADERS_TIMEOUT_MS', /not be greater than HTTP_REQUEST_TIMEOUT_MS/],
     [{ TRUST_PROXY: 'everyone' }, 'TRUST_PROXY', /must be false, true, a number of hops/],
   ])('rejects %j naming the variable', (env, variable, message) => {

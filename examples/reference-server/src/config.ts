@@ -148,6 +148,13 @@ export interface HttpLimits {
   readonly idleTimeoutMs: number;
   /** `HTTP_MAX_CONNECTIONS` (default 1024): connections beyond this are closed as soon as they are accepted. */
   readonly maxConnections: number;
+  /**
+   * `HTTP_LISTEN_BACKLOG` (default 4096): connections the kernel may hold accepted-but-not-yet-taken
+   * while the server is busy (capped by `net.core.somaxconn`). Node's default, 511, overflows in a
+   * burst of a thousand new connections: the kernel drops the rest and their clients retry a
+   * second or three later, so a login answered at 500 ms is seen after 1.5–4 s.
+   */
+  readonly listenBacklog: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -237,6 +244,7 @@ function httpLimits(env: Env): HttpLimits {
     keepAliveTimeoutMs: integer(env, 'HTTP_KEEPALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
     idleTimeoutMs: integer(env, 'HTTP_IDLE_TIMEOUT_MS', 60_000, 100, 3_600_000),
     maxConnections: integer(env, 'HTTP_MAX_CONNECTIONS', 1024, 1, 1_000_000),
+    listenBacklog: integer(env, 'HTTP_LISTEN_BACKLOG', 4096, 1, 65_535),
   };
   if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
     throw new ConfigError(

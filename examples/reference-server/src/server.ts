@@ -146,7 +146,7 @@ const httpSubsystem: Subsystem<ServerContext, { http: Server; port: number }> = 
   async start(ctx) {
     const { config } = ctx;
     const http = createHttpServer(config, createApp(ctx));
-    http.listen(config.port, config.host);
+    http.listen({ port: config.port, host: config.host, backlog: config.http.listenBacklog });
     try {
       await once(http, 'listening');
     } catch (error) {

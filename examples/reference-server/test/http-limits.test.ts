@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { until } from '@aikb/test-support';
@@ -166,5 +168,26 @@ describe('aikb-server proxy trust (TRUST_PROXY)', () => {
 
   it('refuses to start with an invalid TRUST_PROXY, naming it', async () => {
     await expect(start({ TRUST_PROXY: 'everyone' })).rejects.toThrow(/TRUST_PROXY must be false, true, a number of hops/);
+  });
+});
+
+describe('aikb-server listen backlog (HTTP_LISTEN_BACKLOG)', () => {
+  /** The listening socket's backlog as the kernel holds it (`ss -ltn`: Send-Q of a listener). */
+  function backlogOf(port: number): number {
+    const out = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' })
+      .trim()
+      .split(/\s+/);
+    return Number(out[2]);
+  }
+  const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+
+  it('listens with a backlog of 4096 by default (capped by net.core.somaxconn), not 511, so a burst of connections is not dropped', async () => {
+    const server = await start();
+    expect(backlogOf(server.port)).toBe(Math.min(4096, somaxconn));
+  });
+
+  it('takes HTTP_LISTEN_BACKLOG', async () => {
+    const server = await start({ HTTP_LISTEN_BACKLOG: '64' });
+    expect(backlogOf(server.port)).toBe(64);
   });
 });

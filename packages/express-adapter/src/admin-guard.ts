@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { AikbError } from '@aikb/core';
 import type { SessionVerifier } from '@aikb/core/auth';
@@ -23,7 +23,9 @@ export interface AdminGuardOptions {
   role?: string;
 }
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
+// One-shot `crypto.hash` (Node.js ≥ 20.12): the guard runs on every admin request, and a Hash
+// object per call costs more than the hashing itself.
+const digest = (value: string): Buffer => hash('sha256', value, 'buffer');
 const JWT = /^[\w-]+\.[\w-]+\.[\w-]*$/;
 
 /**

@@ -2,7 +2,7 @@ import type { RequestHandler } from 'express';
 import { metrics, type Meter } from '@opentelemetry/api';
 import type { ErrorMetrics } from '@aikb/core/metrics';
 import { errorType } from '@aikb/core/tracing';
-import { responseError, routeTemplate } from './internal/request-state';
+import { onResponseDone, responseError, routeTemplate } from './internal/request-state';
 import { checkOptions } from '@aikb/core/options';
 
 /** {@link httpMetrics} options. */
@@ -48,7 +48,7 @@ export function httpMetrics(options: HttpMetricsOptions = {}): RequestHandler {
   });
   return (req, res, next) => {
     const started = performance.now();
-    res.once('finish', () => {
+    onResponseDone(res, () => {
       const route = routeTemplate(req) ?? UNMATCHED_ROUTE;
       const status = res.statusCode;
       histogram.record((performance.now() - started) / 1000, { 'http.request.method': req.method, 'http.route': route, 'http.response.status_code': status });

@@ -65,6 +65,12 @@ describe('jsonBody', () => {
       expectProblem(res, 415, 'Content-Encoding');
     });
 
+    it('answers a body over the limit with a 413 whatever its coding: unsupported, or data that does not decode', async () => {
+      const big = Buffer.alloc(200 * 1024, 0x78);
+      expectProblem(await post(big, { 'Content-Type': 'application/json', 'Content-Encoding': 'compress' }), 413, 'body');
+      expectProblem(await post(big, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }), 413, 'body');
+    });
+
     it.each([
       ['gzip', gzipSync(Buffer.alloc(50 * 1024 * 1024, 0x20))],
       ['deflate', deflateSync(Buffer.alloc(50 * 1024 * 1024, 0x20))],
@@ -108,10 +114,10 @@ describe('jsonBody', () => {
       'application/jsonx',
       '*/*',
       undefined,
-    ])('answers a body labelled %s with a 415 problem naming Content-Type, even one over the limit', async (type) => {
+    ])('answers a body labelled %s with a 415 problem naming Content-Type, and one over the limit with a 413 (size first, whatever the type)', async (type) => {
       const headers: Record<string, string> = type === undefined ? {} : { 'Content-Type': type };
       expectProblem(await post(json, headers), 415, 'Content-Type');
-      expectProblem(await post(JSON.stringify({ description: 'x'.repeat(200 * 1024) }), headers), 415, 'Content-Type');
+      expectProblem(await post(JSON.stringify({ description: 'x'.repeat(200 * 1024) }), headers), 413, 'body');
     });
 
     it('refuses form-urlencoded where the allowance is off', async () => {

@@ -56,7 +56,8 @@ const unsupportedCoding = (drained: boolean): ReadBody => ({
  * Reads the whole body, keeping at most `limit` bytes, after undoing its `Content-Encoding`
  * (gzip, deflate or br; identity when absent). `limit` bounds both the bytes received and the
  * bytes they inflate to, so a decompression bomb stops at `limit`: inflating is abandoned there
- * and the rest is drained unread. A larger body is drained (and discarded) up to `drainLimit`,
+ * and the rest is drained unread. A body over `limit` is `too-large` whatever else is wrong with
+ * it (a refused type or coding, data that does not decode). It is drained (and discarded) up to `drainLimit`,
  * so the caller can still answer after it has been received; beyond that, reading stops. A body
  * that does not decode (bad or truncated gzip, ...) is `invalid` with a 400; another coding is
  * `invalid` with a 415, answered without decoding anything; so is a body the caller already
@@ -71,6 +72,7 @@ export function readBody(req: Request, limit: number, drainLimit: number, refusa
     let received = 0;
     let decoded = 0;
     let settled = false;
+    let oversized = false;
     // Once set, the body is only drained: the answer no longer depends on what follows.
     let outcome: ((drained: boolean) => ReadBody) | undefined = refusal
       ? (drained) => ({ kind: 'invalid', drained, error: refusal })
@@ -119,15 +121,21 @@ export function readBody(req: Request, limit: number, drainLimit: number, refusa
 
     const onData = (chunk: Buffer) => {
       received += chunk.length;
+      // Over the limit is a 413 whatever else is wrong with the body (its type, its coding): the
+      // size is what the client must change first. What is received is bounded by `limit` too: a
+      // compressed body is never larger than it inflates to, in practice.
+      if (received > limit && !oversized) {
+        oversized = true;
+        outcome = undefined;
+        stopDecoding((drained) => tooLarge(limit, drained));
+      }
       if (received > drainLimit) {
         req.pause();
-        finish((outcome ?? ((drained) => tooLarge(limit, drained)))(false));
+        finish(outcome!(false));
         return;
       }
       if (outcome) return;
-      // What is received is bounded by `limit` too: a compressed body is never larger than it inflates to, in practice.
-      if (received > limit) stopDecoding((drained) => tooLarge(limit, drained));
-      else if (decoder) decoder.write(chunk);
+      if (decoder) decoder.write(chunk);
       else keep(chunk);
     };
     const onEnd = () => {

@@ -3,7 +3,16 @@ import { inspect } from 'node:util';
 import type { RequestHandler, Response } from 'express';
 import { noopLogger, type Logger } from '@aikb/core';
 import { currentTraceId, errorType } from '@aikb/core/tracing';
-import { isLoggedElsewhere, requestContext, requestLoggerEntry, requestPath, responseError, routeTemplate, setRequestLogger } from './internal/request-state';
+import {
+  isLoggedElsewhere,
+  onResponseDone,
+  requestContext,
+  requestLoggerEntry,
+  requestPath,
+  responseError,
+  routeTemplate,
+  setRequestLogger,
+} from './internal/request-state';
 import { checkOptions } from '@aikb/core/options';
 
 /** A logger that can make children carrying fixed fields (pino's `child` fits). */
@@ -57,7 +66,7 @@ export function requestLogging(options: RequestLoggingOptions = {}): RequestHand
     res.setHeader(header, requestId);
     const logger = child({ requestId, traceId: currentTraceId() });
     setRequestLogger(res, logger, requestId);
-    res.once('finish', () => {
+    onResponseDone(res, () => {
       const status = res.statusCode;
       // A template, or the raw path cut short: a client picks the path, not the size of our log lines.
       const endpoint = routeTemplate(req) ?? requestPath(req);

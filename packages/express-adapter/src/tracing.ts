@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import { parseTraceparent, recordError, withSpan, type SpanRecorder } from '@aikb/core/tracing';
 import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import { requestPath, responseError, routeTemplate } from './internal/request-state';
+import { onResponseDone, requestPath, responseError, routeTemplate } from './internal/request-state';
 import { checkOptions } from '@aikb/core/options';
 
 /** {@link tracing} options. */
@@ -41,24 +41,24 @@ export function tracing(options: TracingOptions = {}): RequestHandler {
       (span) =>
         new Promise<void>((resolve) => {
           res.setHeader(header, span.spanContext().traceId);
-          const done = () => {
-            res.off('finish', done);
-            res.off('close', done);
-            const route = routeTemplate(req);
-            if (route) span.updateName(`${req.method} ${route}`);
-            span.setAttributes({
-              'http.request.method': req.method,
-              'url.path': requestPath(req) || '/',
-              'http.response.status_code': res.statusCode,
-              ...(route ? { 'http.route': route } : {}),
-            });
-            const error = responseError(res);
-            if (error !== undefined && res.statusCode >= 500) recordError(span, error);
-            else if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${res.statusCode}` });
-            resolve();
-          };
-          res.once('finish', done);
-          res.once('close', done);
+          onResponseDone(
+            res,
+            () => {
+              const route = routeTemplate(req);
+              if (route) span.updateName(`${req.method} ${route}`);
+              span.setAttributes({
+                'http.request.method': req.method,
+                'url.path': requestPath(req) || '/',
+                'http.response.status_code': res.statusCode,
+                ...(route ? { 'http.route': route } : {}),
+              });
+              const error = responseError(res);
+              if (error !== undefined && res.statusCode >= 500) recordError(span, error);
+              else if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${res.statusCode}` });
+              resolve();
+            },
+            { onAbort: true },
+          );
           next();
         }),
       {

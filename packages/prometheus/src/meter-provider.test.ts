@@ -208,6 +208,31 @@ describe('createPrometheusMeterProvider', () => {
     expect(parsePrometheusTextFormat(text).find((f) => f.name === 'h')!.metrics).toHaveLength(1);
   });
 
+  it('keeps one series per label set, whatever the attribute order, and never merges two sets whose values look alike', async () => {
+    const { registry, meter } = setup();
+    const counter = meter.createCounter('sets');
+    // Pairs a naive join (by "," "=" ";" or NUL, or without the lengths) would merge into one series.
+    const sets: Attributes[] = [
+      { a: 'x,b=y' },
+      { a: 'x', b: 'y' },
+      { a: 'x\u00001\u0000b' },
+      { a: 'x', b: '' },
+      { a: '' },
+      { b: 'x' },
+      { a: '1', b: '23' },
+      { a: '12', b: '3' },
+      { z: 'last', a: 'first', m: 'middle' },
+    ];
+    for (const attributes of sets) counter.add(1, attributes);
+    counter.add(1, { m: 'middle', z: 'last', a: 'first' });
+    counter.add(1, { b: 'y', a: 'x' });
+    const values = (await registry.getSingleMetric('sets_total')!.get()).values;
+    expect(values).toHaveLength(sets.length);
+    expect(values.find((v) => v.labels.a === 'first')).toMatchObject({ value: 2, labels: { a: 'first', m: 'middle', z: 'last' } });
+    expect(values.find((v) => v.labels.a === 'x' && v.labels.b === 'y')!.value).toBe(2);
+    expect(values.filter((v) => v.value === 1)).toHaveLength(sets.length - 2);
+  });
+
   it('works as the global MeterProvider of @opentelemetry/api', async () => {
     const { registry, provider } = setup();
     metrics.setGlobalMeterProvider(provider);

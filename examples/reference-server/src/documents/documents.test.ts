@@ -324,6 +324,40 @@ describeEachDatabase('document uploads', (db) => {
       await expectClean();
     });
 
+    it('answers a declared length over the limit with 413 before reading anything, whatever the content type', async () => {
+      const server = app.listen(0);
+      const sockets: Socket[] = [];
+      server.on('connection', (socket) => void sockets.push(socket));
+      try {
+        const { port } = server.address() as AddressInfo;
+        for (const type of ['text/plain', 'multipart/form-data; boundary=b0undary', 'application/octet-stream']) {
+          const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+            const req = httpRequest({
+              port,
+              method: 'POST',
+              path: '/api/documents/upload',
+              headers: { authorization: 'Bearer alice', 'content-type': type, 'content-length': String(1024 * MAX_BYTES) },
+            });
+            req.on('response', (res) => {
+              let body = '';
+              res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+              res.on('end', () => resolve({ status: res.statusCode!, body }));
+            });
+            req.on('error', reject);
+            req.write(Buffer.alloc(1024, 'a'));
+          });
+          expect(answer.status, type).toBe(413);
+          expect(JSON.parse(answer.body)).toMatchObject({ field: 'body', limit: MAX_BYTES });
+        }
+        // Headers and at most the first written chunk: nothing of a body was asked for.
+        expect(sockets.reduce((sum, socket) => sum + socket.bytesRead, 0)).toBeLessThan(3 * 4096);
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+      await expectClean();
+    });
+
     it('answers a refused small upload while its client is still sending, reading the rest, so the client gets the 403 and keeps the connection', async () => {
       const server = app.listen(0);
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });

@@ -1,8 +1,8 @@
 import { Router, type Request, type Response } from 'express';
-import { ValidationError } from '@aikb/core';
+import { AikbError, ValidationError } from '@aikb/core';
 import { requirePrincipal } from '@aikb/express';
 import type { DocumentService } from './service';
-import { readUploadForm, type UploadForm } from './upload-form';
+import { maxFormBytes, readUploadForm, type UploadForm } from './upload-form';
 
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,255}$/;
 
@@ -46,6 +46,12 @@ export function documentRoutes({ service, maxBytes }: { service: DocumentService
     let form: UploadForm | undefined;
     try {
       const key = idempotencyKey(req);
+      const declared = Number(req.headers['content-length']);
+      if (declared > maxFormBytes(maxBytes)) {
+        throw new AikbError('PAYLOAD_TOO_LARGE', `the upload declares ${declared} bytes; a file may have ${maxBytes} (UPLOAD_MAX_BYTES)`, {
+          details: { field: 'body', limit: maxBytes },
+        });
+      }
       form = await readUploadForm(req, { maxBytes });
       const { document, replayed } = await service.upload(principal, { ...form, idempotencyKey: key });
       if (replayed) {

@@ -9,6 +9,16 @@ export const MAX_ACL_ENTRIES = 100;
 export const MAX_TITLE_CHARS = 1000;
 /** The largest text field (`title`, `acl`), in bytes. */
 const MAX_FIELD_BYTES = 64 * 1024;
+const MAX_FIELDS = 8;
+
+/**
+ * The most bytes a form holding a file of `maxBytes` can take on the wire: the file, every field at
+ * its limit, and 64 KiB for boundaries and part headers. A declared `Content-Length` over it is a
+ * 413 before anything is read, whatever the body's type.
+ */
+export function maxFormBytes(maxBytes: number): number {
+  return maxBytes + MAX_FIELDS * MAX_FIELD_BYTES + 64 * 1024;
+}
 const PRINCIPAL = /^(?:public|user:[^\s\p{Cc}]{1,200}|role:[^\s\p{Cc}]{1,200})$/u;
 
 /** The fields of an upload, read before its file. */
@@ -70,7 +80,7 @@ export function readUploadForm(req: Request, { maxBytes }: { maxBytes: number })
   try {
     bb = busboy({
       headers: req.headers,
-      limits: { fields: 8, fieldSize: MAX_FIELD_BYTES, fieldNameSize: 100, files: 1, fileSize: maxBytes + 1, parts: 10, headerPairs: 20 },
+      limits: { fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES, fieldNameSize: 100, files: 1, fileSize: maxBytes + 1, parts: 10, headerPairs: 20 },
     });
   } catch {
     return Promise.reject(

@@ -20,7 +20,10 @@ function numberAttribute(span: FinishedSpan, key: string): number {
   return typeof value === 'number' && Number.isFinite(value) ? value : 0;
 }
 
-function toRecord(span: FinishedSpan): SpanRecord {
+/** What the ring holds: the record with its start as epoch ms, made ISO only when a query returns it. */
+type Kept = Omit<SpanRecord, 'startTime'> & { readonly startMs: number };
+
+function toRecord(span: FinishedSpan): Kept {
   const { traceId, spanId } = span.spanContext();
   const code = span.status?.code;
   return {
@@ -31,8 +34,12 @@ function toRecord(span: FinishedSpan): SpanRecord {
     longestHoldMs: numberAttribute(span, ATTR_LONGEST_HOLD_MS),
     durationMs: Math.round(hrTimeToMs(span.duration) * 1000) / 1000,
     status: code === SpanStatusCode.ERROR ? 'error' : code === SpanStatusCode.OK ? 'ok' : 'unset',
-    startTime: new Date(hrTimeToMs(span.startTime)).toISOString(),
+    startMs: hrTimeToMs(span.startTime),
   };
+}
+
+function published({ startMs, ...record }: Kept): SpanRecord {
+  return { ...record, startTime: new Date(startMs).toISOString() };
 }
 
 /**
@@ -51,7 +58,7 @@ function toRecord(span: FinishedSpan): SpanRecord {
 export function createSpanStore(options: SpanStoreOptions = {}): SpanStore {
   checkOptions('createSpanStore', options, true).number('capacity', { min: 1, integer: true });
   const capacity = options.capacity ?? 1000;
-  const ring = new Array<SpanRecord | undefined>(capacity);
+  const ring = new Array<Kept | undefined>(capacity);
   let next = 0;
   let recorded = 0;
 
@@ -75,7 +82,7 @@ export function createSpanStore(options: SpanStoreOptions = {}): SpanStore {
         const record = ring[(next - i + capacity) % capacity]!;
         if (record.connectionsUsed < minConnections || record.durationMs < minDurationMs) continue;
         if (query.status !== undefined && record.status !== query.status) continue;
-        found.push(record);
+        found.push(published(record));
       }
       return found;
     },

@@ -3,13 +3,36 @@ import type { Request, Response } from 'express';
 import type { Logger } from '@aikb/core';
 import type { VerifiedSession } from '@aikb/core/auth';
 
-// Per-request state shared by the middleware of this package, kept off `req`/`res` themselves.
-const errors = new WeakMap<Response, unknown>();
-const loggers = new WeakMap<Response, { logger: Logger; requestId: string }>();
-const templates = new WeakMap<Request, string | null>();
-const loggedElsewhere = new WeakSet<Response>();
-const parsedBodies = new WeakSet<Request>();
-const identities = new WeakMap<Request, Identity>();
+// Per-request state shared by the middleware of this package, in one property of `req` and one of
+// `res` under a symbol of this module: no name a handler could collide with, invisible to
+// `Object.keys` and JSON. (WeakMaps keyed by every request cost more: one insertion per fact and
+// per request, and ephemerons the garbage collector must trace.)
+const STATE = Symbol('@aikb/express request state');
+
+interface RequestState {
+  identity?: Identity;
+  bodyParsed?: boolean;
+  /** The route template once the response is done; `null`: none. */
+  template?: string | null;
+}
+
+interface ResponseState {
+  error?: unknown;
+  loggedElsewhere?: boolean;
+  logger?: { logger: Logger; requestId: string };
+  done?: DoneHook[];
+}
+
+// Two functions, not one: each property access then sees one kind of object (a monomorphic site).
+function stateOfRequest(req: Request): RequestState {
+  const holder = req as unknown as { [STATE]?: RequestState };
+  return (holder[STATE] ??= {});
+}
+
+function stateOfResponse(res: Response): ResponseState {
+  const holder = res as unknown as { [STATE]?: ResponseState };
+  return (holder[STATE] ??= {});
+}
 
 /**
  * Who a guard let in: the credential it accepted, and for a user token the verified session (its
@@ -19,32 +42,32 @@ export type Identity = { readonly credential: 'admin-token' } | { readonly crede
 
 /** Records who a guard let in (`adminGuard`, `requireUser`); read with {@link identityOf}. */
 export function setIdentity(req: Request, identity: Identity): void {
-  identities.set(req, identity);
+  stateOfRequest(req).identity = identity;
 }
 
 /** Who a guard let in, `undefined` before one ran. */
 export function identityOf(req: Request): Identity | undefined {
-  return identities.get(req);
+  return stateOfRequest(req).identity;
 }
 
 /** Marks a request whose body this package's parser has read and checked (into `req.body`). */
 export function markBodyParsed(req: Request): void {
-  parsedBodies.add(req);
+  stateOfRequest(req).bodyParsed = true;
 }
 
 /** Whether this package's parser already read and checked the request's body. */
 export function isBodyParsed(req: Request): boolean {
-  return parsedBodies.has(req);
+  return stateOfRequest(req).bodyParsed === true;
 }
 
 /** Remembers the error a request failed with (the error handler calls this). */
 export function setResponseError(res: Response, error: unknown): void {
-  errors.set(res, error);
+  stateOfResponse(res).error = error;
 }
 
 /** The error the request failed with, if the error handler saw one. */
 export function responseError(res: Response): unknown {
-  return errors.get(res);
+  return stateOfResponse(res).error;
 }
 
 /**
@@ -53,22 +76,22 @@ export function responseError(res: Response): unknown {
  * is written at `debug` instead of `error`: a flood must not become a flood of error lines.
  */
 export function setLoggedElsewhere(res: Response): void {
-  loggedElsewhere.add(res);
+  stateOfResponse(res).loggedElsewhere = true;
 }
 
 export function isLoggedElsewhere(res: Response): boolean {
-  return loggedElsewhere.has(res);
+  return stateOfResponse(res).loggedElsewhere === true;
 }
 
 /** The request being handled, through every await of its handlers. */
 export const requestContext = new AsyncLocalStorage<{ logger: Logger; requestId: string }>();
 
 export function setRequestLogger(res: Response, logger: Logger, requestId: string): void {
-  loggers.set(res, { logger, requestId });
+  stateOfResponse(res).logger = { logger, requestId };
 }
 
 export function requestLoggerEntry(res: Response): { logger: Logger; requestId: string } | undefined {
-  return loggers.get(res);
+  return stateOfResponse(res).logger;
 }
 
 /** The most characters of a raw request path written to a log line or a problem. */
@@ -79,8 +102,43 @@ export const MAX_LOGGED_PATH = 200;
  * a client chooses it, so it must not choose how big our log lines are.
  */
 export function requestPath(req: Request): string {
-  const path = (req.originalUrl ?? req.url ?? '').split('?')[0] ?? '';
+  const url = req.originalUrl ?? req.url ?? '';
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
   return path.length > MAX_LOGGED_PATH ? `${path.slice(0, MAX_LOGGED_PATH)}…` : path;
+}
+
+interface DoneHook {
+  readonly fn: () => void;
+  readonly onAbort: boolean;
+}
+
+/**
+ * Runs `fn` once, when the response has been handed to the connection (`finish`), or, with
+ * `onAbort`, when the connection closed before that (`close`). The middleware of this package
+ * (tracing, request logs, HTTP metrics) each register here, in order, so a response gets one pair
+ * of listeners whatever the number of them: listener bookkeeping showed up on every request
+ * in bench:http.
+ */
+export function onResponseDone(res: Response, fn: () => void, options: { onAbort?: boolean } = {}): void {
+  const hook = { fn, onAbort: options.onAbort === true };
+  const state = stateOfResponse(res);
+  if (state.done) {
+    state.done.push(hook);
+    return;
+  }
+  const list = [hook];
+  state.done = list;
+  const finished = () => settle(false);
+  const closed = () => settle(true);
+  function settle(aborted: boolean) {
+    res.off('finish', finished);
+    res.off('close', closed);
+    for (const { fn: run, onAbort } of list) if (!aborted || onAbort) run();
+  }
+  // `on`, not `once`: settle removes both, so no once-wrapper is needed.
+  res.on('finish', finished);
+  res.on('close', closed);
 }
 
 // The router's own structures (router 2.x, express 5), as far as they are read here.
@@ -221,7 +279,7 @@ function computeTemplate(req: Request): string | undefined {
  * result is one of the app's templates, so metric labels stay bounded by construction.
  */
 export function routeTemplate(req: Request): string | undefined {
-  const known = templates.get(req);
+  const known = stateOfRequest(req).template;
   if (known !== undefined) return known ?? undefined;
   let template: string | undefined;
   try {
@@ -231,6 +289,6 @@ export function routeTemplate(req: Request): string | undefined {
     template = undefined;
   }
   // Computed once the response is done: later middleware cannot change what was matched.
-  if (req.res?.headersSent || req.res?.writableEnded) templates.set(req, template ?? null);
+  if (req.res?.headersSent || req.res?.writableEnded) stateOfRequest(req).template = template ?? null;
   return template;
 }

@@ -32,24 +32,55 @@ function labelValue(value: unknown): string | undefined {
   return text.length > MAX_LABEL_VALUE_LENGTH ? text.slice(0, MAX_LABEL_VALUE_LENGTH) : text;
 }
 
+/** Label names by attribute key: the keys come from code, so few; past the bound they are not kept. */
+const labelNames = new Map<string, string | null>();
+const MAX_CACHED_LABEL_NAMES = 4096;
+
+function cachedLabelName(key: string): string | undefined {
+  let name = labelNames.get(key);
+  if (name === undefined) {
+    name = labelName(key) ?? null;
+    if (labelNames.size < MAX_CACHED_LABEL_NAMES) labelNames.set(key, name);
+  }
+  return name ?? undefined;
+}
+
 /**
  * Labels of a measurement, in the attributes' order, and a key identifying the set whatever that
  * order. Two keys that sanitize to the same label name have their values joined with `;`.
+ * The key lists `name NUL length NUL value` per label in name order: names are `[a-zA-Z0-9_]`
+ * and each value carries its length, so two different label sets never share a key. It runs on
+ * every measurement (every HTTP request), so it avoids the intermediate arrays and JSON.
  */
 function toLabels(attributes: Attributes | undefined, kind: PrometheusKind): { labels: Labels; key: string } {
   const labels: Labels = {};
+  let count = 0;
+  let sorted = true;
+  let previous = '';
   if (attributes !== null && typeof attributes === 'object') {
-    for (const [key, raw] of Object.entries(attributes)) {
-      let name = labelName(key);
-      const value = labelValue(raw);
+    for (const key in attributes) {
+      if (!Object.hasOwn(attributes, key)) continue;
+      let name = cachedLabelName(key);
+      const value = labelValue(attributes[key]);
       if (name === undefined || value === undefined) continue;
       if (kind === 'histogram' && name === 'le') name = 'key_le';
-      labels[name] = Object.hasOwn(labels, name) ? `${labels[name]};${value}` : value;
+      if (Object.hasOwn(labels, name)) {
+        labels[name] = `${labels[name]};${value}`;
+        continue;
+      }
+      labels[name] = value;
+      if (count > 0 && name < previous) sorted = false;
+      previous = name;
+      count++;
     }
   }
-  const names = Object.keys(labels);
-  if (names.length === 0) return { labels, key: '' };
-  return { labels, key: JSON.stringify(names.sort().map((n) => [n, labels[n]])) };
+  if (count === 0) return { labels, key: '' };
+  let key = '';
+  for (const name of sorted ? Object.keys(labels) : Object.keys(labels).sort()) {
+    const value = labels[name]!;
+    key += `${name}\u0000${value.length}\u0000${value}`;
+  }
+  return { labels, key };
 }
 
 /**

@@ -60,7 +60,10 @@ export class FallbackSpan implements Span, FinishedSpan {
     return this;
   }
   setAttributes(attributes: Attributes): this {
-    for (const [key, value] of Object.entries(attributes)) if (value !== undefined) this.setAttribute(key, value);
+    for (const key in attributes) {
+      const value = attributes[key];
+      if (value !== undefined && Object.hasOwn(attributes, key)) this.setAttribute(key, value);
+    }
     return this;
   }
   addEvent(): this {
