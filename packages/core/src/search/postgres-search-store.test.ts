@@ -50,6 +50,31 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       expect(result.applied).toEqual([]);
       await expect(store.start()).resolves.toBeUndefined();
     });
+
+    it('upgrades a database migrated before search.0002: its HNSW index is rebuilt with ef_construction 128 and still finds its chunks', async () => {
+      const hnswOptions = async () =>
+        (await db().pool.query<{ options: string[] | null }>(`SELECT reloptions AS options FROM pg_class WHERE relname = 'aikb_search_chunks_embedding'`))
+          .rows[0]?.options ?? null;
+      expect(await hnswOptions()).toEqual(['m=16', 'ef_construction=128']);
+      await store.indexDocument({ id: 'pool', title: 'Pool runbook', text: POOL_TEXT, acl: ['role:engineering'] });
+      // The database as search.0001 alone left it: pgvector's default build, 0002 not recorded.
+      await db().pool.query(`DROP INDEX aikb_search_chunks_embedding;
+        CREATE INDEX aikb_search_chunks_embedding ON aikb_search_chunks USING hnsw (embedding vector_cosine_ops);
+        DELETE FROM aikb_migrations WHERE id = 'search.0002_hnsw_ef_construction'`);
+      expect(await hnswOptions()).toBeNull();
+      const result = await migrate(db().pool, searchStoreMigrations({ dimensions: D }));
+      expect(result.applied).toEqual(['search.0002_hnsw_ef_construction']);
+      expect(await hnswOptions()).toEqual(['m=16', 'ef_construction=128']);
+      const forced = createPostgresSearchStore({
+        pool: db().pool,
+        embedder: createHashingEmbedder({ dimensions: D }),
+        exactScanMaxChunks: 0,
+        exactScanFraction: 0,
+      });
+      const answer = await forced.search({ principal: alice, query: 'connection pool exhausted', mode: 'vector', k: 1 });
+      expect(answer.strategy).toBe('hnsw');
+      expect(answer.results.map((r) => r.documentId)).toEqual(['pool']);
+    });
   });
 
   describe('indexDocument', () => {
@@ -386,7 +411,7 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       // vector lies on the unit circle of the first two dimensions, so the HNSW graph is local:
       // hidden chunks on the arc around the query, readable ones on the opposite arc, the arcs
       // meeting nowhere near the query. With max_scan_tuples at 1 the iterative scan stops after
-      // its first pass, whose candidates (ef_search = 2k ÷ the readable share: 30) are hidden
+      // its first pass, whose candidates (ef_search = k ÷ the readable share: 15) are hidden
       // chunks next to the query, and the readable set is above exactFallbackMaxChunks: the
       // answer is short and must say so.
       const hiddenCount = 1000;

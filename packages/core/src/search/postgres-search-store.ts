@@ -592,12 +592,14 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     }
     // hnsw.iterative_scan, ef_search, max_scan_tuples and INDEX_ORDER were set with the estimate
     // (runSearch). relaxed_order may return rows slightly out of order: the outer query sorts them again.
+    // The details come from the row the index scan already fetched (its snippet and the title's
+    // lookup are computed for the k rows that pass the filter, not for every candidate), rather
+    // than from a join back to the chunk table: one plan node fewer to plan and run per search.
     const { rows } = await client.query<DetailRow>(
-      withDetails(
-        `SELECT id, 1 - (embedding <=> $1::vector(${dimensions})) AS score FROM aikb_search_chunks
-         WHERE readers && $2::text[] ORDER BY embedding <=> $1::vector(${dimensions}) LIMIT $3`,
-        query === undefined ? undefined : '$4',
-      ),
+      `SELECT id::text, document_id, (SELECT d.title FROM aikb_search_documents d WHERE d.id = nearest.document_id) AS title, snippet, score
+       FROM (SELECT c.id, c.document_id, ${snippetSql(query === undefined ? undefined : '$4')} AS snippet, 1 - (c.embedding <=> $1::vector(${dimensions})) AS score
+             FROM aikb_search_chunks c WHERE c.readers && $2::text[] ORDER BY embedding <=> $1::vector(${dimensions}) LIMIT $3) nearest
+       ORDER BY nearest.score DESC, nearest.id`,
       query === undefined ? [vector, readers, k] : [vector, readers, k, query],
     );
     const hits = detailedHits(rows);
@@ -664,15 +666,18 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     return transaction(async (client) => {
       // The index scan's settings ride along with the estimate (one round trip fewer): they only
       // affect HNSW scans, which only the `hnsw` strategy runs (the application path sets its own).
-      // ef_search grows as the readable share shrinks (2k / share), so the iterative scan's
-      // candidate list holds enough readable rows for its recall.
+      // ef_search grows as the readable share shrinks (k / share), so the iterative scan's first
+      // pass holds about k readable rows: the index (ef_construction 128) finds the nearest ones
+      // at that depth, and the scan goes on past it only when that pass came up short. A
+      // larger ef costs more than it gains: the graph search grows faster than linearly in it,
+      // and 2k / share (ef 200 at 10 %) took twice the time for no better recall.
       const { rows } = await client.query<{ readable: string; total: string; sort: string }>(
         `WITH est AS (
            SELECT coalesce(sum(chunks) FILTER (WHERE principal <> $2), 0) AS readable, coalesce(max(chunks) FILTER (WHERE principal = $2), 0) AS total
            FROM aikb_search_principal_chunks WHERE principal = ANY($1::text[]))
          SELECT readable, total,
            set_config('hnsw.iterative_scan', 'relaxed_order', true),
-           set_config('hnsw.ef_search', least(1000, greatest($3::int, ceil(2.0 * $4::int * total / greatest(least(readable, total), 1))))::int::text, true),
+           set_config('hnsw.ef_search', least(1000, greatest($3::int, ceil($4::int * total::float8 / greatest(least(readable, total), 1))))::int::text, true),
            set_config('hnsw.max_scan_tuples', $5, true),
            set_config('jit', 'off', true),
            set_config('enable_sort', CASE WHEN $6::boolean AND least(readable, total) > $7::bigint AND least(readable, total) > $8::float8 * total THEN 'off' ELSE 'on' END, true) AS sort
