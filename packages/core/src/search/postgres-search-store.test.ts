@@ -411,7 +411,7 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       // vector lies on the unit circle of the first two dimensions, so the HNSW graph is local:
       // hidden chunks on the arc around the query, readable ones on the opposite arc, the arcs
       // meeting nowhere near the query. With max_scan_tuples at 1 the iterative scan stops after
-      // its first pass, whose candidates (ef_search = k ÷ the readable share: 15) are hidden
+      // its first pass, whose candidates (ef_search = k: 10, above k ÷ twice the readable share) are hidden
       // chunks next to the query, and the readable set is above exactFallbackMaxChunks: the
       // answer is short and must say so.
       const hiddenCount = 1000;

@@ -264,10 +264,11 @@ export interface PostgresSearchStoreOptions {
    */
   exactFallbackMaxChunks?: number;
   /**
-   * The least `hnsw.ef_search` of the index scan: it is raised to k, and to k ÷ the share of
-   * chunks the caller may read (100 at 10 % for k = 10, so the first pass of the iterative scan
-   * holds about k readable rows), at most 1000. A larger value buys little recall with the index
-   * the migrations build (`ef_construction` 128) and costs more than linearly in latency.
+   * The least `hnsw.ef_search` of the index scan: it is raised to k, and to k ÷ (2 × the share
+   * of chunks the caller may read) — 50 at 10 % for k = 10, so the iterative scan's first pass
+   * holds about k/2 readable rows and its next passes find the rest — at most 1000. A larger
+   * value buys little recall with the index the migrations build (`ef_construction` 128) and
+   * costs more than linearly in latency.
    * @default 40
    */
   efSearch?: number;
