@@ -282,4 +282,14 @@ export interface PostgresSearchStoreOptions {
    * @default 4
    */
   overfetch?: number;
+  /**
+   * Run the estimate and the HNSW index query as named prepared statements, parsed once per
+   * connection (≈ 0.2 ms less per statement on PostgreSQL 15). Turn it off behind a
+   * transaction-mode connection pooler that does not carry prepared statements from one
+   * transaction to the next (PgBouncer before 1.21, or with `max_prepared_statements = 0`): there
+   * the second search on a pooled server connection would fail with "prepared statement … does
+   * not exist".
+   * @default true
+   */
+  prepareStatements?: boolean;
 }
