@@ -127,9 +127,14 @@ describe('searchSubsystem', () => {
     it('creates the search tables for the server dimension when the database has pgvector, once', async () => {
       db = await createDatabase({ dataDir: 'memory://' });
       const first = await migrateSearchTables(db.pool, silent);
-      expect(first).toMatchObject({ kind: 'migrated', applied: ['search.0001_create_tables'], upToDate: 0, dimensions: SEARCH_DIMENSIONS });
+      expect(first).toMatchObject({
+        kind: 'migrated',
+        applied: ['search.0001_create_tables', 'search.0002_hnsw_ef_construction'],
+        upToDate: 0,
+        dimensions: SEARCH_DIMENSIONS,
+      });
       expect(await searchConfig()).toEqual([{ dimensions: SEARCH_DIMENSIONS }]);
-      expect(await migrateSearchTables(db.pool, silent)).toMatchObject({ kind: 'migrated', applied: [], upToDate: 1 });
+      expect(await migrateSearchTables(db.pool, silent)).toMatchObject({ kind: 'migrated', applied: [], upToDate: 2 });
     });
 
     it('without pgvector creates nothing and says why', async () => {

@@ -50,6 +50,31 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       expect(result.applied).toEqual([]);
       await expect(store.start()).resolves.toBeUndefined();
     });
+
+    it('upgrades a database migrated before search.0002: its HNSW index is rebuilt with ef_construction 128 and still finds its chunks', async () => {
+      const hnswOptions = async () =>
+        (await db().pool.query<{ options: string[] | null }>(`SELECT reloptions AS options FROM pg_class WHERE relname = 'aikb_search_chunks_embedding'`))
+          .rows[0]?.options ?? null;
+      expect(await hnswOptions()).toEqual(['m=16', 'ef_construction=128']);
+      await store.indexDocument({ id: 'pool', title: 'Pool runbook', text: POOL_TEXT, acl: ['role:engineering'] });
+      // The database as search.0001 alone left it: pgvector's default build, 0002 not recorded.
+      await db().pool.query(`DROP INDEX aikb_search_chunks_embedding;
+        CREATE INDEX aikb_search_chunks_embedding ON aikb_search_chunks USING hnsw (embedding vector_cosine_ops);
+        DELETE FROM aikb_migrations WHERE id = 'search.0002_hnsw_ef_construction'`);
+      expect(await hnswOptions()).toBeNull();
+      const result = await migrate(db().pool, searchStoreMigrations({ dimensions: D }));
+      expect(result.applied).toEqual(['search.0002_hnsw_ef_construction']);
+      expect(await hnswOptions()).toEqual(['m=16', 'ef_construction=128']);
+      const forced = createPostgresSearchStore({
+        pool: db().pool,
+        embedder: createHashingEmbedder({ dimensions: D }),
+        exactScanMaxChunks: 0,
+        exactScanFraction: 0,
+      });
+      const answer = await forced.search({ principal: alice, query: 'connection pool exhausted', mode: 'vector', k: 1 });
+      expect(answer.strategy).toBe('hnsw');
+      expect(answer.results.map((r) => r.documentId)).toEqual(['pool']);
+    });
   });
 
   describe('indexDocument', () => {
@@ -343,16 +368,18 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
         query: pool.query.bind<Queryable['query']>(pool),
         connect: (async () => {
           const client = await pool.connect();
-          const query = client.query.bind(client) as (text: string, values?: unknown[]) => Promise<unknown>;
+          const query = client.query.bind(client) as (text: string | { text: string; values?: unknown[] }, values?: unknown[]) => Promise<unknown>;
           return new Proxy(client, {
             get(target, property, receiver) {
               if (property !== 'query') return Reflect.get(target, property, receiver) as unknown;
-              return async (text: unknown, values?: unknown[]) => {
-                if (typeof text === 'string' && /ORDER BY embedding <=>/.test(text)) {
-                  const { rows } = (await query(`EXPLAIN ${text}`, values)) as { rows: { 'QUERY PLAN': string }[] };
+              return async (text: string | { text: string; values?: unknown[] }, values?: unknown[]) => {
+                // A query is a text, or a config object (a named prepared statement).
+                const sql = typeof text === 'string' ? { text, values } : text;
+                if (/ORDER BY embedding <=>/.test(sql.text)) {
+                  const { rows } = (await query(`EXPLAIN ${sql.text}`, sql.values)) as { rows: { 'QUERY PLAN': string }[] };
                   plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
                 }
-                return query(text as string, values);
+                return query(text, values);
               };
             },
           });
@@ -386,7 +413,7 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       // vector lies on the unit circle of the first two dimensions, so the HNSW graph is local:
       // hidden chunks on the arc around the query, readable ones on the opposite arc, the arcs
       // meeting nowhere near the query. With max_scan_tuples at 1 the iterative scan stops after
-      // its first pass, whose candidates (ef_search = 2k ÷ the readable share: 30) are hidden
+      // its first pass, whose candidates (ef_search = k: 10, above k ÷ twice the readable share) are hidden
       // chunks next to the query, and the readable set is above exactFallbackMaxChunks: the
       // answer is short and must say so.
       const hiddenCount = 1000;
@@ -421,6 +448,55 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       expect(answer.results.every((r) => r.documentId === 'shown')).toBe(true);
       expect(bounded.stats().incomplete).toBe(1);
     }, 120_000);
+  });
+
+  describe('prepared statements', () => {
+    it('sends the estimate and the index query as named statements, or as plain text with prepareStatements: false, with the same answers', async () => {
+      const sent: { name?: string; text: string }[] = [];
+      const pool = db().pool;
+      const recording: Queryable = {
+        query: pool.query.bind<Queryable['query']>(pool),
+        connect: (async () => {
+          const client = await pool.connect();
+          const query = client.query.bind(client) as (text: unknown, values?: unknown[]) => Promise<unknown>;
+          return new Proxy(client, {
+            get(target, property, receiver) {
+              if (property !== 'query') return Reflect.get(target, property, receiver) as unknown;
+              return (text: unknown, values?: unknown[]) => {
+                sent.push(typeof text === 'string' ? { text } : (text as { name?: string; text: string }));
+                return query(text, values);
+              };
+            },
+          });
+        }) as Queryable['connect'],
+      };
+      const random = seededRandom(3);
+      const vectors = new Map<string, number[]>();
+      for (let i = 0; i < 30; i++) vectors.set(`v${i}`, randomUnitVector(random, D));
+      const embedder = createTableEmbedder(D, vectors);
+      const writer = createPostgresSearchStore({ pool, embedder });
+      for (let i = 0; i < 30; i++) await writer.indexDocument({ id: `d${i}`, title: `t${i}`, text: `vec:v${i}`, acl: ['role:r'] });
+      const query = randomUnitVector(random, D);
+      const answers = [];
+      for (const prepareStatements of [true, false]) {
+        sent.length = 0;
+        const store = createPostgresSearchStore({ pool: recording, embedder, exactScanMaxChunks: 0, exactScanFraction: 0, prepareStatements });
+        // Twice: the second search reuses the statements the first one prepared on its connection.
+        for (let i = 0; i < 2; i++) answers.push(await store.search({ principal: { userId: 'u', roles: ['r'] }, vector: query, k: 5 }));
+        const estimate = sent.filter((q) => q.text.includes('aikb_search_principal_chunks'));
+        const index = sent.filter((q) => /ORDER BY embedding <=>/.test(q.text));
+        expect([estimate.length, index.length]).toEqual([2, 2]);
+        for (const q of [...estimate, ...index]) {
+          if (prepareStatements) expect(q.name).toMatch(/^aikb_search_[0-9a-f]{16}$/);
+          else expect(q.name).toBeUndefined();
+        }
+        if (prepareStatements) expect(new Set(estimate.map((q) => q.name)).size).toBe(1);
+      }
+      expect(answers.map((a) => a.strategy)).toEqual(['hnsw', 'hnsw', 'hnsw', 'hnsw']);
+      const ids = answers.map((a) => a.results.map((r) => r.chunkId));
+      expect(ids[0]).toHaveLength(5);
+      for (const other of ids.slice(1)) expect(other).toEqual(ids[0]);
+    });
   });
 
   describe('recall', () => {
@@ -474,6 +550,7 @@ describe('createPostgresSearchStore options', () => {
     expect(() => createPostgresSearchStore({ pool, chunkOverlap: 900 })).toThrow(/overlap/);
     expect(() => createPostgresSearchStore({ pool: undefined as never })).toThrow(/pool/);
     expect(() => createPostgresSearchStore({ pool, embedder: { id: 'x', dimensions: 0, embed: () => Promise.resolve([]) } })).toThrow(/dimensions/);
+    expect(() => createPostgresSearchStore({ pool, prepareStatements: 'yes' as never })).toThrow(/prepareStatements/);
     expect(() => searchStoreMigrations({ dimensions: 0 })).toThrow(TypeError);
     expect(AikbError).toBeDefined();
   });

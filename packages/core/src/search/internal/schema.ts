@@ -51,6 +51,17 @@ function schemaSql(dimensions: number): string {
 }
 
 /**
+ * The build parameters of the HNSW index (`m`, `ef_construction`). pgvector's default
+ * `ef_construction` (64) makes a graph whose clusters are poorly linked to each other: a filtered
+ * search whose answer reaches beyond the query's cluster then misses rows (recall@10 ≈ 0.95 at
+ * 10 % readable even with `ef_search` 200). 128 doubles the candidates each insert considers:
+ * the same queries reach 0.97–0.98 with `ef_search` 40–100. The price: building and inserting
+ * cost about 1.6× as much, and an unfiltered scan about 20 % more (same `m`, but more of each
+ * node's edges are filled, so each step compares more vectors).
+ */
+export const HNSW_BUILD = 'm = 16, ef_construction = 128';
+
+/**
  * The tables of {@link createPostgresSearchStore} for vectors of `dimensions` (D): pass them to
  * `migrate()` (ids start `search.`). D is fixed when the first migration runs; the store checks
  * it against its embedder at start-up. The migration installs pgvector (`CREATE EXTENSION IF NOT
@@ -58,6 +69,11 @@ function schemaSql(dimensions: number): string {
  *
  * The migration's checksum does not depend on D, so a later run with another D does not fail as
  * "changed": the store's start-up check names both dimensions instead.
+ *
+ * `search.0002_hnsw_ef_construction` rebuilds the HNSW index with `ef_construction = 128` (see
+ * the README's vector search section): on an existing database it reads every chunk and holds a
+ * write lock on the chunk table while it runs (about 15 s per 20 000 chunks of 256 dimensions; raise
+ * `maintenance_work_mem` above the index's size for a large table, or the build slows down).
  *
  * @throws {TypeError} when `dimensions` is not a whole number from 1 to 2000 (HNSW's limit)
  * @example
@@ -76,6 +92,11 @@ export function searchStoreMigrations(options: { dimensions: number }): readonly
       up: async (client) => {
         await client.query(schemaSql(dimensions));
       },
+    },
+    {
+      id: 'search.0002_hnsw_ef_construction',
+      up: `DROP INDEX aikb_search_chunks_embedding;
+        CREATE INDEX aikb_search_chunks_embedding ON aikb_search_chunks USING hnsw (embedding vector_cosine_ops) WITH (${HNSW_BUILD});`,
     },
   ];
 }
