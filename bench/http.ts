@@ -309,65 +309,41 @@ async function main(): Promise<void> {
       await cannon(bare.url, t, {});
     }
     const rows: string[][] = [];
-    let singleFlagRps = 0;
-    for (const t of targets) {
-      const fullRuns: Measured[] = [];
+    /** Alternating runs of `server` and the bare app on `t`: medians, and the table row for them. */
+    const versusBare = async (label: string, server: Running, t: Target, headers: Record<string, string>) => {
+      const serverRuns: Measured[] = [];
       const bareRuns: Measured[] = [];
       for (let run = 0; run < RUNS; run++) {
-        fullRuns.push(await cannon(full.url, t, t.headers));
+        serverRuns.push(await cannon(server.url, t, headers));
         bareRuns.push(await cannon(bare.url, t, {}));
       }
-      const f = { rps: median(fullRuns.map((m) => m.rps)), p99: median(fullRuns.map((m) => m.p99)) };
+      const f = { rps: median(serverRuns.map((m) => m.rps)), p99: median(serverRuns.map((m) => m.p99)) };
       const b = { rps: median(bareRuns.map((m) => m.rps)), p99: median(bareRuns.map((m) => m.p99)) };
-      const failures = [...fullRuns, ...bareRuns].reduce((sum, m) => sum + m.failures, 0);
-      if (t.name === 'flag status read') singleFlagRps = f.rps;
       rows.push([
-        t.name,
+        label,
         `${Math.round(f.rps)} req/s, p99 ${f.p99} ms`,
         `${Math.round(b.rps)} req/s, p99 ${b.p99} ms`,
         `${((100 * f.rps) / b.rps).toFixed(1)} %`,
-        String(failures),
+        String([...serverRuns, ...bareRuns].reduce((sum, m) => sum + m.failures, 0)),
       ]);
+      return f.rps;
+    };
+    let singleFlagRps = 0;
+    for (const t of targets) {
+      const rps = await versusBare(t.name, full, t, t.headers);
+      if (t.name === 'flag status read') singleFlagRps = rps;
     }
     // Where the difference goes, for the flag read: the same server with its request logs off.
     const quiet = await startFull(benchDatabaseUrl, redisUrl, 'warn');
     running.push(quiet);
     const flagRead = targets[0]!;
     await cannon(quiet.url, flagRead, flagRead.headers);
-    const quietRuns: Measured[] = [];
-    const bareAgain: Measured[] = [];
-    for (let run = 0; run < RUNS; run++) {
-      quietRuns.push(await cannon(quiet.url, flagRead, flagRead.headers));
-      bareAgain.push(await cannon(bare.url, flagRead, {}));
-    }
-    const q = { rps: median(quietRuns.map((m) => m.rps)), p99: median(quietRuns.map((m) => m.p99)) };
-    const qb = median(bareAgain.map((m) => m.rps));
-    rows.push([
-      'flag status read, LOG_LEVEL=warn (no request logs)',
-      `${Math.round(q.rps)} req/s, p99 ${q.p99} ms`,
-      `${Math.round(qb)} req/s`,
-      `${((100 * q.rps) / qb).toFixed(1)} %`,
-      String([...quietRuns, ...bareAgain].reduce((sum, m) => sum + m.failures, 0)),
-    ]);
+    await versusBare('flag status read, LOG_LEVEL=warn (no request logs)', quiet, flagRead, flagRead.headers);
     // The floor: bare Express and nothing but the server's request log line.
     const logged = await startBare(benchDatabaseUrl, redisUrl, true);
     running.push(logged);
     await cannon(logged.url, flagRead, {});
-    const loggedRuns: Measured[] = [];
-    const bareThird: Measured[] = [];
-    for (let run = 0; run < RUNS; run++) {
-      loggedRuns.push(await cannon(logged.url, flagRead, {}));
-      bareThird.push(await cannon(bare.url, flagRead, {}));
-    }
-    const l = { rps: median(loggedRuns.map((m) => m.rps)), p99: median(loggedRuns.map((m) => m.p99)) };
-    const lb = median(bareThird.map((m) => m.rps));
-    rows.push([
-      'flag status read, bare Express + the request log line only',
-      `${Math.round(l.rps)} req/s, p99 ${l.p99} ms`,
-      `${Math.round(lb)} req/s`,
-      `${((100 * l.rps) / lb).toFixed(1)} %`,
-      String([...loggedRuns, ...bareThird].reduce((sum, m) => sum + m.failures, 0)),
-    ]);
+    await versusBare('flag status read, bare Express + the request log line only', logged, flagRead, {});
     for (const stopped of [bare, quiet, logged]) {
       await stopped.stop();
       running.splice(running.indexOf(stopped), 1);
