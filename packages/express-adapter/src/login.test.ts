@@ -44,7 +44,7 @@ beforeAll(async () => {
   await store.create({ email: 'test@example.com', passwordHash: await hasher.hash('test12345'), roles: ['user'] });
 });
 
-function app(extra: { rateLimiter?: LoginRateLimiter; maxConcurrentHashes?: number; jsonFirst?: boolean } = {}) {
+function app(extra: { rateLimiter?: LoginRateLimiter; maxConcurrentHashes?: number; jsonFirst?: boolean; drainBodyBytes?: number } = {}) {
   const observations: AttemptObservation[] = [];
   const authenticator = createConstantTimeAuthenticator({
     store,
@@ -57,7 +57,7 @@ function app(extra: { rateLimiter?: LoginRateLimiter; maxConcurrentHashes?: numb
   });
   const server = express();
   if (extra.jsonFirst) server.use(express.json({ limit: '1mb' }));
-  server.post('/auth/login', loginHandler({ authenticator, tokens }));
+  server.post('/auth/login', loginHandler({ authenticator, tokens, ...(extra.drainBodyBytes ? { drainBodyBytes: extra.drainBodyBytes } : {}) }));
   server.use(errorHandler());
   return { server, observations };
 }
@@ -119,6 +119,18 @@ describe('loginHandler', () => {
     expect([res.status, res.body.field]).toEqual([413, 'body']);
     expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
     expect(observations).toMatchObject([{ outcome: 'invalid' }]);
+  });
+
+  it('stops reading at drainBodyBytes below the body limit and still answers: 413 for JSON it cannot take whole, 415 for another type', async () => {
+    const { server } = app({ drainBodyBytes: 1024 });
+    const body = JSON.stringify({ email: 'test@example.com', password: 'x'.repeat(8 * 1024) });
+    for (const [type, status, field] of [
+      ['application/json', 413, 'body'],
+      ['text/plain', 415, 'Content-Type'],
+    ] as const) {
+      const res = await request(server).post('/auth/login').set('content-type', type).send(body);
+      expect([res.status, res.body.field]).toEqual([status, field]);
+    }
   });
 
   it('answers a body that does not decode (bad gzip) with 400 naming the body', async () => {

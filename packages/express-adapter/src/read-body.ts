@@ -131,7 +131,8 @@ export function readBody(req: Request, limit: number, drainLimit: number, refusa
       }
       if (received > drainLimit) {
         req.pause();
-        finish(outcome!(false));
+        // A drain limit below `limit` (a caller's choice) ends reading before the body is oversized.
+        finish((outcome ?? ((drained) => tooLarge(limit, drained)))(false));
         return;
       }
       if (outcome) return;
