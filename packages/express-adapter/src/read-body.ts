@@ -72,7 +72,6 @@ export function readBody(req: Request, limit: number, drainLimit: number, refusa
     let received = 0;
     let decoded = 0;
     let settled = false;
-    let oversized = false;
     // Once set, the body is only drained: the answer no longer depends on what follows.
     let outcome: ((drained: boolean) => ReadBody) | undefined = refusal
       ? (drained) => ({ kind: 'invalid', drained, error: refusal })
@@ -80,6 +79,7 @@ export function readBody(req: Request, limit: number, drainLimit: number, refusa
         ? unsupportedCoding
         : undefined;
     const decoder = outcome || coding === undefined ? undefined : decoderFor(coding);
+    const oversize = (drained: boolean) => tooLarge(limit, drained);
 
     const finish = (result: ReadBody) => {
       if (settled) return;
@@ -100,7 +100,7 @@ export function readBody(req: Request, limit: number, drainLimit: number, refusa
     };
     const keep = (chunk: Buffer) => {
       decoded += chunk.length;
-      if (decoded > limit) stopDecoding((drained) => tooLarge(limit, drained));
+      if (decoded > limit) stopDecoding(oversize);
       else chunks.push(chunk);
     };
     const text = (): ReadBody => ({ kind: 'text', text: Buffer.concat(chunks).toString('utf8') });
@@ -124,15 +124,14 @@ export function readBody(req: Request, limit: number, drainLimit: number, refusa
       // Over the limit is a 413 whatever else is wrong with the body (its type, its coding): the
       // size is what the client must change first. What is received is bounded by `limit` too: a
       // compressed body is never larger than it inflates to, in practice.
-      if (received > limit && !oversized) {
-        oversized = true;
+      if (received > limit && outcome !== oversize) {
         outcome = undefined;
-        stopDecoding((drained) => tooLarge(limit, drained));
+        stopDecoding(oversize);
       }
       if (received > drainLimit) {
         req.pause();
         // A drain limit below `limit` (a caller's choice) ends reading before the body is oversized.
-        finish((outcome ?? ((drained) => tooLarge(limit, drained)))(false));
+        finish((outcome ?? oversize)(false));
         return;
       }
       if (outcome) return;
