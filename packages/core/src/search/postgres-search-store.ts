@@ -250,24 +250,23 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
   // Fails here, at construction, rather than on the first document.
   chunkText('', { size: chunkSize, overlap: chunkOverlap });
 
-  /**
-   * The query `text` with `values`, as a named prepared statement when `prepareStatements` is on:
-   * PostgreSQL parses it once per connection instead of on every search. The name is a hash of
-   * the text, so two texts (another D, another store version on the same pool) never share one.
-   */
-  const names = new Map<string, string>();
-  const statement = (text: string, values: unknown[]) => {
-    if (!prepareStatements) return { text, values };
-    let name = names.get(text);
-    if (name === undefined) names.set(text, (name = `aikb_search_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`));
-    return { name, text, values };
-  };
   const hnswSql = (withQuery: boolean) =>
     `SELECT id::text, document_id, (SELECT d.title FROM aikb_search_documents d WHERE d.id = nearest.document_id) AS title, snippet, score
        FROM (SELECT c.id, c.document_id, ${snippetSql(withQuery ? '$4' : undefined)} AS snippet, 1 - (c.embedding <=> $1::vector(${dimensions})) AS score
              FROM aikb_search_chunks c WHERE c.readers && $2::text[] ORDER BY embedding <=> $1::vector(${dimensions}) LIMIT $3) nearest
        ORDER BY nearest.score DESC, nearest.id`;
-  const HNSW_SQL = { vector: hnswSql(false), withQuery: hnswSql(true) } as const;
+  /**
+   * The statements run on every search, made once here: named prepared statements when
+   * `prepareStatements` is on (PostgreSQL parses each once per connection instead of on every
+   * search). A name is a hash of its text, so two texts (another D, another store version on the
+   * same pool) never share one.
+   */
+  const prepared = (text: string) => ({
+    text,
+    ...(prepareStatements ? { name: `aikb_search_${createHash('sha256').update(text).digest('hex').slice(0, 16)}` } : {}),
+  });
+  const STATEMENTS = { estimate: prepared(ESTIMATE_SQL), vector: prepared(hnswSql(false)), vectorWithQuery: prepared(hnswSql(true)) } as const;
+  const statement = (which: keyof typeof STATEMENTS, values: unknown[]) => ({ ...STATEMENTS[which], values });
 
   const searches = meter.createCounter('aikb.vector_search.requests', {
     unit: '{request}',
@@ -632,7 +631,7 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     // lookup are computed for the k rows that pass the filter, not for every candidate), rather
     // than from a join back to the chunk table: one plan node fewer to plan and run per search.
     const { rows } = await client.query<DetailRow>(
-      query === undefined ? statement(HNSW_SQL.vector, [vector, readers, k]) : statement(HNSW_SQL.withQuery, [vector, readers, k, query]),
+      query === undefined ? statement('vector', [vector, readers, k]) : statement('vectorWithQuery', [vector, readers, k, query]),
     );
     const hits = detailedHits(rows);
     if (hits.length >= k) return { hits, complete: true, candidates: rows.length, strategy: 'hnsw' };
@@ -705,7 +704,7 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
       // 10 % readable took 10–25 % longer than ef 50 for recall@10 0.984 instead of 0.975, and
       // the former 2k / share (ef 200) longer still.
       const { rows } = await client.query<{ readable: string; total: string; sort: string }>(
-        statement(ESTIMATE_SQL, [
+        statement('estimate', [
           [...request.readers, TOTAL_KEY],
           TOTAL_KEY,
           Math.min(1000, Math.max(efSearch, request.k)),
