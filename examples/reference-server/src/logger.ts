@@ -51,7 +51,8 @@ export function redactSecrets(fields: Record<string, unknown>): Record<string, u
  * as the previous write is done, never held back to fill a buffer, and lines written meanwhile go
  * out together. The request path does not wait for the disk; pino flushes what is pending when the
  * process exits (SIGTERM, `process.exit`, an uncaught exception). Only a `kill -9` or a power loss
- * can lose the lines of the last moment. Call `logger.flush()` to wait for them (tests do).
+ * can lose the lines of the last moment. A reader in the same process sees a line a moment after it
+was logged, not at once (tests poll the file).
  */
 export function createLogger(config: Pick<ServerConfig, 'logLevel' | 'logFile'>): PinoLogger {
   const level = config.logLevel === 'silent' ? 'fatal' : config.logLevel;
