@@ -97,6 +97,22 @@ describeEachDatabase('document uploads', (db) => {
   let registry: Registry;
   let app: express.Express;
 
+  /**
+   * Runs `fn` against `app` listening on a port of its own, then closes it; `bytesRead()` is what
+   * the server has read off its sockets so far, whatever the kernel buffered on the way.
+   */
+  async function onOwnPort<T>(fn: (port: number, bytesRead: () => number) => Promise<T>): Promise<T> {
+    const server = app.listen(0);
+    const sockets: Socket[] = [];
+    server.on('connection', (socket) => void sockets.push(socket));
+    try {
+      return await fn((server.address() as AddressInfo).port, () => sockets.reduce((sum, socket) => sum + socket.bytesRead, 0));
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }
+
   beforeAll(async () => {
     const { pool } = db();
     await migrate(pool, serverMigrations);
@@ -273,12 +289,7 @@ describeEachDatabase('document uploads', (db) => {
     });
 
     it('cuts a file over the limit off with 413 while it streams, without reading the client to the end', async () => {
-      const server = app.listen(0);
-      // What the server read off the socket, whatever the kernel buffered on the way.
-      const sockets: Socket[] = [];
-      server.on('connection', (socket) => void sockets.push(socket));
-      try {
-        const { port } = server.address() as AddressInfo;
+      await onOwnPort(async (port, bytesRead) => {
         // Far more than socket buffers hold: a server that read it all would let the client send it all.
         const total = 1024 * MAX_BYTES;
         let serverRead = 0;
@@ -294,7 +305,7 @@ describeEachDatabase('document uploads', (db) => {
           let answered = false;
           req.on('response', (res) => {
             answered = true;
-            serverRead = sockets.reduce((sum, socket) => sum + socket.bytesRead, 0);
+            serverRead = bytesRead();
             let body = '';
             res.on('data', (chunk: Buffer) => (body += chunk.toString()));
             res.on('end', () => resolve({ status: res.statusCode!, body, sent }));
@@ -316,20 +327,13 @@ describeEachDatabase('document uploads', (db) => {
         expect(JSON.parse(answer.body)).toMatchObject({ field: 'file', limit: MAX_BYTES, undone: true });
         expect(answer.sent).toBeLessThan(total);
         expect(serverRead).toBeLessThan(16 * MAX_BYTES);
-      } finally {
-        server.closeAllConnections();
-        await new Promise((resolve) => server.close(resolve));
-      }
+      });
 
       await expectClean();
     });
 
     it('answers a declared length over the limit with 413 before reading anything, whatever the content type', async () => {
-      const server = app.listen(0);
-      const sockets: Socket[] = [];
-      server.on('connection', (socket) => void sockets.push(socket));
-      try {
-        const { port } = server.address() as AddressInfo;
+      await onOwnPort(async (port, bytesRead) => {
         for (const type of ['text/plain', 'multipart/form-data; boundary=b0undary', 'application/octet-stream']) {
           const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
             const req = httpRequest({
@@ -350,11 +354,8 @@ describeEachDatabase('document uploads', (db) => {
           expect(JSON.parse(answer.body)).toMatchObject({ field: 'body', limit: MAX_BYTES });
         }
         // Headers and at most the first written chunk: nothing of a body was asked for.
-        expect(sockets.reduce((sum, socket) => sum + socket.bytesRead, 0)).toBeLessThan(3 * 4096);
-      } finally {
-        server.closeAllConnections();
-        await new Promise((resolve) => server.close(resolve));
-      }
+        expect(bytesRead()).toBeLessThan(3 * 4096);
+      });
       await expectClean();
     });
 
