@@ -15,6 +15,9 @@ function idempotencyKey(req: Request): string | undefined {
   return raw;
 }
 
+/** The request's declared `Content-Length`, or NaN without one. */
+const declaredLength = (req: Request): number => Number(req.headers['content-length']);
+
 /** A refused or replayed upload whose declared body is at most this (and the upload limit) is read to its end. */
 const DRAIN_BYTES = 1024 * 1024;
 
@@ -27,7 +30,7 @@ const DRAIN_BYTES = 1024 * 1024;
 function stopReading(req: Request, res: Response, maxBytes: number, form?: UploadForm): void {
   if (req.complete) return;
   form?.abandon();
-  const declared = Number(req.headers['content-length']);
+  const declared = declaredLength(req);
   if (Number.isSafeInteger(declared) && declared <= Math.min(DRAIN_BYTES, maxBytes)) {
     req.resume();
     return;
@@ -46,7 +49,7 @@ export function documentRoutes({ service, maxBytes }: { service: DocumentService
     let form: UploadForm | undefined;
     try {
       const key = idempotencyKey(req);
-      const declared = Number(req.headers['content-length']);
+      const declared = declaredLength(req);
       if (declared > maxFormBytes(maxBytes)) {
         throw new AikbError('PAYLOAD_TOO_LARGE', `the upload declares ${declared} bytes; a file may have ${maxBytes} (UPLOAD_MAX_BYTES)`, {
           details: { field: 'body', limit: maxBytes },
