@@ -32,14 +32,17 @@ export function createApp(ctx: ServerContext): Express {
   // JSON), after the admin guard, so an unauthenticated request never has its body read or inflated.
 
   // 2. public routes
+  // Each under its own path, not in a router of their own mounted at `/`: every request would
+  // walk into that router, and each layer walked costs every request.
+  app.use('/api/health/pool-stats', observability.poolStats);
   app.use('/api/health', healthRouter({ registry: ctx.infra.health, version, tracing: true }));
-  app.use(observability.publicRoutes);
+  app.get('/metrics', observability.metricsHandler);
 
   // 3. admin routes under /api/admin, all behind the admin guard
   const admin = express.Router();
   // The admin token, or a user token with the admin role (`adminGuard` in @aikb/express).
   admin.use(ctx.auth.adminGuard);
-  admin.use(flagAdminRoutes(ctx));
+  for (const [path, router] of flagAdminRoutes(ctx)) admin.use(path, router);
   admin.use(observability.adminRoutes);
   admin.use('/users', ctx.auth.usersRouter); // parses its own body (16 KiB at most)
   admin.use(sagaAdminRoutes(ctx));

@@ -136,7 +136,7 @@ export type {
 export { createPoolMonitor } from './pool';
 
 // tracing
-export type { FinishedSpan, SpanQuery, SpanRecord, SpanRecorder, SpanStore, SpanStoreOptions, SpanStoreStats, WithSpanOptions } from './tracing';
+export type { FinishedSpan, SpanQuery, SpanRecord, SpanRecorder, SpanScope, SpanStore, SpanStoreOptions, SpanStoreStats, WithSpanOptions } from './tracing';
 export {
   ATTR_CONNECTIONS_USED,
   ATTR_LONGEST_HOLD_MS,
@@ -153,6 +153,8 @@ export {
   isValidTraceId,
   parseTraceparent,
   recordError,
+  scopeValue,
+  startSpanScope,
   withSpan,
 } from './tracing';
 

@@ -105,6 +105,43 @@ describe('adminGuard', () => {
     expect((await request(server).get('/api/admin/ping').set('authorization', adminToken)).status).toBe(401);
   });
 
+  it('refuses every near miss of the admin token: a prefix, an extension, one byte off, a longer or non-ASCII one', async () => {
+    const { server } = setup();
+    const misses = [
+      adminToken.slice(0, -1),
+      `${adminToken}x`,
+      `${adminToken.slice(0, -1)}N`,
+      `${adminToken}${'A'.repeat(300)}`,
+      'x'.repeat(300),
+      `${adminToken}é`,
+    ];
+    for (const token of misses) {
+      const res = await request(server).get('/api/admin/ping').set('authorization', `Bearer ${token}`);
+      expect(res.status, token).toBe(403);
+    }
+  });
+
+  it('takes an admin token longer than the compared buffer, and only that token', async () => {
+    const long = `L${'0123456789'.repeat(40)}`;
+    const { server } = setup({ adminToken: long });
+    expect((await request(server).get('/api/admin/ping').set('authorization', `Bearer ${long}`)).status).toBe(200);
+    expect(
+      (
+        await request(server)
+          .get('/api/admin/ping')
+          .set('authorization', `Bearer ${long.slice(0, -1)}`)
+      ).status,
+    ).toBe(403);
+    expect((await request(server).get('/api/admin/ping').set('authorization', `Bearer ${long}0`)).status).toBe(403);
+    expect(
+      (
+        await request(server)
+          .get('/api/admin/ping')
+          .set('authorization', `Bearer ${long.slice(0, 256)}`)
+      ).status,
+    ).toBe(403);
+  });
+
   it('opens nothing when no admin token is configured', async () => {
     const res = await request(setup({}).server).get('/api/admin/ping').set('authorization', 'Bearer anything-at-all-here');
     expect(res.status).toBe(401);

@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { NotFoundError, noopLogger, type Logger } from '@aikb/core';
 import { errorType } from '@aikb/core/tracing';
-import { isLoggedElsewhere, requestLoggerEntry, requestPath, routeTemplate, setResponseError } from './internal/request-state';
+import { isLoggedElsewhere, requestEntryOf, requestPath, routeTemplate, setResponseError } from './internal/request-state';
 import { problemFromError, sendProblem } from './problem';
 import { checkOptions } from '@aikb/core/options';
 
@@ -34,7 +34,7 @@ export function errorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHan
     // A handler that marked the response logged elsewhere (login's busy refusals, which the
     // authenticator reports as one rate-limited WARN line) gets no error line per request.
     if (problem.status >= 500 && !isLoggedElsewhere(res)) {
-      (requestLoggerEntry(res)?.logger ?? logger).error(
+      (requestEntryOf(res)?.logger ?? logger).error(
         {
           err: error,
           endpoint: routeTemplate(req) ?? requestPath(req),

@@ -7,7 +7,7 @@ import { createDatabase, type Database } from '@aikb/core/db';
 import { createHealthRegistry, createStatusRegistry } from '@aikb/core/health';
 import { createErrorMetrics } from '@aikb/core/metrics';
 import { createPoolMonitor, type PoolMonitor } from '@aikb/core/pool';
-import { createSpanStore, currentTraceparent } from '@aikb/core/tracing';
+import { createSpanStore, currentTraceparent, withSpan } from '@aikb/core/tracing';
 import { createRecordingMeter } from '@aikb/test-support';
 import {
   currentRequest,
@@ -217,6 +217,32 @@ describe('request logs', () => {
     await request(probe).get('/deep').set('X-Request-ID', 'req-deep');
     expect(seen).toEqual(['req-deep', 'req-deep']);
     expect(currentRequest()).toBeUndefined();
+  });
+
+  it('knows the current request inside the span tracing runs it in, and makes a child logger only for a handler that asks', async () => {
+    const seen: Array<string | undefined> = [];
+    const made: Array<Record<string, unknown>> = [];
+    const { lines: written, ...logger } = createRecordingLogger();
+    const probe = express()
+      .use(tracing())
+      .use(requestLogging({ logger, child: (bindings) => (made.push(bindings), logger) }))
+      .get('/quiet', async (_req, res) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        seen.push(currentRequest()?.requestId);
+        await withSpan('inner', () => seen.push(currentRequest()?.requestId));
+        res.end();
+      })
+      .get('/talks', (_req, res) => {
+        requestLogger(res).info({}, 'talking');
+        res.end();
+      });
+    const quiet = await request(probe).get('/quiet').set('X-Request-ID', 'req-quiet');
+    expect(seen).toEqual(['req-quiet', 'req-quiet']);
+    expect(currentRequest()).toBeUndefined();
+    expect(made).toEqual([]);
+    expect(written.at(-1)).toMatchObject({ msg: 'GET /quiet 200', obj: { requestId: 'req-quiet', traceId: quiet.headers['x-trace-id'] } });
+    const talks = await request(probe).get('/talks').set('X-Request-ID', 'req-talks');
+    expect(made).toEqual([{ requestId: 'req-talks', traceId: talks.headers['x-trace-id'] }]);
   });
 
   it('names requestId, endpoint, error type and message on an error line', async () => {

@@ -2,16 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { RequestHandler, Response } from 'express';
 import { noopLogger, type Logger } from '@aikb/core';
-import { currentTraceId, errorType } from '@aikb/core/tracing';
+import { currentTraceId, errorType, scopeValue } from '@aikb/core/tracing';
 import {
   isLoggedElsewhere,
   onResponseDone,
   requestContext,
-  requestLoggerEntry,
+  requestEntryOf,
   requestPath,
   responseError,
   routeTemplate,
-  setRequestLogger,
+  setRequestEntry,
+  spanScopeOf,
+  type RequestEntry,
 } from './internal/request-state';
 import { checkOptions } from '@aikb/core/options';
 
@@ -35,6 +37,25 @@ export interface RequestLoggingOptions {
 }
 
 const SAFE_ID = /^[\w.:-]{1,128}$/;
+/** Where the request's entry rides on its span scope (`tracing`). */
+const REQUEST = Symbol('@aikb/express request');
+
+/** A request's id and its child logger, made the first time a handler asks for it. */
+class LazyRequestEntry implements RequestEntry {
+  #logger: Logger | undefined;
+  constructor(
+    readonly requestId: string,
+    readonly traceId: string | undefined,
+    readonly make: ChildLoggerFactory,
+  ) {}
+  get logger(): Logger {
+    return (this.#logger ??= this.make(this.traceId === undefined ? { requestId: this.requestId } : { requestId: this.requestId, traceId: this.traceId }));
+  }
+  /** The child if one was made, else `undefined`. */
+  get made(): Logger | undefined {
+    return this.#logger;
+  }
+}
 
 function bindingLogger(logger: Logger, bindings: Record<string, unknown>): Logger {
   const withBindings = (level: keyof Logger) => (obj: object, msg?: string) => logger[level]({ ...bindings, ...obj }, msg);
@@ -45,8 +66,12 @@ function bindingLogger(logger: Logger, bindings: Record<string, unknown>): Logge
  * Gives every request an id (`X-Request-ID`, echoed back) and a child logger whose every line
  * carries `requestId` and `traceId` ({@link requestLogger}); logs one line per finished request
  * (`info`, `warn` for 4xx, `error` for 5xx naming the endpoint, error type and message; `debug`
- * for a response its handler accounts for in the logs itself, such as a login refused as busy). Mount it
- * after {@link tracing} so the trace id exists.
+ * for a response its handler accounts for in the logs itself, such as a login refused as busy),
+ * carrying `requestId` and `traceId` too. Mount it after {@link tracing} so the trace id exists.
+ *
+ * The child logger is made the first time a handler asks for it: a request whose handlers never
+ * log costs no child (making one serialises its bindings). Its own line is then written by the
+ * parent logger with the same two fields.
  *
  * @throws {TypeError} at construction, naming the option, when one is missing or invalid
  */
@@ -59,18 +84,25 @@ export function requestLogging(options: RequestLoggingOptions = {}): RequestHand
   const parentChild = (parent as Logger & { child?: ChildLoggerFactory }).child;
   const child: ChildLoggerFactory = options.child ?? (typeof parentChild === 'function' ? (b) => parentChild.call(parent, b) : (b) => bindingLogger(parent, b));
   const header = options.header ?? 'X-Request-ID';
+  const headerKey = header.toLowerCase();
   return (req, res, next) => {
     const started = performance.now();
-    const incoming = req.get(header);
-    const requestId = incoming && SAFE_ID.test(incoming) ? incoming : `req-${randomUUID()}`;
+    const incoming = req.headers[headerKey];
+    const requestId = typeof incoming === 'string' && SAFE_ID.test(incoming) ? incoming : `req-${randomUUID()}`;
     res.setHeader(header, requestId);
-    const logger = child({ requestId, traceId: currentTraceId() });
-    setRequestLogger(res, logger, requestId);
+    const entry = new LazyRequestEntry(requestId, currentTraceId(), child);
+    setRequestEntry(res, entry);
     onResponseDone(res, () => {
       const status = res.statusCode;
       // A template, or the raw path cut short: a client picks the path, not the size of our log lines.
       const endpoint = routeTemplate(req) ?? requestPath(req);
-      const line: Record<string, unknown> = { method: req.method, endpoint, status, durationMs: Math.round((performance.now() - started) * 100) / 100 };
+      const durationMs = Math.round((performance.now() - started) * 100) / 100;
+      // Through the child when a handler made one (it carries the ids), else the parent with them.
+      const logger = entry.made ?? parent;
+      const line: Record<string, unknown> =
+        logger === parent
+          ? { requestId, traceId: entry.traceId, method: req.method, endpoint, status, durationMs }
+          : { method: req.method, endpoint, status, durationMs };
       if (isLoggedElsewhere(res)) {
         logger.debug(line, `${req.method} ${endpoint} ${status}`);
       } else if (status >= 500) {
@@ -84,7 +116,13 @@ export function requestLogging(options: RequestLoggingOptions = {}): RequestHand
         logger[status >= 400 ? 'warn' : 'info'](line, `${req.method} ${endpoint} ${status}`);
       }
     });
-    requestContext.run({ logger, requestId }, next);
+    const scope = spanScopeOf(req);
+    if (scope) {
+      scope.set(REQUEST, entry);
+      next();
+    } else {
+      requestContext.run(entry, next);
+    }
   };
 }
 
@@ -94,17 +132,17 @@ export function requestLogging(options: RequestLoggingOptions = {}): RequestHand
  * `{ requestId, logger }`, or `undefined` outside a request.
  */
 export function currentRequest(): { readonly requestId: string; readonly logger: Logger } | undefined {
-  return requestContext.getStore();
+  return scopeValue<RequestEntry>(REQUEST) ?? requestContext.getStore();
 }
 
 /** The request's logger (with `requestId` and `traceId`), or `fallback` outside {@link requestLogging}. */
 export function requestLogger(res: Response, fallback: Logger = noopLogger): Logger {
-  return requestLoggerEntry(res)?.logger ?? fallback;
+  return requestEntryOf(res)?.logger ?? fallback;
 }
 
 /** The request's id, as sent back in `X-Request-ID`. */
 export function requestId(res: Response): string | undefined {
-  return requestLoggerEntry(res)?.requestId;
+  return requestEntryOf(res)?.requestId;
 }
 
 /** A thrown value's message for the log line: an Error's own, anything else as `util.inspect` shows it (not `[object Object]`). */

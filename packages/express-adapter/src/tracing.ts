@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
-import { parseTraceparent, recordError, withSpan, type SpanRecorder } from '@aikb/core/tracing';
+import { parseTraceparent, recordError, startSpanScope, type SpanRecorder } from '@aikb/core/tracing';
 import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
-import { onResponseDone, requestPath, responseError, routeTemplate } from './internal/request-state';
+import { onResponseDone, requestPath, responseError, routeTemplate, setSpanScope } from './internal/request-state';
 import { checkOptions } from '@aikb/core/options';
 
 /** {@link tracing} options. */
@@ -34,40 +34,37 @@ export function tracing(options: TracingOptions = {}): RequestHandler {
   check.object('recorder', 'a SpanRecorder');
   check.string('header');
   const header = options.header ?? 'X-Trace-ID';
+  const spanOptions = {
+    kind: SpanKind.SERVER,
+    ...(options.tracer ? { tracer: options.tracer } : {}),
+    ...(options.recorder ? { recorder: options.recorder } : {}),
+  };
   return (req, res, next) => {
     const parent = parseTraceparent(req.headers.traceparent);
-    const run = withSpan(
-      req.method,
-      (span) =>
-        new Promise<void>((resolve) => {
-          res.setHeader(header, span.spanContext().traceId);
-          onResponseDone(
-            res,
-            () => {
-              const route = routeTemplate(req);
-              if (route) span.updateName(`${req.method} ${route}`);
-              span.setAttributes({
-                'http.request.method': req.method,
-                'url.path': requestPath(req) || '/',
-                'http.response.status_code': res.statusCode,
-                ...(route ? { 'http.route': route } : {}),
-              });
-              const error = responseError(res);
-              if (error !== undefined && res.statusCode >= 500) recordError(span, error);
-              else if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${res.statusCode}` });
-              resolve();
-            },
-            { onAbort: true },
-          );
-          next();
-        }),
-      {
-        kind: SpanKind.SERVER,
-        ...(parent ? { parent } : {}),
-        ...(options.tracer ? { tracer: options.tracer } : {}),
-        ...(options.recorder ? { recorder: options.recorder } : {}),
+    // One span scope per request, entered synchronously and ended when the response is done: no
+    // promise per request (the span used to live as long as an awaited one did).
+    const scoped = startSpanScope(req.method, parent ? { ...spanOptions, parent } : spanOptions);
+    const { span } = scoped;
+    setSpanScope(req, scoped);
+    res.setHeader(header, span.spanContext().traceId);
+    onResponseDone(
+      res,
+      () => {
+        const route = routeTemplate(req);
+        if (route) span.updateName(`${req.method} ${route}`);
+        span.setAttributes({
+          'http.request.method': req.method,
+          'url.path': requestPath(req) || '/',
+          'http.response.status_code': res.statusCode,
+          ...(route ? { 'http.route': route } : {}),
+        });
+        const error = responseError(res);
+        if (error !== undefined && res.statusCode >= 500) recordError(span, error);
+        else if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${res.statusCode}` });
+        scoped.end();
       },
+      { onAbort: true },
     );
-    run.catch(next);
+    scoped.run(next as () => void);
   };
 }

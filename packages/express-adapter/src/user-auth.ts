@@ -91,7 +91,7 @@ export function requireUser(options: RequireUserOptions): RequestHandler {
   checkOptions('requireUser', options).object('sessions', 'a SessionVerifier (createSessionVerifier)', true, ['verify', 'invalidate']);
   const { sessions } = options;
   return async (req, res, next) => {
-    const token = bearer(req.get('authorization'));
+    const token = bearer(req.headers.authorization);
     if (!token) {
       next(new AikbError('UNAUTHENTICATED', 'this endpoint expects the header Authorization: Bearer <token> (get a token from POST /auth/login)'));
       return;

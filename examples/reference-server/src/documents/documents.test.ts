@@ -147,7 +147,9 @@ describeEachDatabase('document uploads', (db) => {
       logger,
       maxBytes: MAX_BYTES,
       driveTimeoutMs: 10_000,
-      stepTimeoutMs: 500,
+      // Short, for the steps made to hang; long enough for a PDF's first parse on a loaded
+      // machine (500 ms timed one out once, with a benchmark running beside the tests).
+      stepTimeoutMs: 2000,
       searchUnavailable: () => undefined,
     });
     app = express();

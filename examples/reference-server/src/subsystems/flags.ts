@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import type { Router } from 'express';
 import { createInProcessInvalidationBus, createPostgresInvalidationBus, createRedisInvalidationBus, type InvalidationBus } from '@aikb/core/cache';
 import { createFeatureFlagClient, createPostgresFlagStore, type FlagClientStats, type FlagDefinition } from '@aikb/core/flags';
 import { cacheRouter, featureFlagsRouter, requestActor } from '@aikb/express';
@@ -89,12 +89,17 @@ export const flagsSubsystem: Subsystem<FlagsNeeds, Pick<ServerContext, 'flags' |
   },
 };
 
-/** The admin routes: `/feature-flags` and `/cache/invalidate`, for the guarded `/api/admin` router. */
-export function flagAdminRoutes(ctx: Pick<ServerContext, 'flags'>): Router {
+/**
+ * The admin routes by mount path, `/feature-flags` and `/cache` (`/cache/invalidate`), for the
+ * guarded `/api/admin` router: mounted there each under its path, not inside a router of their
+ * own that every admin request would walk into.
+ */
+export function flagAdminRoutes(ctx: Pick<ServerContext, 'flags'>): ReadonlyArray<readonly [string, Router]> {
   // The flag history records who acted: the user id of a user token, `admin-token` for ADMIN_TOKEN.
   // The emergency rollback (`POST /feature-flags/_rollback`, `aikb rollback`) sets every gated
   // flag to rollout 0: those named `priority_*`, as the seeded ones are.
-  return Router()
-    .use('/feature-flags', featureFlagsRouter({ flags: ctx.flags, actor: requestActor, rollbackFlags: GATED_FLAGS }))
-    .use('/cache', cacheRouter({ flags: ctx.flags }));
+  return [
+    ['/feature-flags', featureFlagsRouter({ flags: ctx.flags, actor: requestActor, rollbackFlags: GATED_FLAGS })],
+    ['/cache', cacheRouter({ flags: ctx.flags })],
+  ];
 }

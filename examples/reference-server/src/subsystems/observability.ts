@@ -15,8 +15,10 @@ export interface Observability {
   readonly errors: ErrorMetrics;
   /** Slot 1, in this order: tracing (X-Trace-ID), request logs, HTTP metrics and error windows. */
   readonly middleware: RequestHandler[];
-  /** Slot 2: `GET /api/health/pool-stats` and `GET /metrics`. */
-  readonly publicRoutes: Router;
+  /** Slot 2, mounted at `/api/health/pool-stats`. */
+  readonly poolStats: Router;
+  /** Slot 2, `GET /metrics`. */
+  readonly metricsHandler: RequestHandler;
   /** Slot 3, behind the admin guard: `/traces`, `/metrics/errors`, `/system/status`, `/pool/leak-hunting`. */
   readonly adminRoutes: Router;
 }
@@ -71,10 +73,6 @@ export function installObservability(ctx: ObservabilityNeeds): Observability {
     connection: infra.redis?.status ?? 'disabled',
   }));
 
-  const publicRoutes = Router();
-  publicRoutes.use('/api/health/pool-stats', poolStatsRouter(monitor));
-  publicRoutes.get('/metrics', createMetricsHandler({ registry: metrics }));
-
   const adminRoutes = Router();
   adminRoutes.use('/traces', tracesRouter(spans));
   adminRoutes.use('/metrics/errors', errorMetricsRouter(errors));
@@ -87,7 +85,8 @@ export function installObservability(ctx: ObservabilityNeeds): Observability {
     spans,
     errors,
     middleware: [tracing({ recorder: spans }), requestLogging({ logger }), httpMetrics({ meter, errorMetrics: errors })],
-    publicRoutes,
+    poolStats: poolStatsRouter(monitor),
+    metricsHandler: createMetricsHandler({ registry: metrics }),
     adminRoutes,
   };
 }

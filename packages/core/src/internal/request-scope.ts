@@ -14,6 +14,8 @@ export interface RequestScope {
   readonly span: Span;
   connectionsUsed: number;
   longestHoldMs: number;
+  /** Values attached with `SpanScope.set`, found by `scopeValue` here and in child scopes. */
+  values?: Map<symbol, unknown>;
 }
 
 // One store per process even if two copies of core are loaded (ESM and CJS builds side by side):

@@ -2,7 +2,7 @@ import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSpanStore, currentTraceId, currentTraceparent, isValidTraceId, parseTraceparent, withSpan } from './index';
+import { createSpanStore, currentTraceId, currentTraceparent, isValidTraceId, parseTraceparent, scopeValue, startSpanScope, withSpan } from './index';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -58,6 +58,52 @@ describe('withSpan without an OpenTelemetry SDK', () => {
       ),
     ).rejects.toThrow('Failed to delete');
     expect(store.query()).toEqual([expect.objectContaining({ spanName: 'upload', status: 'error', connectionsUsed: 0 })]);
+  });
+});
+
+describe('startSpanScope', () => {
+  it('runs code inside the span, through its awaits, until end records it once', async () => {
+    const store = createSpanStore();
+    const scoped = startSpanScope('GET', { recorder: store });
+    const { traceId } = scoped.span.spanContext();
+    expect(currentTraceId()).toBeUndefined();
+    const later = scoped.run(async (n: number) => {
+      await tick();
+      return [currentTraceId(), n] as const;
+    }, 7);
+    expect(await later).toEqual([traceId, 7]);
+    await expect(scoped.run(() => withSpan('child', (child) => child.spanContext().traceId))).resolves.toBe(traceId);
+    expect(store.query()).toEqual([]);
+    scoped.end();
+    scoped.end();
+    expect(store.query()).toEqual([expect.objectContaining({ spanName: 'GET', traceId, connectionsUsed: 0 })]);
+    expect(currentTraceId()).toBeUndefined();
+  });
+
+  it('names the problem for a missing name', () => {
+    expect(() => startSpanScope('')).toThrow('startSpanScope: name must be a non-empty string');
+  });
+
+  it('carries values set on a scope to code inside it and its child spans, and nowhere else', async () => {
+    const key = Symbol('request');
+    const other = Symbol('other');
+    const a = startSpanScope('a');
+    const b = startSpanScope('b');
+    a.set(key, 'A');
+    b.set(key, 'B');
+    expect(scopeValue(key)).toBeUndefined();
+    const seen = await a.run(async () => {
+      await tick();
+      const inChild = await withSpan('child', async () => {
+        await tick();
+        return scopeValue(key);
+      });
+      return [scopeValue(key), inChild, scopeValue(other)];
+    });
+    expect(seen).toEqual(['A', 'A', undefined]);
+    expect(b.run(() => scopeValue(key))).toBe('B');
+    a.end();
+    b.end();
   });
 });
 

@@ -1,4 +1,4 @@
-import { context, SpanKind, SpanStatusCode, trace, type Span, type SpanContext } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, type Context, type Span, type SpanContext } from '@opentelemetry/api';
 import { activeScope, scopeStorage, type RequestScope } from '../internal/request-scope';
 import { FallbackSpan } from './internal/fallback-span';
 import { formatTraceparent, generateSpanId, generateTraceId, isValidTraceId } from './trace-context';
@@ -25,8 +25,60 @@ const DEFAULT_TRACER_NAME = '@aikb/core';
  * ```
  */
 export async function withSpan<T>(name: string, fn: (span: Span) => T | Promise<T>, options: WithSpanOptions = {}): Promise<T> {
-  if (typeof name !== 'string' || name.length === 0) throw new TypeError('withSpan: name must be a non-empty string');
   if (typeof fn !== 'function') throw new TypeError('withSpan: fn must be a function');
+  const scoped = beginSpanScope(name, options, 'withSpan');
+  try {
+    return await scoped.run(fn, scoped.span);
+  } catch (error) {
+    recordError(scoped.span, error);
+    throw error;
+  } finally {
+    scoped.end();
+  }
+}
+
+/** A span begun by {@link startSpanScope}: code run with `run` is inside it; `end` ends it. */
+export interface SpanScope {
+  readonly span: Span;
+  /**
+   * Calls `fn(...args)` with the span active: {@link currentSpan}, {@link currentTraceId}, the
+   * pool monitor's connection counts and the OpenTelemetry context see it there and in everything
+   * `fn` starts (awaits, callbacks, timers), until those finish, even after `end`.
+   */
+  run<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): R;
+  /** Sets the pool monitor's attributes (`aikb.db.*`) and ends the span; once, later calls do nothing. */
+  end(): void;
+  /**
+   * Attaches `value` under `key` to this span's scope: {@link scopeValue} finds it wherever the
+   * span is active, in child spans too. A middleware that needs per-request state through every
+   * await of its handlers can keep it here instead of in an `AsyncLocalStorage` of its own (each
+   * one in use costs every promise the process creates).
+   */
+  set(key: symbol, value: unknown): void;
+}
+
+/** The value attached under `key` to the active span scope or the nearest one around it ({@link SpanScope.set}). */
+export function scopeValue<T = unknown>(key: symbol): T | undefined {
+  for (let scope = activeScope(); scope; scope = scope.parent) {
+    if (scope.values?.has(key)) return scope.values.get(key) as T;
+  }
+  return undefined;
+}
+
+/**
+ * {@link withSpan} for work that does not fit one function call: starts the span now, runs code
+ * inside it with `run` (synchronously, as often as needed) and ends it with `end`. An HTTP
+ * middleware runs `next` inside the request's span and ends the span when the response is done,
+ * with no promise per request. The caller records errors (`recordError`) and must call `end`.
+ *
+ * @throws {TypeError} when `name` is not a non-empty string
+ */
+export function startSpanScope(name: string, options: WithSpanOptions = {}): SpanScope {
+  return beginSpanScope(name, options, 'startSpanScope');
+}
+
+function beginSpanScope(name: string, options: WithSpanOptions, caller: string): SpanScope {
+  if (typeof name !== 'string' || name.length === 0) throw new TypeError(`${caller}: name must be a non-empty string`);
   const tracer = options.tracer ?? trace.getTracer(DEFAULT_TRACER_NAME);
   const kind = options.kind ?? SpanKind.INTERNAL;
   const outer = activeScope();
@@ -44,15 +96,32 @@ export async function withSpan<T>(name: string, fn: (span: Span) => T | Promise<
   }
   const { traceId, spanId } = span.spanContext();
   const scope: RequestScope = { traceId, spanId, parent: outer, span, connectionsUsed: 0, longestHoldMs: 0 };
-  try {
-    return await context.with(trace.setSpan(parentContext, span), () => scopeStorage.run(scope, fn, span));
-  } catch (error) {
-    recordError(span, error);
-    throw error;
-  } finally {
-    span.setAttribute(ATTR_CONNECTIONS_USED, scope.connectionsUsed);
-    span.setAttribute(ATTR_LONGEST_HOLD_MS, Math.round(scope.longestHoldMs * 1000) / 1000);
-    span.end();
+  return new ActiveSpanScope(span, scope, trace.setSpan(parentContext, span));
+}
+
+/** One object per span scope, its methods on the prototype: nothing else allocated per request. */
+class ActiveSpanScope implements SpanScope {
+  #ended = false;
+  constructor(
+    readonly span: Span,
+    private readonly scope: RequestScope,
+    private readonly active: Context,
+  ) {}
+
+  run<A extends unknown[], R>(fn: (...args: A) => R, ...args: A): R {
+    return context.with(this.active, () => scopeStorage.run(this.scope, fn, ...args));
+  }
+
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.span.setAttribute(ATTR_CONNECTIONS_USED, this.scope.connectionsUsed);
+    this.span.setAttribute(ATTR_LONGEST_HOLD_MS, Math.round(this.scope.longestHoldMs * 1000) / 1000);
+    this.span.end();
+  }
+
+  set(key: symbol, value: unknown): void {
+    (this.scope.values ??= new Map()).set(key, value);
   }
 }
 

@@ -36,21 +36,49 @@ export function hasRedisServer(): boolean {
   return spawnSync('redis-server', ['--version']).status === 0;
 }
 
-export async function createThrowawayRedis(): Promise<ThrowawayRedis> {
-  const port = await freePort();
+/** The pid of the redis-server answering on `port`, if one does. */
+export function redisPid(port: number): number | undefined {
+  const info = spawnSync('redis-cli', ['-p', String(port), 'info', 'server']).stdout?.toString() ?? '';
+  const pid = /^process_id:(\d+)/m.exec(info)?.[1];
+  return pid === undefined ? undefined : Number(pid);
+}
+
+/**
+ * A redis-server of its own on a spare port. Started only once its own process answers there:
+ * a port handed out free can be taken by another test's server before this one binds it (tests
+ * run in parallel), and then this one exits while the other answers the ping — the test would run
+ * against a server another test kills. The first start then picks another port; a restart, whose
+ * port clients already hold, fails naming the conflict. `pickPort` (default {@link freePort}) is
+ * for the test of this.
+ */
+export async function createThrowawayRedis(options: { pickPort?: () => Promise<number> } = {}): Promise<ThrowawayRedis> {
+  const pickPort = options.pickPort ?? freePort;
+  let port = await pickPort();
   let child: ChildProcess | undefined;
-  const ping = () =>
-    spawnSync('redis-cli', ['-p', String(port), 'ping'])
-      .stdout?.toString()
-      .trim() === 'PONG';
+  let started = false;
+  const launch = async (): Promise<boolean> => {
+    const own = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    child = own;
+    const exited = () => own.exitCode !== null || own.signalCode !== null;
+    await until(() => exited() || redisPid(port) !== undefined, `redis-server on port ${port}`, 15_000, 50);
+    if (!exited() && redisPid(port) === own.pid) return true;
+    own.kill('SIGKILL');
+    return false;
+  };
   return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
+    get port() {
+      return port;
+    },
+    get url() {
+      return `redis://127.0.0.1:${port}`;
+    },
     async start() {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-        stdio: 'ignore',
-      });
-      await until(ping, `redis-server on port ${port}`, 15_000, 50);
+      for (let attempt = 1; !(await launch()); attempt++) {
+        if (started) throw new Error(`throw-away Redis: port ${port} was taken by another server while this one was stopped`);
+        if (attempt === 5) throw new Error(`throw-away Redis: 5 spare ports were taken by other servers before redis-server could bind them`);
+        port = await pickPort();
+      }
+      started = true;
     },
     async kill() {
       // Killed already (by a signal: exitCode stays null) or exited: nothing to wait for.

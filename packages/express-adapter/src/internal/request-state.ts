@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Request, Response } from 'express';
 import type { Logger } from '@aikb/core';
 import type { VerifiedSession } from '@aikb/core/auth';
+import type { SpanScope } from '@aikb/core/tracing';
 
 // Per-request state shared by the middleware of this package, in one property of `req` and one of
 // `res` under a symbol of this module: no name a handler could collide with, invisible to
@@ -14,12 +15,14 @@ interface RequestState {
   bodyParsed?: boolean;
   /** The route template once the response is done; `null`: none. */
   template?: string | null;
+  /** The request's span scope, when `tracing` runs it in one. */
+  scope?: SpanScope;
 }
 
 interface ResponseState {
   error?: unknown;
   loggedElsewhere?: boolean;
-  logger?: { logger: Logger; requestId: string };
+  logger?: RequestEntry;
   done?: DoneHook[];
 }
 
@@ -83,14 +86,34 @@ export function isLoggedElsewhere(res: Response): boolean {
   return stateOfResponse(res).loggedElsewhere === true;
 }
 
-/** The request being handled, through every await of its handlers. */
-export const requestContext = new AsyncLocalStorage<{ logger: Logger; requestId: string }>();
-
-export function setRequestLogger(res: Response, logger: Logger, requestId: string): void {
-  stateOfResponse(res).logger = { logger, requestId };
+/** Records the span scope `tracing` runs the request in. */
+export function setSpanScope(req: Request, scope: SpanScope): void {
+  stateOfRequest(req).scope = scope;
 }
 
-export function requestLoggerEntry(res: Response): { logger: Logger; requestId: string } | undefined {
+/** The span scope `tracing` runs the request in, if it does. */
+export function spanScopeOf(req: Request): SpanScope | undefined {
+  return stateOfRequest(req).scope;
+}
+
+/** What `requestLogging` knows of a request: its id, and its logger (made when first asked for). */
+export interface RequestEntry {
+  readonly requestId: string;
+  readonly logger: Logger;
+}
+
+/**
+ * The request being handled, through every await of its handlers, for requests `tracing` does not
+ * run in a span scope (which carries it otherwise: one AsyncLocalStorage fewer in use, and each one
+ * costs every promise the process creates).
+ */
+export const requestContext = new AsyncLocalStorage<RequestEntry>();
+
+export function setRequestEntry(res: Response, entry: RequestEntry): void {
+  stateOfResponse(res).logger = entry;
+}
+
+export function requestEntryOf(res: Response): RequestEntry | undefined {
   return stateOfResponse(res).logger;
 }
 
@@ -114,11 +137,12 @@ interface DoneHook {
 }
 
 /**
- * Runs `fn` once, when the response has been handed to the connection (`finish`), or, with
- * `onAbort`, when the connection closed before that (`close`). The middleware of this package
- * (tracing, request logs, HTTP metrics) each register here, in order, so a response gets one pair
- * of listeners whatever the number of them: listener bookkeeping showed up on every request
- * in bench:http.
+ * Runs `fn` once the response is done: handed to the connection, or, with `onAbort`, also when
+ * the connection closed before that. The middleware of this package (tracing, request logs, HTTP
+ * metrics) each register here, in order, so a response gets one listener whatever their number:
+ * listener bookkeeping showed up on every request in bench:http. The listener is `close`, which a
+ * response emits once in either case (just after `finish` when it was sent), and
+ * `writableFinished` tells the two apart.
  */
 export function onResponseDone(res: Response, fn: () => void, options: { onAbort?: boolean } = {}): void {
   const hook = { fn, onAbort: options.onAbort === true };
@@ -129,16 +153,10 @@ export function onResponseDone(res: Response, fn: () => void, options: { onAbort
   }
   const list = [hook];
   state.done = list;
-  const finished = () => settle(false);
-  const closed = () => settle(true);
-  function settle(aborted: boolean) {
-    res.off('finish', finished);
-    res.off('close', closed);
+  res.on('close', () => {
+    const aborted = !res.writableFinished;
     for (const { fn: run, onAbort } of list) if (!aborted || onAbort) run();
-  }
-  // `on`, not `once`: settle removes both, so no once-wrapper is needed.
-  res.on('finish', finished);
-  res.on('close', closed);
+  });
 }
 
 // The router's own structures (router 2.x, express 5), as far as they are read here.
