@@ -26,6 +26,36 @@ const eve: Principal = { userId: 'eve', roles: [] };
 const POOL_TEXT = 'The connection pool is exhausted when every client is checked out.\n\nRaise max or find the leak.';
 const SALES_TEXT = 'Quarterly pricing for enterprise customers and discount approvals.';
 
+/** A statement as a search sends it: a text, or a named prepared statement with its values. */
+interface SentQuery {
+  name?: string;
+  text: string;
+  values?: unknown[];
+}
+type ConnectionQuery = (text: string, values?: unknown[]) => Promise<{ rows: Record<string, unknown>[] }>;
+
+/**
+ * `pool`, but each query sent on one of its connections goes to `intercept` with the statement,
+ * `send` (which sends it as it was given) and `query` (for more queries on the same connection, in
+ * the same transaction).
+ */
+function intercepting(pool: Queryable, intercept: (sql: SentQuery, send: () => Promise<unknown>, query: ConnectionQuery) => Promise<unknown>): Queryable {
+  return {
+    query: pool.query.bind<Queryable['query']>(pool),
+    connect: (async () => {
+      const client = await pool.connect();
+      const query = client.query.bind(client) as (text: unknown, values?: unknown[]) => Promise<{ rows: Record<string, unknown>[] }>;
+      return new Proxy(client, {
+        get(target, property, receiver) {
+          if (property !== 'query') return Reflect.get(target, property, receiver) as unknown;
+          return (text: unknown, values?: unknown[]) =>
+            intercept(typeof text === 'string' ? { text, ...(values ? { values } : {}) } : (text as SentQuery), () => query(text, values), query);
+        },
+      });
+    }) as Queryable['connect'],
+  };
+}
+
 describeEachDatabase('PostgresSearchStore', (db, backend) => {
   let state: { available: boolean } | undefined;
   let store: SearchStore;
@@ -358,33 +388,35 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       expect(cut.complete).toBe(cut.results.length === 3);
     });
 
+    it('returns from the exact scan no chunk whose own access list leaves the caller out, even when the ACL table would let it in', async () => {
+      // The exact scan finds readable documents through the ACL table and checks the copy of the
+      // access list on each chunk it keeps. Both are written in one transaction; here the copy on
+      // one chunk is made to disagree by hand, as a bug would, and that chunk must not come back.
+      const random = seededRandom(3);
+      const vectors = new Map<string, number[]>();
+      for (let i = 0; i < 6; i++) vectors.set(`v${i}`, randomUnitVector(random, D));
+      const embedder = createTableEmbedder(D, vectors);
+      const exact = createPostgresSearchStore({ pool: db().pool, embedder });
+      for (let i = 0; i < 6; i++) await exact.indexDocument({ id: `d${i}`, title: 't', text: `vec:v${i}`, acl: ['role:team'] });
+      await db().pool.query(`UPDATE aikb_search_chunks SET readers = '{role:other}' WHERE document_id = 'd2'`);
+      const answer = await exact.search({ principal: { userId: 'u', roles: ['team'] }, vector: vectors.get('v2')!, k: 10 });
+      expect(answer.strategy).toBe('exact');
+      expect(answer.results.map((r) => r.documentId).sort()).toEqual(['d0', 'd1', 'd3', 'd4', 'd5']);
+    });
+
     it('walks the HNSW index whenever the answer says hnsw or overfetch, even on a small table without statistics', async () => {
       // The plan of every index-ordered query, EXPLAINed on the search's own connection just
       // before it runs (same transaction, same settings). Without statistics, a small table's
       // cheapest plan is a sort of the filtered rows: an exact answer labelled `hnsw`.
       const plans: string[] = [];
+      const explaining = intercepting(db().pool, async (sql, send, query) => {
+        if (/ORDER BY embedding <=>/.test(sql.text)) {
+          const { rows } = await query(`EXPLAIN ${sql.text}`, sql.values);
+          plans.push(rows.map((r) => String(r['QUERY PLAN'])).join('\n'));
+        }
+        return send();
+      });
       const pool = db().pool;
-      const explaining: Queryable = {
-        query: pool.query.bind<Queryable['query']>(pool),
-        connect: (async () => {
-          const client = await pool.connect();
-          const query = client.query.bind(client) as (text: string | { text: string; values?: unknown[] }, values?: unknown[]) => Promise<unknown>;
-          return new Proxy(client, {
-            get(target, property, receiver) {
-              if (property !== 'query') return Reflect.get(target, property, receiver) as unknown;
-              return async (text: string | { text: string; values?: unknown[] }, values?: unknown[]) => {
-                // A query is a text, or a config object (a named prepared statement).
-                const sql = typeof text === 'string' ? { text, values } : text;
-                if (/ORDER BY embedding <=>/.test(sql.text)) {
-                  const { rows } = (await query(`EXPLAIN ${sql.text}`, sql.values)) as { rows: { 'QUERY PLAN': string }[] };
-                  plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
-                }
-                return query(text, values);
-              };
-            },
-          });
-        }) as Queryable['connect'],
-      };
       const random = seededRandom(11);
       const vectors = new Map<string, number[]>();
       for (let i = 0; i < 40; i++) vectors.set(`v${i}`, randomUnitVector(random, D));
@@ -454,22 +486,10 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
     it('sends the estimate and the index query as named statements, or as plain text with prepareStatements: false, with the same answers', async () => {
       const sent: { name?: string; text: string }[] = [];
       const pool = db().pool;
-      const recording: Queryable = {
-        query: pool.query.bind<Queryable['query']>(pool),
-        connect: (async () => {
-          const client = await pool.connect();
-          const query = client.query.bind(client) as (text: unknown, values?: unknown[]) => Promise<unknown>;
-          return new Proxy(client, {
-            get(target, property, receiver) {
-              if (property !== 'query') return Reflect.get(target, property, receiver) as unknown;
-              return (text: unknown, values?: unknown[]) => {
-                sent.push(typeof text === 'string' ? { text } : (text as { name?: string; text: string }));
-                return query(text, values);
-              };
-            },
-          });
-        }) as Queryable['connect'],
-      };
+      const recording = intercepting(pool, (sql, send) => {
+        sent.push(sql);
+        return send();
+      });
       const random = seededRandom(3);
       const vectors = new Map<string, number[]>();
       for (let i = 0; i < 30; i++) vectors.set(`v${i}`, randomUnitVector(random, D));
@@ -496,6 +516,58 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       const ids = answers.map((a) => a.results.map((r) => r.chunkId));
       expect(ids[0]).toHaveLength(5);
       for (const other of ids.slice(1)) expect(other).toEqual(ids[0]);
+    });
+
+    it('runs the index query on a generic plan, made once per connection, and plans every other query of the search as usual', async () => {
+      // Before each query of a search: the plan_cache_mode it runs under. After each named index
+      // query: how many times its connection ran it on the generic plan.
+      const seen: { kind: 'index' | 'text' | 'exact' | 'other'; mode: string; genericPlans?: number }[] = [];
+      const pool = db().pool;
+      const recording = intercepting(pool, async (sql, send, query) => {
+        const kind = /ORDER BY embedding <=>/.test(sql.text)
+          ? 'index'
+          : /ts_rank_cd/.test(sql.text)
+            ? 'text'
+            : /\+ 0, id LIMIT/.test(sql.text)
+              ? 'exact'
+              : 'other';
+        if (kind !== 'other' || /aikb_search_principal_chunks/.test(sql.text)) {
+          const { rows } = await query(`SELECT current_setting('plan_cache_mode') AS mode`);
+          seen.push({ kind, mode: String(rows[0]!.mode) });
+        }
+        const result = await send();
+        if (kind === 'index' && sql.name) {
+          const { rows } = await query('SELECT generic_plans FROM pg_prepared_statements WHERE name = $1', [sql.name]);
+          seen[seen.length - 1]!.genericPlans = Number(rows[0]!.generic_plans);
+        }
+        return result;
+      });
+      const random = seededRandom(5);
+      const vectors = new Map<string, number[]>();
+      for (let i = 0; i < 30; i++) vectors.set(`v${i}`, randomUnitVector(random, D));
+      const embedder = createTableEmbedder(D, vectors);
+      const writer = createPostgresSearchStore({ pool, embedder });
+      for (let i = 0; i < 30; i++) await writer.indexDocument({ id: `d${i}`, title: `t${i}`, text: `vec:v${i}`, acl: i < 2 ? ['role:few'] : ['role:r'] });
+      const query = randomUnitVector(random, D);
+      const hnsw = createPostgresSearchStore({ pool: recording, embedder, exactScanMaxChunks: 5, exactScanFraction: 0 });
+      const many: Principal = { userId: 'u', roles: ['r'] };
+      const first = await hnsw.search({ principal: many, vector: query, k: 5 });
+      const second = await hnsw.search({ principal: many, vector: query, k: 5 });
+      const hybrid = await hnsw.search({ principal: many, vector: query, query: 'vec', k: 5 });
+      const exact = await hnsw.search({ principal: { userId: 'u', roles: ['few'] }, vector: query, k: 5 });
+      expect([first.strategy, second.strategy, hybrid.strategy, exact.strategy]).toEqual(['hnsw', 'hnsw', 'hnsw', 'exact']);
+      expect(second.results).toEqual(first.results);
+      expect(exact.results).toHaveLength(2);
+      const index = seen.filter((s) => s.kind === 'index');
+      expect(index).toHaveLength(3);
+      for (const s of index) {
+        expect(s.mode).toBe('force_generic_plan');
+        expect(s.genericPlans).toBeGreaterThanOrEqual(1);
+      }
+      // The estimate, the hybrid search's text leg and the exact scan: the server's default.
+      const others = seen.filter((s) => s.kind !== 'index');
+      expect(others.map((s) => s.kind).sort()).toEqual(['exact', 'other', 'other', 'other', 'other', 'text']);
+      for (const s of others) expect(s.mode).toBe('auto');
     });
   });
 
