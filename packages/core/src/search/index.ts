@@ -11,6 +11,7 @@ export type {
   Embedder,
   IndexResult,
   PostgresSearchStoreOptions,
+  PrincipalIndex,
   SearchFiltering,
   SearchLeg,
   SearchMode,

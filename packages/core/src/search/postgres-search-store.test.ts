@@ -1,5 +1,5 @@
 import { BasicTracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRecordingMeter, describeEachDatabase, servicesRequired } from '@aikb/test-support';
 import type { Database, Queryable } from '../db/database';
 import { migrate } from '../db/migrations';
@@ -104,6 +104,18 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       const answer = await forced.search({ principal: alice, query: 'connection pool exhausted', mode: 'vector', k: 1 });
       expect(answer.strategy).toBe('hnsw');
       expect(answer.results.map((r) => r.documentId)).toEqual(['pool']);
+    });
+  });
+
+  describe('upgrade to search.0003', () => {
+    it('refuses to start on tables migrated before search.0003, saying to migrate; after migrate() it starts', async () => {
+      await db().pool.query(`DROP TABLE aikb_search_principal_indexes; DELETE FROM aikb_migrations WHERE id = 'search.0003_principal_indexes'`);
+      const old = createPostgresSearchStore({ pool: db().pool, embedder: createHashingEmbedder({ dimensions: D }) });
+      await expect(old.start()).rejects.toMatchObject({ code: 'FAILED_PRECONDITION', message: expect.stringMatching(/older than this version.*run migrate/) });
+      const result = await migrate(db().pool, searchStoreMigrations({ dimensions: D }));
+      expect(result.applied).toEqual(['search.0003_principal_indexes']);
+      await expect(old.start()).resolves.toBeUndefined();
+      await expect(old.listPrincipalIndexes()).resolves.toEqual([]);
     });
   });
 
@@ -568,6 +580,179 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       const others = seen.filter((s) => s.kind !== 'index');
       expect(others.map((s) => s.kind).sort()).toEqual(['exact', 'other', 'other', 'other', 'other', 'text']);
       for (const s of others) expect(s.mode).toBe('auto');
+    });
+  });
+
+  describe('principal indexes', () => {
+    afterEach(async () => {
+      // Indexes outlive the tables' rows: drop them so that no other test searches one.
+      for (const index of await store.listPrincipalIndexes()) await store.dropPrincipalIndex(index.principal);
+      await db().pool.query('DELETE FROM aikb_search_principal_indexes');
+    });
+
+    /** 200 documents: role:mid reads one in five, role:wide all of them, user:u a few of its own; vectors random. */
+    async function corpus(seed: number) {
+      const random = seededRandom(seed);
+      const vectors = new Map<string, number[]>();
+      for (let i = 0; i < 200; i++) vectors.set(`v${i}`, randomUnitVector(random, D));
+      const embedder = createTableEmbedder(D, vectors);
+      const writer = createPostgresSearchStore({ pool: db().pool, embedder });
+      const aclOf = (i: number) => [
+        'role:wide',
+        ...(i % 5 === 0 ? ['role:mid'] : []),
+        ...(i % 50 === 7 ? ['user:u'] : []),
+        ...(i === 3 ? ["role:o'brien\\x"] : []),
+      ];
+      for (let i = 0; i < 200; i++) await writer.indexDocument({ id: `d${i}`, title: 't', text: `vec:v${i}`, acl: aclOf(i) });
+      await db().pool.query('ANALYZE aikb_search_chunks');
+      // Every strategy but the exact scan (the readable sets here are small); role:wide's 200 chunks
+      // are too many to scan beside a principal index.
+      const indexed = createPostgresSearchStore({ pool: db().pool, embedder, exactScanMaxChunks: 0, exactScanFraction: 0, exactRestMaxChunks: 100 });
+      return { random, vectors, embedder, writer, indexed, aclOf };
+    }
+
+    it("searches the index of a caller's entry, with its other entries' chunks scanned exactly: the same answers as the exact scan", async () => {
+      const { random, vectors, indexed, aclOf } = await corpus(5);
+      const built = await indexed.createPrincipalIndex('role:mid');
+      expect(built).toMatchObject({ principal: 'role:mid', chunks: 40, ready: true });
+      expect(built.index).toMatch(/^aikb_search_chunks_p_[0-9a-f]{16}$/);
+      const caller: Principal = { userId: 'u', roles: ['mid'] };
+      const readable = new Map([...vectors].filter(([key]) => aclOf(Number(key.slice(1))).some((e) => e === 'role:mid' || e === 'user:u')));
+      let found = 0;
+      for (let q = 0; q < 10; q++) {
+        const query = randomUnitVector(random, D);
+        const answer = await indexed.search({ principal: caller, vector: query, k: 10 });
+        expect(answer).toMatchObject({ strategy: 'principal-index', complete: true, readableEstimate: 44 });
+        expect(answer.results).toHaveLength(10);
+        const truth = exactNearest(query, readable, 10);
+        const got = new Set(answer.results.map((r) => `v${r.documentId.slice(1)}`));
+        found += truth.filter((t) => got.has(t)).length;
+      }
+      expect(found / 100).toBeGreaterThanOrEqual(0.95);
+      // A chunk only the caller's user entry reads comes from the exact leg, first when it is the query.
+      for (const own of [7, 57, 107, 157]) {
+        const answer = await indexed.search({ principal: caller, vector: vectors.get(`v${own}`)!, k: 3 });
+        expect(answer.strategy).toBe('principal-index');
+        expect(answer.results[0]!.documentId).toBe(`d${own}`);
+      }
+      // No entry indexed, or other entries reading more than exactRestMaxChunks: the shared index.
+      const wide = await indexed.search({ principal: { userId: 'u', roles: ['mid', 'wide'] }, vector: randomUnitVector(random, D), k: 10 });
+      expect(wide.strategy).toBe('hnsw');
+      const tight = createPostgresSearchStore({
+        pool: db().pool,
+        embedder: createTableEmbedder(D, vectors),
+        exactScanMaxChunks: 0,
+        exactScanFraction: 0,
+        exactRestMaxChunks: 3,
+      });
+      expect((await tight.search({ principal: caller, vector: randomUnitVector(random, D), k: 10 })).strategy).toBe('hnsw');
+      expect((await tight.search({ principal: { userId: 'nobody', roles: ['mid'] }, vector: randomUnitVector(random, D), k: 10 })).strategy).toBe(
+        'principal-index',
+      );
+      // A small readable set is still scanned exactly.
+      expect(
+        (
+          await createPostgresSearchStore({ pool: db().pool, embedder: createTableEmbedder(D, vectors) }).search({
+            principal: caller,
+            vector: randomUnitVector(random, D),
+            k: 5,
+          })
+        ).strategy,
+      ).toBe('exact');
+      expect(indexed.stats().strategies['principal-index']).toBe(14);
+    });
+
+    it("walks the principal's own index, on a generic plan, whose entry may hold quotes and backslashes", async () => {
+      const { random, vectors, embedder } = await corpus(6);
+      await store.createPrincipalIndex('role:mid');
+      const odd = await store.createPrincipalIndex("role:o'brien\\x");
+      const plans: string[] = [];
+      const explaining = intercepting(db().pool, async (sql, send, query) => {
+        if (/readers && ARRAY\[/.test(sql.text)) {
+          const { rows } = await query(`EXPLAIN ${sql.text}`, sql.values);
+          plans.push(rows.map((r) => String(r['QUERY PLAN'])).join('\n'));
+        }
+        return send();
+      });
+      const forced = createPostgresSearchStore({ pool: explaining, embedder, exactScanMaxChunks: 0, exactScanFraction: 0 });
+      const mid = await forced.search({ principal: { userId: 'x', roles: ['mid'] }, vector: randomUnitVector(random, D), k: 5 });
+      const both = await forced.search({ principal: { userId: 'x', roles: ['mid', "o'brien\\x"] }, vector: vectors.get('v3')!, k: 5 });
+      expect([mid.strategy, both.strategy]).toEqual(['principal-index', 'principal-index']);
+      expect(both.results[0]!.documentId).toBe('d3');
+      expect(plans).toHaveLength(2);
+      expect(plans[0]).toMatch(/Index Scan using aikb_search_chunks_p_[0-9a-f]{16} on aikb_search_chunks/);
+      expect(plans[0]).not.toMatch(/aikb_search_chunks_embedding/);
+      expect(plans[1]).toContain(`Index Scan using ${odd.index} on aikb_search_chunks`);
+      for (const plan of plans) expect(plan).not.toMatch(/JIT:/);
+    });
+
+    it("follows access-list changes at once: a chunk leaves and joins the principal's index with its ACL", async () => {
+      const { vectors, indexed, aclOf } = await corpus(7);
+      await indexed.createPrincipalIndex('role:mid');
+      const caller: Principal = { userId: 'someone', roles: ['mid'] };
+      const top = async (i: number) => (await indexed.search({ principal: caller, vector: vectors.get(`v${i}`)!, k: 1 })).results[0]?.documentId;
+      expect(await top(10)).toBe('d10');
+      await indexed.setAcl('d10', ['role:wide']);
+      expect(await top(10)).not.toBe('d10');
+      expect(await top(11)).not.toBe('d11');
+      await indexed.setAcl('d11', [...aclOf(11), 'role:mid']);
+      expect(await top(11)).toBe('d11');
+      await indexed.deleteDocument('d11');
+      expect(await top(11)).not.toBe('d11');
+      const [listed] = await indexed.listPrincipalIndexes();
+      expect(listed).toMatchObject({ principal: 'role:mid', chunks: 39, ready: true });
+    });
+
+    it('creates idempotently, lists, drops, refuses bad entries, and keeps to maxPrincipalIndexes', async () => {
+      const { indexed } = await corpus(8);
+      const capped = createPostgresSearchStore({ pool: db().pool, embedder: createHashingEmbedder({ dimensions: D }), maxPrincipalIndexes: 2 });
+      const first = await capped.createPrincipalIndex('role:mid');
+      expect(await capped.createPrincipalIndex('role:mid')).toEqual(first);
+      await capped.createPrincipalIndex('user:u');
+      await expect(capped.createPrincipalIndex('role:wide')).rejects.toMatchObject({ code: 'FAILED_PRECONDITION', details: { maxPrincipalIndexes: 2 } });
+      expect((await capped.listPrincipalIndexes()).map((i) => [i.principal, i.chunks, i.ready])).toEqual([
+        ['role:mid', 40, true],
+        ['user:u', 4, true],
+      ]);
+      for (const bad of ['admin', 'role:', 'role:a\u0000b', 'user:a\nb', `role:${'x'.repeat(201)}`, 42, undefined]) {
+        await expect(capped.createPrincipalIndex(bad as string)).rejects.toBeInstanceOf(ValidationError);
+        await expect(capped.dropPrincipalIndex(bad as string)).rejects.toBeInstanceOf(ValidationError);
+      }
+      expect(await capped.dropPrincipalIndex('role:mid')).toBe(true);
+      expect(await capped.dropPrincipalIndex('role:mid')).toBe(false);
+      const { rows } = await db().pool.query(`SELECT 1 FROM pg_class WHERE relname = $1`, [first.index]);
+      expect(rows).toHaveLength(0);
+      const answer = await indexed.search({ principal: { userId: 'x', roles: ['mid'] }, vector: randomUnitVector(seededRandom(1), D), k: 10 });
+      expect(answer.strategy).toBe('hnsw');
+      expect(() => createPostgresSearchStore({ pool: db().pool, maxPrincipalIndexes: -1 })).toThrow(/maxPrincipalIndexes/);
+      expect(() => createPostgresSearchStore({ pool: db().pool, exactRestMaxChunks: 1.5 })).toThrow(/exactRestMaxChunks/);
+    });
+
+    it('ignores an index whose build did not finish, and builds it again on the next create', async () => {
+      const { random, indexed } = await corpus(9);
+      // As a build cut short leaves it: registered, not ready, no valid index.
+      await db().pool.query(`INSERT INTO aikb_search_principal_indexes (principal, index_name) VALUES ('role:mid', 'aikb_search_chunks_p_0000000000000000')`);
+      expect(await indexed.listPrincipalIndexes()).toMatchObject([{ principal: 'role:mid', ready: false }]);
+      const caller: Principal = { userId: 'x', roles: ['mid'] };
+      expect((await indexed.search({ principal: caller, vector: randomUnitVector(random, D), k: 10 })).strategy).toBe('hnsw');
+      const rebuilt = await indexed.createPrincipalIndex('role:mid');
+      expect(rebuilt).toMatchObject({ principal: 'role:mid', ready: true, chunks: 40 });
+      expect(rebuilt.index).not.toBe('aikb_search_chunks_p_0000000000000000');
+      expect((await indexed.search({ principal: caller, vector: randomUnitVector(random, D), k: 10 })).strategy).toBe('principal-index');
+    });
+
+    it.runIf(backend === 'postgres')('refuses, without waiting, to build while another session builds or drops one', async () => {
+      await corpus(10);
+      const other = await db().pool.connect();
+      try {
+        await other.query(`SELECT pg_advisory_lock(hashtextextended('aikb_search_principal_indexes', 0))`);
+        await expect(store.createPrincipalIndex('role:mid')).rejects.toMatchObject({ code: 'UNAVAILABLE', details: { retryable: true } });
+        await expect(store.dropPrincipalIndex('role:mid')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+        await other.query(`SELECT pg_advisory_unlock(hashtextextended('aikb_search_principal_indexes', 0))`);
+        await expect(store.createPrincipalIndex('role:mid')).resolves.toMatchObject({ ready: true });
+      } finally {
+        other.release();
+      }
     });
   });
 

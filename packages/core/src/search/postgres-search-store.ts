@@ -11,13 +11,14 @@ import { withSpan } from '../tracing/with-span';
 import { chunkText } from './chunker';
 import { createHashingEmbedder } from './hashing-embedder';
 import { checkRequest, readersOf, type CheckedRequest } from './internal/request';
-import { TOTAL_KEY, TS_CONFIG } from './internal/schema';
+import { HNSW_BUILD, TOTAL_KEY, TS_CONFIG } from './internal/schema';
 import type {
   DocumentInput,
   DocumentPage,
   DocumentSummary,
   IndexResult,
   PostgresSearchStoreOptions,
+  PrincipalIndex,
   SearchLeg,
   SearchResponse,
   SearchResult,
@@ -95,24 +96,52 @@ const ANY_ORDER = { enable_sort: 'on', plan_cache_mode: 'auto' } as const;
 /**
  * The readable-set estimate, with the index scan's settings riding along (see runSearch). The
  * estimate sums the caller's per-entry chunk counts; `$2` names the row holding the total.
+ * `indexed` lists the caller's entries with a ready principal index that can read a chunk, and
+ * `rest` what its other entries can read: the principal-index strategy runs when there is such an
+ * entry, the readable set is too large to scan exactly, and the rest is at most `$9` chunks.
  */
-const ESTIMATE_SQL = `WITH est AS (
-    SELECT coalesce(sum(chunks) FILTER (WHERE principal <> $2), 0) AS readable, coalesce(max(chunks) FILTER (WHERE principal = $2), 0) AS total
-    FROM aikb_search_principal_chunks WHERE principal = ANY($1::text[])),
+const ESTIMATE_SQL = `WITH mine AS (
+    SELECT pc.principal, pc.chunks, coalesce(pi.ready, false) AS indexed
+    FROM aikb_search_principal_chunks pc LEFT JOIN aikb_search_principal_indexes pi ON pi.principal = pc.principal
+    WHERE pc.principal = ANY($1::text[])),
+  est AS (
+    SELECT coalesce(sum(chunks) FILTER (WHERE principal <> $2), 0) AS readable, coalesce(max(chunks) FILTER (WHERE principal = $2), 0) AS total,
+      coalesce(sum(chunks) FILTER (WHERE principal <> $2 AND NOT indexed), 0) AS rest,
+      coalesce(array_agg(principal ORDER BY principal) FILTER (WHERE indexed AND principal <> $2 AND chunks > 0), '{}') AS indexed
+    FROM mine),
   choice AS (
-    SELECT readable, total, $6::boolean AND least(readable, total) > $7::bigint AND least(readable, total) > $8::float8 * total AS index_order FROM est)
-  SELECT readable, total,
+    SELECT readable, total, rest, indexed, $6::boolean AND least(readable, total) > $7::bigint AND least(readable, total) > $8::float8 * total AS index_order FROM est),
+  plan AS (
+    SELECT *, index_order AND cardinality(indexed) > 0 AND rest <= $9::bigint AS by_principal FROM choice)
+  SELECT readable, total, CASE WHEN by_principal THEN indexed ELSE '{}' END AS indexed, rest,
     set_config('hnsw.iterative_scan', 'relaxed_order', true),
-    set_config('hnsw.ef_search', least(1000, greatest($3::int, ceil($4::int * total::float8 / (2 * greatest(least(readable, total), 1)))))::int::text, true),
+    set_config('hnsw.ef_search', CASE WHEN by_principal THEN $3::int ELSE least(1000, greatest($3::int, ceil($4::int * total::float8 / (2 * greatest(least(readable, total), 1))))) END::int::text, true),
     set_config('hnsw.max_scan_tuples', $5, true),
     set_config('jit', 'off', true),
     set_config('plan_cache_mode', CASE WHEN index_order THEN '${INDEX_ORDER.plan_cache_mode}' ELSE current_setting('plan_cache_mode') END, true),
     set_config('enable_sort', CASE WHEN index_order THEN '${INDEX_ORDER.enable_sort}' ELSE 'on' END, true) AS sort
-  FROM choice`;
+  FROM plan`;
+
+/** The name of the principal index of `entry`: a hash, as an entry may hold any printable character. */
+const principalIndexName = (entry: string) => `aikb_search_chunks_p_${createHash('sha256').update(entry).digest('hex').slice(0, 16)}`;
+
+/**
+ * `value` as an SQL string literal, whatever `standard_conforming_strings` says: `E'…'` with
+ * quotes and backslashes doubled (as node-postgres' `escapeLiteral`; `pg` is an optional peer).
+ * Only access-list entries, which hold no control character (checked), are quoted this way.
+ */
+const sqlLiteral = (value: string) => `E'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+
+/** Serialises the principal-index DDL of every store on a database (`pg_advisory_lock` key). */
+const PRINCIPAL_INDEX_LOCK = 'aikb_search_principal_indexes';
 
 /** Per search: whether sorts are disabled on its connection now (see {@link INDEX_ORDER}). */
 interface PlanState {
   sortDisabled: boolean;
+  /** The caller's entries whose principal index the vector leg searches (empty: not that strategy). */
+  indexed: string[];
+  /** Chunks the caller's other entries can read (scanned exactly beside the principal indexes). */
+  rest: number;
 }
 
 type DetailRow = Detail & { id: string; score: number };
@@ -231,6 +260,8 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
   check.number('exactScanMaxChunks', { min: 0, integer: true });
   check.number('exactScanFraction', { min: 0, max: 1 });
   check.number('exactFallbackMaxChunks', { min: 0, integer: true });
+  check.number('exactRestMaxChunks', { min: 0, integer: true });
+  check.number('maxPrincipalIndexes', { min: 0, max: 1000, integer: true });
   check.number('efSearch', { min: 1, max: 1000, integer: true });
   check.number('maxScanTuples', { min: 1, integer: true });
   check.number('overfetch', { min: 1, max: 100, integer: true });
@@ -250,6 +281,8 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     exactScanMaxChunks = 1000,
     exactScanFraction = 0.02,
     exactFallbackMaxChunks = 100_000,
+    exactRestMaxChunks = 1000,
+    maxPrincipalIndexes = 16,
     efSearch = 40,
     maxScanTuples = 20_000,
     overfetch = 4,
@@ -293,7 +326,7 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
   const indexedChunks = meter.createCounter('aikb.vector_search.chunks.indexed', { unit: '{chunk}', description: 'Chunks embedded and written' });
 
   const counts = { success: 0, validationFailure: 0, error: 0 };
-  const strategies: Record<SearchStrategy, number> = { exact: 0, hnsw: 0, 'hnsw+exact': 0, overfetch: 0, text: 0 };
+  const strategies: Record<SearchStrategy, number> = { exact: 0, hnsw: 0, 'principal-index': 0, 'hnsw+exact': 0, overfetch: 0, text: 0 };
   let incomplete = 0;
   let documentsIndexed = 0;
   let chunksIndexed = 0;
@@ -319,6 +352,13 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
         throw new AikbError(
           'FAILED_PRECONDITION',
           `the search tables do not exist: run migrate(pool, searchStoreMigrations({ dimensions: ${dimensions} })) first`,
+        );
+      }
+      const { rows: current } = await client.query<{ ok: boolean }>("SELECT to_regclass('aikb_search_principal_indexes') IS NOT NULL AS ok");
+      if (!current[0]?.ok) {
+        throw new AikbError(
+          'FAILED_PRECONDITION',
+          `the search tables are older than this version of @aikb/core: run migrate(pool, searchStoreMigrations({ dimensions: ${dimensions} })) to apply the new migrations`,
         );
       }
       const { rows } = await client.query<{ dimensions: number; embedder: string | null }>('SELECT dimensions, embedder FROM aikb_search_config FOR UPDATE');
@@ -587,6 +627,43 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     return rows[0]?.n ?? 0;
   }
 
+  /**
+   * The rows `id, score` of the `k` chunks nearest to `$1` among the documents the entries `$2`
+   * can read, exactly (see {@link exactScan}); `k` is `$3`.
+   */
+  const exactNearestSql = `SELECT id, 1 - (embedding <=> $1::vector(${dimensions})) AS score FROM aikb_search_chunks
+         WHERE document_id = ANY (ARRAY(SELECT document_id FROM aikb_search_acl WHERE principal = ANY ($2::text[])))
+         ORDER BY (embedding <=> $1::vector(${dimensions})) + 0, id LIMIT $3`;
+
+  /**
+   * The principal-index strategy, one statement: for each indexed entry, its own HNSW index's k
+   * nearest (the clause repeats the partial index's predicate word for word, so the planner,
+   * generic plan included, proves the index applies: the entry is a literal, never a parameter);
+   * the caller's other entries' chunks exactly (when they can read any); the union's k nearest,
+   * each chunk once, then checked against all the caller's entries like every other leg's rows.
+   * Prepared when one entry is indexed (one statement per index); a caller with several indexed
+   * entries sends the text unnamed, so no connection keeps a statement per combination of roles.
+   */
+  function principalQuery(plan: PlanState, vector: string, readers: readonly string[], k: number, query: string | undefined) {
+    const rest = readers.filter((entry) => !plan.indexed.includes(entry));
+    const withRest = plan.rest > 0;
+    const values: unknown[] = [vector, withRest ? rest : [], k, readers];
+    if (query !== undefined) values.push(query);
+    const legs = plan.indexed.map(
+      (entry) =>
+        `(SELECT id, 1 - (embedding <=> $1::vector(${dimensions})) AS score FROM aikb_search_chunks
+          WHERE readers && ARRAY[${sqlLiteral(entry)}]::text[] ORDER BY embedding <=> $1::vector(${dimensions}) LIMIT $3)`,
+    );
+    // $2 is always referenced (a parameter PostgreSQL cannot type is an error): an empty rest leg reads nothing.
+    legs.push(withRest ? `(${exactNearestSql})` : `(SELECT NULL::bigint AS id, NULL::float8 AS score WHERE cardinality($2::text[]) < 0)`);
+    const text = withDetails(
+      `SELECT id, max(score) AS score FROM (${legs.join(' UNION ALL ')}) legs GROUP BY id ORDER BY score DESC, id LIMIT $3`,
+      query === undefined ? undefined : '$5',
+      '$4',
+    );
+    return plan.indexed.length === 1 ? { ...prepared(text), values } : { text, values };
+  }
+
   async function exactScan(client: PoolClient, vector: string, readers: readonly string[], k: number, query: string | undefined): Promise<Hit[]> {
     // The readable documents come from the ACL table's (principal, document_id) index, once (an
     // InitPlan), then their chunks by the (document_id, ordinal) index: a plan the planner cannot
@@ -596,13 +673,7 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     // not on every row scanned: per row, unpacking the `readers` array cost as much as a fifth of
     // the scan (5.4 → 4.3 ms for 2000 readable chunks of 256 dimensions on PostgreSQL 15).
     const { rows } = await client.query<DetailRow>(
-      withDetails(
-        `SELECT id, 1 - (embedding <=> $1::vector(${dimensions})) AS score FROM aikb_search_chunks
-         WHERE document_id = ANY (ARRAY(SELECT document_id FROM aikb_search_acl WHERE principal = ANY ($2::text[])))
-         ORDER BY (embedding <=> $1::vector(${dimensions})) + 0, id LIMIT $3`,
-        query === undefined ? undefined : '$4',
-        '$2',
-      ),
+      withDetails(exactNearestSql, query === undefined ? undefined : '$4', '$2'),
       query === undefined ? [vector, readers, k] : [vector, readers, k, query],
     );
     return detailedHits(rows);
@@ -646,18 +717,23 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     // The details come from the row the index scan already fetched (its snippet and the title's
     // lookup are computed for the k rows that pass the filter, not for every candidate), rather
     // than from a join back to the chunk table: one plan node fewer to plan and run per search.
+    const strategy: SearchStrategy = plan.indexed.length > 0 ? 'principal-index' : 'hnsw';
     const { rows } = await client.query<DetailRow>(
-      query === undefined ? statement('vector', [vector, readers, k]) : statement('vectorWithQuery', [vector, readers, k, query]),
+      strategy === 'principal-index'
+        ? principalQuery(plan, vector, readers, k, query)
+        : query === undefined
+          ? statement('vector', [vector, readers, k])
+          : statement('vectorWithQuery', [vector, readers, k, query]),
     );
     const hits = detailedHits(rows);
-    if (hits.length >= k) return { hits, complete: true, candidates: rows.length, strategy: 'hnsw' };
+    if (hits.length >= k) return { hits, complete: true, candidates: rows.length, strategy };
     await restoreSort(client, plan);
-    if ((await readableUpTo(client, readers, k)) <= hits.length) return { hits, complete: true, candidates: rows.length, strategy: 'hnsw' };
+    if ((await readableUpTo(client, readers, k)) <= hits.length) return { hits, complete: true, candidates: rows.length, strategy };
     if (estimate <= exactFallbackMaxChunks) {
       const exact = await exactScan(client, vector, readers, k, query);
       return { hits: exact, complete: true, candidates: rows.length + exact.length, strategy: 'hnsw+exact' };
     }
-    return { hits, complete: false, candidates: rows.length, strategy: 'hnsw' };
+    return { hits, complete: false, candidates: rows.length, strategy };
   }
 
   async function textLeg(client: PoolClient, request: CheckedRequest, query: string): Promise<LegResult> {
@@ -719,7 +795,7 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
       // than linearly in ef: with the index the migrations build (ef_construction 128), ef 100 at
       // 10 % readable took 10–25 % longer than ef 50 for recall@10 0.984 instead of 0.975, and
       // the former 2k / share (ef 200) longer still.
-      const { rows } = await client.query<{ readable: string; total: string; sort: string }>(
+      const { rows } = await client.query<{ readable: string; total: string; indexed: string[]; rest: string; sort: string }>(
         statement('estimate', [
           [...request.readers, TOTAL_KEY],
           TOTAL_KEY,
@@ -729,12 +805,13 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
           request.filtering === 'database' && request.mode !== 'text',
           exactScanMaxChunks,
           exactScanFraction,
+          exactRestMaxChunks,
         ]),
       );
       const total = Number(rows[0]?.total ?? 0);
       const estimate = Math.min(total, Number(rows[0]?.readable ?? 0));
       // Off: the readable set is too large to scan exactly, and the vector leg walks the index.
-      const plan: PlanState = { sortDisabled: rows[0]?.sort === 'off' };
+      const plan: PlanState = { sortDisabled: rows[0]?.sort === 'off', indexed: rows[0]?.indexed ?? [], rest: Number(rows[0]?.rest ?? 0) };
       span.setAttribute('aikb.search.readable_estimate', estimate);
 
       let vectorResult: LegResult | undefined;
@@ -829,9 +906,132 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     }
   }
 
+  // ---------------------------------------------------------------- principal indexes
+
+  function checkEntry(principal: unknown): string {
+    if (typeof principal !== 'string' || !ACL_ENTRY.test(principal)) {
+      throw new ValidationError('principal', 'principal must be "public", "user:<id>" or "role:<name>" (at most 200 printable characters after the colon)');
+    }
+    return principal;
+  }
+
+  /**
+   * Runs `fn` on one connection holding the database-wide principal-index lock. It is tried, not
+   * waited for: `CREATE INDEX CONCURRENTLY` waits for every transaction with an older snapshot,
+   * a session waiting on the lock included, so two builds queued on it would deadlock.
+   */
+  async function withIndexLock<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect().catch((error: unknown) => translatePgError(error, { what: 'the search database' }));
+    let broken: unknown;
+    try {
+      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked', [PRINCIPAL_INDEX_LOCK]);
+      if (!rows[0]?.locked) {
+        throw new AikbError('UNAVAILABLE', 'another principal index is being built or dropped on this database: try again when it ends', {
+          details: { retryable: true },
+        });
+      }
+      try {
+        return await fn(client);
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [PRINCIPAL_INDEX_LOCK]).catch((error: unknown) => {
+          broken = error; // the connection is dropped below, which releases the lock
+        });
+      }
+    } catch (error) {
+      return translatePgError(error, { what: 'the search database' });
+    } finally {
+      client.release(broken === undefined ? undefined : (broken as Error));
+    }
+  }
+
+  interface PrincipalIndexRow {
+    principal: string;
+    index_name: string;
+    chunks: string | number;
+    ready: boolean;
+    created_at: Date | string;
+  }
+
+  async function readPrincipalIndexes(client: Pick<PoolClient, 'query'>, entry?: string): Promise<PrincipalIndex[]> {
+    const { rows } = await client.query<PrincipalIndexRow>(
+      `SELECT pi.principal, pi.index_name, coalesce(pc.chunks, 0) AS chunks, pi.created_at,
+         pi.ready AND coalesce((SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(pi.index_name)), false) AS ready
+       FROM aikb_search_principal_indexes pi LEFT JOIN aikb_search_principal_chunks pc ON pc.principal = pi.principal
+       ${entry === undefined ? '' : 'WHERE pi.principal = $1'} ORDER BY pi.principal COLLATE "C"`,
+      entry === undefined ? [] : [entry],
+    );
+    return rows.map((r) => ({
+      principal: r.principal,
+      index: r.index_name,
+      chunks: Number(r.chunks),
+      ready: r.ready,
+      createdAt: new Date(r.created_at).toISOString(),
+    }));
+  }
+
+  async function createPrincipalIndex(principal: string): Promise<PrincipalIndex> {
+    const entry = checkEntry(principal);
+    await start();
+    const name = principalIndexName(entry);
+    return withIndexLock(async (client) => {
+      const [existing] = await readPrincipalIndexes(client, entry);
+      if (existing?.ready) return existing;
+      if (!existing) {
+        const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM aikb_search_principal_indexes');
+        if (Number(rows[0]?.n ?? 0) >= maxPrincipalIndexes) {
+          throw new AikbError('FAILED_PRECONDITION', `${maxPrincipalIndexes} principal indexes exist already (maxPrincipalIndexes): drop one first`, {
+            details: { maxPrincipalIndexes },
+          });
+        }
+      }
+      // Registered not ready (searches do not name it) until the build has finished.
+      await client.query(
+        `INSERT INTO aikb_search_principal_indexes (principal, index_name) VALUES ($1, $2)
+         ON CONFLICT (principal) DO UPDATE SET ready = false, index_name = EXCLUDED.index_name`,
+        [entry, name],
+      );
+      // A build that did not finish leaves an invalid index behind, which IF NOT EXISTS would keep.
+      await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
+      const started = performance.now();
+      try {
+        await client.query(
+          `CREATE INDEX CONCURRENTLY ${name} ON aikb_search_chunks USING hnsw (embedding vector_cosine_ops) WITH (${HNSW_BUILD})
+           WHERE readers && ARRAY[${sqlLiteral(entry)}]::text[]`,
+        );
+      } catch (error) {
+        await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`).catch(() => undefined);
+        await client.query('DELETE FROM aikb_search_principal_indexes WHERE principal = $1', [entry]).catch(() => undefined);
+        throw error;
+      }
+      await client.query('UPDATE aikb_search_principal_indexes SET ready = true WHERE principal = $1', [entry]);
+      const [built] = await readPrincipalIndexes(client, entry);
+      logger.info({ principal: entry, index: name, chunks: built?.chunks, ms: Math.round(performance.now() - started) }, 'principal index built');
+      return built!;
+    });
+  }
+
+  async function dropPrincipalIndex(principal: string): Promise<boolean> {
+    const entry = checkEntry(principal);
+    await start();
+    return withIndexLock(async (client) => {
+      const { rowCount } = await client.query('DELETE FROM aikb_search_principal_indexes WHERE principal = $1', [entry]);
+      await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${principalIndexName(entry)}`);
+      if (rowCount) logger.info({ principal: entry }, 'principal index dropped');
+      return (rowCount ?? 0) > 0;
+    });
+  }
+
+  async function listPrincipalIndexes(): Promise<PrincipalIndex[]> {
+    await start();
+    return readPrincipalIndexes(pool).catch((error: unknown) => translatePgError(error, { what: 'the search database' }));
+  }
+
   return {
     dimensions,
     start,
+    createPrincipalIndex,
+    dropPrincipalIndex,
+    listPrincipalIndexes,
     indexDocument: (document) => writeDocument(document, false),
     reindexDocument: (document) => writeDocument(document, true),
     deleteDocument,

@@ -40,7 +40,7 @@ const scenarioArb = fc.record({
           k: fc.integer({ min: 1, max: 8 }),
           mode: fc.constantFrom<SearchMode>('vector', 'text', 'hybrid'),
           filtering: fc.constantFrom<SearchFiltering>('database', 'application'),
-          hnsw: fc.boolean(),
+          store: fc.constantFrom('plain', 'hnsw', 'principal'),
         }),
       },
       { weight: 2, arbitrary: fc.record({ kind: fc.constant('acl' as const), doc: fc.nat(13), acl: aclArb }) },
@@ -60,8 +60,18 @@ describeEachDatabase('RbacVectorSearch leak property', (db, backend) => {
   it('never returns an unreadable chunk, and never a short answer on the database path', async () => {
     const embedder = createHashingEmbedder({ dimensions: D });
     const plain = createPostgresSearchStore({ pool: db().pool, embedder });
-    // Forces the index path with a tiny scan bound, so the exact fallback runs too.
-    const hnsw = createPostgresSearchStore({ pool: db().pool, embedder, exactScanMaxChunks: 0, exactScanFraction: 0, maxScanTuples: 3, efSearch: 1 });
+    // Force the index paths with a tiny scan bound, so the exact fallback runs too: the shared
+    // HNSW index (principal indexes only when the caller's other entries read nothing), and the
+    // principal indexes of role:r0, role:r1, user:u0 and public with the other entries' chunks
+    // scanned exactly beside them.
+    const forced = { exactScanMaxChunks: 0, exactScanFraction: 0, maxScanTuples: 3, efSearch: 1 } as const;
+    const stores: Record<'plain' | 'hnsw' | 'principal', SearchStore> = {
+      plain,
+      hnsw: createPostgresSearchStore({ pool: db().pool, embedder, ...forced, exactRestMaxChunks: 0 }),
+      principal: createPostgresSearchStore({ pool: db().pool, embedder, ...forced }),
+    };
+    for (const entry of ['role:r0', 'role:r1', 'user:u0', 'public']) await plain.createPrincipalIndex(entry);
+    const strategies = new Map<string, number>();
     let queries = 0;
     await fc.assert(
       fc.asyncProperty(scenarioArb, async (scenario) => {
@@ -89,9 +99,9 @@ describeEachDatabase('RbacVectorSearch leak property', (db, backend) => {
           const readers = new Set(readersOf(principal));
           const readable = [...model].filter(([, d]) => d.acl.some((entry) => readers.has(entry)));
           const findable = step.mode === 'text' ? readable.filter(([, d]) => d.words.includes(step.word)) : readable;
-          const store: SearchStore = step.hnsw ? hnsw : plain;
-          const answer = await store.search({ principal, query: step.word, k: step.k, mode: step.mode, filtering: step.filtering });
+          const answer = await stores[step.store].search({ principal, query: step.word, k: step.k, mode: step.mode, filtering: step.filtering });
           queries += 1;
+          strategies.set(answer.strategy, (strategies.get(answer.strategy) ?? 0) + 1);
           const allowed = new Set(readable.map(([id]) => id));
           const leaked = answer.results.filter((r) => !allowed.has(r.documentId));
           expect(leaked, `unreadable results for ${principal.userId}`).toEqual([]);
@@ -104,5 +114,9 @@ describeEachDatabase('RbacVectorSearch leak property', (db, backend) => {
       { numRuns: RUNS, seed: process.env.AIKB_SEARCH_PROPERTY_SEED ? Number(process.env.AIKB_SEARCH_PROPERTY_SEED) : undefined },
     );
     expect(queries).toBeGreaterThan(RUNS);
+    // Each path ran, the principal indexes' among them (the exact fallback, hnsw+exact, needs more
+    // chunks than a scenario holds: the strategy tests cover it).
+    for (const strategy of ['exact', 'hnsw', 'principal-index', 'overfetch', 'text'])
+      expect(strategies.get(strategy) ?? 0, strategy).toBeGreaterThan(RUNS / 50);
   }, 600_000);
 });

@@ -81,11 +81,13 @@ export type SearchFiltering = 'database' | 'application';
 
 /**
  * How the vector leg ran: `exact` (a scan of every chunk the caller may read), `hnsw` (the HNSW
- * index with pgvector's iterative scan, ACL in the scan), `hnsw+exact` (the index scan hit its
- * bound short of k, so the readable set was scanned exactly), `overfetch` (application
+ * index with pgvector's iterative scan, ACL in the scan), `principal-index` (the HNSW indexes of
+ * the caller's entries that have one, see {@link SearchStore.createPrincipalIndex}, with the
+ * chunks of its other entries scanned exactly, in one statement), `hnsw+exact` (an index scan hit
+ * its bound short of k, so the readable set was scanned exactly), `overfetch` (application
  * filtering) or `text` (no vector leg).
  */
-export type SearchStrategy = 'exact' | 'hnsw' | 'hnsw+exact' | 'overfetch' | 'text';
+export type SearchStrategy = 'exact' | 'hnsw' | 'principal-index' | 'hnsw+exact' | 'overfetch' | 'text';
 
 /** A search request. Give `query`, `vector`, or both (hybrid: the vector leg uses `vector`). */
 export interface SearchRequest {
@@ -149,6 +151,24 @@ export interface SearchResponse {
   readonly tookMs: number;
 }
 
+/** A per-principal HNSW index: {@link SearchStore.createPrincipalIndex}. */
+export interface PrincipalIndex {
+  /** The access-list entry (`role:<name>`, `user:<id>` or `public`) whose chunks it holds. */
+  readonly principal: string;
+  /** The PostgreSQL index's name (`aikb_search_chunks_p_` and a hash of the entry). */
+  readonly index: string;
+  /** Chunks the entry can read now (the index holds exactly those). */
+  readonly chunks: number;
+  /**
+   * Searches use it: built, valid and registered. False while it is being built, or after a build
+   * that did not finish (a crash, a cancelled statement): {@link SearchStore.createPrincipalIndex}
+   * again rebuilds it.
+   */
+  readonly ready: boolean;
+  /** ISO 8601: when it was registered. */
+  readonly createdAt: string;
+}
+
 /** {@link SearchStore.stats}: counts since the store was created. */
 export interface SearchStats {
   readonly dimensions: number;
@@ -200,6 +220,32 @@ export interface SearchStore {
    * @throws {VectorValidationError} on a bad request (nothing ran)
    */
   search(request: SearchRequest): Promise<SearchResponse>;
+  /**
+   * Builds an HNSW index over the chunks one access-list entry can read (a partial index, `WHERE
+   * readers && ARRAY[entry]`), with the shared index's build parameters, and registers it: from
+   * then on a caller holding that entry, whose other entries hold at most `exactRestMaxChunks`
+   * chunks, searches that index (strategy `principal-index`) instead of filtering the shared one.
+   * Worth it for an entry many callers hold that reads a mid-sized share of the chunks (a role
+   * reading 5–30 %): the shared index has to walk past about (1 − share) ÷ share unreadable rows
+   * for every readable one, the entry's own index none. Every write of a chunk the entry can read
+   * updates the index too: keep them few (`maxPrincipalIndexes`).
+   *
+   * Built with `CREATE INDEX CONCURRENTLY` (writes go on; it takes about as long per chunk as the
+   * shared index's build), outside any transaction; index DDL of all stores on the database is
+   * serialised by an advisory lock. Idempotent: a ready index is returned as it is, one whose
+   * build did not finish is built again.
+   * @throws {ValidationError} when `principal` is not an access-list entry
+   * @throws {AikbError} `FAILED_PRECONDITION` when `maxPrincipalIndexes` indexes exist already; `UNAVAILABLE` (retryable) while another build or drop runs on the database
+   */
+  createPrincipalIndex(principal: string): Promise<PrincipalIndex>;
+  /**
+   * Unregisters the entry's index (searches stop using it at once) and drops it (`DROP INDEX
+   * CONCURRENTLY`). False when there was none.
+   * @throws {ValidationError} when `principal` is not an access-list entry
+   */
+  dropPrincipalIndex(principal: string): Promise<boolean>;
+  /** The registered per-principal indexes, by entry. */
+  listPrincipalIndexes(): Promise<PrincipalIndex[]>;
   /** Counts since creation (synchronous, JSON-able). */
   stats(): SearchStats;
 }
@@ -257,6 +303,18 @@ export interface PostgresSearchStoreOptions {
   exactScanMaxChunks?: number;
   /** @default 0.02 */
   exactScanFraction?: number;
+  /**
+   * A caller holding entries with a principal index ({@link SearchStore.createPrincipalIndex})
+   * searches those indexes when its other entries can read at most this many chunks (they are
+   * scanned exactly, in the same statement); above it, the shared HNSW index.
+   * @default 1000
+   */
+  exactRestMaxChunks?: number;
+  /**
+   * Most per-principal indexes {@link SearchStore.createPrincipalIndex} builds on the database.
+   * @default 16
+   */
+  maxPrincipalIndexes?: number;
   /**
    * When the HNSW scan comes back short of k, the readable set is scanned exactly if it holds at
    * most this many chunks; above it the answer is returned with `complete: false`.

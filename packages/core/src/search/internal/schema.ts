@@ -70,6 +70,9 @@ export const HNSW_BUILD = 'm = 16, ef_construction = 128';
  * The migration's checksum does not depend on D, so a later run with another D does not fail as
  * "changed": the store's start-up check names both dimensions instead.
  *
+ * `search.0003_principal_indexes` adds the registry of per-principal HNSW indexes
+ * (`SearchStore.createPrincipalIndex`); it builds none.
+ *
  * `search.0002_hnsw_ef_construction` rebuilds the HNSW index with `ef_construction = 128` (see
  * the README's vector search section): on an existing database it reads every chunk and holds a
  * write lock on the chunk table while it runs (about 15 s per 20 000 chunks of 256 dimensions; raise
@@ -97,6 +100,15 @@ export function searchStoreMigrations(options: { dimensions: number }): readonly
       id: 'search.0002_hnsw_ef_construction',
       up: `DROP INDEX aikb_search_chunks_embedding;
         CREATE INDEX aikb_search_chunks_embedding ON aikb_search_chunks USING hnsw (embedding vector_cosine_ops) WITH (${HNSW_BUILD});`,
+    },
+    {
+      id: 'search.0003_principal_indexes',
+      up: `CREATE TABLE aikb_search_principal_indexes (
+          principal text PRIMARY KEY,
+          index_name text NOT NULL UNIQUE,
+          ready boolean NOT NULL DEFAULT false,
+          created_at timestamptz NOT NULL DEFAULT now()
+        );`,
     },
   ];
 }
