@@ -47,6 +47,7 @@ export function createApp(ctx: ServerContext): Express {
   admin.use('/users', ctx.auth.usersRouter); // parses its own body (16 KiB at most)
   admin.use(sagaAdminRoutes(ctx));
   admin.use('/documents', ctx.search.adminRoutes); // parses its own body (5 MiB at most)
+  admin.use('/search/indexes', ctx.search.indexRoutes);
   app.use('/api/admin', admin);
 
   // 4. user routes (a user token; the caller's principal comes from it, never from the body)

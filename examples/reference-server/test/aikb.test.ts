@@ -223,6 +223,27 @@ describe('aikb against the server (embedded PGlite)', () => {
     });
   });
 
+  describe('search-indexes', () => {
+    it("builds, lists and drops a role's principal index, and names a bad entry or a missing index in one line", async () => {
+      expect(await asAdmin(server, ['search-indexes', 'list'])).toMatchObject({ code: 0, stdout: 'no principal indexes\n' });
+      const created = await asAdmin(server, ['search-indexes', 'create', 'role:user']);
+      expect(created.code).toBe(0);
+      expect(created.stdout).toMatch(/│ principal\s+│ role:user\s+│/);
+      expect(created.stdout).toMatch(/│ ready\s+│ true\s+│/);
+      const listed = JSON.parse((await asAdmin(server, ['search-indexes', 'list', '--json'])).stdout);
+      expect(listed.indexes).toEqual([
+        expect.objectContaining({ principal: 'role:user', ready: true, index: expect.stringMatching(/^aikb_search_chunks_p_/) }),
+      ]);
+      const bad = await asAdmin(server, ['search-indexes', 'create', 'admins']);
+      expect(bad.code).toBe(1);
+      expect(oneLine(bad)).toMatch(/^aikb: .*principal must be "public", "user:<id>" or "role:<name>"/);
+      expect(await asAdmin(server, ['search-indexes', 'drop', 'role:user'])).toMatchObject({ code: 0, stdout: 'dropped the index of role:user\n' });
+      const again = await asAdmin(server, ['search-indexes', 'drop', 'role:user']);
+      expect(again.code).toBe(1);
+      expect(oneLine(again)).toBe('aikb: not found: this access-list entry has no principal index');
+    });
+  });
+
   describe('users', () => {
     it('adds, finds by email, disables, enables, changes roles, shows the history of and deletes a user', async () => {
       const email = 'cli-user@example.com';

@@ -106,10 +106,10 @@ describe('aikb-server bad configuration', () => {
     cleanups.push(data.cleanup);
     const first = await runServerCommand(['migrate'], { AIKB_DATA_DIR: data.dir });
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/search tables: 2 applied, 0 already up to date \(pgvector [\d.]+, 256 dimensions\)/);
+    expect(first.stdout).toMatch(/search tables: 3 applied, 0 already up to date \(pgvector [\d.]+, 256 dimensions\)/);
     const again = await runServerCommand(['migrate'], { AIKB_DATA_DIR: data.dir });
     expect(again.code).toBe(0);
-    expect(again.stdout).toMatch(/search tables: 0 applied, 2 already up to date/);
+    expect(again.stdout).toMatch(/search tables: 0 applied, 3 already up to date/);
     const direct = await PGlite.create({ dataDir: data.dir });
     try {
       const { rows } = await direct.query<{ dimensions: number }>('SELECT dimensions FROM aikb_search_config');
@@ -132,7 +132,7 @@ describe.runIf(testDatabaseUrl)('aikb-server on PostgreSQL', () => {
     cleanups.push(database.drop);
     const migrateOnce = await runServerCommand(['migrate'], { DATABASE_URL: database.url });
     expect(migrateOnce.code).toBe(0);
-    expect(migrateOnce.stdout).toMatch(/search tables: 2 applied|search tables skipped: /);
+    expect(migrateOnce.stdout).toMatch(/search tables: 3 applied|search tables skipped: /);
     const server = await startServerProcess({ DATABASE_URL: database.url, ...(testRedisUrl ? { REDIS_URL: testRedisUrl } : {}) });
     running.push(server);
     const { status, body } = await health(server);

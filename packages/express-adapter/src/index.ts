@@ -47,5 +47,5 @@ export { usersRouter } from './users-router';
 export type { SagaRouterOptions } from './saga-router';
 export { sagaRouter } from './saga-router';
 // search
-export type { SearchAdminRouterOptions, SearchRouterOptions, SearchSwitch } from './search-router';
-export { searchAdminRouter, searchRouter } from './search-router';
+export type { SearchAdminRouterOptions, SearchIndexAdminRouterOptions, SearchRouterOptions, SearchSwitch } from './search-router';
+export { searchAdminRouter, searchIndexAdminRouter, searchRouter } from './search-router';

@@ -4,9 +4,9 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Principal } from '@aikb/core';
 import { ensureVectorExtension, migrate } from '@aikb/core/db';
 import { createHashingEmbedder, createPostgresSearchStore, searchStoreMigrations, type SearchStore } from '@aikb/core/search';
-import { describeEachDatabase, servicesRequired } from '@aikb/test-support';
+import { createRecordingLogger, describeEachDatabase, servicesRequired } from '@aikb/test-support';
 import { errorHandler } from './error-handler';
-import { searchAdminRouter, searchRouter } from './search-router';
+import { searchAdminRouter, searchIndexAdminRouter, searchRouter } from './search-router';
 
 const D = 32;
 const USERS: Record<string, Principal> = {
@@ -172,6 +172,50 @@ describeEachDatabase('searchRouter', (db, backend) => {
     expect((await request(app()).delete('/api/admin/documents/pool')).status).toBe(204);
     expect((await request(app()).delete('/api/admin/documents/pool')).status).toBe(404);
   });
+
+  it('builds, lists and drops principal indexes through the admin route, answering 202 for a build that outlives waitMs', async () => {
+    const logger = createRecordingLogger();
+    // The real store; with waitMs, one whose builds end 300 ms after the real build (an index of a
+    // few chunks builds faster than any timer on PGlite).
+    const slow: SearchStore = {
+      ...search,
+      createPrincipalIndex: async (principal) => {
+        const index = await search.createPrincipalIndex(principal);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return index;
+      },
+    };
+    const indexes = (waitMs?: number) =>
+      express()
+        .use('/api/admin/search/indexes', searchIndexAdminRouter(waitMs === undefined ? { search, logger } : { search: slow, logger, waitMs }))
+        .use(errorHandler());
+    try {
+      const built = await request(indexes()).put('/api/admin/search/indexes/role:engineering');
+      expect(built.status).toBe(200);
+      expect(built.body).toMatchObject({ principal: 'role:engineering', chunks: 1, ready: true });
+      expect((await request(indexes()).put('/api/admin/search/indexes/role:engineering')).body).toEqual(built.body);
+      // The answer comes before the build ends; the build goes on and is logged.
+      const later = await request(indexes(50)).put(`/api/admin/search/indexes/${encodeURIComponent("role:o'brien sales")}`);
+      expect(later.status).toBe(202);
+      expect(later.body).toEqual({ principal: "role:o'brien sales", ready: false });
+      await expect.poll(() => logger.lines.some((l) => l.msg === 'principal index ready'), { timeout: 10_000 }).toBe(true);
+      const listed = await request(indexes()).get('/api/admin/search/indexes');
+      expect(listed.body.indexes.map((i: { principal: string; ready: boolean }) => [i.principal, i.ready])).toEqual([
+        ['role:engineering', true],
+        ["role:o'brien sales", true],
+      ]);
+      for (const bad of ['admin', 'role:', '%ZZ', `role:${'x'.repeat(201)}`]) {
+        const refused = await request(indexes()).put(`/api/admin/search/indexes/${bad}`);
+        expect(refused.status, bad).toBe(400);
+        expect(refused.headers['content-type']).toMatch(/application\/problem\+json/);
+        expect(refused.body.field).toBe('principal');
+      }
+      expect((await request(indexes()).delete('/api/admin/search/indexes/role:engineering')).status).toBe(204);
+      expect((await request(indexes()).delete('/api/admin/search/indexes/role:engineering')).status).toBe(404);
+    } finally {
+      for (const index of await search.listPrincipalIndexes()) await search.dropPrincipalIndex(index.principal);
+    }
+  });
 });
 
 describe('searchRouter options', () => {
@@ -181,5 +225,9 @@ describe('searchRouter options', () => {
     expect(() => searchRouter({ search: store } as never)).not.toThrow();
     expect(() => searchRouter({ search: store, principal: 'me' } as never)).toThrow(/principal/);
     expect(() => searchAdminRouter({ search: {} } as never)).toThrow(/search/);
+    expect(() => searchIndexAdminRouter({ search: {} } as never)).toThrow(/search/);
+    expect(() =>
+      searchIndexAdminRouter({ search: { createPrincipalIndex() {}, dropPrincipalIndex() {}, listPrincipalIndexes() {} }, waitMs: -1 } as never),
+    ).toThrow(/waitMs/);
   });
 });

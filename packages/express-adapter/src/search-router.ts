@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type ErrorRequestHandler, type Request } from 'express';
-import { AikbError, NotFoundError, ValidationError, type Principal } from '@aikb/core';
-import type { DocumentInput, SearchRequest, SearchStore } from '@aikb/core/search';
+import { AikbError, noopLogger, NotFoundError, ValidationError, type Logger, type Principal } from '@aikb/core';
+import type { DocumentInput, PrincipalIndex, SearchRequest, SearchStore } from '@aikb/core/search';
 import { getPrincipal } from './user-auth';
 import { checkOptions } from '@aikb/core/options';
 import { jsonBody } from './json-body';
@@ -171,5 +171,79 @@ export function searchAdminRouter(options: SearchAdminRouterOptions): Router {
     res.status(204).end();
   });
   router.use(badPath);
+  return router;
+}
+
+/** {@link searchIndexAdminRouter} options. */
+export interface SearchIndexAdminRouterOptions {
+  /** The search store. Required. */
+  search: SearchStore;
+  /** Where a build that outlives its request reports its end. @default noopLogger */
+  logger?: Logger;
+  /**
+   * How long `PUT` waits for a build before answering 202 (the build goes on).
+   * @default 2000
+   */
+  waitMs?: number;
+}
+
+/**
+ * Per-principal HNSW indexes ({@link SearchStore.createPrincipalIndex}), to mount at its own path
+ * (`/api/admin/search/indexes`) behind an admin guard:
+ *
+ * - `GET /` → `{ indexes: [{ principal, index, chunks, ready, createdAt }] }`
+ * - `PUT /:principal` (`role:support`, percent-encoded as needed) → 200 with the index once built;
+ *   202 `{ principal, ready: false }` when the build takes longer than `waitMs` — it goes on in
+ *   the background (a minute or more for a large entry), its end logged; `GET` shows `ready`.
+ *   A bad entry is a 400, too many indexes a 409 (`FAILED_PRECONDITION`), another build running a 503.
+ * - `DELETE /:principal` → 204, or 404 when it has no index
+ *
+ * @throws {TypeError} at construction, naming the option, when one is missing or invalid
+ */
+export function searchIndexAdminRouter(options: SearchIndexAdminRouterOptions): Router {
+  const check = checkOptions('searchIndexAdminRouter', options);
+  check.object('search', 'a SearchStore', true, ['createPrincipalIndex', 'dropPrincipalIndex', 'listPrincipalIndexes']);
+  check.object('logger', 'a Logger', false, ['info', 'error']);
+  check.number('waitMs', { min: 0, max: 60_000, integer: true });
+  const { search, logger = noopLogger, waitMs = 2000 } = options;
+  /** Builds this process started, by entry: a second PUT while one runs joins it. */
+  const building = new Map<string, Promise<PrincipalIndex>>();
+  const router = Router();
+  router.get('/', async (_req, res) => {
+    res.json({ indexes: await search.listPrincipalIndexes() });
+  });
+  router.put('/:principal', async (req, res) => {
+    const principal = req.params.principal;
+    let build = building.get(principal);
+    if (!build) {
+      build = search.createPrincipalIndex(principal);
+      building.set(principal, build);
+      const started = Date.now();
+      build.then(
+        (index) => {
+          building.delete(principal);
+          if (Date.now() - started > waitMs) logger.info({ principal, index: index.index, chunks: index.chunks }, 'principal index ready');
+        },
+        (error: unknown) => {
+          building.delete(principal);
+          if (Date.now() - started > waitMs) logger.error({ err: error, principal }, `principal index build failed: ${(error as Error).message}`);
+        },
+      );
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const waited = await Promise.race([build, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), waitMs)))]).finally(() =>
+      clearTimeout(timer),
+    );
+    if (waited) res.json(waited);
+    else res.status(202).json({ principal, ready: false });
+  });
+  router.delete('/:principal', async (req, res) => {
+    if (!(await search.dropPrincipalIndex(req.params.principal))) throw new NotFoundError('this access-list entry has no principal index');
+    res.status(204).end();
+  });
+  const badEntry: ErrorRequestHandler = (error, _req, _res, next) => {
+    next(error instanceof URIError ? new ValidationError('principal', 'the entry in the path is not valid percent-encoding') : error);
+  };
+  router.use(badEntry);
   return router;
 }

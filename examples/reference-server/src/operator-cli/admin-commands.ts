@@ -523,6 +523,58 @@ function userCommands(program: Command, context: (cmd: Command) => Context): voi
     });
 }
 
+interface PrincipalIndexView {
+  principal: string;
+  index: string;
+  chunks: number;
+  ready: boolean;
+  createdAt: string;
+}
+
+const SEARCH_INDEXES = '/api/admin/search/indexes';
+
+function searchIndexCommands(program: Command, context: (cmd: Command) => Context): void {
+  const indexes = program
+    .command('search-indexes')
+    .description("per-principal HNSW indexes: a role's own vector index, for roles that read a mid-sized share of the chunks");
+  const columns: Column<PrincipalIndexView>[] = [
+    ['entry', (i) => i.principal],
+    ['chunks', (i) => i.chunks],
+    ['ready', (i) => i.ready],
+    ['index', (i) => i.index],
+    ['created', (i) => i.createdAt],
+  ];
+  indexes
+    .command('list')
+    .description(`the principal indexes (GET ${SEARCH_INDEXES})`)
+    .action(async (_options: unknown, cmd: Command) => {
+      const { target, out } = context(cmd);
+      const { body } = await request(target, { method: 'GET', path: SEARCH_INDEXES, as: 'admin' });
+      show(out, body, () => table(out, (body as { indexes: PrincipalIndexView[] }).indexes, columns, 'no principal indexes'));
+    });
+  indexes
+    .command('create')
+    .description(`build the index of an access-list entry, e.g. role:support (PUT ${SEARCH_INDEXES}/<entry>)`)
+    .argument('<entry>', 'role:<name>, user:<id> or public')
+    .action(async (entry: string, _options: unknown, cmd: Command) => {
+      const { target, out } = context(cmd);
+      const { status, body } = await request(target, { method: 'PUT', path: `${SEARCH_INDEXES}/${segment(entry)}`, as: 'admin' });
+      show(out, body, () => {
+        if (status === 202) out.line(`building the index of ${entry}: it goes on on the server; \`aikb search-indexes list\` shows when it is ready`);
+        else record(out, body);
+      });
+    });
+  indexes
+    .command('drop')
+    .description(`drop the index of an access-list entry (DELETE ${SEARCH_INDEXES}/<entry>)`)
+    .argument('<entry>')
+    .action(async (entry: string, _options: unknown, cmd: Command) => {
+      const { target, out } = context(cmd);
+      await request(target, { method: 'DELETE', path: `${SEARCH_INDEXES}/${segment(entry)}`, as: 'admin' });
+      show(out, { dropped: entry }, () => out.line(`dropped the index of ${entry}`));
+    });
+}
+
 /** The commands made with the admin token. */
 export function adminCommands(program: Command, context: (cmd: Command) => Context): void {
   flagCommands(program, context);
@@ -531,4 +583,5 @@ export function adminCommands(program: Command, context: (cmd: Command) => Conte
   observabilityCommands(program, context);
   sagaCommands(program, context);
   userCommands(program, context);
+  searchIndexCommands(program, context);
 }

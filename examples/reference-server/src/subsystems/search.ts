@@ -9,7 +9,7 @@ import {
   type Embedder,
   type SearchStore,
 } from '@aikb/core/search';
-import { searchAdminRouter, searchRouter } from '@aikb/express';
+import { searchAdminRouter, searchIndexAdminRouter, searchRouter } from '@aikb/express';
 import { HASHING_DIMENSIONS, type EmbeddingsConfig } from '../config';
 import type { ServerContext } from '../context';
 import type { Subsystem } from '../lifecycle';
@@ -85,6 +85,8 @@ export interface SearchSubsystem {
   readonly userRoutes: Router;
   /** Document administration: mount at `/api/admin/documents` behind the admin guard. */
   readonly adminRoutes: Router;
+  /** Per-principal HNSW indexes: mount at `/api/admin/search/indexes` behind the admin guard. */
+  readonly indexRoutes: Router;
   /** Why search cannot take documents now (starting, no pgvector, a failed start), or `undefined` when it is ready. */
   readonly unavailable: () => string | undefined;
 }
@@ -110,6 +112,9 @@ function gate(store: SearchStore, state: () => SearchState): SearchStore {
     getDocument: async (principal, id) => (check(), store.getDocument(principal, id)),
     listDocuments: async (principal, options) => (check(), store.listDocuments(principal, options)),
     search: async (request) => (check(), store.search(request)),
+    createPrincipalIndex: async (principal) => (check(), store.createPrincipalIndex(principal)),
+    dropPrincipalIndex: async (principal) => (check(), store.dropPrincipalIndex(principal)),
+    listPrincipalIndexes: async () => (check(), store.listPrincipalIndexes()),
     stats: () => store.stats(),
   };
 }
@@ -180,7 +185,15 @@ async function startSearch(ctx: SearchNeeds): Promise<{ search: SearchSubsystem 
       : state.kind === 'starting'
         ? 'search is starting: the database is not ready yet'
         : `search is unavailable: ${state.reason}`;
-  return { search: { store, userRoutes, adminRoutes: searchAdminRouter({ search: store }), unavailable } };
+  return {
+    search: {
+      store,
+      userRoutes,
+      adminRoutes: searchAdminRouter({ search: store }),
+      indexRoutes: searchIndexAdminRouter({ search: store, logger }),
+      unavailable,
+    },
+  };
 }
 
 /** The search subsystem: provides `search`. Nothing to close (it uses the shared pool). */
