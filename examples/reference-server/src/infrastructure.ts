@@ -130,6 +130,12 @@ function openRedis(url: string, logger: PinoLogger): Redis {
     if (!reported) logger.warn({ err: error }, `redis unreachable: ${error.message}; reconnecting`);
     reported = true;
   });
+  // A connection the server closed (or that broke without an error) reconnects with no 'error'
+  // event: say so too, once per outage. Not emitted for disconnect() (shutdown).
+  redis.on('reconnecting', (delayMs: number) => {
+    if (!reported) logger.warn({ delayMs }, `redis connection lost; reconnecting in ${delayMs} ms`);
+    reported = true;
+  });
   redis.on('ready', () => {
     if (reported) logger.info({}, 'redis reconnected');
     reported = false;
