@@ -12,6 +12,8 @@ export type {
   IndexResult,
   PostgresSearchStoreOptions,
   PrincipalIndex,
+  TunePrincipalIndexesOptions,
+  TunePrincipalIndexesResult,
   SearchFiltering,
   SearchLeg,
   SearchMode,

@@ -728,6 +728,30 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       expect(() => createPostgresSearchStore({ pool: db().pool, exactRestMaxChunks: 1.5 })).toThrow(/exactRestMaxChunks/);
     });
 
+    it('tunes the indexes to the entries reading a mid-sized share: dry run, build, keep, skip past the cap, drop out of range', async () => {
+      const { indexed } = await corpus(11);
+      const range = { minShare: 0.1, maxShare: 0.3, minChunks: 10 };
+      expect(await indexed.tunePrincipalIndexes({ ...range, dryRun: true })).toEqual({ created: ['role:mid'], dropped: [], kept: [], skipped: [] });
+      expect(await indexed.listPrincipalIndexes()).toEqual([]);
+      expect(await indexed.tunePrincipalIndexes(range)).toEqual({ created: ['role:mid'], dropped: [], kept: [], skipped: [] });
+      expect(await indexed.listPrincipalIndexes()).toMatchObject([{ principal: 'role:mid', ready: true, chunks: 40 }]);
+      expect(await indexed.tunePrincipalIndexes(range)).toEqual({ created: [], dropped: [], kept: ['role:mid'], skipped: [] });
+      // role:mid reads 20 %: above a 0.15 maximum but inside its slack (1.5 ×), so its index stays;
+      // beyond 1.5 × 0.1, so it is dropped.
+      expect(await indexed.tunePrincipalIndexes({ ...range, maxShare: 0.15 })).toEqual({ created: [], dropped: [], kept: ['role:mid'], skipped: [] });
+      expect(await indexed.tunePrincipalIndexes({ ...range, maxShare: 0.1 })).toEqual({ created: [], dropped: ['role:mid'], kept: [], skipped: [] });
+      expect(await indexed.listPrincipalIndexes()).toEqual([]);
+      const capped = createPostgresSearchStore({ pool: db().pool, embedder: createHashingEmbedder({ dimensions: D }), maxPrincipalIndexes: 1 });
+      expect(await capped.tunePrincipalIndexes({ minShare: 0.01, maxShare: 0.3, minChunks: 1 })).toEqual({
+        created: ['role:mid'],
+        dropped: [],
+        kept: [],
+        skipped: [{ principal: 'user:u', reason: 'maxPrincipalIndexes (1) reached' }],
+      });
+      await expect(indexed.tunePrincipalIndexes({ minShare: 2 })).rejects.toThrow(/minShare/);
+      await expect(indexed.tunePrincipalIndexes({ minShare: 0.5, maxShare: 0.2 })).rejects.toThrow(/must not exceed maxShare/);
+    });
+
     it('ignores an index whose build did not finish, and builds it again on the next create', async () => {
       const { random, indexed } = await corpus(9);
       // As a build cut short leaves it: registered, not ready, no valid index.

@@ -20,6 +20,8 @@ import type {
   PostgresSearchStoreOptions,
   PrincipalIndex,
   SearchLeg,
+  TunePrincipalIndexesOptions,
+  TunePrincipalIndexesResult,
   SearchResponse,
   SearchResult,
   SearchStats,
@@ -1026,10 +1028,55 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     return readPrincipalIndexes(pool).catch((error: unknown) => translatePgError(error, { what: 'the search database' }));
   }
 
+  async function tunePrincipalIndexes(options: TunePrincipalIndexesOptions = {}): Promise<TunePrincipalIndexesResult> {
+    const check = checkOptions('tunePrincipalIndexes', options);
+    check.number('minShare', { min: 0, max: 1 });
+    check.number('maxShare', { min: 0, max: 1 });
+    check.number('minChunks', { min: 0, integer: true });
+    check.boolean('drop');
+    check.boolean('dryRun');
+    const { minShare = 0.02, maxShare = 0.3, minChunks = 1000, drop = true, dryRun = false } = options;
+    if (minShare > maxShare) throw new TypeError(`tunePrincipalIndexes: minShare (${minShare}) must not exceed maxShare (${maxShare})`);
+    await start();
+    const { rows } = await pool
+      .query<{ principal: string; chunks: string; total: string }>(
+        `SELECT principal, chunks, (SELECT chunks FROM aikb_search_principal_chunks WHERE principal = $1) AS total
+         FROM aikb_search_principal_chunks WHERE principal <> $1 AND chunks > 0 ORDER BY chunks DESC, principal COLLATE "C"`,
+        [TOTAL_KEY],
+      )
+      .catch((error: unknown) => translatePgError(error, { what: 'the search database' }));
+    const existing = new Map((await listPrincipalIndexes()).map((index) => [index.principal, index]));
+    const total = Number(rows[0]?.total ?? 0);
+    const counts = new Map(rows.map((r) => [r.principal, Number(r.chunks)]));
+    const share = (entry: string) => (total > 0 ? (counts.get(entry) ?? 0) / total : 0);
+    const inRange = rows.map((r) => r.principal).filter((entry) => counts.get(entry)! >= minChunks && share(entry) >= minShare && share(entry) <= maxShare);
+    const farOut = (entry: string) => (counts.get(entry) ?? 0) < minChunks / 2 || share(entry) < minShare / 2 || share(entry) > Math.min(1, maxShare * 1.5);
+    const dropped = drop ? [...existing.keys()].filter(farOut) : [];
+    const kept = [...existing.values()].filter((index) => index.ready && !dropped.includes(index.principal)).map((index) => index.principal);
+    let room = maxPrincipalIndexes - (existing.size - dropped.length);
+    const created: string[] = [];
+    const skipped: { principal: string; reason: string }[] = [];
+    for (const entry of inRange) {
+      if (existing.get(entry)?.ready) continue;
+      // Registered but not ready (a build cut short) holds its place already.
+      if (existing.has(entry) || room > 0) {
+        if (!existing.has(entry)) room -= 1;
+        created.push(entry);
+      } else skipped.push({ principal: entry, reason: `maxPrincipalIndexes (${maxPrincipalIndexes}) reached` });
+    }
+    if (!dryRun) {
+      for (const entry of dropped) await dropPrincipalIndex(entry);
+      for (const entry of created) await createPrincipalIndex(entry);
+      if (created.length + dropped.length > 0) logger.info({ created, dropped, kept, skipped: skipped.length }, 'principal indexes tuned');
+    }
+    return { created, dropped, kept, skipped };
+  }
+
   return {
     dimensions,
     start,
     createPrincipalIndex,
+    tunePrincipalIndexes,
     dropPrincipalIndex,
     listPrincipalIndexes,
     indexDocument: (document) => writeDocument(document, false),

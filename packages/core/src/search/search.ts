@@ -169,6 +169,48 @@ export interface PrincipalIndex {
   readonly createdAt: string;
 }
 
+/** {@link SearchStore.tunePrincipalIndexes} options: which entries deserve an index of their own. */
+export interface TunePrincipalIndexesOptions {
+  /**
+   * Least share of all chunks an entry must read to get an index. Below it the exact scan serves
+   * the entry's callers (with the default `exactScanFraction`, up to 2 %).
+   * @default 0.02
+   */
+  readonly minShare?: number;
+  /**
+   * Largest share: above it the shared index finds readable rows quickly anyway (a principal index
+   * on a 50 % role measured no faster than the shared one).
+   * @default 0.3
+   */
+  readonly maxShare?: number;
+  /**
+   * Least chunks an entry must read (a smaller set is scanned exactly whatever its share).
+   * @default 1000
+   */
+  readonly minChunks?: number;
+  /**
+   * Drop the indexes of entries that have left the range by more than half of it (below half of
+   * `minShare` or `minChunks`, above 1.5 × `maxShare`, capped at 1): the slack keeps an entry on
+   * the edge from being built and dropped on alternate runs.
+   * @default true
+   */
+  readonly drop?: boolean;
+  /** Only say what would be done. @default false */
+  readonly dryRun?: boolean;
+}
+
+/** What {@link SearchStore.tunePrincipalIndexes} did (or, with `dryRun`, would do). */
+export interface TunePrincipalIndexesResult {
+  /** Entries whose index was built (or would be), largest first. */
+  readonly created: readonly string[];
+  /** Entries whose index was dropped (or would be). */
+  readonly dropped: readonly string[];
+  /** Entries whose ready index stays (in range, or out of it by less than the slack). */
+  readonly kept: readonly string[];
+  /** Entries in range left without an index, and why (`maxPrincipalIndexes` reached). */
+  readonly skipped: readonly { readonly principal: string; readonly reason: string }[];
+}
+
 /** {@link SearchStore.stats}: counts since the store was created. */
 export interface SearchStats {
   readonly dimensions: number;
@@ -246,6 +288,16 @@ export interface SearchStore {
   dropPrincipalIndex(principal: string): Promise<boolean>;
   /** The registered per-principal indexes, by entry. */
   listPrincipalIndexes(): Promise<PrincipalIndex[]>;
+  /**
+   * Brings the principal indexes in line with the per-entry chunk counts: builds one for each
+   * entry reading between `minShare` and `maxShare` of the chunks (and at least `minChunks`),
+   * largest first, up to `maxPrincipalIndexes`, and drops those whose entry has left the range
+   * (with slack, see {@link TunePrincipalIndexesOptions.drop}). Run it from a maintenance job or
+   * after a bulk import; each build is {@link createPrincipalIndex}, one after another.
+   * @throws {TypeError} when an option is out of range
+   * @throws {AikbError} `UNAVAILABLE` (retryable) while another build or drop runs on the database
+   */
+  tunePrincipalIndexes(options?: TunePrincipalIndexesOptions): Promise<TunePrincipalIndexesResult>;
   /** Counts since creation (synchronous, JSON-able). */
   stats(): SearchStats;
 }
