@@ -242,6 +242,20 @@ describe('aikb against the server (embedded PGlite)', () => {
       expect(again.code).toBe(1);
       expect(oneLine(again)).toBe('aikb: not found: this access-list entry has no principal index');
     });
+
+    it('plans the tuning with --dry-run (built nothing), and refuses a share out of range as a usage error', async () => {
+      const plan = await asAdmin(server, ['search-indexes', 'tune', '--dry-run', '--min-share', '0', '--max-share', '100%', '--min-chunks', '1', '--json']);
+      expect(plan.code).toBe(0);
+      const answer = JSON.parse(plan.stdout) as { created: string[]; dropped: string[]; kept: string[]; skipped: unknown[] };
+      expect(answer).toEqual({ created: expect.any(Array), dropped: [], kept: [], skipped: [] });
+      const table = await asAdmin(server, ['search-indexes', 'tune', '--dry-run', '--min-share', '0', '--max-share', '100%', '--min-chunks', '1']);
+      expect(table.code).toBe(0);
+      for (const entry of answer.created) expect(table.stdout).toMatch(new RegExp(`│ ${entry}\\s+│ would build\\s+│`));
+      expect(await asAdmin(server, ['search-indexes', 'list'])).toMatchObject({ code: 0, stdout: 'no principal indexes\n' });
+      const usage = await asAdmin(server, ['search-indexes', 'tune', '--min-share', '2']);
+      expect(usage.code).toBe(2);
+      expect(usage.stderr).toMatch(/must be a share from 0 to 1, or a percentage/);
+    });
   });
 
   describe('users', () => {

@@ -218,6 +218,59 @@ describeEachDatabase('searchRouter', (db, backend) => {
   });
 });
 
+describeEachDatabase('searchIndexAdminRouter: tuning', (db, backend) => {
+  let search: SearchStore | undefined;
+  beforeAll(async () => {
+    const support = await ensureVectorExtension(db().pool);
+    if (!support.available) {
+      if (backend === 'pglite' || servicesRequired) throw new Error(`pgvector is required: ${support.reason}`);
+      return;
+    }
+    await migrate(db().pool, searchStoreMigrations({ dimensions: D }));
+    search = createPostgresSearchStore({ pool: db().pool, embedder: createHashingEmbedder({ dimensions: D }) });
+    await search.indexDocument({ id: 'pool', title: 'Pool runbook', text: 'The connection pool is exhausted.', acl: ['role:engineering'] });
+    await search.indexDocument({ id: 'pricing', title: 'Pricing', text: 'Enterprise pricing and discounts.', acl: ['role:sales'] });
+  });
+
+  it('plans with dryRun, tunes, and refuses a bad body with 400 naming the field, changing nothing', async (context) => {
+    if (!search) return context.skip();
+    const app = express().use('/api/admin/search/indexes', searchIndexAdminRouter({ search })).use(errorHandler());
+    const range = { minShare: 0.4, maxShare: 0.6, minChunks: 1 };
+    for (const [body, field] of [
+      [{ minShare: 2 }, 'minShare'],
+      [{ maxShare: '0.5' }, 'maxShare'],
+      [{ minShare: 0.6, maxShare: 0.4 }, 'minShare'],
+      [{ minChunks: -1 }, 'minChunks'],
+      [{ minChunks: 1.5 }, 'minChunks'],
+      [{ drop: 'yes' }, 'drop'],
+      [{ dryrun: true }, 'dryrun'],
+      [[1], 'body'],
+    ] as const) {
+      const refused = await request(app).post('/api/admin/search/indexes/_tune').send(body);
+      expect(refused.status, JSON.stringify(body)).toBe(400);
+      expect(refused.body.field).toBe(field);
+    }
+    const plan = await request(app)
+      .post('/api/admin/search/indexes/_tune')
+      .send({ ...range, dryRun: true });
+    expect(plan.status).toBe(200);
+    expect(plan.body).toEqual({ created: ['role:engineering', 'role:sales'], dropped: [], kept: [], skipped: [] });
+    expect((await request(app).get('/api/admin/search/indexes')).body).toEqual({ indexes: [] });
+    try {
+      const tuned = await request(app).post('/api/admin/search/indexes/_tune').send(range);
+      expect(tuned.status).toBe(200);
+      expect(tuned.body).toEqual(plan.body);
+      const listed = await request(app).get('/api/admin/search/indexes');
+      expect(listed.body.indexes.map((i: { principal: string; ready: boolean }) => [i.principal, i.ready])).toEqual([
+        ['role:engineering', true],
+        ['role:sales', true],
+      ]);
+    } finally {
+      for (const index of await search.listPrincipalIndexes()) await search.dropPrincipalIndex(index.principal);
+    }
+  });
+});
+
 describe('searchRouter options', () => {
   it('names a missing or invalid option (principal defaults to getPrincipal)', () => {
     expect(() => searchRouter({} as never)).toThrow(/search/);
@@ -227,7 +280,10 @@ describe('searchRouter options', () => {
     expect(() => searchAdminRouter({ search: {} } as never)).toThrow(/search/);
     expect(() => searchIndexAdminRouter({ search: {} } as never)).toThrow(/search/);
     expect(() =>
-      searchIndexAdminRouter({ search: { createPrincipalIndex() {}, dropPrincipalIndex() {}, listPrincipalIndexes() {} }, waitMs: -1 } as never),
+      searchIndexAdminRouter({
+        search: { createPrincipalIndex() {}, dropPrincipalIndex() {}, listPrincipalIndexes() {}, tunePrincipalIndexes() {} },
+        waitMs: -1,
+      } as never),
     ).toThrow(/waitMs/);
   });
 });

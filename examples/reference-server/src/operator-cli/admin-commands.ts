@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { CliFailure, request, segment } from './http';
 import { record, show, table, type Column, type Output } from './output';
-import { integer, readPassword, type Context } from './shared';
+import { integer, readPassword, share, type Context } from './shared';
 
 /** What `featureFlagsRouter` records as the actor of a rollback's changes: `rollback:<who>` (`ROLLBACK_ACTOR_PREFIX` in @aikb/express). */
 const ROLLBACK_ACTOR_PREFIX = 'rollback:';
@@ -562,6 +562,48 @@ function searchIndexCommands(program: Command, context: (cmd: Command) => Contex
       show(out, body, () => {
         if (status === 202) out.line(`building the index of ${entry}: it goes on on the server; \`aikb search-indexes list\` shows when it is ready`);
         else record(out, body);
+      });
+    });
+  indexes
+    .command('tune')
+    .description(`build indexes for the entries reading a mid-sized share of the chunks, drop those that left it (POST ${SEARCH_INDEXES}/_tune)`)
+    .option('--min-share <share>', 'least share of the chunks an entry reads (0.02 or 2%; default 2%)', share)
+    .option('--max-share <share>', 'largest share (default 30%)', share)
+    .option('--min-chunks <n>', 'least chunks an entry reads (default 1000)', integer(0, 1_000_000_000))
+    .option('--no-drop', 'keep the indexes of entries that left the range')
+    .option('--dry-run', 'only say what would be done')
+    .action(async (options: { minShare?: number; maxShare?: number; minChunks?: number; drop: boolean; dryRun?: boolean }, cmd: Command) => {
+      const { target, out } = context(cmd);
+      const json = {
+        ...(options.minShare !== undefined ? { minShare: options.minShare } : {}),
+        ...(options.maxShare !== undefined ? { maxShare: options.maxShare } : {}),
+        ...(options.minChunks !== undefined ? { minChunks: options.minChunks } : {}),
+        drop: options.drop,
+        dryRun: options.dryRun === true,
+      };
+      const { status, body } = await request(target, { method: 'POST', path: `${SEARCH_INDEXES}/_tune`, as: 'admin', json });
+      show(out, body, () => {
+        if (status === 202) {
+          out.line('tuning goes on on the server: `aikb search-indexes list` shows the indexes as they become ready');
+          return;
+        }
+        const plan = body as { created: string[]; dropped: string[]; kept: string[]; skipped: Array<{ principal: string; reason: string }> };
+        const verb = options.dryRun ? 'would ' : '';
+        const rows = [
+          ...plan.created.map((entry) => ({ entry, action: `${verb}build` })),
+          ...plan.dropped.map((entry) => ({ entry, action: `${verb}drop` })),
+          ...plan.kept.map((entry) => ({ entry, action: 'keep' })),
+          ...plan.skipped.map((s) => ({ entry: s.principal, action: `skip: ${s.reason}` })),
+        ];
+        table(
+          out,
+          rows,
+          [
+            ['entry', (r) => r.entry],
+            ['action', (r) => r.action],
+          ],
+          'nothing to do: no entry reads a share in the range',
+        );
       });
     });
   indexes

@@ -18,6 +18,14 @@ export function integer(min: number, max: number): (value: string) => number {
   };
 }
 
+/** A commander argument parser for a share: a number from 0 to 1, or a percentage (`5%`) (else a usage error, exit 2). */
+export function share(value: string): number {
+  const match = /^(\d{1,3}(?:\.\d{1,6})?)(%?)$/.exec(value.trim());
+  const n = match ? Number(match[1]) / (match[2] ? 100 : 1) : NaN;
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('must be a share from 0 to 1, or a percentage such as 5%');
+  return n;
+}
+
 /**
  * A password: from stdin with `--password-stdin` (one trailing newline dropped), else prompted
  * for on the terminal without echo.

@@ -115,6 +115,7 @@ function gate(store: SearchStore, state: () => SearchState): SearchStore {
     createPrincipalIndex: async (principal) => (check(), store.createPrincipalIndex(principal)),
     dropPrincipalIndex: async (principal) => (check(), store.dropPrincipalIndex(principal)),
     listPrincipalIndexes: async () => (check(), store.listPrincipalIndexes()),
+    tunePrincipalIndexes: async (options) => (check(), store.tunePrincipalIndexes(options)),
     stats: () => store.stats(),
   };
 }
