@@ -69,6 +69,10 @@ const ROUTES = [
   'POST /api/admin/documents',
   'PUT /api/admin/documents/:id/acl',
   'DELETE /api/admin/documents/:id',
+  'GET /api/admin/search/indexes',
+  'POST /api/admin/search/indexes/_tune',
+  'PUT /api/admin/search/indexes/:principal',
+  'DELETE /api/admin/search/indexes/:principal',
 ] as const;
 type Route = (typeof ROUTES)[number];
 

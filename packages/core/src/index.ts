@@ -267,6 +267,7 @@ export type {
   IndexResult,
   OpenAiEmbedderOptions,
   PostgresSearchStoreOptions,
+  PrincipalIndex,
   SearchFiltering,
   SearchLeg,
   SearchMode,
@@ -276,6 +277,8 @@ export type {
   SearchStats,
   SearchStore,
   SearchStrategy,
+  TunePrincipalIndexesOptions,
+  TunePrincipalIndexesResult,
 } from './search';
 export {
   MAX_VECTOR_ELEMENT,

@@ -129,12 +129,12 @@ describe('searchSubsystem', () => {
       const first = await migrateSearchTables(db.pool, silent);
       expect(first).toMatchObject({
         kind: 'migrated',
-        applied: ['search.0001_create_tables', 'search.0002_hnsw_ef_construction'],
+        applied: ['search.0001_create_tables', 'search.0002_hnsw_ef_construction', 'search.0003_principal_indexes'],
         upToDate: 0,
         dimensions: SEARCH_DIMENSIONS,
       });
       expect(await searchConfig()).toEqual([{ dimensions: SEARCH_DIMENSIONS }]);
-      expect(await migrateSearchTables(db.pool, silent)).toMatchObject({ kind: 'migrated', applied: [], upToDate: 2 });
+      expect(await migrateSearchTables(db.pool, silent)).toMatchObject({ kind: 'migrated', applied: [], upToDate: 3 });
     });
 
     it('without pgvector creates nothing and says why', async () => {
