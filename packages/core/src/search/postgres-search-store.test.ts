@@ -765,6 +765,8 @@ describeEachDatabase('PostgresSearchStore', (db, backend) => {
       expect((await indexed.search({ principal: caller, vector: randomUnitVector(random, D), k: 10 })).strategy).toBe('principal-index');
     });
 
+    // PostgreSQL only: it needs a second database session to hold the lock, and PGlite's pool is
+    // one session (an advisory lock is re-entrant within its session, so nothing would be refused).
     it.runIf(backend === 'postgres')('refuses, without waiting, to build while another session builds or drops one', async () => {
       await corpus(10);
       const other = await db().pool.connect();

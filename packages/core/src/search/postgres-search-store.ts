@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { metrics, type Span } from '@opentelemetry/api';
 import type { PoolClient } from 'pg';
 import { withTransaction } from '../db/transaction';
@@ -315,6 +316,8 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
   });
   const STATEMENTS = { estimate: prepared(ESTIMATE_SQL), vector: prepared(hnswSql(false)), vectorWithQuery: prepared(hnswSql(true)) } as const;
   const statement = (which: keyof typeof STATEMENTS, values: unknown[]) => ({ ...STATEMENTS[which], values });
+  /** {@link principalStatement}'s results by shape (indexed entries, rest leg, query): built and hashed once, not per search. */
+  const principalStatements = new LRUCache<string, { text: string; name?: string }>({ max: 256 });
 
   const searches = meter.createCounter('aikb.vector_search.requests', {
     unit: '{request}',
@@ -647,11 +650,21 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
    * entries sends the text unnamed, so no connection keeps a statement per combination of roles.
    */
   function principalQuery(plan: PlanState, vector: string, readers: readonly string[], k: number, query: string | undefined) {
-    const rest = readers.filter((entry) => !plan.indexed.includes(entry));
     const withRest = plan.rest > 0;
-    const values: unknown[] = [vector, withRest ? rest : [], k, readers];
+    const values: unknown[] = [vector, withRest ? readers.filter((entry) => !plan.indexed.includes(entry)) : [], k, readers];
     if (query !== undefined) values.push(query);
-    const legs = plan.indexed.map(
+    const key = `${withRest ? 'r' : '-'}${query === undefined ? '-' : 'q'}${JSON.stringify(plan.indexed)}`;
+    let statement = principalStatements.get(key);
+    if (!statement) {
+      statement = principalStatement(plan.indexed, withRest, query !== undefined);
+      principalStatements.set(key, statement);
+    }
+    return { ...statement, values };
+  }
+
+  /** The text (and, for one indexed entry, the prepared name) of {@link principalQuery}'s statement, made once per shape. */
+  function principalStatement(indexed: readonly string[], withRest: boolean, withQuery: boolean): { text: string; name?: string } {
+    const legs = indexed.map(
       (entry) =>
         `(SELECT id, 1 - (embedding <=> $1::vector(${dimensions})) AS score FROM aikb_search_chunks
           WHERE readers && ARRAY[${sqlLiteral(entry)}]::text[] ORDER BY embedding <=> $1::vector(${dimensions}) LIMIT $3)`,
@@ -660,10 +673,10 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     legs.push(withRest ? `(${exactNearestSql})` : `(SELECT NULL::bigint AS id, NULL::float8 AS score WHERE cardinality($2::text[]) < 0)`);
     const text = withDetails(
       `SELECT id, max(score) AS score FROM (${legs.join(' UNION ALL ')}) legs GROUP BY id ORDER BY score DESC, id LIMIT $3`,
-      query === undefined ? undefined : '$5',
+      withQuery ? '$5' : undefined,
       '$4',
     );
-    return plan.indexed.length === 1 ? { ...prepared(text), values } : { text, values };
+    return indexed.length === 1 ? prepared(text) : { text };
   }
 
   async function exactScan(client: PoolClient, vector: string, readers: readonly string[], k: number, query: string | undefined): Promise<Hit[]> {
@@ -971,56 +984,62 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     }));
   }
 
+  /** Builds (or rebuilds) the index of `entry` on `client`, which holds the principal-index lock. */
+  async function buildPrincipalIndex(client: PoolClient, entry: string): Promise<PrincipalIndex> {
+    const name = principalIndexName(entry);
+    const [existing] = await readPrincipalIndexes(client, entry);
+    if (existing?.ready) return existing;
+    if (!existing) {
+      const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM aikb_search_principal_indexes');
+      if (Number(rows[0]?.n ?? 0) >= maxPrincipalIndexes) {
+        throw new AikbError('FAILED_PRECONDITION', `${maxPrincipalIndexes} principal indexes exist already (maxPrincipalIndexes): drop one first`, {
+          details: { maxPrincipalIndexes },
+        });
+      }
+    }
+    // Registered not ready (searches do not name it) until the build has finished.
+    await client.query(
+      `INSERT INTO aikb_search_principal_indexes (principal, index_name) VALUES ($1, $2)
+       ON CONFLICT (principal) DO UPDATE SET ready = false, index_name = EXCLUDED.index_name`,
+      [entry, name],
+    );
+    // A build that did not finish leaves an invalid index behind, which IF NOT EXISTS would keep.
+    await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
+    const started = performance.now();
+    try {
+      await client.query(
+        `CREATE INDEX CONCURRENTLY ${name} ON aikb_search_chunks USING hnsw (embedding vector_cosine_ops) WITH (${HNSW_BUILD})
+         WHERE readers && ARRAY[${sqlLiteral(entry)}]::text[]`,
+      );
+    } catch (error) {
+      await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`).catch(() => undefined);
+      await client.query('DELETE FROM aikb_search_principal_indexes WHERE principal = $1', [entry]).catch(() => undefined);
+      throw error;
+    }
+    await client.query('UPDATE aikb_search_principal_indexes SET ready = true WHERE principal = $1', [entry]);
+    const [built] = await readPrincipalIndexes(client, entry);
+    logger.info({ principal: entry, index: name, chunks: built?.chunks, ms: Math.round(performance.now() - started) }, 'principal index built');
+    return built!;
+  }
+
+  /** Unregisters and drops the index of `entry` on `client`, which holds the principal-index lock. */
+  async function dropOnePrincipalIndex(client: PoolClient, entry: string): Promise<boolean> {
+    const { rowCount } = await client.query('DELETE FROM aikb_search_principal_indexes WHERE principal = $1', [entry]);
+    await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${principalIndexName(entry)}`);
+    if (rowCount) logger.info({ principal: entry }, 'principal index dropped');
+    return (rowCount ?? 0) > 0;
+  }
+
   async function createPrincipalIndex(principal: string): Promise<PrincipalIndex> {
     const entry = checkEntry(principal);
     await start();
-    const name = principalIndexName(entry);
-    return withIndexLock(async (client) => {
-      const [existing] = await readPrincipalIndexes(client, entry);
-      if (existing?.ready) return existing;
-      if (!existing) {
-        const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM aikb_search_principal_indexes');
-        if (Number(rows[0]?.n ?? 0) >= maxPrincipalIndexes) {
-          throw new AikbError('FAILED_PRECONDITION', `${maxPrincipalIndexes} principal indexes exist already (maxPrincipalIndexes): drop one first`, {
-            details: { maxPrincipalIndexes },
-          });
-        }
-      }
-      // Registered not ready (searches do not name it) until the build has finished.
-      await client.query(
-        `INSERT INTO aikb_search_principal_indexes (principal, index_name) VALUES ($1, $2)
-         ON CONFLICT (principal) DO UPDATE SET ready = false, index_name = EXCLUDED.index_name`,
-        [entry, name],
-      );
-      // A build that did not finish leaves an invalid index behind, which IF NOT EXISTS would keep.
-      await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`);
-      const started = performance.now();
-      try {
-        await client.query(
-          `CREATE INDEX CONCURRENTLY ${name} ON aikb_search_chunks USING hnsw (embedding vector_cosine_ops) WITH (${HNSW_BUILD})
-           WHERE readers && ARRAY[${sqlLiteral(entry)}]::text[]`,
-        );
-      } catch (error) {
-        await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`).catch(() => undefined);
-        await client.query('DELETE FROM aikb_search_principal_indexes WHERE principal = $1', [entry]).catch(() => undefined);
-        throw error;
-      }
-      await client.query('UPDATE aikb_search_principal_indexes SET ready = true WHERE principal = $1', [entry]);
-      const [built] = await readPrincipalIndexes(client, entry);
-      logger.info({ principal: entry, index: name, chunks: built?.chunks, ms: Math.round(performance.now() - started) }, 'principal index built');
-      return built!;
-    });
+    return withIndexLock((client) => buildPrincipalIndex(client, entry));
   }
 
   async function dropPrincipalIndex(principal: string): Promise<boolean> {
     const entry = checkEntry(principal);
     await start();
-    return withIndexLock(async (client) => {
-      const { rowCount } = await client.query('DELETE FROM aikb_search_principal_indexes WHERE principal = $1', [entry]);
-      await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${principalIndexName(entry)}`);
-      if (rowCount) logger.info({ principal: entry }, 'principal index dropped');
-      return (rowCount ?? 0) > 0;
-    });
+    return withIndexLock((client) => dropOnePrincipalIndex(client, entry));
   }
 
   async function listPrincipalIndexes(): Promise<PrincipalIndex[]> {
@@ -1028,48 +1047,64 @@ export function createPostgresSearchStore(options: PostgresSearchStoreOptions): 
     return readPrincipalIndexes(pool).catch((error: unknown) => translatePgError(error, { what: 'the search database' }));
   }
 
+  /** {@link tunePrincipalIndexes}' options, checked like any other input: a bad one is a {@link ValidationError} naming it. */
+  function checkTuneOptions(options: unknown): Required<TunePrincipalIndexesOptions> {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new ValidationError('options', 'the options must be an object');
+    const { minShare = 0.02, maxShare = 0.3, minChunks = 1000, drop = true, dryRun = false } = options as TunePrincipalIndexesOptions;
+    for (const [field, value] of [
+      ['minShare', minShare],
+      ['maxShare', maxShare],
+    ] as const) {
+      if (typeof value !== 'number' || !(value >= 0 && value <= 1)) throw new ValidationError(field, `${field} must be a number from 0 to 1`);
+    }
+    if (minShare > maxShare) throw new ValidationError('minShare', `minShare (${minShare}) must not exceed maxShare (${maxShare})`);
+    if (typeof minChunks !== 'number' || !Number.isSafeInteger(minChunks) || minChunks < 0)
+      throw new ValidationError('minChunks', 'minChunks must be a whole number, 0 or more');
+    for (const [field, value] of [
+      ['drop', drop],
+      ['dryRun', dryRun],
+    ] as const) {
+      if (typeof value !== 'boolean') throw new ValidationError(field, `${field} must be true or false`);
+    }
+    return { minShare, maxShare, minChunks, drop, dryRun };
+  }
+
   async function tunePrincipalIndexes(options: TunePrincipalIndexesOptions = {}): Promise<TunePrincipalIndexesResult> {
-    const check = checkOptions('tunePrincipalIndexes', options);
-    check.number('minShare', { min: 0, max: 1 });
-    check.number('maxShare', { min: 0, max: 1 });
-    check.number('minChunks', { min: 0, integer: true });
-    check.boolean('drop');
-    check.boolean('dryRun');
-    const { minShare = 0.02, maxShare = 0.3, minChunks = 1000, drop = true, dryRun = false } = options;
-    if (minShare > maxShare) throw new TypeError(`tunePrincipalIndexes: minShare (${minShare}) must not exceed maxShare (${maxShare})`);
+    const { minShare, maxShare, minChunks, drop, dryRun } = checkTuneOptions(options);
     await start();
-    const { rows } = await pool
-      .query<{ principal: string; chunks: string; total: string }>(
+    // Planned and carried out under one hold of the lock: no other build or drop between the plan and its end.
+    return withIndexLock(async (client) => {
+      const { rows } = await client.query<{ principal: string; chunks: string; total: string }>(
         `SELECT principal, chunks, (SELECT chunks FROM aikb_search_principal_chunks WHERE principal = $1) AS total
          FROM aikb_search_principal_chunks WHERE principal <> $1 AND chunks > 0 ORDER BY chunks DESC, principal COLLATE "C"`,
         [TOTAL_KEY],
-      )
-      .catch((error: unknown) => translatePgError(error, { what: 'the search database' }));
-    const existing = new Map((await listPrincipalIndexes()).map((index) => [index.principal, index]));
-    const total = Number(rows[0]?.total ?? 0);
-    const counts = new Map(rows.map((r) => [r.principal, Number(r.chunks)]));
-    const share = (entry: string) => (total > 0 ? (counts.get(entry) ?? 0) / total : 0);
-    const inRange = rows.map((r) => r.principal).filter((entry) => counts.get(entry)! >= minChunks && share(entry) >= minShare && share(entry) <= maxShare);
-    const farOut = (entry: string) => (counts.get(entry) ?? 0) < minChunks / 2 || share(entry) < minShare / 2 || share(entry) > Math.min(1, maxShare * 1.5);
-    const dropped = drop ? [...existing.keys()].filter(farOut) : [];
-    const kept = [...existing.values()].filter((index) => index.ready && !dropped.includes(index.principal)).map((index) => index.principal);
-    let room = maxPrincipalIndexes - (existing.size - dropped.length);
-    const created: string[] = [];
-    const skipped: { principal: string; reason: string }[] = [];
-    for (const entry of inRange) {
-      if (existing.get(entry)?.ready) continue;
-      // Registered but not ready (a build cut short) holds its place already.
-      if (existing.has(entry) || room > 0) {
-        if (!existing.has(entry)) room -= 1;
-        created.push(entry);
-      } else skipped.push({ principal: entry, reason: `maxPrincipalIndexes (${maxPrincipalIndexes}) reached` });
-    }
-    if (!dryRun) {
-      for (const entry of dropped) await dropPrincipalIndex(entry);
-      for (const entry of created) await createPrincipalIndex(entry);
-      if (created.length + dropped.length > 0) logger.info({ created, dropped, kept, skipped: skipped.length }, 'principal indexes tuned');
-    }
-    return { created, dropped, kept, skipped };
+      );
+      const existing = new Map((await readPrincipalIndexes(client)).map((index) => [index.principal, index]));
+      const total = Number(rows[0]?.total ?? 0);
+      const counts = new Map(rows.map((r) => [r.principal, Number(r.chunks)]));
+      const share = (entry: string) => (total > 0 ? (counts.get(entry) ?? 0) / total : 0);
+      const inRange = rows.map((r) => r.principal).filter((entry) => counts.get(entry)! >= minChunks && share(entry) >= minShare && share(entry) <= maxShare);
+      const farOut = (entry: string) => (counts.get(entry) ?? 0) < minChunks / 2 || share(entry) < minShare / 2 || share(entry) > Math.min(1, maxShare * 1.5);
+      const dropped = drop ? [...existing.keys()].filter(farOut) : [];
+      const kept = [...existing.values()].filter((index) => index.ready && !dropped.includes(index.principal)).map((index) => index.principal);
+      let room = maxPrincipalIndexes - (existing.size - dropped.length);
+      const created: string[] = [];
+      const skipped: { principal: string; reason: string }[] = [];
+      for (const entry of inRange) {
+        if (existing.get(entry)?.ready) continue;
+        // Registered but not ready (a build cut short) holds its place already.
+        if (existing.has(entry) || room > 0) {
+          if (!existing.has(entry)) room -= 1;
+          created.push(entry);
+        } else skipped.push({ principal: entry, reason: `maxPrincipalIndexes (${maxPrincipalIndexes}) reached` });
+      }
+      if (!dryRun) {
+        for (const entry of dropped) await dropOnePrincipalIndex(client, entry);
+        for (const entry of created) await buildPrincipalIndex(client, entry);
+        if (created.length + dropped.length > 0) logger.info({ created, dropped, kept, skipped: skipped.length }, 'principal indexes tuned');
+      }
+      return { created, dropped, kept, skipped };
+    });
   }
 
   return {

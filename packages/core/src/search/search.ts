@@ -294,7 +294,7 @@ export interface SearchStore {
    * largest first, up to `maxPrincipalIndexes`, and drops those whose entry has left the range
    * (with slack, see {@link TunePrincipalIndexesOptions.drop}). Run it from a maintenance job or
    * after a bulk import; each build is {@link createPrincipalIndex}, one after another.
-   * @throws {TypeError} when an option is out of range
+   * @throws {ValidationError} naming the option, when one is out of range
    * @throws {AikbError} `UNAVAILABLE` (retryable) while another build or drop runs on the database
    */
   tunePrincipalIndexes(options?: TunePrincipalIndexesOptions): Promise<TunePrincipalIndexesResult>;
