@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Router, type ErrorRequestHandler, type Request } from 'express';
 import { AikbError, noopLogger, NotFoundError, ValidationError, type Logger, type Principal } from '@aikb/core';
-import type { DocumentInput, SearchRequest, SearchStore, TunePrincipalIndexesOptions } from '@aikb/core/search';
+import type { DocumentInput, PrincipalIndex, SearchRequest, SearchStore, TunePrincipalIndexesOptions } from '@aikb/core/search';
 import { getPrincipal } from './user-auth';
 import { checkOptions } from '@aikb/core/options';
 import { jsonBody } from './json-body';
@@ -209,33 +209,25 @@ export function searchIndexAdminRouter(options: SearchIndexAdminRouterOptions): 
   check.object('logger', 'a Logger', false, ['info', 'error']);
   check.number('waitMs', { min: 0, max: 60_000, integer: true });
   const { search, logger = noopLogger, waitMs = 2000 } = options;
-  /** Work this process started, by key (an entry, or `_tune`): a second request while it runs joins it. */
-  const running = new Map<string, Promise<unknown>>();
+  /** Builds this process started, by entry: a second PUT while one runs joins it. */
+  const building = new Map<string, Promise<PrincipalIndex>>();
 
-  /** Starts `work` under `key` unless it runs already; its end is logged when it outlives its request. */
-  function join<T>(key: string, work: () => Promise<T>, what: { readonly done: string; readonly failed: string }): Promise<T> {
-    let pending = running.get(key) as Promise<T> | undefined;
-    if (pending) return pending;
-    pending = work();
-    running.set(key, pending);
-    const started = Date.now();
-    pending.then(
-      () => {
-        running.delete(key);
-        if (Date.now() - started > waitMs) logger.info({ key }, what.done);
-      },
-      (error: unknown) => {
-        running.delete(key);
-        if (Date.now() - started > waitMs) logger.error({ err: error, key }, `${what.failed}: ${(error as Error).message}`);
-      },
-    );
-    return pending;
-  }
-
-  /** `work`'s answer when it ends within waitMs, else undefined (it goes on). */
-  async function within<T>(work: Promise<T>): Promise<T | undefined> {
+  /**
+   * `work`'s answer when it ends within waitMs, else undefined: it goes on, and its end is logged
+   * (`what.done`, or `what.failed` with the error), as no response will carry it.
+   */
+  async function within<T>(work: Promise<T>, what: { readonly done: string; readonly failed: string }, fields: object): Promise<T | undefined> {
     let timer: NodeJS.Timeout | undefined;
-    return Promise.race([work, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), waitMs)))]).finally(() => clearTimeout(timer));
+    let late = false;
+    work.then(
+      () => late && logger.info(fields, what.done),
+      (error: unknown) => late && logger.error({ ...fields, err: error }, `${what.failed}: ${(error as Error).message}`),
+    );
+    const answer = await Promise.race([work, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), waitMs)))]).finally(() =>
+      clearTimeout(timer),
+    );
+    late = answer === undefined;
+    return answer;
   }
 
   const router = Router();
@@ -243,22 +235,27 @@ export function searchIndexAdminRouter(options: SearchIndexAdminRouterOptions): 
     res.json({ indexes: await search.listPrincipalIndexes() });
   });
   router.post('/_tune', jsonBody({ limit: 4096 }), async (req, res) => {
-    const tune = tuneOptions(req.body === undefined ? {} : req.body);
-    if (tune.dryRun) {
+    // The store checks the values (a ValidationError: 400 naming the field); here only the shape.
+    const tune = objectBody(req.body === undefined ? {} : req.body, TUNE_FIELDS) as TunePrincipalIndexesOptions;
+    // A dry run only reads: always answered in full. Another tuning or build running is a 503 (retryable).
+    if (tune.dryRun === true) {
       res.json(await search.tunePrincipalIndexes(tune));
       return;
     }
-    const result = await within(
-      join('_tune', () => search.tunePrincipalIndexes(tune), { done: 'principal indexes tuned', failed: 'principal index tuning failed' }),
-    );
+    const result = await within(search.tunePrincipalIndexes(tune), { done: 'principal indexes tuned', failed: 'principal index tuning failed' }, {});
     if (result) res.json(result);
     else res.status(202).json({ tuning: true });
   });
   router.put('/:principal', async (req, res) => {
     const principal = req.params.principal;
-    const index = await within(
-      join(principal, () => search.createPrincipalIndex(principal), { done: 'principal index ready', failed: 'principal index build failed' }),
-    );
+    let build = building.get(principal);
+    if (!build) {
+      build = search.createPrincipalIndex(principal);
+      building.set(principal, build);
+      const forget = () => building.delete(principal);
+      build.then(forget, forget);
+    }
+    const index = await within(build, { done: 'principal index ready', failed: 'principal index build failed' }, { principal });
     if (index) res.json(index);
     else res.status(202).json({ principal, ready: false });
   });
@@ -273,26 +270,4 @@ export function searchIndexAdminRouter(options: SearchIndexAdminRouterOptions): 
   return router;
 }
 
-const TUNE_SHARES = ['minShare', 'maxShare'] as const;
-
-/** The body of `POST /_tune`, checked: a 400 naming the field, never the store's TypeError (a 500). */
-function tuneOptions(body: unknown): TunePrincipalIndexesOptions {
-  const fields = objectBody(body, new Set(['minShare', 'maxShare', 'minChunks', 'drop', 'dryRun']));
-  for (const field of TUNE_SHARES) {
-    const value = fields[field];
-    if (value !== undefined && (typeof value !== 'number' || !(value >= 0 && value <= 1)))
-      throw new ValidationError(field, `${field} must be a number from 0 to 1`);
-  }
-  if (typeof fields.minShare === 'number' && typeof fields.maxShare === 'number' && fields.minShare > fields.maxShare)
-    throw new ValidationError('minShare', 'minShare must not exceed maxShare');
-  const { minChunks, drop, dryRun } = fields;
-  if (minChunks !== undefined && (typeof minChunks !== 'number' || !Number.isSafeInteger(minChunks) || minChunks < 0))
-    throw new ValidationError('minChunks', 'minChunks must be a whole number, 0 or more');
-  for (const [field, value] of [
-    ['drop', drop],
-    ['dryRun', dryRun],
-  ] as const) {
-    if (value !== undefined && typeof value !== 'boolean') throw new ValidationError(field, `${field} must be true or false`);
-  }
-  return fields;
-}
+const TUNE_FIELDS: ReadonlySet<string> = new Set(['minShare', 'maxShare', 'minChunks', 'drop', 'dryRun']);
