@@ -3,6 +3,10 @@
  * (status codes, problem+json) lives here and nowhere in core.
  */
 
+// the HTTP server
+export type { ExpressServerOptions } from './server-options';
+export { expressServerOptions } from './server-options';
+
 // errors as problem+json (RFC 9457)
 export type { Problem } from './problem';
 export { problemFromError, sendProblem, statusForCode } from './problem';
