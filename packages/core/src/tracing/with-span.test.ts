@@ -148,6 +148,26 @@ describe('withSpan with the OpenTelemetry SDK', () => {
   });
 });
 
+describe('withSpan with a globally registered SDK and no tracer option', () => {
+  afterEach(() => trace.disable());
+
+  it('records into an SDK registered after earlier spans, and stops after trace.disable()', async () => {
+    const ended: string[] = [];
+    const recording = () =>
+      new BasicTracerProvider({
+        spanProcessors: [{ onStart() {}, onEnd: (s) => ended.push(s.name), forceFlush: async () => {}, shutdown: async () => {} }],
+      });
+    await withSpan('before any SDK', () => undefined);
+    trace.setGlobalTracerProvider(recording());
+    await withSpan('first SDK', () => undefined);
+    trace.disable();
+    await withSpan('after disable', () => undefined);
+    trace.setGlobalTracerProvider(recording());
+    await withSpan('second SDK', () => undefined);
+    expect(ended).toEqual(['first SDK', 'second SDK']);
+  });
+});
+
 describe('parseTraceparent', () => {
   it.each([
     ['00-00000000000000000000000000000000-00f067aa0ba902b7-01'],

@@ -1,4 +1,4 @@
-import { context, SpanKind, SpanStatusCode, trace, type Context, type Span, type SpanContext } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, type Context, type Span, type SpanContext, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import { activeScope, scopeStorage, type RequestScope } from '../internal/request-scope';
 import { FallbackSpan } from './internal/fallback-span';
 import { formatTraceparent, generateSpanId, generateTraceId, isValidTraceId } from './trace-context';
@@ -79,7 +79,7 @@ export function startSpanScope(name: string, options: WithSpanOptions = {}): Spa
 
 function beginSpanScope(name: string, options: WithSpanOptions, caller: string): SpanScope {
   if (typeof name !== 'string' || name.length === 0) throw new TypeError(`${caller}: name must be a non-empty string`);
-  const tracer = options.tracer ?? trace.getTracer(DEFAULT_TRACER_NAME);
+  const tracer = options.tracer ?? defaultTracer();
   const kind = options.kind ?? SpanKind.INTERNAL;
   const outer = activeScope();
   let parentContext = context.active();
@@ -97,6 +97,22 @@ function beginSpanScope(name: string, options: WithSpanOptions, caller: string):
   const { traceId, spanId } = span.spanContext();
   const scope: RequestScope = { traceId, spanId, parent: outer, span, connectionsUsed: 0, longestHoldMs: 0 };
   return new ActiveSpanScope(span, scope, trace.setSpan(parentContext, span));
+}
+
+let defaultProvider: TracerProvider | undefined;
+let cachedDefaultTracer: Tracer | undefined;
+/**
+ * The global tracer, got once per global provider: `trace.getTracer` makes a new proxy tracer on
+ * every call while no SDK is registered (each request would pay for one). The API's provider is
+ * a proxy that hands a registered SDK to the tracers it made, and a new one after `trace.disable()`.
+ */
+function defaultTracer(): Tracer {
+  const provider = trace.getTracerProvider();
+  if (provider !== defaultProvider || cachedDefaultTracer === undefined) {
+    defaultProvider = provider;
+    cachedDefaultTracer = provider.getTracer(DEFAULT_TRACER_NAME);
+  }
+  return cachedDefaultTracer;
 }
 
 /** One object per span scope, its methods on the prototype: nothing else allocated per request. */
