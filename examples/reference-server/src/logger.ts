@@ -43,6 +43,9 @@ export function redactSecrets(fields: Record<string, unknown>): Record<string, u
   return out;
 }
 
+/** What the mixin returns when it has nothing to add (never written to). */
+const NOTHING: Record<string, never> = Object.freeze({});
+
 let isoTimeMs = Number.NaN;
 let isoTimeField = '';
 /**
@@ -96,11 +99,14 @@ export function createLogger(config: Pick<ServerConfig, 'logLevel' | 'logFile'>)
       // child logger, which already carries them) gets the request's requestId and traceId.
       // The per-request line carries both already (requestLogging writes it through the root logger).
       mixin(object, _level, logger) {
-        if (logger !== root || (Object.hasOwn(object, 'requestId') && Object.hasOwn(object, 'traceId'))) return {};
+        if (logger !== root || (Object.hasOwn(object, 'requestId') && Object.hasOwn(object, 'traceId'))) return NOTHING;
         const request = currentRequest();
         const traceId = currentTraceId();
-        return request ? { requestId: request.requestId, traceId } : traceId ? { traceId } : {};
+        return request ? { requestId: request.requestId, traceId } : traceId ? { traceId } : NOTHING;
       },
+      // pino's default merge copies every field of the line into the mixin's object; with nothing
+      // to add (every per-request line), the line is written as it is.
+      mixinMergeStrategy: (line, added) => (added === NOTHING ? line : Object.assign(added, line)),
     },
     // One destination needs no fan-out (pino.multistream costs a little on every line).
     streams.length === 1 ? streams[0]!.stream : pino.multistream(streams),
