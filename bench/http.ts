@@ -4,11 +4,14 @@
  * windows, the NUL guard, the admin guard or `requireUser` — beside the same handlers on bare
  * Express (the same `@aikb/express` routers over the same core primitives, on the same database
  * and Redis, nothing in front of them), for three requests: a flag status read, a search, and a
- * health check. Then the throughput of three instances on this one machine, and how long a flag
- * change made through one instance takes to be served by the two others.
+ * health check. The bare app is started as Express services usually are (`app.listen`); a second
+ * comparison runs it on an HTTP server made with `expressServerOptions`, as the reference server's
+ * is, which shows the middleware's own cost. Then the throughput of three instances on this one
+ * machine, and how long a flag change made through one instance takes to be served by the two
+ * others.
  *
  * One table from one process run; autocannon (10 connections, `BENCH_HTTP_SECONDS` s per run,
- * default 5) is the client, in this process. Full and bare runs alternate, 3 of each; the table
+ * default 5) is the client, in this process. Full and bare runs alternate, 5 of each; the table
  * shows medians. The servers log at `info` (JSON, to a file).
  *
  * Environment: AIKB_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres, with
@@ -19,7 +22,8 @@ import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,13 +36,13 @@ import { checkDatabase, createDatabase } from '@aikb/core/db';
 import { createFeatureFlagClient, createPostgresFlagStore } from '@aikb/core/flags';
 import { createHealthRegistry } from '@aikb/core/health';
 import { createHashingEmbedder, createPostgresSearchStore } from '@aikb/core/search';
-import { featureFlagsRouter, healthRouter, searchRouter } from '@aikb/express';
+import { expressServerOptions, featureFlagsRouter, healthRouter, searchRouter } from '@aikb/express';
 import { createLogger } from '../examples/reference-server/src/logger';
 import { median, percentile } from './support';
 
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
 const CONNECTIONS = 10;
-const RUNS = 3;
+const RUNS = 5;
 /** Connections to each of the three instances (12 in all, against 10 for one). */
 const PER_INSTANCE = Math.ceil(CONNECTIONS / 3);
 const DOCUMENTS = 300;
@@ -52,7 +56,7 @@ const cli = fileURLToPath(new URL('../examples/reference-server/dist/cli.js', im
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
+    const server = createNetServer().listen(0, '127.0.0.1', () => {
       const address = server.address();
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
@@ -110,15 +114,19 @@ async function startFull(databaseUrl: string, redisUrl: string, logLevel = 'info
 }
 
 /**
- * This file again, as `--bare`: the same handlers on bare Express. With `logged`, the bare app
- * also writes the server's request log line (its own logger, `createLogger`, one `info` line per
- * request): the cost of that line alone, the floor of any stack that logs every request. Its
- * output goes to a file, as the full server's does.
+ * How the bare app runs: `plain` is `app.listen`, as an Express service is usually started;
+ * `primed` is an HTTP server made with `expressServerOptions(app)` (as the reference server's
+ * is), so that the full stack's own cost shows against the same server; `logged` is `plain` plus
+ * the server's request log line (its own logger, `createLogger`, one `info` line per request):
+ * the cost of that line alone, the floor of any stack that logs every request.
  */
-async function startBare(databaseUrl: string, redisUrl: string, logged = false): Promise<Running> {
+type BareMode = 'plain' | 'primed' | 'logged';
+
+/** This file again, as `--bare`: the same handlers on bare Express. Its output goes to a file, as the full server's does. */
+async function startBare(databaseUrl: string, redisUrl: string, mode: BareMode = 'plain'): Promise<Running> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'aikb-bench-bare-'));
   const out = openSync(path.join(root, 'stdout.log'), 'a');
-  const child = fork(fileURLToPath(import.meta.url), ['--bare', databaseUrl, redisUrl, logged ? 'logged' : 'plain'], { stdio: ['ignore', out, out, 'ipc'] });
+  const child = fork(fileURLToPath(import.meta.url), ['--bare', databaseUrl, redisUrl, mode], { stdio: ['ignore', out, out, 'ipc'] });
   closeSync(out);
   const exited = once(child, 'exit').then(([code]) => {
     throw new Error(`bare Express exited with ${String(code)}: ${readFileSync(path.join(root, 'stdout.log'), 'utf8').slice(-2000)}`);
@@ -137,10 +145,10 @@ async function startBare(databaseUrl: string, redisUrl: string, logged = false):
 /**
  * The bare app: `featureFlagsRouter`, `searchRouter` and `healthRouter` of `@aikb/express` over the
  * server's primitives (Postgres flag store + Redis bus, Postgres search store with the same
- * embedder and flag switches, the same database and Redis health checks), with no middleware in
+ * embedder and flag switches, health checks doing the server's work), with no middleware in
  * front: no tracing, logs, metrics, guard or user check (the caller is a fixed principal).
  */
-async function runBare(databaseUrl: string, redisUrl: string, logged: boolean): Promise<void> {
+async function runBare(databaseUrl: string, redisUrl: string, mode: BareMode): Promise<void> {
   const db = await createDatabase({ url: databaseUrl, max: 10 });
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const flags = createFeatureFlagClient({ store: createPostgresFlagStore({ pool: db.pool }), bus: createRedisInvalidationBus({ redis }) });
@@ -148,12 +156,24 @@ async function runBare(databaseUrl: string, redisUrl: string, logged: boolean): 
   const search = createPostgresSearchStore({ pool: db.pool, embedder: createHashingEmbedder({ dimensions: 256 }) });
   await search.start();
   const health = createHealthRegistry();
-  health.register('database', async () => ({ ...(await checkDatabase(db.pool)) }));
-  health.register('redis', async () => (redis.status === 'ready' ? (await redis.ping(), { status: 'ok' }) : { status: 'down' }));
+  // The server's four checks, with the same work and the same members: the database's (after one
+  // turn of the event loop, as the server's waits for the pool check to read the pool first),
+  // Redis's, the pool's figures and the search subsystem's state.
+  health.register('database', async () => {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const check = await checkDatabase(db.pool);
+    return { ...check, kind: 'postgres', migrations: 'applied', vector: 'available' };
+  });
+  health.register('redis', async () => (redis.status === 'ready' ? (await redis.ping(), { status: 'ok', connection: redis.status }) : { status: 'down' }));
+  health.register('pool', () => {
+    const { totalCount, idleCount, waitingCount } = db.pool;
+    return { status: 'ok', activeConnections: totalCount - idleCount, availableConnections: idleCount, queuedRequests: waitingCount, maxConnections: 10 };
+  });
+  health.register('search', () => ({ status: 'ok', embedder: 'hashing', dimensions: 256 }));
 
   const app = express();
   app.disable('x-powered-by');
-  if (logged) {
+  if (mode === 'logged') {
     const logger = createLogger({ logLevel: 'info', logFile: undefined });
     app.use((req, res, next) => {
       const started = performance.now();
@@ -165,7 +185,7 @@ async function runBare(databaseUrl: string, redisUrl: string, logged: boolean): 
       next();
     });
   }
-  app.use('/api/health', healthRouter({ registry: health }));
+  app.use('/api/health', healthRouter({ registry: health, version: 'bench', tracing: true }));
   app.use('/api/admin/feature-flags', featureFlagsRouter({ flags }));
   app.use(
     '/api',
@@ -176,7 +196,7 @@ async function runBare(databaseUrl: string, redisUrl: string, logged: boolean): 
       rbacFiltering: (_req, principal) => flags.isEnabled(FLAG, { userId: principal.userId }, true),
     }),
   );
-  const server = app.listen(0, '127.0.0.1', () => {
+  const server = (mode === 'primed' ? createServer(expressServerOptions(app), app) : createServer(app)).listen(0, '127.0.0.1', () => {
     const address = server.address();
     process.send!({ port: typeof address === 'object' && address ? address.port : 0 });
   });
@@ -310,12 +330,12 @@ async function main(): Promise<void> {
     }
     const rows: string[][] = [];
     /** Alternating runs of `server` and the bare app on `t`: medians, and the table row for them. */
-    const versusBare = async (label: string, server: Running, t: Target, headers: Record<string, string>) => {
+    const versusBare = async (label: string, server: Running, t: Target, headers: Record<string, string>, reference = bare) => {
       const serverRuns: Measured[] = [];
       const bareRuns: Measured[] = [];
       for (let run = 0; run < RUNS; run++) {
         serverRuns.push(await cannon(server.url, t, headers));
-        bareRuns.push(await cannon(bare.url, t, {}));
+        bareRuns.push(await cannon(reference.url, t, {}));
       }
       const f = { rps: median(serverRuns.map((m) => m.rps)), p99: median(serverRuns.map((m) => m.p99)) };
       const b = { rps: median(bareRuns.map((m) => m.rps)), p99: median(bareRuns.map((m) => m.p99)) };
@@ -333,6 +353,13 @@ async function main(): Promise<void> {
       const rps = await versusBare(t.name, full, t, t.headers);
       if (t.name === 'flag status read') singleFlagRps = rps;
     }
+    // The middleware's own cost: the same comparison against bare Express on an equally made server.
+    const primed = await startBare(benchDatabaseUrl, redisUrl, 'primed');
+    running.push(primed);
+    for (const t of targets) {
+      await cannon(primed.url, t, {});
+      await versusBare(`${t.name}, vs bare Express with expressServerOptions`, full, t, t.headers, primed);
+    }
     // Where the difference goes, for the flag read: the same server with its request logs off.
     const quiet = await startFull(benchDatabaseUrl, redisUrl, 'warn');
     running.push(quiet);
@@ -340,11 +367,11 @@ async function main(): Promise<void> {
     await cannon(quiet.url, flagRead, flagRead.headers);
     await versusBare('flag status read, LOG_LEVEL=warn (no request logs)', quiet, flagRead, flagRead.headers);
     // The floor: bare Express and nothing but the server's request log line.
-    const logged = await startBare(benchDatabaseUrl, redisUrl, true);
+    const logged = await startBare(benchDatabaseUrl, redisUrl, 'logged');
     running.push(logged);
     await cannon(logged.url, flagRead, {});
     await versusBare('flag status read, bare Express + the request log line only', logged, flagRead, {});
-    for (const stopped of [bare, quiet, logged]) {
+    for (const stopped of [bare, primed, quiet, logged]) {
       await stopped.stop();
       running.splice(running.indexOf(stopped), 1);
     }
@@ -416,7 +443,7 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === '--bare') {
-  await runBare(process.argv[3]!, process.argv[4]!, process.argv[5] === 'logged');
+  await runBare(process.argv[3]!, process.argv[4]!, process.argv[5] as BareMode);
 } else {
   await main();
 }
