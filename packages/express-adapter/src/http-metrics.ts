@@ -51,8 +51,7 @@ export function httpMetrics(options: HttpMetricsOptions = {}): RequestHandler {
     onResponseDone(res, () => {
       const route = routeTemplate(req) ?? UNMATCHED_ROUTE;
       const status = res.statusCode;
-      // Keys in the order of their Prometheus label names: the bridge then need not sort them.
-      histogram.record((performance.now() - started) / 1000, { 'http.request.method': req.method, 'http.response.status_code': status, 'http.route': route });
+      histogram.record((performance.now() - started) / 1000, { 'http.request.method': req.method, 'http.route': route, 'http.response.status_code': status });
       if (!options.errorMetrics) return;
       if (status < 400) {
         options.errorMetrics.record({ endpoint: route });
