@@ -3,7 +3,7 @@ import { Socket } from 'node:net';
 import express, { Router } from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { expressServerOptions } from './server-options';
+import { bornWith, expressServerOptions } from './server-options';
 import { errorHandler } from './error-handler';
 import { AikbError } from '@aikb/core';
 
@@ -67,5 +67,33 @@ describe('expressServerOptions', () => {
     );
     expect(() => expressServerOptions(undefined as never)).toThrow(TypeError);
     expect(() => expressServerOptions(Router() as never)).toThrow(TypeError);
+  });
+
+  describe('bornWith (the constructors it returns)', () => {
+    // Node's IncomingMessage and ServerResponse are plain function constructors today; a class
+    // base takes the other path. Both must make an object that the base initialised and whose
+    // prototype is the one given.
+    class Point {
+      constructor(
+        readonly x: number,
+        readonly y?: number,
+      ) {}
+    }
+    function OldPoint(this: { x: number; y?: number }, x: number, y?: number) {
+      this.x = x;
+      this.y = y;
+    }
+
+    it.each([
+      ['a class, through Reflect.construct', Point as unknown as abstract new (...args: never[]) => object],
+      ['a function constructor, through call', OldPoint as unknown as abstract new (...args: never[]) => object],
+    ])('%s', (_name, base) => {
+      const prototype = Object.create(base.prototype as object) as object;
+      const Born = bornWith(base, prototype) as unknown as new (x: number, y?: number) => { x: number; y?: number };
+      const one = new Born(1, 2);
+      const two = new Born(3);
+      expect([Object.getPrototypeOf(one) === prototype, one instanceof base, one.x, one.y]).toEqual([true, true, 1, 2]);
+      expect([Object.getPrototypeOf(two) === prototype, two.x, two.y]).toEqual([true, 3, undefined]);
+    });
   });
 });

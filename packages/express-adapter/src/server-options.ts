@@ -1,5 +1,4 @@
 import { IncomingMessage, ServerResponse, type ServerOptions } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Express } from 'express';
 
 /** What {@link expressServerOptions} returns: the two classes of `node:http`'s `ServerOptions`. */
@@ -36,24 +35,36 @@ export function expressServerOptions(app: Express): ExpressServerOptions {
   if (!(request instanceof IncomingMessage) || !(response instanceof ServerResponse)) {
     throw new TypeError('expressServerOptions: app must be an Express application (express()), with its request and response prototypes');
   }
-  // Function constructors, not classes: a class's `prototype` cannot be replaced. Node's own
-  // constructors are plain functions, run on the new object with `call` (as Node's subclasses do);
-  // `Reflect.construct` would do the same for a class, but it measured twice as slow per request.
-  const callable = !isClass(IncomingMessage) && !isClass(ServerResponse);
-  function AppRequest(this: IncomingMessage, socket: Socket): IncomingMessage | void {
-    if (!callable) return Reflect.construct(IncomingMessage, [socket], AppRequest) as IncomingMessage;
-    (IncomingMessage as unknown as (this: IncomingMessage, socket: Socket) => void).call(this, socket);
-  }
-  AppRequest.prototype = request;
-  function AppResponse(this: ServerResponse, req: IncomingMessage, options?: unknown): ServerResponse | void {
-    if (!callable) return Reflect.construct(ServerResponse, [req, options], AppResponse) as ServerResponse;
-    (ServerResponse as unknown as (this: ServerResponse, req: IncomingMessage, options?: unknown) => void).call(this, req, options);
-  }
-  AppResponse.prototype = response;
   return {
-    IncomingMessage: AppRequest as unknown as typeof IncomingMessage,
-    ServerResponse: AppResponse as unknown as typeof ServerResponse,
+    IncomingMessage: bornWith(IncomingMessage, request) as unknown as typeof IncomingMessage,
+    ServerResponse: bornWith(ServerResponse, response) as unknown as typeof ServerResponse,
   };
+}
+
+/**
+ * A constructor whose objects `base` makes and whose prototype is `prototype`. A function, not a
+ * class: a class's `prototype` cannot be replaced. The way to run `base` is chosen here, once: a
+ * plain function constructor (Node's own, today) runs on the new object with `call`, as Node's
+ * subclasses do; a class cannot be called, so it is constructed with `Reflect.construct` and this
+ * function as `new.target`, which measured twice as slow per object. Two arguments at most
+ * (`IncomingMessage(socket)`, `ServerResponse(req, options)`), so no array per call on the first path.
+ *
+ * @internal exported for its tests
+ */
+export function bornWith<T extends object>(base: abstract new (...args: never[]) => T, prototype: T): new (...args: never[]) => T {
+  let born: (this: T, a?: unknown, b?: unknown) => T | void;
+  if (isClass(base)) {
+    born = function (a?: unknown, b?: unknown) {
+      return Reflect.construct(base, [a, b], born) as T;
+    };
+  } else {
+    const run = base as unknown as (this: T, a?: unknown, b?: unknown) => void;
+    born = function (this: T, a?: unknown, b?: unknown) {
+      run.call(this, a, b);
+    };
+  }
+  born.prototype = prototype;
+  return born as unknown as new (...args: never[]) => T;
 }
 
 const isClass = (fn: unknown) => typeof fn === 'function' && /^class\b/.test(Function.prototype.toString.call(fn));
